@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -41,9 +43,11 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HU
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory):
     """A local Hub (tests/hub_server.py) on HF_ENDPOINT's port for the whole session."""
-    from hub_server import HubServer
-
-    with HubServer(tmp_path_factory.mktemp("hub"), port=HUB_PORT) as server:
+    spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).with_name("hub_server.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("hub_server", module)  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    with module.HubServer(tmp_path_factory.mktemp("hub"), port=HUB_PORT) as server:
         yield server
 
 
