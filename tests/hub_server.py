@@ -465,8 +465,10 @@ class _Handler(BaseHTTPRequestHandler):
         if action == "refs" and method == "GET":
             def ref(name: str, full: str, sha: str) -> dict[str, str]:
                 return {"name": name, "ref": full, "targetCommit": sha}
-            branches = [ref(n, f"refs/heads/{n}", s) for n, s in repo.refs.items() if not n.startswith("refs/")]
-            prs = [ref(n, n, s) for n, s in repo.refs.items() if n.startswith("refs/pr/")]
+            with self.hub.store.lock:
+                refs = dict(repo.refs)
+            branches = [ref(n, f"refs/heads/{n}", s) for n, s in refs.items() if not n.startswith("refs/")]
+            prs = [ref(n, n, s) for n, s in refs.items() if n.startswith("refs/pr/")]
             out: dict[str, Any] = {"branches": branches, "tags": [], "converts": []}
             if self.query.get("include_prs"):
                 out["pullRequests"] = prs
@@ -632,7 +634,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "verify": {"href": f"{self.hub.url}/lfs-verify", "header": {}},
                 }
             objects.append(item)
-        return status_json(objects)
+        return _lfs_batch_answer(objects)
 
     def _commit(self, repo: Repo, revision: str):
         if not self.authed:
@@ -674,7 +676,7 @@ class _Handler(BaseHTTPRequestHandler):
         return status, headers, body, False
 
 
-def status_json(objects: list[dict[str, Any]]):
+def _lfs_batch_answer(objects: list[dict[str, Any]]):
     """LFS batch answer (uses the git-lfs media type)."""
     body = json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode()
     return 200, {"Content-Type": "application/vnd.git-lfs+json"}, body, True

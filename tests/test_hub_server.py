@@ -225,6 +225,16 @@ def test_fault_injection_retries(api: HfApi, hub_server, dataset_repo: str):
     hub_server.clear_faults()
 
 
+def test_push_to_hub_does_not_retry_a_412(hub_server, dataset_repo: str):
+    # datasets 5.2 wraps create_commit in a retry loop for 409/412, but it tests `err.__context__` for an
+    # HfHubHTTPError while huggingface_hub 2.x chains an httpx2.HTTPStatusError: the retry never fires.
+    hub_server.inject_faults(1, status=412, path_contains="/commit/", method="POST")
+    with pytest.raises(HfHubHTTPError) as err:
+        datasets.Dataset.from_dict({"x": [1]}).push_to_hub(dataset_repo)
+    assert err.value.response.status_code == 412
+    assert [r.status for r in _commit_posts(hub_server)[-1:]] == [412]
+
+
 def test_commit_is_atomic_when_an_operation_is_invalid(api: HfApi, hub_server, dataset_repo: str):
     import base64
     import json
