@@ -1,4 +1,5 @@
-"""Shared pytest fixtures for hf_localnat."""
+"""Shared fixtures: an isolated Hugging Face home, a local Hub server, the embedded SmolLM2 student and a tiny random
+Llama on its tokenizer. Environment variables are set here, before any Hugging Face library is imported by a test."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-# --- local Hub server ---
-# huggingface_hub, datasets and evaluate read HF_ENDPOINT (and friends) at import time, so the
-# environment must point at the local server before any test module imports them.
+# --- isolated caches and the local Hub server's endpoint (before huggingface_hub / datasets are imported) ----------
+# huggingface_hub, datasets and evaluate read HF_ENDPOINT (and friends) at import time. The converted embedded model
+# stays in the user's real cache (converting it takes ~20 s); everything else the libraries write goes to a throwaway
+# folder.
+_REAL_HF_HOME = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+os.environ.setdefault("HF_LOCALNAT_CACHE", str(_REAL_HF_HOME / "hf_localnat"))
 
 
 def _free_port() -> int:
@@ -35,6 +39,7 @@ os.environ.update(
     HF_HUB_DISABLE_TELEMETRY="1",
     HF_UPDATE_DOWNLOAD_COUNTS="false",  # evaluate would otherwise HEAD an S3 bucket
     HF_HUB_DISABLE_PROGRESS_BARS="1",
+    TOKENIZERS_PARALLELISM="false",
 )
 for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HUGGINGFACE_CO_STAGING"):
     os.environ.pop(_var, None)
@@ -55,3 +60,65 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory):
 def hub_repo_name() -> str:
     """A unique repo name (without namespace) for one test."""
     return f"repo-{uuid.uuid4().hex[:10]}"
+
+
+
+@pytest.fixture(scope="session")
+def embedded_path() -> Path:
+    """Folder of the embedded SmolLM2-135M-Instruct, converted from its GGUF once."""
+    from hf_localnat.models import convert_embedded_model
+
+    return convert_embedded_model()
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer(embedded_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(embedded_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, smol_tokenizer) -> Path:
+    """A tiny random Llama (2 layers, hidden 64) on the SmolLM2 tokenizer, saved as a folder; seconds to build.
+
+    `initializer_range` is large so that log-probs differ clearly between contexts (a near-uniform model would make
+    comparisons between windows meaningless)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smol_tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
+        initializer_range=0.5, bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    smol_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype="float32").eval()
+
+
+@pytest.fixture(scope="session")
+def smol_model(embedded_path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(embedded_path, dtype="float32").eval()
+
+
+@pytest.fixture(scope="session")
+def sample_rows() -> list[dict]:
+    """The bundled multi-teacher sample (8 questions x 4 teachers)."""
+    import json
+
+    from hf_localnat.sample import SAMPLE_PATH
+
+    return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines() if line.strip()]

