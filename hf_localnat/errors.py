@@ -29,3 +29,7 @@ class ColumnError(LocalNatError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
         return str(self.args[0]) if self.args else ""
+
+
+class PublishError(LocalNatError, RuntimeError):
+    """Publishing to (or pulling from) the Hub failed; the message says whether anything changed and what to do."""
