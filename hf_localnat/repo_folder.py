@@ -1,0 +1,113 @@
+"""Write a curated dataset as a local folder laid out exactly like its Hub repo.
+
+The layout is what `load_dataset(folder_or_repo, config)` reads through the card's `configs` metadata:
+
+```
+README.md                                       the dataset card (metadata + managed section)
+data/{config}/train-00000-of-00001.parquet      one Parquet file per config (lalp, galp, scored, rejected)
+images/{name}                                   images the card shows (the distribution plot)
+```
+
+`localnat demo` stops here (the folder *is* the would-be repo); `localnat publish` then pushes the folder in one commit
+(`hf_localnat.publish.publish_folder`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from huggingface_hub import DatasetCard
+
+DATA_DIR = "data"
+IMAGES_DIR = "images"
+
+
+def data_file(config: str) -> str:
+    """Repo-relative path of a config's Parquet file.
+
+    Example:
+
+    >>> data_file("lalp")
+    'data/lalp/train-00000-of-00001.parquet'
+    """
+    return f"{DATA_DIR}/{config}/train-00000-of-00001.parquet"
+
+
+def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], card: "DatasetCard",
+                      images: dict[str, bytes | os.PathLike] | None = None, *, overwrite: bool = False) -> Path:
+    """Write `configs`, `card` and `images` into `folder` as a Hub dataset repo would hold them.
+
+    The folder is built next to its destination and renamed into place, so an interrupted write never leaves half a
+    dataset behind.
+
+    Args:
+        folder (`str` or `os.PathLike`): the destination; must not exist or be empty unless `overwrite`.
+        configs (`dict[str, Dataset]`): rows per config; a config with no rows is skipped (the card leaves it out too,
+            `load_dataset` cannot read an empty config).
+        card (`huggingface_hub.DatasetCard`): written as `README.md`.
+        images (`dict[str, bytes | PathLike]`, *optional*): file name -> content or path, written under `images/`.
+        overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder (all its content).
+
+    Returns:
+        `Path`: the folder.
+
+    Raises:
+        ConfigError: `folder` exists, is not empty, and `overwrite` is False.
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if not overwrite:
+            raise ConfigError(f"Output folder {str(folder)!r} already exists and is not empty; pass --overwrite to "
+                              "replace it, or choose another folder with -o.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, dataset in configs.items():
+            if len(dataset) == 0:
+                continue
+            path = staging / data_file(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dataset.to_parquet(str(path))
+        for name, content in (images or {}).items():
+            path = staging / IMAGES_DIR / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                shutil.copyfile(content, path)
+        (staging / "README.md").write_text(str(card), encoding="utf-8")
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        elif folder.exists():
+            folder.unlink()
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def folder_files(folder: str | os.PathLike) -> list[tuple[str, int]]:
+    """Repo-relative paths and sizes of the files in a repo folder, sorted (hidden files and folders skipped).
+
+    Raises:
+        ConfigError: the folder does not exist or has no `README.md`.
+    """
+    folder = Path(folder)
+    if not (folder / "README.md").is_file():
+        raise ConfigError(f"{str(folder)!r} is not a dataset repo folder (no README.md); write one with "
+                          "`localnat demo -o FOLDER` or `write_repo_folder`.")
+    out = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            out.append((rel.as_posix(), path.stat().st_size))
+    return out
