@@ -1,0 +1,35 @@
+"""`localnat pull` through click, against the local Hub server."""
+
+from __future__ import annotations
+
+import os
+
+from click.testing import CliRunner
+from datasets import Dataset
+
+from hf_localnat.cli import main
+from hf_localnat.publish import RetryPolicy, publish_folder
+from hf_localnat.repo_folder import write_repo_folder
+
+from .test_publish import USER, card_for, curated_configs
+
+
+def test_pull_cli(hub_server, tmp_path, hub_repo_name):
+    repo_id = f"{USER}/{hub_repo_name}"
+    configs = curated_configs(hub_repo_name)
+    folder = write_repo_folder(tmp_path / "repo", configs, card_for(configs, repo_id))
+    publish_folder(folder, repo_id, retry=RetryPolicy(base_delay=0.01))
+    runner = CliRunner()
+
+    out = tmp_path / "galp.parquet"
+    result = runner.invoke(main, ["pull", repo_id, "--config", "galp", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "# Test curated set" in result.output and "## Teacher ranking" in result.output
+    assert f"Wrote 3 rows of {repo_id} (galp) to {out}" in result.output
+    assert Dataset.from_parquet(str(out)).to_list() == configs["galp"].to_list()
+    assert os.environ["HF_TOKEN"] not in result.output
+
+    again = runner.invoke(main, ["pull", repo_id, "--config", "galp", "-o", str(out)])
+    assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output and "Traceback" not in again.output
+    missing = runner.invoke(main, ["pull", f"{USER}/nope-{hub_repo_name}", "-o", str(tmp_path / "x.parquet")])
+    assert missing.exit_code == 1 and "was not found on the Hub" in missing.output
