@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""Recipe: teacher traces -> LALP scores -> teacher ranking -> LALP/GALP selections -> one Hub dataset repo.
+
+Runs the whole pipeline with the library (score with `LocalNaturalnessScorer` through `Dataset.map`, then
+`hf_localnat.curate`, `write_curated_folder` and `publish_folder`), so the card records exactly how the data was
+selected. Run it with `--help` for the options; `--dry-run` builds everything and lists what would be pushed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from hf_localnat.cli._options import handle_errors, input_options, teacher_columns_options
+from hf_localnat.cli.publish import publish_folder_cli, publish_options
+from hf_localnat.config import PROMPT_FORMATS
+from hf_localnat.segment import SEGMENTERS
+
+def student_revision(scorer) -> str | None:
+    """The Hub commit the student was loaded from (transformers records it), or None for a local folder."""
+    return scorer.source.revision or getattr(scorer.model.config, "_commit_hash", None)
+
+
+EXAMPLES = """
+\b
+Examples:
+  # the bundled sample, scored with the embedded student; build and list, push nothing:
+  python dataset_scripts/curate_mixed_teachers.py hf_localnat/data/multi_teacher_sample.jsonl \\
+      --repo-id you/demo-curated --correct-column correct --dry-run --keep-folder curated-demo
+  # your traces (one row per response: question, teacher, response[, correct]) with your student:
+  python dataset_scripts/curate_mixed_teachers.py traces.parquet --repo-id you/math-curated \\
+      --model Qwen/Qwen2.5-1.5B-Instruct --correct-column correct --license mit
+  # one column per teacher instead of one row per response:
+  python dataset_scripts/curate_mixed_teachers.py wide.jsonl --wide r1,qwq,gemini --repo-id you/x
+"""
+
+
+@click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.argument("traces", metavar="TRACES")
+@publish_options
+@click.option("--model", default=None, metavar="NAME",
+              help="Student: a Hub id, a folder, or smollm2-135m-instruct  [default: the embedded SmolLM2].")
+@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True, help="Preceding steps per step.")
+@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True)
+@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True)
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="Token budget of one forward batch.")
+@click.option("--correct-column", default=None, metavar="COLUMN", help="Boolean column: only true rows are selected.")
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
+@click.option("--wide", default=None, metavar="COL1,COL2,...",
+              help="TRACES has one response column per teacher (named so); turn it into one row per response first.")
+@teacher_columns_options
+@input_options
+@handle_errors
+def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
+         keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
+         token: str | None, model: str | None, window: int, segmenter: str,
+         prompt_format: str, batch_tokens: int, correct_column: str | None, top_k: int, wide: str | None,
+         teacher_column: str, question_column: str, question_id_column: str, config_name: str | None,
+         split: str | None) -> None:
+    """Score TRACES with a student, rank the teachers, select by LALP (and GALP), and publish one dataset repo.
+
+    TRACES is a .jsonl/.json/.parquet/.csv file, a save_to_disk folder or a Hub dataset id.
+    """
+    from hf_localnat import LocalNaturalnessScorer, output_features
+    from hf_localnat.curate import curate, write_curated_folder
+    from hf_localnat.io import load_input
+    from hf_localnat.layout import wide_to_long
+    from hf_localnat.publish import check_repo_id
+
+    if overwrite and create_pr:
+        raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
+    check_repo_id(repo_id)
+    dataset = load_input(traces, config=config_name, split=split)
+    if wide:
+        dataset = wide_to_long(dataset, [c.strip() for c in wide.split(",") if c.strip()],
+                               question_column=question_column, question_id_column=question_id_column,
+                               teacher_column=teacher_column)
+    # 1. score
+    scorer = LocalNaturalnessScorer(model, window=window, segmenter=segmenter, prompt_format=prompt_format,
+                                    batch_tokens=batch_tokens, question_column=question_column)
+    loaded = scorer.model
+    click.echo(f"1/4 Scoring {dataset.num_rows} responses with {scorer.source.model_id} ({loaded.device}).", err=True)
+    features = dataset.features.copy()
+    features.update(output_features())
+    start = time.perf_counter()
+    scored = dataset.map(scorer, batched=True, batch_size=256, features=features, keep_in_memory=True,
+                         desc="Scoring (LALP/GALP)")
+    click.echo(f"    {sum(scored['num_tokens'])} tokens in {time.perf_counter() - start:.1f} s.", err=True)
+    # 2. rank, 3. select
+    curated = curate(scored, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
+                     question_column=question_column, question_id_column=question_id_column)
+    click.echo("2/4 Teacher ranking\n" + curated.ranking.format_table())
+    click.echo("\n3/4 Mix report: each teacher's share of the selection under LALP and GALP\n"
+               + curated.mix.format_table() + "\n")
+    # 4. publish
+    source = scorer.source
+    args = list(sys.argv[1:])
+    if "--token" in args:  # never write the token into the card
+        i = args.index("--token")
+        del args[i:i + 2]
+    args = [a for a in args if not a.startswith("--token=")]
+    reproduce = shlex.join(["python", "dataset_scripts/curate_mixed_teachers.py", *args])
+    with tempfile.TemporaryDirectory(prefix="localnat-recipe-") as tmp:
+        folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
+        write_curated_folder(
+            curated, folder, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
+            student_model=source.model_id, student_revision=student_revision(scorer),
+            student_provenance=source.provenance, window=window, segmenter=segmenter, prompt_format=prompt_format,
+            scoring_options={"max_length": scorer.max_length, "dtype": str(loaded.dtype).removeprefix("torch.")},
+            source_dataset=traces, license=license_, reproduce_command=reproduce)
+        click.echo("4/4 Publishing", err=True)
+        publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
+                           dry_run=dry_run, token=token, commit_message=commit_message)
+
+
+if __name__ == "__main__":
+    main()
