@@ -157,7 +157,7 @@ def with_retries(call: Callable[[], T], what: str, policy: RetryPolicy, echo: Ca
 
 def plan(folder: str | os.PathLike, repo_id: str) -> PublishResult:
     """What `publish_folder` would push, without any network access (the `--dry-run` answer)."""
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     notes = ["Dry run: nothing was sent. If the repo exists, its README.md is merged (your text and metadata are "
              "kept) and stale localnat files are deleted in the same commit; that needs --overwrite or --create-pr."]
     return PublishResult(repo_id, folder_files(folder), dry_run=True, notes=notes)
@@ -301,7 +301,8 @@ def _find_landed(api, repo_id: str, publish_id: str, create_pr: bool) -> dict[st
     return None
 
 
-def _check_repo_id(repo_id: str) -> None:
+def check_repo_id(repo_id: str) -> None:
+    """Raise `ConfigError` unless `repo_id` looks like `NAMESPACE/NAME`."""
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts) or any(" " in p for p in parts):
         raise ConfigError(f"--repo-id must look like NAMESPACE/NAME (your user or org, then the dataset name), got "
