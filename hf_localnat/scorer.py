@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -18,6 +19,18 @@ from .segment import join_steps, segment
 from .windows import Window
 
 logger = logging.getLogger(__name__)
+
+# GNU OpenMP (torch's CPU thread pool) deadlocks in a child forked after the parent used it, which is what
+# `Dataset.map(num_proc=N)` does with the default `fork` start method. A scorer in such a child runs torch on one thread.
+_FORKED_AFTER_TORCH = False
+
+
+def _note_fork() -> None:
+    global _FORKED_AFTER_TORCH
+    _FORKED_AFTER_TORCH = "torch" in sys.modules
+
+
+os.register_at_fork(after_in_child=_note_fork)
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("lalp", "galp", "lalp_steps", "num_steps", "num_tokens", "truncated", "score_error")
 
@@ -313,6 +326,8 @@ class LocalNaturalnessScorer:
             rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
                 device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
         """
+        if _FORKED_AFTER_TORCH:
+            self._single_thread_after_fork()
         if rank is not None:
             self._place_for_rank(rank)
         needed = self.steps_column if self.config.segmenter == "given" else self.response_column
@@ -331,6 +346,16 @@ class LocalNaturalnessScorer:
         return {name: [row[name] for row in rows] for name in OUTPUT_COLUMNS}
 
     # ------------------------------------------------------------------------------------------- datasets integration
+    @staticmethod
+    def _single_thread_after_fork() -> None:
+        """In a forked worker, keep torch off the OpenMP pool inherited from the parent (it would hang)."""
+        import torch
+
+        if torch.get_num_threads() != 1:
+            logger.info("Forked worker: torch runs on 1 thread (OpenMP cannot be reused after fork). "
+                        "For multi-threaded workers use multiprocess.set_start_method('spawn').")
+            torch.set_num_threads(1)
+
     def _place_for_rank(self, rank: int) -> None:
         """Put worker `rank` on `cuda:{rank % device_count}` when GPUs exist and no specific device was asked for."""
         import torch
@@ -422,4 +447,8 @@ class LocalNaturalnessScorer:
         """
         kwargs.setdefault("batched", True)
         kwargs.setdefault("features", self.features_for(dataset))
+        if getattr(dataset, "num_rows", None) == 0 and kwargs["features"] is not None:  # datasets skips map on 0 rows
+            from datasets import Dataset
+
+            return Dataset.from_dict({name: [] for name in kwargs["features"]}, features=kwargs["features"])
         return dataset.map(self, **kwargs)
