@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .metric import publish_metric
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -21,3 +22,4 @@ def main() -> None:
 
 
 main.add_command(demo)
+main.add_command(publish_metric)
