@@ -81,7 +81,7 @@ def test_in_memory_model_fingerprint_follows_the_weights(tiny_model_path):
     assert Hasher.hash(LocalNaturalnessScorer(model, tokenizer)) != first
 
 
-def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_name, tiny_model_path):
+def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_name, tiny_model_path, tmp_path):
     from huggingface_hub import HfApi
 
     api = HfApi()
@@ -90,7 +90,8 @@ def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_nam
     scorer = LocalNaturalnessScorer(repo)
     assert scorer.fingerprint_state()["model"] == {"kind": "hub", "id": repo, "revision": first}
     before = Hasher.hash(scorer)
-    api.upload_file(repo_id=repo, path_or_fileobj=b"changed", path_in_repo="NOTES.md")
+    (tmp_path / "NOTES.md").write_text("changed")
+    api.upload_file(repo_id=repo, path_or_fileobj=str(tmp_path / "NOTES.md"), path_in_repo="NOTES.md")
     assert Hasher.hash(LocalNaturalnessScorer(repo)) != before  # main moved: a new fingerprint
     assert Hasher.hash(LocalNaturalnessScorer(repo, revision=first)) == before
     # A copy (what a map worker gets) keeps the resolution and loads that commit, not the moved branch.
