@@ -40,6 +40,14 @@ def _fingerprint(dataset, scorer, dtype: str, device: str | None) -> str:
     ])
 
 
+def _in_cache(dataset, fingerprint: str) -> bool:
+    """Whether `Dataset.map` will read this run from its cache (only for the summary; private datasets API)."""
+    try:
+        return bool(dataset.cache_files) and Path(dataset._get_cache_file_path(fingerprint)).is_file()
+    except AttributeError:  # another datasets version: just do not say
+        return False
+
+
 def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
     """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second."""
     errors = Counter(e for e in scored["score_error"] if e is not None)
@@ -118,7 +126,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     features = dataset.features.copy()
     features.update(output_features())
     fingerprint = _fingerprint(dataset, scorer, dtype, device)
-    from_cache = bool(dataset.cache_files) and Path(dataset._get_cache_file_path(fingerprint)).is_file()
+    from_cache = _in_cache(dataset, fingerprint)
     start = time.perf_counter()
     scored = dataset.map(scorer, batched=True, batch_size=map_batch_size, features=features,
                          new_fingerprint=fingerprint, desc="Scoring (LALP/GALP)")
