@@ -31,5 +31,17 @@ class ColumnError(LocalNatError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class InputError(LocalNatError, ValueError):
+    """An input file, folder or dataset id cannot be read as a dataset (unknown file type, not a dataset folder)."""
+
+
+class OutputExistsError(LocalNatError, FileExistsError):
+    """An output path already exists and overwriting was not asked for."""
+
+
+class SelectionError(LocalNatError, ValueError):
+    """Ranking or selection cannot run on the given data (no scored rows, no question every teacher answered)."""
+
+
 class PublishError(LocalNatError, RuntimeError):
     """Publishing to (or pulling from) the Hub failed; the message says whether anything changed and what to do."""

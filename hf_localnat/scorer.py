@@ -6,13 +6,31 @@ Pipeline per call: segment -> tokenize once and align -> prefix -> windows -> to
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from . import fingerprint as _fingerprint
 from .config import ScoringConfig
 from .errors import ColumnError, ConfigError
 from .segment import join_steps, segment
 from .windows import Window
+
+logger = logging.getLogger(__name__)
+
+# GNU OpenMP (torch's CPU thread pool) deadlocks in a child forked after the parent used it, which is what
+# `Dataset.map(num_proc=N)` does with the default `fork` start method. A scorer in such a child runs torch on one thread.
+_FORKED_AFTER_TORCH = False
+
+
+def _note_fork() -> None:
+    global _FORKED_AFTER_TORCH
+    _FORKED_AFTER_TORCH = "torch" in sys.modules
+
+
+os.register_at_fork(after_in_child=_note_fork)
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("lalp", "galp", "lalp_steps", "num_steps", "num_tokens", "truncated", "score_error")
 
@@ -73,6 +91,14 @@ class LocalNaturalnessScorer:
         question_column, response_column, steps_column (`str`): column names read by `__call__`.
         reuse_galp (`bool`, *optional*, defaults to `True`): read prefix-window steps from the GALP pass.
         padding_side (`str`, *optional*, defaults to `"right"`).
+        revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
+            the `datasets` fingerprint, and every `num_proc` worker loads that commit.
+
+    Pickling and `Dataset.map` caching:
+        Pickling a scorer carries its configuration only; the model loads lazily where it is first used (each `map`
+        worker loads its own). A model or tokenizer passed as an object travels with it. `datasets` fingerprints a
+        scorer by `fingerprint_state()` (configuration, model identity and resolved revision, package version), so a
+        rerun of the same `map` in a new process is a cache hit and any change of configuration is a miss.
 
     Example:
         ```python
@@ -100,6 +126,7 @@ class LocalNaturalnessScorer:
         steps_column: str = "steps",
         reuse_galp: bool = True,
         padding_side: str = "right",
+        revision: str | None = None,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -115,6 +142,9 @@ class LocalNaturalnessScorer:
         self._model = None if model is None or isinstance(model, str) else model
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None
+        self.revision_arg = revision
+        self._resolved: dict = {}  # Hub revisions resolved to commits: {(id, revision): sha}
+        _fingerprint.register_datasets_hasher(LocalNaturalnessScorer)
 
     # ----------------------------------------------------------------------------------------------------- loading
     def _load(self) -> None:
@@ -126,7 +156,11 @@ class LocalNaturalnessScorer:
 
         if self._model is None:
             self.source = resolve_model(self.model_arg)
+            if not self.source.provenance and not os.path.isdir(self.source.path):  # a Hub id: pin the commit
+                revision = self._resolved.get((self.model_arg, self.revision_arg), self.revision_arg)
+                self.source = replace(self.source, revision=revision)
             device = resolve_device(self.device_arg)
+            logger.debug("loading model %s (revision %s) on %s", self.source.model_id, self.source.revision, device)
             self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device, self.source.revision)
         elif self.source is None:
             name = getattr(self._model, "name_or_path", "") or type(self._model).__name__
@@ -284,7 +318,18 @@ class LocalNaturalnessScorer:
         return results
 
     def __call__(self, batch: dict[str, list], rank: int | None = None) -> dict[str, list]:
-        """`Dataset.map(scorer, batched=True)`: read the configured columns, return the SPEC §7 columns."""
+        """`Dataset.map(scorer, batched=True[, with_rank=True])`: read the configured columns, return the SPEC §7
+        columns (exactly `output_features()`, in that order).
+
+        Args:
+            batch (`dict[str, list]`): a batch of rows (`question`/`response`, or `steps` with `segmenter="given"`).
+            rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
+                device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
+        """
+        if _FORKED_AFTER_TORCH:
+            self._single_thread_after_fork()
+        if rank is not None:
+            self._place_for_rank(rank)
         needed = self.steps_column if self.config.segmenter == "given" else self.response_column
         if needed not in batch:
             raise ColumnError(
@@ -299,3 +344,111 @@ class LocalNaturalnessScorer:
             progress=False,
         )
         return {name: [row[name] for row in rows] for name in OUTPUT_COLUMNS}
+
+    # ------------------------------------------------------------------------------------------- datasets integration
+    @staticmethod
+    def _single_thread_after_fork() -> None:
+        """In a forked worker, keep torch off the OpenMP pool inherited from the parent (it would hang)."""
+        import torch
+
+        if torch.get_num_threads() != 1:
+            logger.info("Forked worker: torch runs on 1 thread (OpenMP cannot be reused after fork). "
+                        "For multi-threaded workers use multiprocess.set_start_method('spawn').")
+            torch.set_num_threads(1)
+
+    def _place_for_rank(self, rank: int) -> None:
+        """Put worker `rank` on `cuda:{rank % device_count}` when GPUs exist and no specific device was asked for."""
+        import torch
+
+        if not torch.cuda.is_available() or self.device_arg not in (None, "cuda"):
+            return
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        if self._model is None:
+            self.device_arg = str(device)
+        elif next(self._model.parameters()).device != device:
+            self._model = self._model.to(device)
+
+    def _accelerator(self) -> str:
+        """`cpu` / `cuda` / ...: the kind of device the numbers come from (with `dtype="auto"` it decides the dtype)."""
+        import torch
+
+        if self._model is not None and not isinstance(self.model_arg, str) and self.model_arg is not None:
+            return next(self._model.parameters()).device.type
+        if self.device_arg is None:
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(self.device_arg).type
+
+    def fingerprint_state(self) -> dict:
+        """Everything that decides this scorer's numbers, and nothing else: what `datasets` hashes for `map` caching.
+
+        Returns:
+            `dict`: `version`, `config` (window, segmenter, prompt format, max length, ...), `model` and `tokenizer`
+            identities (see `hf_localnat.fingerprint`: a Hub id with its resolved commit, a folder's signature, the
+            embedded model's package version, or an in-memory model's checksum), `dtype`, `accelerator`, `columns`.
+        """
+        if self.model_arg is None or isinstance(self.model_arg, str):
+            model = _fingerprint.name_identity(self.model_arg, self.revision_arg, self._resolved)
+        else:
+            model = _fingerprint.object_identity(self.model_arg)
+        if self.tokenizer_arg is None:
+            tokenizer = None  # the model's own
+        elif isinstance(self.tokenizer_arg, str):
+            tokenizer = _fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
+        else:
+            tokenizer = _fingerprint.tokenizer_identity(self.tokenizer_arg)
+        return {
+            "scorer": "hf_localnat.LocalNaturalnessScorer",
+            "version": _fingerprint.package_version(),
+            "config": self.config.to_dict(),
+            "model": model,
+            "tokenizer": tokenizer,
+            "dtype": str(self.dtype_arg),
+            "accelerator": self._accelerator(),
+            "columns": [self.question_column, self.response_column, self.steps_column],
+        }
+
+    def fingerprint(self) -> str:
+        """A short hex digest of `fingerprint_state()` (for logs and cards)."""
+        return _fingerprint.digest(self.fingerprint_state())
+
+    def _init_args(self) -> dict:
+        return {
+            "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
+            "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
+            "steps_column": self.steps_column, "revision": self.revision_arg,
+        }
+
+    def __getstate__(self) -> dict:
+        """Configuration only: a loaded model or tokenizer is never pickled unless it was passed in as an object."""
+        return {"init": self._init_args(), "resolved": dict(self._resolved), "version": _fingerprint.package_version()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["init"])
+        self._resolved = dict(state["resolved"])
+
+    def features_for(self, dataset):
+        """The `features=` to pass to `dataset.map(self, batched=True, features=...)`: the dataset's own plus
+        `output_features()`, so empty and all-error batches keep the schema. `None` if the dataset's features are
+        unknown (a streaming dataset that was not typed)."""
+        if dataset.features is None:
+            return None
+        features = dataset.features.copy()
+        features.update(output_features())
+        return features
+
+    def map(self, dataset, **kwargs):
+        """`dataset.map(self, batched=True, features=self.features_for(dataset), **kwargs)` for a `Dataset` or an
+        `IterableDataset`.
+
+        Example:
+            ```python
+            >>> scored = scorer.map(ds, batch_size=256, num_proc=2, with_rank=True)  # doctest: +SKIP
+            ```
+        """
+        kwargs.setdefault("batched", True)
+        kwargs.setdefault("features", self.features_for(dataset))
+        if getattr(dataset, "num_rows", None) == 0 and kwargs["features"] is not None:  # datasets skips map on 0 rows
+            from datasets import Dataset
+
+            return Dataset.from_dict({name: [] for name in kwargs["features"]}, features=kwargs["features"])
+        return dataset.map(self, **kwargs)

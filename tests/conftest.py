@@ -122,3 +122,19 @@ def sample_rows() -> list[dict]:
     from hf_localnat.sample import SAMPLE_PATH
 
     return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines() if line.strip()]
+
+
+# --- selection helper (branch `select`): the bundled sample scored once per session with the embedded student -------
+@pytest.fixture(scope="session")
+def scored_sample(smol_model, smol_tokenizer):
+    """The bundled sample (8 questions x 4 teachers) scored through `Dataset.map` with the embedded SmolLM2 in
+    float32 (default options: window 4, sentence steps, chat prompt). About 90 s on 2 CPU cores; shared by the
+    ranking, selection, plot and CLI tests."""
+    from hf_localnat import LocalNaturalnessScorer, output_features
+    from hf_localnat.sample import load_sample
+
+    dataset = load_sample()
+    features = dataset.features.copy()
+    features.update(output_features())
+    scorer = LocalNaturalnessScorer(smol_model, smol_tokenizer)
+    return dataset.map(scorer, batched=True, batch_size=64, features=features)

@@ -6,6 +6,10 @@ import click
 
 from .. import __version__
 from .demo import demo
+from .metric import publish_metric
+from .rank import rank_teachers_command
+from .score import score
+from .select import select_command
 from .pull import pull
 
 
@@ -18,8 +22,14 @@ def main() -> None:
     Examples:
       localnat demo                                  # everything, offline, on the bundled sample
       localnat score traces.jsonl -o scored.parquet  # score your own traces
+      localnat rank-teachers scored.parquet --plot teachers.png
+      localnat select scored.parquet -o curated.parquet --correct-column correct
     """
 
 
 main.add_command(demo)
+main.add_command(publish_metric)
+main.add_command(score)
+main.add_command(rank_teachers_command)
+main.add_command(select_command)
 main.add_command(pull)

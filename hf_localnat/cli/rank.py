@@ -1,0 +1,65 @@
+"""`localnat rank-teachers`: the teacher ranking by mean LALP and mean GALP, as a table or JSON, and a plot."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._options import handle_errors, input_options, json_option, overwrite_option, teacher_columns_options
+
+EXAMPLES = """
+\b
+Examples:
+  localnat rank-teachers scored.parquet
+  localnat rank-teachers scored.parquet --plot teachers.png
+  localnat rank-teachers scored.jsonl --json --resamples 5000 --seed 1
+  localnat rank-teachers scored.parquet --teacher deepseek-r1 --teacher qwq-32b
+"""
+
+
+@click.command("rank-teachers", epilog=EXAMPLES)
+@click.argument("scored", metavar="SCORED")
+@click.option("--teacher", "teachers", multiple=True, metavar="NAME",
+              help="Rank only these teachers (repeat the option)  [default: every teacher].")
+@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Bootstrap resamples (over questions, paired across teachers).")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+              show_default=True, help="Coverage of the confidence intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png",
+              help="Also write per-teacher LALP and GALP distributions as a PNG.")
+@json_option
+@teacher_columns_options
+@input_options
+@overwrite_option
+@handle_errors
+def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int, confidence: float, seed: int,
+                          plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
+                          question_id_column: str, config_name: str | None, split: str | None,
+                          overwrite: bool) -> None:
+    """Rank the teachers of SCORED (the output of `localnat score`) by mean LALP and by mean GALP.
+
+    Means are taken over the questions every ranked teacher answered with a score (a teacher's repeated answers to
+    one question are averaged first); the others are counted as dropped. Each mean and each pairwise difference gets
+    a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *.
+    """
+    from ..io import load_input
+    from ..plot import check_plot_path, plot_teacher_distributions
+    from ..rank import rank_teachers
+
+    if plot_path is not None:
+        check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
+    dataset = load_input(scored, config=config_name, split=split)
+    ranking = rank_teachers(
+        dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,
+        teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
+    )
+    if as_json:
+        click.echo(json.dumps(ranking.to_dict(), indent=2))
+    else:
+        click.echo(ranking.format_table())
+    if plot_path is not None:
+        path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order("lalp"),
+                                          teacher_column=teacher_column, overwrite=overwrite)
+        click.echo(f"Wrote {path}.", err=as_json)

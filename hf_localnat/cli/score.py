@@ -1,0 +1,136 @@
+"""`localnat score`: add LALP/GALP columns to a dataset through `Dataset.map`, so the `datasets` cache applies."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ..config import PROMPT_FORMATS
+from ..segment import SEGMENTERS
+from ._options import handle_errors, input_options, overwrite_option
+
+EXAMPLES = """
+\b
+Examples:
+  localnat score traces.jsonl -o scored.parquet
+  localnat score traces.parquet -o scored.jsonl --model Qwen/Qwen2.5-1.5B-Instruct --window 4
+  localnat score my-org/traces --config math --split train -o scored_folder
+  localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
+"""
+
+
+def _fingerprint(dataset, scorer, dtype: str, device: str | None) -> str:
+    """The `datasets` cache key of a scoring run: input, model (and a folder's files), every scoring option."""
+    from datasets.fingerprint import Hasher
+
+    from .. import __version__
+
+    source = scorer.source
+    files = []
+    folder = Path(source.path)
+    if folder.is_dir():
+        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    return Hasher.hash([
+        "hf_localnat.score", __version__, dataset._fingerprint, source.model_id, source.path, source.revision, files,
+        scorer.config.to_dict(), scorer.max_length, dtype, str(scorer.model.dtype), str(scorer.model.device),
+        scorer.question_column, scorer.response_column, scorer.steps_column,
+    ])
+
+
+def _in_cache(dataset, fingerprint: str) -> bool:
+    """Whether `Dataset.map` will read this run from its cache (only for the summary; private datasets API)."""
+    try:
+        return bool(dataset.cache_files) and Path(dataset._get_cache_file_path(fingerprint)).is_file()
+    except AttributeError:  # another datasets version: just do not say
+        return False
+
+
+def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
+    """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second."""
+    errors = Counter(e for e in scored["score_error"] if e is not None)
+    tokens = sum(scored["num_tokens"])
+    truncated = sum(bool(t) for t in scored["truncated"])
+    lines = [
+        f"Rows: {scored.num_rows}; scored: {scored.num_rows - sum(errors.values())}; response tokens: {tokens}.",
+        "Rows without a score: " + (", ".join(f"{n} {reason}" for reason, n in errors.most_common()) or "none") + ".",
+    ]
+    if truncated:
+        lines.append(f"Truncated rows (inputs cut to fit max_length): {truncated}.")
+    if from_cache:
+        lines.append(f"Read from the datasets cache in {seconds:.1f} s (no model call).")
+    else:
+        lines.append(f"Time: {seconds:.1f} s; {tokens / seconds if seconds > 0 else 0:.0f} response tokens/s.")
+    return "\n".join(lines)
+
+
+@click.command("score", epilog=EXAMPLES)
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, metavar="OUTPUT",
+              help="A .jsonl/.json/.parquet/.csv file, or a folder (no suffix) for save_to_disk.")
+@click.option("--model", default=None, metavar="NAME",
+              help="Student: a Hub id, a local folder, or smollm2-135m-instruct  [default: the embedded SmolLM2].")
+@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Preceding steps each step is conditioned on (the paper's k).")
+@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
+              help="How responses are cut into steps ('given' reads a list column, see --steps-column).")
+@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
+              help="How the question becomes the prefix (auto = chat template when the tokenizer has one).")
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="Token budget of one forward batch (rows x longest row).")
+@click.option("--max-length", type=click.IntRange(min=2), default=None,
+              help="Bound on every model input in tokens  [default: the model's maximum].")
+@click.option("--map-batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Rows per Dataset.map batch (larger batches pack forward batches better).")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+              show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
+@click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
+@click.option("--question-column", default="question", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
+@input_options
+@overwrite_option
+@handle_errors
+def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
+          batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
+          question_column: str, response_column: str, steps_column: str, config_name: str | None,
+          split: str | None, overwrite: bool) -> None:
+    """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
+
+    INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
+    response (columns question and response). OUTPUT gets every input column plus lalp, galp, lalp_steps,
+    num_steps, num_tokens, truncated and score_error. Results are cached by `datasets`: rerunning the same command
+    reads them back.
+    """
+    from .. import output_features
+    from ..io import check_output, load_input, save_output
+    from ..layout import require_columns
+    from ..scorer import LocalNaturalnessScorer
+
+    check_output(output, overwrite=overwrite)
+    dataset = load_input(input_path, config=config_name, split=split)
+    needed = [steps_column if segmenter == "given" else response_column]
+    if prompt_format != "none":
+        needed.append(question_column)
+    require_columns(dataset, needed, what="scoring")
+    scorer = LocalNaturalnessScorer(
+        model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
+        device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
+        steps_column=steps_column,
+    )
+    loaded = scorer.model  # load now: an unknown model fails before any work
+    click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {scorer.source.model_id} "
+               f"({loaded.dtype}, {loaded.device}), window {window}, {segmenter} steps.", err=True)
+    features = dataset.features.copy()
+    features.update(output_features())
+    fingerprint = _fingerprint(dataset, scorer, dtype, device)
+    from_cache = _in_cache(dataset, fingerprint)
+    start = time.perf_counter()
+    scored = dataset.map(scorer, batched=True, batch_size=map_batch_size, features=features,
+                         new_fingerprint=fingerprint, desc="Scoring (LALP/GALP)")
+    seconds = time.perf_counter() - start
+    path = save_output(scored, output, overwrite=overwrite)
+    click.echo(summarize(scored, seconds, from_cache=from_cache))
+    click.echo(f"Wrote {path}.")

@@ -1,0 +1,113 @@
+"""`localnat select`: mixed-teacher curation by LALP (or GALP), with the rejected rows and the mix report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ._options import handle_errors, input_options, json_option, overwrite_option, teacher_columns_options
+
+EXAMPLES = """
+\b
+Examples:
+  localnat select scored.parquet -o curated.parquet --correct-column correct
+  localnat select scored.parquet -o curated.parquet --by galp            # the GRAPE-style baseline
+  localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
+  localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
+"""
+
+
+def default_rejected_path(output: str) -> str:
+    """Where rejected rows go when --rejected is not given: `curated.parquet` -> `curated.rejected.parquet`."""
+    path = Path(output)
+    return str(path.with_name(f"{path.stem}.rejected{path.suffix}")) if path.suffix else f"{output}.rejected"
+
+
+def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int] | None:
+    """`("100", "teacher-a=5")` -> every teacher 100, teacher-a 5. Raises `click.BadParameter` on a bad value."""
+    if not values:
+        return None
+    default: int | None = None
+    named: dict[str, int] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        try:
+            count = int(number)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is neither N nor TEACHER=N (N a whole number).",
+                                     param_hint="--teacher-quota") from None
+        if name:
+            named[name] = count
+        else:
+            default = count
+    quotas = {t: default for t in teachers} if default is not None else {}
+    quotas.update(named)
+    return quotas
+
+
+@click.command("select", epilog=EXAMPLES)
+@click.argument("scored", metavar="SCORED")
+@click.option("-o", "--output", required=True, metavar="OUT",
+              help="Kept rows: a .jsonl/.json/.parquet/.csv file, or a folder (no suffix).")
+@click.option("--by", type=click.Choice(["lalp", "galp"]), default="lalp", show_default=True,
+              help="Score to select by: lalp (the paper's method) or galp (the baseline).")
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
+@click.option("--correct-column", default=None, metavar="COLUMN",
+              help="Boolean column; only rows where it is true can be kept.")
+@click.option("--threshold", type=float, default=None, help="Minimum score (natural log; higher = more natural).")
+@click.option("--quantile", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Threshold as a quantile of the candidates' scores (0.1 drops the lowest tenth).")
+@click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N",
+              help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
+@click.option("--rejected", "rejected_path", default=None, metavar="PATH",
+              help="Where the rejected rows (with rejection_reason) go  [default: OUT with .rejected before the suffix].")
+@json_option
+@teacher_columns_options
+@input_options
+@overwrite_option
+@handle_errors
+def select_command(scored: str, output: str, by: str, top_k: int, correct_column: str | None,
+                   threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
+                   rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
+                   question_id_column: str, config_name: str | None, split: str | None, overwrite: bool) -> None:
+    """Keep, for each question of SCORED, the response(s) the student finds most natural.
+
+    Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
+    get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
+    rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp, lower_galp,
+    teacher_quota). The mix report shows each teacher's share under LALP and under GALP.
+    """
+    from ..io import check_output, load_input, save_output
+    from ..layout import require_columns
+    from ..select import mix_report, select_responses
+
+    if threshold is not None and quantile is not None:
+        raise click.UsageError("Give either --threshold or --quantile, not both.")
+    rejected_path = rejected_path or default_rejected_path(output)
+    check_output(output, overwrite=overwrite)
+    check_output(rejected_path, overwrite=overwrite)
+    dataset = load_input(scored, config=config_name, split=split)
+    require_columns(dataset, [teacher_column], what="selection")
+    quotas = parse_quotas(teacher_quotas, list(dict.fromkeys(dataset[teacher_column])))
+    options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
+                   teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
+                   question_id_column=question_id_column)
+    selection = select_responses(dataset, by=by, **options)
+    report = mix_report(dataset, **options)
+    kept = save_output(selection.selected, output, overwrite=overwrite)
+    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite)
+    if as_json:
+        click.echo(json.dumps({
+            "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
+            "rejection_reasons": selection.reason_counts, "threshold": selection.threshold,
+            "questions": selection.num_questions, "questions_without_selection":
+            selection.num_questions_without_selection, "mix": report.to_dict(),
+            "output": str(kept), "rejected_output": str(rejected),
+        }, indent=2))
+        return
+    click.echo(selection.summary())
+    click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
+    click.echo("\nMix report: each teacher's share of the selection under LALP and under GALP")
+    click.echo(report.format_table())

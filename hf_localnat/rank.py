@@ -1,0 +1,356 @@
+"""Teacher ranking (SPEC §8): mean LALP and mean GALP per teacher over the same questions, with paired bootstrap
+confidence intervals for each mean and for every pairwise difference, and the two rankings side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError, SelectionError
+from .layout import question_ids, require_columns
+
+#: The two scores a ranking reports, in display order.
+SCORES: tuple[str, ...] = ("lalp", "galp")
+
+#: Reasons a question is left out of a ranking.
+DROP_REASONS: tuple[str, ...] = ("missing_teacher", "unscored_response")
+
+
+@dataclass(frozen=True)
+class TeacherScore:
+    """One teacher's line of a ranking.
+
+    Attributes:
+        teacher (`str`): the teacher's name.
+        num_responses (`int`): scored responses of this teacher on the ranked questions.
+        mean_lalp, mean_galp (`float`): mean over the ranked questions of the teacher's per-question mean score.
+        lalp_ci, galp_ci (`tuple[float, float]`): percentile bootstrap interval of each mean.
+        rank_lalp, rank_galp (`int`): 1 = highest mean (most natural to the student).
+    """
+
+    teacher: str
+    num_responses: int
+    mean_lalp: float
+    lalp_ci: tuple[float, float]
+    mean_galp: float
+    galp_ci: tuple[float, float]
+    rank_lalp: int
+    rank_galp: int
+
+    @property
+    def ranks_disagree(self) -> bool:
+        """Whether LALP and GALP put this teacher at different places."""
+        return self.rank_lalp != self.rank_galp
+
+
+@dataclass(frozen=True)
+class PairwiseDifference:
+    """`mean(teacher_a) - mean(teacher_b)` for one score, with its paired bootstrap interval.
+
+    Attributes:
+        score (`str`): `"lalp"` or `"galp"`.
+        teacher_a, teacher_b (`str`): `teacher_a` ranks above `teacher_b` by this score.
+        difference (`float`): the difference of the two means (>= 0).
+        ci (`tuple[float, float]`): percentile bootstrap interval of the difference.
+    """
+
+    score: str
+    teacher_a: str
+    teacher_b: str
+    difference: float
+    ci: tuple[float, float]
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies entirely above (or below) zero: the two teachers are told apart."""
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+
+@dataclass(frozen=True)
+class DroppedQuestion:
+    """A question left out of the ranking, and why.
+
+    Attributes:
+        question_id (`str`): the question.
+        reason (`str`): `"missing_teacher"` (some ranked teacher has no response to it) or `"unscored_response"`
+            (every teacher answered, but all of some teacher's responses lack a score).
+        teachers (`tuple[str, ...]`): the teachers missing (or unscored) on it.
+    """
+
+    question_id: str
+    reason: str
+    teachers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TeacherRanking:
+    """The result of `rank_teachers`: teachers ordered by mean LALP (best first).
+
+    Attributes:
+        teachers (`list[TeacherScore]`): best LALP first.
+        pairwise (`list[PairwiseDifference]`): every pair of teachers, for each score, higher-ranked teacher first.
+        num_questions (`int`): questions every ranked teacher answered with a score (the ones averaged over).
+        dropped (`list[DroppedQuestion]`): the other questions, with reasons.
+        num_resamples (`int`), confidence (`float`), seed (`int | None`): the bootstrap settings.
+    """
+
+    teachers: list[TeacherScore]
+    pairwise: list[PairwiseDifference]
+    num_questions: int
+    dropped: list[DroppedQuestion] = field(default_factory=list)
+    num_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int | None = 0
+
+    def best_teacher(self, by: str = "lalp") -> str:
+        """The teacher with the highest mean `by` (`"lalp"` or `"galp"`)."""
+        _check_score(by)
+        return min(self.teachers, key=lambda t: getattr(t, f"rank_{by}")).teacher
+
+    def order(self, by: str = "lalp") -> list[str]:
+        """Teacher names, best first by `by`."""
+        _check_score(by)
+        return [t.teacher for t in sorted(self.teachers, key=lambda t: getattr(t, f"rank_{by}"))]
+
+    @property
+    def dropped_counts(self) -> dict[str, int]:
+        """Number of dropped questions per reason (every reason listed, zeros included)."""
+        return {reason: sum(d.reason == reason for d in self.dropped) for reason in DROP_REASONS}
+
+    @property
+    def rankings_agree(self) -> bool:
+        """Whether LALP and GALP order the teachers identically."""
+        return not any(t.ranks_disagree for t in self.teachers)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return {
+            "teachers": [asdict(t) | {"ranks_disagree": t.ranks_disagree} for t in self.teachers],
+            "pairwise": [asdict(p) | {"excludes_zero": p.excludes_zero} for p in self.pairwise],
+            "num_questions": self.num_questions,
+            "dropped_counts": self.dropped_counts,
+            "dropped": [asdict(d) for d in self.dropped],
+            "num_resamples": self.num_resamples,
+            "confidence": self.confidence,
+            "seed": self.seed,
+        }
+
+    def format_table(self) -> str:
+        """The ranking as a text table: rank by LALP and by GALP side by side, disagreements flagged with `*`."""
+        pct = f"{self.confidence:.0%}"
+        header = (f"{'LALP#':>5} {'GALP#':>5}  {'teacher':<20} {'n':>5}  {'mean LALP':>9} {pct + ' CI':>18}  "
+                  f"{'mean GALP':>9} {pct + ' CI':>18}")
+        lines = [header, "-" * len(header)]
+        for t in self.teachers:
+            flag = "*" if t.ranks_disagree else " "
+            lines.append(
+                f"{t.rank_lalp:>5} {t.rank_galp:>4}{flag}  {t.teacher:<20} {t.num_responses:>5}  {t.mean_lalp:>9.4f} "
+                f"{_ci(t.lalp_ci):>18}  {t.mean_galp:>9.4f} {_ci(t.galp_ci):>18}"
+            )
+        lines.append("")
+        lines.append(f"{self.num_questions} questions answered (with a score) by every teacher; "
+                     + _dropped_text(self.dropped_counts) + ".")
+        if self.rankings_agree:
+            lines.append("LALP and GALP rank the teachers the same way.")
+        else:
+            lines.append("* LALP and GALP disagree on this teacher's place.")
+        lines.append(f"Intervals: paired percentile bootstrap over questions, {self.num_resamples} resamples "
+                     f"(seed {self.seed}). Higher = more natural to the student.")
+        adjacent = [p for p in self.pairwise if p.score == "lalp" and _adjacent(self, p)]
+        if adjacent:
+            lines.append("")
+            lines.append(f"LALP differences between neighbours ({pct} CI):")
+            for p in adjacent:
+                verdict = "" if p.excludes_zero else "  (not separated)"
+                lines.append(f"  {p.teacher_a} - {p.teacher_b}: {p.difference:+.4f} {_ci(p.ci)}{verdict}")
+        return "\n".join(lines)
+
+
+def _adjacent(ranking: TeacherRanking, pair: PairwiseDifference) -> bool:
+    order = ranking.order(pair.score)
+    return order.index(pair.teacher_b) == order.index(pair.teacher_a) + 1
+
+
+def _ci(ci: tuple[float, float]) -> str:
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def _dropped_text(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "none dropped"
+    parts = [f"{n} {reason.replace('_', ' ')}" for reason, n in counts.items() if n]
+    return f"{total} dropped ({', '.join(parts)})"
+
+
+def _check_score(by: str) -> None:
+    if by not in SCORES:
+        raise ConfigError(f"Unknown score {by!r}; use 'lalp' or 'galp'.")
+
+
+def _bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Generator, budget: int = 4_000_000):
+    """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
+    replacement; the same draw for every column (paired). Each resample is a count per question, so a chunk of
+    resamples is one matrix product; chunks keep memory under `budget` numbers."""
+    num_questions = values.shape[0]
+    per_chunk = max(1, budget // num_questions)
+    out = np.empty((num_resamples, values.shape[1]))
+    for start in range(0, num_resamples, per_chunk):
+        size = min(num_resamples, start + per_chunk) - start
+        draws = rng.integers(0, num_questions, size=(size, num_questions))  # (B, Q) question indices
+        draws += np.arange(size)[:, None] * num_questions
+        counts = np.bincount(draws.ravel(), minlength=size * num_questions).reshape(size, num_questions)  # (B, Q)
+        out[start:start + size] = counts @ values / num_questions  # (B, C)
+    return out
+
+
+def _ranks(means: np.ndarray) -> np.ndarray:
+    """1 = highest mean; ties keep the input order."""
+    order = np.argsort(-means, kind="stable")
+    ranks = np.empty(len(means), dtype=int)
+    ranks[order] = np.arange(1, len(means) + 1)
+    return ranks
+
+
+def rank_teachers(
+    dataset,
+    *,
+    teachers: Sequence[str] | None = None,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    teacher_column: str = "teacher",
+    question_column: str = "question",
+    question_id_column: str = "question_id",
+) -> TeacherRanking:
+    """Rank teachers by mean LALP and mean GALP over the questions every ranked teacher answered.
+
+    A response counts when both its `lalp` and `galp` are set (both scores are then averaged over the same
+    responses). When a teacher answered a question more than once, its scored responses to that question are
+    averaged first, so every question weighs the same for every teacher. A question is used only when every ranked
+    teacher has at least one scored response to it; the others are reported in `dropped`, as `missing_teacher` (some
+    teacher has no response at all) or `unscored_response` (some teacher's responses all lack a score).
+
+    Confidence intervals come from a paired percentile bootstrap over questions: each resample draws the questions
+    with replacement and recomputes every teacher's means (and their differences) on the same draw.
+
+    Args:
+        dataset (`datasets.Dataset`):
+            Scored rows in the long layout (`teacher`, `lalp`, `galp`, and `question_id` or `question`).
+        teachers (`Sequence[str]`, *optional*):
+            The teachers to rank (defaults to every teacher in the data, in order of appearance).
+        num_resamples (`int`, *optional*, defaults to 1000): bootstrap resamples.
+        confidence (`float`, *optional*, defaults to 0.95): coverage of every interval.
+        seed (`int`, *optional*, defaults to 0): bootstrap seed (`None` for fresh randomness).
+        teacher_column, question_column, question_id_column (`str`): column names; the question id is derived from
+            the question text when `question_id_column` is missing.
+
+    Returns:
+        `TeacherRanking`
+
+    Raises:
+        ColumnError: a needed column is missing.
+        ConfigError: a bad `num_resamples`, `confidence` or teacher name.
+        SelectionError: no question is answered with a score by every ranked teacher.
+
+    Example:
+        ```python
+        >>> from datasets import Dataset
+        >>> ds = Dataset.from_dict({"question": ["a", "a", "b", "b"], "teacher": ["x", "y", "x", "y"],
+        ...                         "lalp": [-1.0, -2.0, -1.5, -2.5], "galp": [-1.2, -1.0, -1.4, -1.1]})
+        >>> ranking = rank_teachers(ds, num_resamples=200)
+        >>> ranking.order("lalp"), ranking.order("galp")
+        (['x', 'y'], ['y', 'x'])
+
+        ```
+    """
+    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
+        raise ConfigError(f"`num_resamples` must be a positive integer, got {num_resamples!r}.")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"`confidence` must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}.")
+    require_columns(dataset, [teacher_column, *SCORES], what="ranking")
+    qids = question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
+    row_teachers = [str(t) for t in dataset[teacher_column]]
+    lalp, galp = dataset["lalp"], dataset["galp"]
+    present = list(dict.fromkeys(row_teachers))
+    if teachers is None:
+        teachers = present
+    else:
+        teachers = list(dict.fromkeys(teachers))
+        unknown = [t for t in teachers if t not in present]
+        if unknown:
+            raise ConfigError(f"Teacher(s) {unknown!r} not found in column {teacher_column!r} (teachers: {present}).")
+    if not teachers:
+        raise SelectionError("The dataset has no rows to rank; score some responses first.")
+    column = {t: i for i, t in enumerate(teachers)}
+
+    # (question, teacher) -> [sum lalp, sum galp, scored responses, all responses]
+    cells: dict[tuple[str, int], list] = {}
+    question_order: dict[str, None] = {}
+    for qid, teacher, l, g in zip(qids, row_teachers, lalp, galp, strict=True):
+        question_order.setdefault(qid)
+        if teacher not in column:
+            continue
+        cell = cells.setdefault((qid, column[teacher]), [0.0, 0.0, 0, 0])
+        cell[3] += 1
+        if l is not None and g is not None:
+            cell[0] += l
+            cell[1] += g
+            cell[2] += 1
+
+    kept, dropped = [], []
+    for qid in question_order:
+        missing = tuple(t for t in teachers if (qid, column[t]) not in cells)
+        unscored = tuple(t for t in teachers if (qid, column[t]) in cells and cells[qid, column[t]][2] == 0)
+        if missing:
+            dropped.append(DroppedQuestion(qid, "missing_teacher", missing))
+        elif unscored:
+            dropped.append(DroppedQuestion(qid, "unscored_response", unscored))
+        else:
+            kept.append(qid)
+    if not kept:
+        raise SelectionError(
+            f"No question has a scored response from every teacher ({len(teachers)} teachers, "
+            f"{_dropped_text({r: sum(d.reason == r for d in dropped) for r in DROP_REASONS})}); "
+            "score the missing rows or rank fewer teachers (--teacher)."
+        )
+
+    values = np.empty((len(kept), 2 * len(teachers)))  # (Q, [lalp per teacher..., galp per teacher...])
+    responses = np.zeros(len(teachers), dtype=int)
+    for q, qid in enumerate(kept):
+        for t in range(len(teachers)):
+            sum_l, sum_g, count, _ = cells[qid, t]
+            values[q, t] = sum_l / count
+            values[q, len(teachers) + t] = sum_g / count
+            responses[t] += count
+    means = values.mean(axis=0)
+    boot = _bootstrap_means(values, num_resamples, np.random.default_rng(seed))  # (B, 2T)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+
+    n = len(teachers)
+    rank_l, rank_g = _ranks(means[:n]), _ranks(means[n:])
+    scores = [
+        TeacherScore(
+            teacher=t, num_responses=int(responses[i]),
+            mean_lalp=float(means[i]), lalp_ci=(float(low[i]), float(high[i])),
+            mean_galp=float(means[n + i]), galp_ci=(float(low[n + i]), float(high[n + i])),
+            rank_lalp=int(rank_l[i]), rank_galp=int(rank_g[i]),
+        )
+        for i, t in enumerate(teachers)
+    ]
+    scores.sort(key=lambda s: (s.rank_lalp, s.rank_galp))
+    pairwise = []
+    for s, (offset, ranks) in enumerate(((0, rank_l), (n, rank_g))):
+        order = np.argsort(ranks)
+        for x in range(n):
+            for y in range(x + 1, n):
+                a, b = offset + order[x], offset + order[y]
+                diffs = boot[:, a] - boot[:, b]
+                lo, hi = np.quantile(diffs, [alpha, 1 - alpha])
+                pairwise.append(PairwiseDifference(
+                    SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
+                ))
+    return TeacherRanking(scores, pairwise, len(kept), dropped, num_resamples, confidence, seed)

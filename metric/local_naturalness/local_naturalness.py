@@ -1,0 +1,172 @@
+# Copyright 2025 The hf-localnat authors. Licensed under the Apache License, Version 2.0.
+"""Local naturalness (LALP) and global naturalness (GALP) of responses under a student model, as an `evaluate` metric.
+
+A thin wrapper of `hf_localnat.LocalNaturalnessScorer`: the numbers are the scorer's (see SPEC.md of hf-localnat).
+Note for editors: evaluate 0.4.6 reads this file's imports line by line and picks the first `EvaluationModule`
+subclass it finds, so keep one import per line and subclass through `import evaluate` (a top-level
+`from evaluate import Metric` would make `evaluate.load` return the base class).
+"""
+
+import datasets
+import evaluate
+
+import hf_localnat
+
+_CITATION = """\
+@article{just2025signal,
+  title   = {The Signal is in the Steps: Local Scoring for Reasoning Data Selection},
+  author  = {Just, Hoang Anh and Ko, Myeongseob and Jia, Ruoxi},
+  journal = {arXiv preprint arXiv:2510.03988},
+  year    = {2025}
+}
+@article{zhang2025grape,
+  title   = {The Best Instruction-Tuning Data are Those That Fit},
+  author  = {Zhang, Dylan and Dai, Qirun and Peng, Hao},
+  journal = {arXiv preprint arXiv:2502.04194},
+  year    = {2025}
+}
+"""
+
+_DESCRIPTION = """\
+Local naturalness (LALP, arXiv 2510.03988) scores a reasoning trace by how natural each of its steps is to a student
+model: every step (a sentence, by default) is scored by the student conditioned only on the question and the `window`
+preceding steps, and LALP is the unweighted mean of the step scores. GALP (from GRAPE, arXiv 2502.04194) is the mean
+log-probability of the whole response in one pass. Natural log; higher means more natural to the student. LALP ranks
+teachers and selects distillation data from long, multi-teacher traces where GALP fails.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list[str]` or `list[list[str]]`): the responses (reasoning traces) to score; a list of steps per
+        response selects `segmenter="given"`.
+    questions (`list[str]`, *optional*): the question of each response (`None` entries: no question).
+    model_id (`str`, *optional*): Hub id or local folder of the student; `None` = the embedded SmolLM2-135M-Instruct.
+    model (`PreTrainedModel`, *optional*): an already loaded student (instead of `model_id`).
+    tokenizer (`str` or tokenizer, *optional*): defaults to the model's own (must be a fast tokenizer).
+    revision (`str`, *optional*): Hub revision of `model_id`.
+    window (`int`, *optional*, defaults to 4): preceding steps each step is conditioned on.
+    segmenter (`str`, *optional*): `"sentence"` (default for strings), `"line"`, `"paragraph"` or `"given"`.
+    prompt_format (`str`, *optional*, defaults to `"auto"`): `"chat"`, `"plain"`, `"none"` or `"auto"`.
+    max_length (`int`, *optional*): token bound on every model input; defaults to the model's maximum.
+    dtype (`str`, *optional*, defaults to `"auto"`): float32 on CPU, bfloat16 on GPU, or a dtype name.
+    device (`str`, *optional*): any torch device string; defaults to `cuda` when available, else `cpu`.
+    batch_tokens (`int`, *optional*, defaults to 16384): token budget of one forward batch.
+Returns:
+    lalp (`list[float | None]`): local naturalness of each response (`None` if it could not be scored).
+    galp (`list[float | None]`): global naturalness of each response.
+    lalp_steps (`list[list[float | None]]`): the score of each step of each response.
+    score_error (`list[str | None]`): why a response has no score (`empty_response`, ...), else `None`.
+    mean_lalp (`float | None`), mean_galp (`float | None`): means over the scored responses.
+Examples:
+    >>> local_naturalness = evaluate.load("local_naturalness")  # doctest: +SKIP
+    >>> results = local_naturalness.compute(
+    ...     predictions=["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"], window=4
+    ... )  # doctest: +SKIP
+    >>> sorted(results)  # doctest: +SKIP
+    ['galp', 'lalp', 'lalp_steps', 'mean_galp', 'mean_lalp', 'score_error']
+"""
+
+
+def _mean(values):
+    scored = [v for v in values if v is not None]
+    return sum(scored) / len(scored) if scored else None
+
+
+def _no_none(predictions, questions):
+    """Questions as strings for evaluate's string check: `""` means no question to the scorer, exactly like `None`."""
+    if predictions is None:
+        return questions
+    if questions is None:
+        return [""] * len(predictions)
+    return ["" if q is None else q for q in questions]
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class LocalNaturalness(evaluate.Metric):
+    """LALP and GALP of responses under a student model; the model loads once per module instance."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            module_type="metric",
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"), "questions": datasets.Value("string")}),
+                datasets.Features(
+                    {"predictions": datasets.Sequence(datasets.Value("string")), "questions": datasets.Value("string")}
+                ),
+            ],
+            homepage="https://arxiv.org/abs/2510.03988",
+            reference_urls=["https://arxiv.org/abs/2510.03988", "https://arxiv.org/abs/2502.04194"],
+        )
+
+    def _loaded_models(self):
+        if not hasattr(self, "_models"):
+            self._models = {}  # (model_id, revision, tokenizer, dtype, device) -> (model, tokenizer)
+        return self._models
+
+    def add_batch(self, *, predictions=None, questions=None, **kwargs):
+        """Like `evaluate.Metric.add_batch`; `questions` may be left out or hold `None` (no question)."""
+        return super().add_batch(predictions=predictions, questions=_no_none(predictions, questions), **kwargs)
+
+    def compute(self, *, predictions=None, questions=None, **kwargs):
+        """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question). See the module's
+        kwargs description for the scorer options."""
+        return super().compute(predictions=predictions, questions=_no_none(predictions, questions), **kwargs)
+
+    def _scorer(self, model_id, model, tokenizer, revision, dtype, device, options):
+        if model is not None:
+            if device is not None:
+                model = model.to(device)
+            return hf_localnat.LocalNaturalnessScorer(model, tokenizer, device=device, **options)
+        key = (model_id, revision, tokenizer if isinstance(tokenizer, str) or tokenizer is None else id(tokenizer),
+               str(dtype), None if device is None else str(device))
+        models = self._loaded_models()
+        if key not in models:
+            scorer = hf_localnat.LocalNaturalnessScorer(
+                model_id, tokenizer, revision=revision, dtype=dtype, device=device, **options
+            )
+            models[key] = (scorer.model, scorer.tokenizer)
+        loaded_model, loaded_tokenizer = models[key]
+        return hf_localnat.LocalNaturalnessScorer(loaded_model, loaded_tokenizer, device=device, **options)
+
+    def _compute(
+        self,
+        predictions,
+        questions,
+        model_id=None,
+        model=None,
+        tokenizer=None,
+        revision=None,
+        window=4,
+        segmenter=None,
+        prompt_format="auto",
+        max_length=None,
+        dtype="auto",
+        device=None,
+        batch_tokens=16384,
+    ):
+        given = any(isinstance(p, (list, tuple)) for p in predictions)
+        options = {
+            "window": window,
+            "segmenter": segmenter or ("given" if given else "sentence"),
+            "prompt_format": prompt_format,
+            "max_length": max_length,
+            "batch_tokens": batch_tokens,
+        }
+        scorer = self._scorer(model_id, model, tokenizer, revision, dtype, device, options)
+        if options["segmenter"] == "given":
+            rows = scorer.score(steps=predictions, questions=questions)
+        else:
+            rows = scorer.score(predictions, questions)
+        lalp = [row["lalp"] for row in rows]
+        galp = [row["galp"] for row in rows]
+        return {
+            "lalp": lalp,
+            "galp": galp,
+            "lalp_steps": [row["lalp_steps"] for row in rows],
+            "score_error": [row["score_error"] for row in rows],
+            "mean_lalp": _mean(lalp),
+            "mean_galp": _mean(galp),
+        }

@@ -1,0 +1,200 @@
+"""`Dataset.map` at scale: fingerprint and cache across processes, `with_rank` + `num_proc`, streaming, schemas.
+
+Datasets are read from JSON files (so `map` writes and reuses arrow cache files); the model is the tiny random Llama
+saved as a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from datasets import Dataset, load_dataset
+from datasets.fingerprint import Hasher
+
+import hf_localnat
+from hf_localnat import LocalNaturalnessScorer, output_features
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ROWS = [
+    {"question": f"What is {i} + {i}?", "response": f"First, {i} + {i} = {2 * i}. Check: {2 * i} - {i} = {i}. So {2 * i}."}
+    for i in range(8)
+]
+
+
+@pytest.fixture
+def jsonl(tmp_path) -> Path:
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    return path
+
+
+def _load(path: Path, cache: Path):
+    return load_dataset("json", data_files=str(path), split="train", cache_dir=str(cache))
+
+
+# ------------------------------------------------------------------------------------------------ pickling, hashing
+def test_pickle_carries_configuration_only(tiny_model_path):
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
+    before = Hasher.hash(scorer)
+    scorer.score(["One. Two."], ["Q?"])
+    assert scorer._model is not None
+    payload = pickle.dumps(scorer)
+    assert len(payload) < 4096 and b"torch" not in payload  # no weights, no tensors
+    copy = pickle.loads(payload)
+    assert copy._model is None and copy._tokenizer is None and copy.config == scorer.config
+    assert Hasher.hash(scorer) == Hasher.hash(copy) == before  # loading the model does not change the fingerprint
+    assert copy.score(["One. Two."], ["Q?"]) == scorer.score(["One. Two."], ["Q?"])
+
+
+def test_fingerprint_changes_with_every_setting(tiny_model_path, monkeypatch):
+    path = str(tiny_model_path)
+    base = Hasher.hash(LocalNaturalnessScorer(path))
+    assert Hasher.hash(LocalNaturalnessScorer(path)) == base
+    for change in ({"window": 3}, {"segmenter": "line"}, {"prompt_format": "plain"}, {"max_length": 64},
+                   {"dtype": "bfloat16"}, {"response_column": "text"}):
+        assert Hasher.hash(LocalNaturalnessScorer(path, **change)) != base, change
+    state = LocalNaturalnessScorer(path).fingerprint_state()
+    assert state["model"]["kind"] == "folder" and state["model"]["config_sha256"]
+    monkeypatch.setattr(hf_localnat, "__version__", "9.9.9")
+    assert Hasher.hash(LocalNaturalnessScorer(path)) != base
+
+
+def test_in_memory_model_fingerprint_follows_the_weights(tiny_model_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    def fresh():
+        return AutoModelForCausalLM.from_pretrained(tiny_model_path), AutoTokenizer.from_pretrained(tiny_model_path)
+
+    model, tokenizer = fresh()
+    first = Hasher.hash(LocalNaturalnessScorer(model, tokenizer))
+    assert Hasher.hash(LocalNaturalnessScorer(*fresh())) == first  # same weights loaded again: same fingerprint
+    with torch.no_grad():
+        model.model.norm.weight.mul_(1.5)
+    assert Hasher.hash(LocalNaturalnessScorer(model, tokenizer)) != first
+
+
+def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_name, tiny_model_path, tmp_path):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    repo = api.create_repo(hub_repo_name).repo_id
+    first = api.upload_folder(repo_id=repo, folder_path=tiny_model_path).oid
+    scorer = LocalNaturalnessScorer(repo)
+    assert scorer.fingerprint_state()["model"] == {"kind": "hub", "id": repo, "revision": first}
+    before = Hasher.hash(scorer)
+    (tmp_path / "NOTES.md").write_text("changed")
+    api.upload_file(repo_id=repo, path_or_fileobj=str(tmp_path / "NOTES.md"), path_in_repo="NOTES.md")
+    assert Hasher.hash(LocalNaturalnessScorer(repo)) != before  # main moved: a new fingerprint
+    assert Hasher.hash(LocalNaturalnessScorer(repo, revision=first)) == before
+    # A copy (what a map worker gets) keeps the resolution and loads that commit, not the moved branch.
+    copy = pickle.loads(pickle.dumps(scorer))
+    assert copy.score(["One. Two."], ["Q?"]) == LocalNaturalnessScorer(str(tiny_model_path)).score(["One. Two."], ["Q?"])
+    assert copy.source.revision == first
+
+
+# --------------------------------------------------------------------------------------- cache across processes
+MAP_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from datasets import load_dataset
+    from hf_localnat import LocalNaturalnessScorer
+
+    data, cache, model, window = sys.argv[1:5]
+    ds = load_dataset("json", data_files=data, split="train", cache_dir=cache)
+    scorer = LocalNaturalnessScorer(model, window=int(window))
+    out = scorer.map(ds, batch_size=4)
+    print(json.dumps({"cache_files": [f["filename"] for f in out.cache_files], "loaded": scorer._model is not None,
+                      "lalp": list(out["lalp"])}))
+    """
+)
+
+
+def _map_in_fresh_process(tmp_path: Path, jsonl: Path, model: Path, window: int) -> dict:
+    script = tmp_path / "map_once.py"
+    script.write_text(MAP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(script), str(jsonl), str(tmp_path / "cache"), str(model), str(window)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_second_map_in_a_fresh_process_is_a_cache_hit(tmp_path, jsonl, tiny_model_path):
+    first = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4)
+    assert first["loaded"] and len(first["cache_files"]) == 1 and "/cache-" in first["cache_files"][0]
+    second = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4)
+    assert not second["loaded"], "the second run scored again instead of reading the cache"
+    assert second["cache_files"] == first["cache_files"] and second["lalp"] == first["lalp"]
+    changed = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=1)
+    assert changed["loaded"] and changed["cache_files"] != first["cache_files"]
+    assert changed["lalp"] != first["lalp"]
+
+
+# --------------------------------------------------------------------------------------------- with_rank, num_proc
+def test_with_rank_num_proc_2_equals_one_process_and_resumes_missing_shards(tmp_path, jsonl, tiny_model_path):
+    ds = _load(jsonl, tmp_path / "cache")
+    scorer = LocalNaturalnessScorer(str(tiny_model_path))
+    single = scorer.map(ds, batch_size=2, load_from_cache_file=False, keep_in_memory=True)
+    scorer._model = scorer._tokenizer = None  # the parent must not need a model for the workers
+
+    parallel = scorer.map(ds, batch_size=2, with_rank=True, num_proc=2)
+    assert scorer._model is None  # loaded lazily in each worker only
+    assert parallel.to_list() == single.to_list()  # same batches, so bit-identical numbers
+    shards = [Path(f["filename"]) for f in parallel.cache_files]
+    assert [s.name[-21:] for s in shards] == ["_00000_of_00002.arrow", "_00001_of_00002.arrow"]
+
+    # An interrupted run: shard 1 never finished. The rerun recomputes only that shard.
+    kept = shards[0].stat().st_mtime_ns
+    shards[1].unlink()
+    resumed = scorer.map(ds, batch_size=2, with_rank=True, num_proc=2)
+    assert shards[0].stat().st_mtime_ns == kept and shards[1].is_file()
+    assert resumed.to_list() == single.to_list()
+
+
+def test_rank_without_gpu_stays_on_cpu(tiny_model_path):
+    scorer = LocalNaturalnessScorer(str(tiny_model_path))
+    out = scorer({"question": ["Q?"], "response": ["One. Two."]}, rank=1)
+    assert str(scorer.model.device) == "cpu" and out["score_error"] == [None]
+
+
+# ---------------------------------------------------------------------------------------- streaming and schemas
+def test_streaming_equals_non_streaming(tmp_path, jsonl, tiny_model_path):
+    scorer = LocalNaturalnessScorer(str(tiny_model_path))
+    regular = scorer.map(_load(jsonl, tmp_path / "cache"), batch_size=3)
+    streamed = load_dataset("json", data_files=str(jsonl), split="train", streaming=True).map(
+        scorer, batched=True, batch_size=3
+    )
+    assert list(streamed) == regular.to_list()
+    typed = scorer.map(load_dataset("json", data_files=str(jsonl), split="train", streaming=True), batch_size=3)
+    assert typed.features == regular.features and list(typed) == regular.to_list()
+
+
+def test_declared_features_keep_the_schema_of_empty_and_all_error_batches(tiny_model_path):
+    scorer = LocalNaturalnessScorer(str(tiny_model_path))
+    errors = Dataset.from_dict({"question": ["Q?", "Q?", "Q?"], "response": ["", "  ", "One. Two."]})
+    out = scorer.map(errors, batch_size=2)  # first batch: only errors, every score None
+    assert out.features == scorer.features_for(errors)
+    assert list(out["score_error"]) == ["empty_response", "empty_response", None] and out["lalp"][:2] == [None, None]
+    empty = scorer.map(errors.select([]))
+    assert empty.num_rows == 0 and list(empty.features) == ["question", "response", *output_features()]
+    assert list(scorer(errors[:2])) == list(output_features())  # __call__ returns exactly the declared columns
+
+
+def test_given_steps_mode_reads_a_list_of_strings_column(tiny_model_path):
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), segmenter="given", steps_column="steps")
+    steps = [["First, 2 + 2 = 4.", " So 4."], ["One step only."], None, ["Check.", " ", " Done."]]
+    ds = Dataset.from_dict({"question": ["Q1?", "Q2?", "Q3?", "Q4?"], "steps": steps})
+    out = scorer.map(ds, batch_size=4)
+    assert out.to_list() == [{**row, **res} for row, res in zip(ds.to_list(), scorer.score(steps=steps,
+                             questions=ds["question"]), strict=True)]
+    assert out["score_error"][2] == "missing_steps" and list(out["num_steps"])[:2] == [2, 1]
