@@ -27,7 +27,7 @@ CONFIG_DESCRIPTIONS: dict[str, str] = {
     "lalp": "the LALP selection: per question, the candidate response with the highest local naturalness",
     "galp": "the GALP baseline: the same selection by global naturalness (GRAPE's score)",
     "scored": "every input row with its scores",
-    "rejected": "rows not chosen by the LALP selection, with the reason",
+    "rejected": "rows the LALP selection did not keep, each with its `rejection_reason`",
 }
 DEFAULT_CONFIG = "lalp"
 BASE_TAGS = ("localnat", "lalp", "distillation", "reasoning", "data-selection")
@@ -171,6 +171,28 @@ def card_metadata(params: LocalNatCardParams) -> dict[str, Any]:
         "configs": configs_metadata(params.configs, params.data_dir),
         "localnat": {k: v for k, v in provenance.items() if v is not None},
     }
+
+
+def pin_data_files(card: "DatasetCard", files: dict[str, str]) -> "DatasetCard":
+    """A copy of `card` whose `configs` name each config's exact data file instead of a `*.parquet` pattern.
+
+    `datasets` caches a local folder by its card's patterns, not by the files' content, so a folder rewritten with
+    new rows under the same name would load stale rows; a file name carrying a content hash changes the cache key.
+
+    Example:
+
+    >>> card = render_card(LocalNatCardParams(pretty_name="x", student_model="m", window=4, segmenter="sentence",
+    ...                                       prompt_format="auto", package_version="0", counts={"lalp": 1}))
+    >>> pin_data_files(card, {"lalp": "data/lalp/train-0123.parquet"}).data.configs[0]["data_files"]
+    [{'split': 'train', 'path': 'data/lalp/train-0123.parquet'}]
+    """
+    from huggingface_hub import DatasetCard
+
+    pinned = DatasetCard(str(card))
+    configs = [dict(c, data_files=[{"split": "train", "path": files[c["config_name"]]}])
+               if c.get("config_name") in files else c for c in pinned.data.to_dict().get("configs") or []]
+    pinned.data.configs = configs
+    return DatasetCard(str(pinned))
 
 
 def render_card(params: LocalNatCardParams) -> "DatasetCard":

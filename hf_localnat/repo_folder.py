@@ -4,9 +4,12 @@ The layout is what `load_dataset(folder_or_repo, config)` reads through the card
 
 ```
 README.md                                       the dataset card (metadata + managed section)
-data/{config}/train-00000-of-00001.parquet      one Parquet file per config (lalp, galp, scored, rejected)
+data/{config}/train-{content hash}.parquet      one Parquet file per config (lalp, galp, scored, rejected)
 images/{name}                                   images the card shows (the distribution plot)
 ```
+
+The card's `configs` name each exact file (`card.pin_data_files`): `datasets` caches a local folder by the card's
+data-file patterns, so a content hash in the file name is what makes a rewritten folder load its new rows.
 
 `localnat demo` stops here (the folder *is* the would-be repo); `localnat publish` then pushes the folder in one commit
 (`hf_localnat.publish.publish_folder`).
@@ -14,13 +17,15 @@ images/{name}                                   images the card shows (the distr
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
+from .card import pin_data_files
+from .errors import ConfigError, OutputExistsError
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -30,15 +35,25 @@ DATA_DIR = "data"
 IMAGES_DIR = "images"
 
 
-def data_file(config: str) -> str:
-    """Repo-relative path of a config's Parquet file.
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    Example:
 
-    >>> data_file("lalp")
-    'data/lalp/train-00000-of-00001.parquet'
+def check_repo_folder(folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuse a destination that exists and is not an empty folder, unless `overwrite`; return it as a `Path`.
+
+    Raises:
+        OutputExistsError: `folder` exists, is not empty, and `overwrite` is False.
     """
-    return f"{DATA_DIR}/{config}/train-00000-of-00001.parquet"
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not overwrite:
+        raise OutputExistsError(f"Output folder {str(folder)!r} already exists and is not empty; pass --overwrite to "
+                                "replace it, or choose another folder with -o.")
+    return folder
 
 
 def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], card: "DatasetCard",
@@ -60,22 +75,22 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         `Path`: the folder.
 
     Raises:
-        ConfigError: `folder` exists, is not empty, and `overwrite` is False.
+        OutputExistsError: `folder` exists, is not empty, and `overwrite` is False.
     """
-    folder = Path(folder).expanduser()
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        if not overwrite:
-            raise ConfigError(f"Output folder {str(folder)!r} already exists and is not empty; pass --overwrite to "
-                              "replace it, or choose another folder with -o.")
+    folder = check_repo_folder(folder, overwrite=overwrite)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        files = {}
         for name, dataset in configs.items():
             if len(dataset) == 0:
                 continue
-            path = staging / data_file(name)
+            path = staging / DATA_DIR / name / "train.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             dataset.to_parquet(str(path))
+            final = path.with_name(f"train-{_sha256(path)[:16]}.parquet")
+            path.rename(final)
+            files[name] = final.relative_to(staging).as_posix()
         for name, content in (images or {}).items():
             path = staging / IMAGES_DIR / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +98,7 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
                 path.write_bytes(content)
             else:
                 shutil.copyfile(content, path)
-        (staging / "README.md").write_text(str(card), encoding="utf-8")
+        (staging / "README.md").write_text(str(pin_data_files(card, files)), encoding="utf-8")
         if folder.is_dir():
             shutil.rmtree(folder)
         elif folder.exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -13,10 +14,10 @@ from datasets import Dataset, Features, Value, load_dataset
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
 from hf_localnat.card import MARK_START, render_card
-from hf_localnat.errors import ConfigError, PublishError
+from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.pull import pull
-from hf_localnat.repo_folder import data_file, folder_files, write_repo_folder
+from hf_localnat.repo_folder import folder_files, write_repo_folder
 from hf_localnat.scorer import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -82,18 +83,28 @@ def commit_posts(server, repo_id: str) -> list:
 
 
 def test_folder_layout_loads_locally(folder, configs):
-    assert [p for p, _ in folder_files(folder)] == sorted(
-        ["README.md", "images/localnat-distribution.png", *(data_file(name) for name in configs)])
+    paths = [p for p, _ in folder_files(folder)]
+    assert paths[0] == "README.md" and paths[-1] == "images/localnat-distribution.png"
+    assert [p.split("/")[1] for p in paths[1:-1]] == sorted(configs)
+    assert all(re.fullmatch(r"data/\w+/train-[0-9a-f]{16}\.parquet", p) for p in paths[1:-1])
     for name, expected in configs.items():
         assert load_dataset(str(folder), name, split="train").to_list() == expected.to_list()
     assert load_dataset(str(folder), split="train").to_list() == configs["lalp"].to_list()  # lalp is the default
+
+
+def test_a_rewritten_folder_loads_its_new_rows(tmp_path, configs):
+    # datasets caches a local folder by its card's data-file patterns: the content hash in the file names matters
+    for rows in (configs["lalp"], configs["galp"]):
+        folder = write_repo_folder(tmp_path / "out", {"lalp": rows}, card_for(configs, None, counts={"lalp": 3}),
+                                   overwrite=True)
+        assert load_dataset(str(folder), "lalp", split="train").to_list() == rows.to_list()
 
 
 def test_write_repo_folder_refuses_a_non_empty_folder(tmp_path, configs):
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         write_repo_folder(target, configs, card_for(configs, None))
     assert (target / "keep.txt").read_text() == "mine"
     write_repo_folder(target, configs, card_for(configs, None), overwrite=True)
@@ -278,7 +289,7 @@ def test_pull_from_the_hub_and_from_a_folder(hub_server, tmp_path, folder, confi
     assert Dataset.from_parquet(str(tmp_path / "lalp.parquet")).to_list() == configs["lalp"].to_list()
     local = pull(str(folder), tmp_path / "galp.jsonl", config="galp")
     assert local.rows == 3 and len((tmp_path / "galp.jsonl").read_text().splitlines()) == 3
-    with pytest.raises(ConfigError, match="--overwrite"):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
         pull(repo_id, tmp_path / "lalp.parquet")
     with pytest.raises(ConfigError, match="no config 'best'"):
         pull(repo_id, tmp_path / "x.parquet", config="best")
