@@ -9,8 +9,6 @@ from pathlib import Path
 from .card import DEFAULT_CONFIG, card_summary
 from .errors import ConfigError, PublishError
 
-SAVE_FORMATS = (".parquet", ".jsonl", ".json", ".csv")
-
 
 @dataclass
 class PullResult:
@@ -29,8 +27,8 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
 
     Args:
         source (`str`): a Hub dataset id (`NS/NAME`) or a local repo folder.
-        output (`str` or `os.PathLike`): a `.parquet`, `.jsonl`/`.json` or `.csv` file, or a folder (written with
-            `Dataset.save_to_disk`).
+        output (`str` or `os.PathLike`): a `.parquet`, `.jsonl`, `.json` or `.csv` file, or a folder (written with
+            `Dataset.save_to_disk`); see `io.save_output`.
         config (`str`, *optional*, defaults to `"lalp"`): `lalp`, `galp`, `scored` or `rejected`.
         revision (`str`, *optional*): a branch, tag, commit or `refs/pr/N`.
         token (`str`, *optional*): a Hub token for private repos; defaults to the logged-in one.
@@ -40,16 +38,17 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
         `PullResult`.
 
     Raises:
-        ConfigError: `output` exists and `overwrite` is False, or the config does not exist.
+        OutputExistsError: `output` exists and `overwrite` is False.
+        ConfigError: the config does not exist.
         PublishError: the dataset cannot be found or read.
     """
     from datasets import load_dataset
     from huggingface_hub import DatasetCard
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    output = Path(output).expanduser()
-    if output.exists() and not overwrite:
-        raise ConfigError(f"{str(output)!r} already exists; pass --overwrite to replace it, or choose another -o.")
+    from .io import check_output, save_output
+
+    output = check_output(output, overwrite=overwrite)
     local = Path(source).expanduser().is_dir()
     try:
         card_text = ((Path(source).expanduser() / "README.md").read_text(encoding="utf-8") if local
@@ -66,23 +65,5 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
         raise ConfigError(f"{source!r} has no config {config!r}; it has {', '.join(map(str, configs))}.")
     dataset = load_dataset(str(Path(source).expanduser()) if local else source, config, split="train",
                            revision=revision, token=token)
-    save_dataset(dataset, output)
+    output = save_output(dataset, output, overwrite=overwrite)
     return PullResult(source, config, len(dataset), output, card_summary(card_text))
-
-
-def save_dataset(dataset, output: Path) -> None:
-    """Write `dataset` to `output`, by its extension (a folder when it has none)."""
-    # TODO(select-merge): switch to the selection helper's io save function once it lands on main.
-    output.parent.mkdir(parents=True, exist_ok=True)
-    suffix = output.suffix.lower()
-    if suffix == ".parquet":
-        dataset.to_parquet(str(output))
-    elif suffix in (".jsonl", ".json"):
-        dataset.to_json(str(output), lines=True, force_ascii=False)
-    elif suffix == ".csv":
-        dataset.to_csv(str(output), index=False)
-    elif suffix:
-        raise ConfigError(f"Cannot save to {str(output)!r}: unknown extension {suffix!r}; use one of "
-                          f"{', '.join(SAVE_FORMATS)}, or a folder name without extension.")
-    else:
-        dataset.save_to_disk(str(output))

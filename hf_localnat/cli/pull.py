@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
+from ._options import handle_errors
 
 
 @click.command()
@@ -12,10 +13,11 @@ from ..card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
 @click.option("--config", "config", default=DEFAULT_CONFIG, show_default=True,
               type=click.Choice(list(CONFIG_DESCRIPTIONS)), help="Which config to download.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True, writable=True),
-              help="A .parquet, .jsonl or .csv file, or a folder (Dataset.save_to_disk).")
+              help="A .parquet, .jsonl, .json or .csv file, or a folder (no suffix: save_to_disk).")
 @click.option("--revision", default=None, help="Branch, tag, commit or refs/pr/N (default: main).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--token", default=None, help="Hub token for private datasets (default: HF_TOKEN or your login).")
+@handle_errors
 def pull(source: str, config: str, output: str, revision: str | None, overwrite: bool, token: str | None) -> None:
     """Download a curated dataset SOURCE (NS/NAME on the Hub, or a local folder) and print its card's summary.
 
@@ -26,13 +28,9 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
       localnat pull ./localnat-demo --config scored -o scored.parquet
     The same data loads in Python with load_dataset("you/curated-math", "lalp").
     """
-    from ..errors import LocalNatError
     from ..pull import pull as pull_dataset
 
-    try:
-        result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite)
-    except LocalNatError as err:
-        raise click.ClickException(str(err)) from err
+    result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite)
     if result.summary:
         click.echo(result.summary + "\n")
     click.echo(f"Wrote {result.rows} rows of {source} ({config}) to {result.output}.")
