@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed
 
+# --overwrite: rerunning `make demo` replaces the demo's own output folder ./localnat-demo.
 demo: setup
-	$(BIN)/localnat demo
+	$(BIN)/localnat demo --overwrite
 
 test: setup
 	$(BIN)/python -m pytest

@@ -7,10 +7,11 @@ import click
 from .. import __version__
 from .demo import demo
 from .metric import publish_metric
+from .publish import publish
+from .pull import pull
 from .rank import rank_teachers_command
 from .score import score
 from .select import select_command
-from .pull import pull
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,12 +25,15 @@ def main() -> None:
       localnat score traces.jsonl -o scored.parquet  # score your own traces
       localnat rank-teachers scored.parquet --plot teachers.png
       localnat select scored.parquet -o curated.parquet --correct-column correct
+      localnat publish scored.parquet --repo-id you/curated --correct-column correct --dry-run
+      localnat pull you/curated -o train.parquet
     """
 
 
 main.add_command(demo)
 main.add_command(publish_metric)
+main.add_command(publish)
+main.add_command(pull)
 main.add_command(score)
 main.add_command(rank_teachers_command)
 main.add_command(select_command)
-main.add_command(pull)

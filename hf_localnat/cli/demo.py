@@ -1,40 +1,77 @@
-"""`localnat demo`: the main job on the embedded default student and the bundled sample, offline."""
+"""`localnat demo`: the main job on the embedded default student and the bundled sample, offline and without a token.
+
+Score the bundled multi-teacher sample with the embedded SmolLM2, rank the teachers, select by LALP and by GALP, and
+write the would-be Hub repo (card, plot, Parquet per config) into a local folder that `load_dataset(folder, "lalp")`
+reads. `localnat publish` pushes the same kind of folder to the Hub.
+"""
 
 from __future__ import annotations
 
+import shlex
 import time
-from collections import defaultdict
-
 import click
+
+from ._options import handle_errors
+
+DEFAULT_OUTPUT = "localnat-demo"
 
 
 @click.command()
-@click.option("--window", default=4, show_default=True, help="Preceding steps each step is conditioned on.")
-def demo(window: int) -> None:
-    """Score the bundled 8-question, 4-teacher sample with the embedded SmolLM2-135M-Instruct and rank the teachers.
+@click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True, metavar="FOLDER",
+              help="Where the would-be Hub repo (README.md card, data/, images/) is written.")
+@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Preceding steps each step is conditioned on.")
+@click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and is not empty.")
+@handle_errors
+def demo(output: str, window: int, overwrite: bool) -> None:
+    """Curate the bundled 8-question, 4-teacher sample with the embedded SmolLM2-135M-Instruct, offline.
+
+    Scores every response (LALP and GALP), ranks the teachers with confidence intervals, keeps per question the
+    correct response with the highest LALP (and, as the baseline, the highest GALP), and writes the dataset repo
+    that `localnat publish` would push: a card, the distribution plot and one Parquet file per config.
 
     \b
-    Example:
-      localnat demo
+    Examples:
+      localnat demo                       # writes ./localnat-demo
+      localnat demo -o /tmp/demo --overwrite
+    Then: load_dataset("localnat-demo", "lalp")
     """
-    from ..sample import load_sample
+    from ..curate import curate, write_curated_folder
+    from ..repo_folder import check_repo_folder
+    from ..sample import SAMPLE_PATH, load_sample
     from ..scorer import LocalNaturalnessScorer
 
+    folder = check_repo_folder(output, overwrite=overwrite)  # before the 90 s of scoring
     dataset = load_sample()
     scorer = LocalNaturalnessScorer(window=window)
+    scorer.model  # load (and convert, the first time) the embedded student now
+    source = scorer.source
     click.echo(f"Scoring {len(dataset)} responses from {len(set(dataset['teacher']))} teachers with the embedded "
-               "student (smollm2-135m-instruct) on this machine...")
+               f"student ({source.model_id}) on this machine...", err=True)
     start = time.perf_counter()
-    rows = scorer.score(dataset["response"], dataset["question"], progress=True)
+    # 8 rows per map batch: a progress bar with an ETA, while the scorer still packs each batch by token budget
+    scored = scorer.map(dataset, batch_size=8, keep_in_memory=True, desc="Scoring (LALP/GALP)")
     seconds = time.perf_counter() - start
-    by_teacher: dict[str, list[dict]] = defaultdict(list)
-    for teacher, row in zip(dataset["teacher"], rows, strict=True):
-        by_teacher[teacher].append(row)
-    click.echo(f"\n{'teacher':<18}{'mean LALP':>10}{'mean GALP':>10}")
-    ranked = sorted(by_teacher.items(), key=lambda item: -sum(r["lalp"] for r in item[1]) / len(item[1]))
-    for teacher, teacher_rows in ranked:
-        lalp = sum(r["lalp"] for r in teacher_rows) / len(teacher_rows)
-        galp = sum(r["galp"] for r in teacher_rows) / len(teacher_rows)
-        click.echo(f"{teacher:<18}{lalp:>10.3f}{galp:>10.3f}")
-    tokens = sum(r["num_tokens"] for r in rows)
-    click.echo(f"\n{len(rows)} responses, {tokens} tokens in {seconds:.1f} s. Higher = more natural to the student.")
+    tokens = sum(scored["num_tokens"])
+    click.echo(f"Scored {len(scored)} responses ({tokens} tokens) in {seconds:.1f} s. Higher = more natural to the "
+               "student.\n")
+
+    curated = curate(scored, correct_column="correct")
+    click.echo(curated.ranking.format_table())
+    click.echo("\nMix report: each teacher's share of the selection (correct responses only) under LALP and GALP")
+    click.echo(curated.mix.format_table() + "\n")
+    command = ["localnat", "demo"] + (["--window", str(window)] if window != 4 else [])
+    cfg = scorer.config
+    write_curated_folder(
+        curated, folder, pretty_name="hf-localnat demo: curated multi-teacher reasoning traces",
+        student_model=source.model_id, student_revision=source.revision, student_provenance=source.provenance,
+        window=cfg.window, segmenter=cfg.segmenter, prompt_format=cfg.prompt_format,
+        scoring_options={"max_length": scorer.max_length, "dtype": str(scorer.model.dtype).removeprefix("torch.")},
+        source_dataset=f"hf_localnat/data/{SAMPLE_PATH.name} (bundled, synthetic)", license="apache-2.0",
+        reproduce_command=shlex.join(command), overwrite=overwrite)
+    counts = ", ".join(f"{name} {len(ds)}" for name, ds in curated.configs.items() if len(ds))
+    click.echo(f"Wrote the would-be Hub repo to {folder}/ (README.md card, images/, data/: {counts} rows).")
+    click.echo(f'Load it:    load_dataset("{output}", "lalp")')
+    scored_file = next((folder / "data" / "scored").glob("*.parquet"))
+    click.echo(f"Publish it: localnat publish {shlex.quote(str(scored_file))} --repo-id NS/NAME --correct-column "
+               "correct --dry-run")

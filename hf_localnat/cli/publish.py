@@ -1,0 +1,137 @@
+"""`localnat publish`: scored rows -> ranking, LALP and GALP selections, plot, card -> one commit to a Hub repo."""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+
+import click
+
+from ..config import PROMPT_FORMATS
+from ..segment import SEGMENTERS
+from ._options import handle_errors, input_options, teacher_columns_options
+
+EXAMPLES = """
+\b
+Examples:
+  localnat publish scored.parquet --repo-id you/curated-math --correct-column correct --dry-run
+  localnat publish scored.parquet --repo-id you/curated-math --correct-column correct
+  localnat publish scored.parquet --repo-id you/curated-math --overwrite       # update your own repo
+  localnat publish scored.parquet --repo-id org/curated-math --create-pr       # propose a change
+  localnat publish scored.parquet --repo-id you/curated-math --model Qwen/Qwen2.5-1.5B-Instruct --license mit
+\b
+SCORED comes from `localnat score`; pass the same --model/--window/--segmenter/--prompt-format you scored with: they
+are recorded in the card. Students then train with load_dataset("you/curated-math", "lalp").
+"""
+
+
+def student_facts(model: str | None, revision: str | None) -> tuple[str, str | None, dict]:
+    """The student's name, revision and provenance for the card, without loading it."""
+    from ..models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance
+
+    if model is None or model.lower() == EMBEDDED_MODEL:
+        try:
+            return EMBEDDED_MODEL, None, embedded_provenance(embedded_gguf()[1])
+        except LookupError:  # the package is not installed here; the name alone still identifies it
+            return EMBEDDED_MODEL, None, {"original_model": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    return model, revision, {}
+
+
+def publish_options(function):
+    """Options shared by `localnat publish` and the dataset scripts: the target repo and the safety flags."""
+    for option in reversed([
+        click.option("--repo-id", required=True, metavar="NS/NAME", help="The Hub dataset repo to publish to."),
+        click.option("--public", is_flag=True, help="Create the repo public  [default: private]."),
+        click.option("--overwrite", is_flag=True,
+                     help="Commit into an existing repo (only localnat files change; your card text is kept)."),
+        click.option("--create-pr", is_flag=True, help="Open a pull request on an existing repo instead."),
+        click.option("--dry-run", is_flag=True, help="Build the repo folder and list what would be pushed; no network."),
+        click.option("--keep-folder", default=None, metavar="DIR",
+                     help="Also keep the repo folder in DIR (load_dataset(DIR, 'lalp') reads it)."),
+        click.option("--pretty-name", default=None, help="The card's title  [default: from the repo name]."),
+        click.option("--license", "license_", default="other", show_default=True,
+                     help="License of the data (that of the teacher outputs), e.g. apache-2.0, mit, cc-by-4.0."),
+        click.option("--commit-message", default=None, help="Title of the commit."),
+        click.option("--token", default=None, help="Hub token  [default: HF_TOKEN or your `hf auth login`]."),
+    ]):
+        function = option(function)
+    return function
+
+
+def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: bool, create_pr: bool,
+                       dry_run: bool, token: str | None, commit_message: str | None) -> None:
+    """Publish a written repo folder and print the result (shared by `publish` and the dataset scripts)."""
+    from ..publish import publish_folder
+
+    result = publish_folder(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
+                            dry_run=dry_run, token=token, commit_message=commit_message,
+                            echo=lambda line: click.echo(line, err=True))
+    click.echo(result.summary())
+    if not dry_run:
+        config = ", revision=\"refs/pr/N\"" if result.pr_url else ""
+        click.echo(f'\nLoad it: load_dataset("{repo_id}", "lalp"{config})  or  localnat pull {repo_id} -o train.parquet')
+
+
+@click.command("publish", epilog=EXAMPLES)
+@click.argument("scored", metavar="SCORED")
+@publish_options
+@click.option("--model", default=None, metavar="NAME",
+              help="The student SCORED was scored with  [default: the embedded SmolLM2].")
+@click.option("--model-revision", default=None, metavar="REV", help="Its Hub revision (commit sha), if any.")
+@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True, help="Window SCORED used.")
+@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
+              help="Segmenter SCORED used.")
+@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
+              help="Prompt format SCORED used.")
+@click.option("--correct-column", default=None, metavar="COLUMN",
+              help="Boolean column; only rows where it is true can be selected.")
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
+@teacher_columns_options
+@input_options
+@handle_errors
+def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
+            keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
+            token: str | None, model: str | None, model_revision: str | None, window: int, segmenter: str,
+            prompt_format: str, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
+            question_id_column: str, config_name: str | None, split: str | None) -> None:
+    """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
+
+    The repo gets the configs lalp (the LALP selection, default), galp (the GALP baseline), scored (every row with
+    its scores) and rejected (rows LALP did not keep, with rejection_reason), the distribution plot, and a card
+    saying how it was selected and how to reproduce it. It is private unless --public, lands in one commit, and an
+    existing repo is never written without --overwrite or --create-pr.
+    """
+    from ..curate import curate, write_curated_folder
+    from ..io import load_input
+    from ..publish import check_repo_id
+
+    if overwrite and create_pr:
+        raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
+    check_repo_id(repo_id)
+    dataset = load_input(scored, config=config_name, split=split)
+    curated = curate(dataset, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
+                     question_column=question_column, question_id_column=question_id_column)
+    click.echo(curated.ranking.format_table())
+    click.echo("\nMix report: each teacher's share of the selection under LALP and under GALP")
+    click.echo(curated.mix.format_table() + "\n")
+    student, revision, provenance = student_facts(model, model_revision)
+    # A reader reproduces the selection from the published `scored` config, without touching this repo.
+    command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id, "--model", student]
+    command += ["--model-revision", revision] if revision else []
+    command += ["--window", str(window), "--segmenter", segmenter, "--prompt-format", prompt_format]
+    command += ["--correct-column", correct_column] if correct_column else []
+    command += ["--top-k", str(top_k)] if top_k != 1 else []
+    command += ["--license", license_, "--dry-run", "--keep-folder", "rebuilt"]
+    reproduce = f"localnat pull {shlex.quote(repo_id)} --config scored -o scored.parquet && {shlex.join(command)}"
+    with tempfile.TemporaryDirectory(prefix="localnat-publish-") as tmp:
+        folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
+        write_curated_folder(
+            curated, folder, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
+            student_model=student, student_revision=revision, student_provenance=provenance, window=window,
+            segmenter=segmenter, prompt_format=prompt_format, source_dataset=scored, license=license_,
+            reproduce_command=reproduce)
+        publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
+                           dry_run=dry_run, token=token, commit_message=commit_message)
+        if keep_folder:
+            click.echo(f"The repo folder is also in {folder}.")

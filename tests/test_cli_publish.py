@@ -1,0 +1,122 @@
+"""`localnat publish` and `localnat demo` through click: real files, the real local Hub server, the real model once."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from datasets import load_dataset
+from huggingface_hub import DatasetCard, HfApi
+
+from hf_localnat.cli import main
+from hf_localnat.curate import curate
+
+from .test_publish import USER, curated_configs
+
+CONFIGS = ("lalp", "galp", "scored", "rejected")
+
+
+@pytest.fixture
+def scored_file(tmp_path, hub_repo_name):
+    path = tmp_path / "scored.parquet"
+    curated_configs(hub_repo_name)["scored"].to_parquet(str(path))
+    return path
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_publish_cli_round_trip(hub_server, scored_file, hub_repo_name, tmp_path):
+    repo_id = f"{USER}/{hub_repo_name}"
+    expected = curate(load_dataset("parquet", data_files=str(scored_file), split="train")).configs
+    before = len(hub_server.requests)
+    dry = invoke("publish", str(scored_file), "--repo-id", repo_id, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert len(hub_server.requests) == before and "Would push" in dry.output
+    assert re.search(r"data/lalp/train-[0-9a-f]{16}\.parquet", dry.output) and "images/localnat-distribution.png" in dry.output
+
+    result = invoke("publish", str(scored_file), "--repo-id", repo_id, "--license", "apache-2.0",
+                    "--keep-folder", str(tmp_path / "kept"))
+    assert result.exit_code == 0, result.output
+    assert "Published" in result.output and "Visibility: private" in result.output
+    assert "teacher" in result.output and "Mix report" in result.output
+    assert os.environ["HF_TOKEN"] not in result.output
+    for name in CONFIGS:
+        rows = expected[name].to_list()
+        assert load_dataset(repo_id, name, split="train").to_list() == rows
+        assert load_dataset(str(tmp_path / "kept"), name, split="train").to_list() == rows
+
+    card = DatasetCard.load(repo_id, repo_type="dataset")
+    meta = yaml.safe_load(card.content.split("---\n")[1])
+    assert meta["license"] == "apache-2.0" and [c["config_name"] for c in meta["configs"]] == list(CONFIGS)
+    assert "localnat pull" in card.text and "--dry-run --keep-folder rebuilt" in card.text
+    assert "![LALP and GALP distributions per teacher](images/localnat-distribution.png)" in card.text
+    assert HfApi().file_exists(repo_id, "images/localnat-distribution.png", repo_type="dataset")
+
+    refused = invoke("publish", str(scored_file), "--repo-id", repo_id)
+    assert refused.exit_code == 1 and "already exists" in refused.output and "--overwrite" in refused.output
+    pr = invoke("publish", str(scored_file), "--repo-id", repo_id, "--create-pr", "--top-k", "2")
+    assert pr.exit_code == 0 and "Pull request:" in pr.output, pr.output
+    both = invoke("publish", str(scored_file), "--repo-id", repo_id, "--create-pr", "--overwrite")
+    assert both.exit_code == 2 and "not both" in both.output
+    bad = invoke("publish", str(scored_file), "--repo-id", "no-namespace")
+    assert bad.exit_code == 1 and "NAMESPACE/NAME" in bad.output
+
+
+def test_reproduce_command_rebuilds_the_same_selection(hub_server, scored_file, hub_repo_name, tmp_path,
+                                                       monkeypatch):
+    repo_id = f"{USER}/{hub_repo_name}"
+    assert invoke("publish", str(scored_file), "--repo-id", repo_id).exit_code == 0
+    command = DatasetCard.load(repo_id, repo_type="dataset").text.split("## Reproduce\n\n```bash\n")[1].split("\n")[0]
+    pull_part, publish_part = command.split(" && ")
+    (tmp_path / "reader").mkdir()
+    monkeypatch.chdir(tmp_path / "reader")
+    pulled = invoke(*pull_part.split()[1:])
+    assert pulled.exit_code == 0, pulled.output
+    assert invoke(*publish_part.split()[1:]).exit_code == 0
+    for name in CONFIGS:
+        assert (load_dataset("rebuilt", name, split="train").to_list()
+                == load_dataset(repo_id, name, split="train").to_list())
+
+
+def test_demo_refuses_a_non_empty_folder_before_scoring(tmp_path):
+    (tmp_path / "mine.txt").write_text("x")
+    result = invoke("demo", "-o", str(tmp_path))
+    assert result.exit_code == 1 and "already exists and is not empty; pass --overwrite" in result.output
+    assert (tmp_path / "mine.txt").read_text() == "x"
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sample):
+    """The README's main job, for real: the embedded model scores the whole bundled sample (about 90 s)."""
+    monkeypatch.delenv("HF_TOKEN")  # no token needed
+    requests = len(hub_server.requests)  # HF_ENDPOINT points at this server: the only "network" there is
+    out = tmp_path / "localnat-demo"
+    result = invoke("demo", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert len(hub_server.requests) == requests
+    for needle in ("teacher-clear", "Mix report", f'load_dataset("{out}", "lalp")', "Wrote the would-be Hub repo"):
+        assert needle in result.output
+    assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = DatasetCard((out / "README.md").read_text())
+    assert card.data.license == "apache-2.0" and card.data.to_dict()["localnat"]["student_model"] == "smollm2-135m-instruct"
+
+    scored = load_dataset(str(out), "scored", split="train")
+    assert len(scored) == 32
+    # the demo's scores are the library's (scored once per session by the selection tests' fixture)
+    reference = {(r["question_id"], r["teacher"]): r for r in scored_sample}
+    for row in scored:
+        ref = reference[(row["question_id"], row["teacher"])]
+        assert row["lalp"] == pytest.approx(ref["lalp"], abs=1e-4) and row["galp"] == pytest.approx(ref["galp"], abs=1e-4)
+    # the folder is self-consistent: selecting again from its `scored` config gives its `lalp`/`galp`/`rejected`
+    again = curate(scored, correct_column="correct").configs
+    for name in ("lalp", "galp", "rejected"):
+        assert load_dataset(str(out), name, split="train").to_list() == again[name].to_list()
+    lalp = load_dataset(str(out), split="train")  # `lalp` is the default config
+    assert len(lalp) == 8 and all(lalp["correct"])
