@@ -21,11 +21,6 @@ from hf_localnat.cli.publish import publish_folder_cli, publish_options
 from hf_localnat.config import PROMPT_FORMATS
 from hf_localnat.segment import SEGMENTERS
 
-def student_revision(scorer) -> str | None:
-    """The Hub commit the student was loaded from (transformers records it), or None for a local folder."""
-    return scorer.source.revision or getattr(scorer.model.config, "_commit_hash", None)
-
-
 EXAMPLES = """
 \b
 Examples:
@@ -67,7 +62,7 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
 
     TRACES is a .jsonl/.json/.parquet/.csv file, a save_to_disk folder or a Hub dataset id.
     """
-    from hf_localnat import LocalNaturalnessScorer, output_features
+    from hf_localnat import LocalNaturalnessScorer
     from hf_localnat.curate import curate, write_curated_folder
     from hf_localnat.io import load_input
     from hf_localnat.layout import wide_to_long
@@ -86,11 +81,8 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
                                     batch_tokens=batch_tokens, question_column=question_column)
     loaded = scorer.model
     click.echo(f"1/4 Scoring {dataset.num_rows} responses with {scorer.source.model_id} ({loaded.device}).", err=True)
-    features = dataset.features.copy()
-    features.update(output_features())
     start = time.perf_counter()
-    scored = dataset.map(scorer, batched=True, batch_size=256, features=features, keep_in_memory=True,
-                         desc="Scoring (LALP/GALP)")
+    scored = scorer.map(dataset, batch_size=256, desc="Scoring (LALP/GALP)")  # cached by `datasets`: reruns are free
     click.echo(f"    {sum(scored['num_tokens'])} tokens in {time.perf_counter() - start:.1f} s.", err=True)
     # 2. rank, 3. select
     curated = curate(scored, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
@@ -110,7 +102,7 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
         folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
         write_curated_folder(
             curated, folder, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
-            student_model=source.model_id, student_revision=student_revision(scorer),
+            student_model=source.model_id, student_revision=source.revision,
             student_provenance=source.provenance, window=window, segmenter=segmenter, prompt_format=prompt_format,
             scoring_options={"max_length": scorer.max_length, "dtype": str(loaded.dtype).removeprefix("torch.")},
             source_dataset=traces, license=license_, reproduce_command=reproduce)
