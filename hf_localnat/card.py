@@ -236,7 +236,8 @@ def managed_section(params: LocalNatCardParams) -> str:
               "the highest LALP, the `galp` config the one with the highest GALP (the baseline the paper beats)."]
     settings = [
         ("student model", f"`{p.student_model}`"),
-        ("student revision", f"`{p.student_revision}`" if p.student_revision else "n/a (not a Hub model)"),
+        ("student revision",
+         f"`{p.student_revision}`" if p.student_revision else "not recorded (a local or embedded model)"),
         *[(f"student {k.replace('_', ' ')}", f"`{v}`") for k, v in p.student_provenance.items()],
         ("window (preceding steps)", str(p.window)),
         ("segmenter", f"`{p.segmenter}`"),
@@ -276,7 +277,8 @@ def merge_card(existing: str, new: "DatasetCard") -> "DatasetCard":
 
     >>> from huggingface_hub import DatasetCard
     >>> old = "---\\nlicense: mit\\ntags: [mine]\\n---\\n# My notes\\n"
-    >>> new = DatasetCard("---\\nlicense: other\\ntags: [localnat]\\n---\\n# X\\n<!-- localnat:start -->\\nA\\n<!-- localnat:end -->\\n")
+    >>> section = "<!-- localnat:start -->\\nA\\n<!-- localnat:end -->\\n"
+    >>> new = DatasetCard("---\\nlicense: other\\ntags: [localnat]\\n---\\n# X\\n" + section)
     >>> card = merge_card(old, new)
     >>> card.data.license, card.data.tags, "# My notes" in card.text, "\\nA\\n" in card.text
     ('mit', ['mine', 'localnat'], True, True)

@@ -133,7 +133,12 @@ def with_retries(call: Callable[[], T], what: str, policy: RetryPolicy, echo: Ca
             return call()
         except Exception as err:
             if not is_transient(err):
-                raise
+                status = _status(err)
+                if status is None or isinstance(err, PublishError):
+                    raise
+                raise PublishError(f"{what} failed: the Hub answered HTTP {status} ({_first_line(err)}). Nothing was "
+                                   f"published. {_HINTS.get(status, 'Fix the cause, then rerun the same command.')}"
+                                   ) from err
             reason = _reason(err)
             if attempt == policy.attempts:
                 raise PublishError(
@@ -307,6 +312,30 @@ def check_repo_id(repo_id: str) -> None:
     if len(parts) != 2 or not all(parts) or any(" " in p for p in parts):
         raise ConfigError(f"--repo-id must look like NAMESPACE/NAME (your user or org, then the dataset name), got "
                           f"{repo_id!r}.")
+
+
+_HINTS = {
+    401: "Check your token: run `hf auth login`, or set HF_TOKEN (or --token) to a token with write access.",
+    403: "Your token may not write there: use a write token, or a namespace you own or belong to.",
+}
+
+
+def _status(err: BaseException | None) -> int | None:
+    """The HTTP status of the first Hub error in `err`'s chain, if any."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, HfHubHTTPError) and err.response is not None:
+            return err.response.status_code
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def _reason(err: BaseException) -> str:

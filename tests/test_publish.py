@@ -221,7 +221,7 @@ def test_interrupted_publish_leaves_the_repo_as_it_was_then_a_rerun_completes(hu
     api = HfApi()
     # an upload refused midway: the commit is never made, so the repo the run created stays empty ...
     hub_server.inject_faults(1, status=403, path_contains="/lfs-upload/", method="PUT")
-    with pytest.raises(Exception):
+    with pytest.raises(PublishError, match="HTTP 403.*Nothing was published"):
         publish_folder(folder, repo_id, retry=FAST)
     assert any(r.status == 403 and "/lfs-upload/" in r.path for r in hub_server.requests)
     hub_server.clear_faults()
@@ -237,6 +237,14 @@ def test_interrupted_publish_leaves_the_repo_as_it_was_then_a_rerun_completes(hu
     publish_folder(folder, repo_id, retry=FAST)
     assert set(api.list_repo_files(repo_id, repo_type="dataset")) == {".gitattributes", *(p for p, _ in folder_files(folder))}
     assert len(hub_server.commits(repo_id, "dataset")) == 2
+
+
+def test_a_refused_token_is_a_one_line_error_with_the_fix(hub_server, folder, repo_id):
+    hub_server.inject_faults(1, status=401, path_contains=f"/api/datasets/{repo_id}", method="GET")
+    with pytest.raises(PublishError, match="HTTP 401.*hf auth login") as err:
+        publish_folder(folder, repo_id, retry=FAST)
+    hub_server.clear_faults()
+    assert "\n" not in str(err.value)
 
 
 def test_a_concurrent_change_is_not_overwritten(hub_server, folder, repo_id):

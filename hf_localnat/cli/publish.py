@@ -122,6 +122,11 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     command += ["--window", str(window), "--segmenter", segmenter, "--prompt-format", prompt_format]
     command += ["--correct-column", correct_column] if correct_column else []
     command += ["--top-k", str(top_k)] if top_k != 1 else []
+    command += ["--pretty-name", pretty_name] if pretty_name else []
+    for flag, value, default in (("--teacher-column", teacher_column, "teacher"),
+                                 ("--question-column", question_column, "question"),
+                                 ("--question-id-column", question_id_column, "question_id")):
+        command += [flag, value] if value != default else []
     command += ["--license", license_, "--dry-run", "--keep-folder", "rebuilt"]
     reproduce = f"localnat pull {shlex.quote(repo_id)} --config scored -o scored.parquet && {shlex.join(command)}"
     with tempfile.TemporaryDirectory(prefix="localnat-publish-") as tmp:
