@@ -173,6 +173,11 @@ class LocalNaturalnessScorer:
             self._tokenizer = load_tokenizer(name, self.source.revision if self.tokenizer_arg is None else None)
 
     @property
+    def is_loaded(self) -> bool:
+        """Whether the model has been loaded (it loads on first use; a `map` read from the cache never loads it)."""
+        return self._model is not None
+
+    @property
     def model(self):
         """The loaded causal LM (loads it on first use)."""
         self._load()
