@@ -73,6 +73,8 @@ class LocalNaturalnessScorer:
         question_column, response_column, steps_column (`str`): column names read by `__call__`.
         reuse_galp (`bool`, *optional*, defaults to `True`): read prefix-window steps from the GALP pass.
         padding_side (`str`, *optional*, defaults to `"right"`).
+        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff: speed knobs that never change a
+            score; see `ScoringConfig` and the README's "Performance" section.
 
     Example:
         ```python
@@ -100,11 +102,19 @@ class LocalNaturalnessScorer:
         steps_column: str = "steps",
         reuse_galp: bool = True,
         padding_side: str = "right",
+        bucket_ratio: float = 0.9,
+        prefix_reuse: bool | str = "auto",
+        prefix_reuse_min_tokens: int = 16,
+        packing: bool | str = "auto",
+        oom_backoff: bool = True,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
+            bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
+            packing=packing, oom_backoff=oom_backoff,
         )
+        self.last_run = None  # `runner.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg = model
         self.tokenizer_arg = tokenizer
         self.dtype_arg = dtype
@@ -226,8 +236,7 @@ class LocalNaturalnessScorer:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
         """
         from .aggregate import lalp, mean_or_none, step_scores
-        from .batching import token_budget_batches
-        from .forward import scored_logprobs
+        from .runner import run_windows
 
         if self.config.segmenter == "given":
             if steps is None:
@@ -246,23 +255,25 @@ class LocalNaturalnessScorer:
         prefix_cache: dict = {}
         rows = [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in range(count)]
         windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
-        logprobs: list = [None] * len(windows)
-        lengths = [len(w) for w in windows]
+        prefix_lengths = [len(prefix_cache[questions[w.row]]) for w in windows]
         tokenizer = self.tokenizer
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         from tqdm.auto import tqdm
 
-        with tqdm(total=sum(lengths), unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
-            for batch in token_budget_batches(lengths, self.config.batch_tokens):
-                batch_windows = [windows[i] for i in batch]
-                for i, lp in zip(batch, scored_logprobs(self.model, batch_windows, pad_id, self.config.padding_side), strict=True):
-                    logprobs[i] = lp
-                bar.update(sum(lengths[i] for i in batch))
+        total = sum(len(w) for w in windows)
+        with tqdm(total=total, unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
+            self.last_run = run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update)
+        logprobs = self.last_run.logprobs
 
         results = []
         cursor = 0
         for row in rows:
             if row.error is not None:
+                results.append(_error_result(row))
+                continue
+            if any(logprobs[cursor + j] is None for j in range(1 + len(row.steps))):
+                cursor += 1 + len(row.steps)
+                row.error = "out_of_memory"  # a window of this row did not fit in memory even alone
                 results.append(_error_result(row))
                 continue
             galp_lp = logprobs[cursor]
