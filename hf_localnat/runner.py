@@ -31,7 +31,8 @@ class WindowRun:
     Attributes:
         logprobs (`list[torch.Tensor | None]`): per window; `None` when it ran out of memory even alone.
         real_tokens (`int`): tokens of all windows (P included).
-        computed_tokens (`int`): tokens the model computed: padding included, each reused P counted once.
+        model_tokens (`int`): tokens the model had to run: window tokens, each reused P counted once.
+        computed_tokens (`int`): tokens the model computed: `model_tokens` plus padding.
         retries (`int`): batches retried after an out-of-memory error.
         batches (`int`): batches run.
         prefix_reuse (`bool`): some prefix's keys/values were reused.
@@ -40,6 +41,7 @@ class WindowRun:
 
     logprobs: list = field(default_factory=list)
     real_tokens: int = 0
+    model_tokens: int = 0
     computed_tokens: int = 0
     retries: int = 0
     batches: int = 0
@@ -116,6 +118,7 @@ def run_windows(
                 current.clear()  # batches come group by group: keep one prefix at a time
                 current[group] = prefix_state(model, keys[group])
                 result.computed_tokens += len(keys[group])
+                result.model_tokens += len(keys[group])
             state = current[group]
         batch_windows = [windows[i] for i in batch]
         out = scored_logprobs(
@@ -132,6 +135,8 @@ def run_windows(
         packed=packed, backoff=config.oom_backoff, on_oom=_release_memory,
     )
     result.computed_tokens += batch_run.computed_tokens
+    failed = set(batch_run.failed)
+    result.model_tokens += sum(n for i, n in enumerate(plan_lengths) if i not in failed)
     result.retries = batch_run.retries
     result.batches = len(batch_run.batches)
     return result
