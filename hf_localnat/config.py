@@ -50,6 +50,10 @@ class ScoringConfig:
         oom_backoff (`bool`, *optional*, defaults to `True`):
             After an out-of-memory error, halve the batch budget and retry the same windows (the budget grows back
             once windows get shorter); a window that fails alone gives its row `score_error="out_of_memory"`.
+        prefetch_rows (`int`, *optional*, defaults to 64):
+            Rows are prepared (segmented, tokenized, windowed) and scored in chunks of this many; the next chunk is
+            prepared in a background thread while the model scores the current one. Windows are batched within a
+            chunk. `0`: one chunk per call (no overlap).
     """
 
     window: int = 4
@@ -64,6 +68,7 @@ class ScoringConfig:
     prefix_reuse_min_tokens: int = 16
     packing: bool | str = "auto"
     oom_backoff: bool = True
+    prefetch_rows: int = 64
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
@@ -83,6 +88,8 @@ class ScoringConfig:
                 raise ConfigError(f"`{name}` must be True, False or 'auto', got {getattr(self, name)!r}.")
         if isinstance(self.prefix_reuse_min_tokens, bool) or not isinstance(self.prefix_reuse_min_tokens, int) or self.prefix_reuse_min_tokens < 1:
             raise ConfigError(f"`prefix_reuse_min_tokens` must be a positive integer, got {self.prefix_reuse_min_tokens!r}.")
+        if isinstance(self.prefetch_rows, bool) or not isinstance(self.prefetch_rows, int) or self.prefetch_rows < 0:
+            raise ConfigError(f"`prefetch_rows` must be an integer >= 0, got {self.prefetch_rows!r}.")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"`padding_side` must be 'right' or 'left', got {self.padding_side!r}.")
 

@@ -49,6 +49,18 @@ class WindowRun:
     packed: bool = False
 
 
+def merge_runs(runs: Sequence[WindowRun]) -> WindowRun:
+    """One `WindowRun` summing several (the chunks of a call); log-probs concatenated in order."""
+    merged = WindowRun()
+    for run in runs:
+        merged.logprobs.extend(run.logprobs)
+        for name in ("real_tokens", "model_tokens", "computed_tokens", "retries", "batches"):
+            setattr(merged, name, getattr(merged, name) + getattr(run, name))
+        merged.prefix_reuse |= run.prefix_reuse
+        merged.packed |= run.packed
+    return merged
+
+
 def resolve_packing(model, packing: bool | str) -> bool:
     """`"auto"`: pack on an accelerator when the attention implementation handles packed rows without a dense mask
     (FlashAttention varlen, flex attention); dense padded batches otherwise (CPU, SDPA, eager)."""

@@ -73,7 +73,7 @@ class LocalNaturalnessScorer:
         question_column, response_column, steps_column (`str`): column names read by `__call__`.
         reuse_galp (`bool`, *optional*, defaults to `True`): read prefix-window steps from the GALP pass.
         padding_side (`str`, *optional*, defaults to `"right"`).
-        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff: speed knobs that never change a
+        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never change a
             score; see `ScoringConfig` and the README's "Performance" section.
 
     Example:
@@ -107,12 +107,13 @@ class LocalNaturalnessScorer:
         prefix_reuse_min_tokens: int = 16,
         packing: bool | str = "auto",
         oom_backoff: bool = True,
+        prefetch_rows: int = 64,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
-            packing=packing, oom_backoff=oom_backoff,
+            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows,
         )
         self.last_run = None  # `runner.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg = model
@@ -235,7 +236,6 @@ class LocalNaturalnessScorer:
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
         """
-        from .aggregate import lalp, mean_or_none, step_scores
         from .runner import run_windows
 
         if self.config.segmenter == "given":
@@ -253,17 +253,34 @@ class LocalNaturalnessScorer:
         steps = [None] * count if steps is None else list(steps)
 
         prefix_cache: dict = {}
-        rows = [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in range(count)]
-        windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
-        prefix_lengths = [len(prefix_cache[questions[w.row]]) for w in windows]
-        tokenizer = self.tokenizer
+        tokenizer = self.tokenizer  # loads the model and tokenizer before the preparing thread starts
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         from tqdm.auto import tqdm
 
-        total = sum(len(w) for w in windows)
-        with tqdm(total=total, unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
-            self.last_run = run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update)
-        logprobs = self.last_run.logprobs
+        from .prefetch import prefetched
+        from .runner import merge_runs
+
+        def prepare(chunk: range) -> list[_Row]:
+            return [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in chunk]
+
+        size = self.config.prefetch_rows or max(count, 1)
+        chunks = [range(s, min(s + size, count)) for s in range(0, count, size)]
+        results = []
+        runs = []
+        with tqdm(total=0, unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
+            for rows in prefetched(prepare, chunks):  # chunk i+1 is prepared while chunk i is scored
+                windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
+                prefix_lengths = [len(prefix_cache[questions[w.row]]) for w in windows]
+                bar.total += sum(len(w) for w in windows)
+                bar.refresh()
+                runs.append(run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update))
+                results.extend(self._aggregate(rows, runs[-1].logprobs))
+        self.last_run = merge_runs(runs)
+        return results
+
+    def _aggregate(self, rows: list[_Row], logprobs: list) -> list[dict]:
+        """Step scores, LALP and GALP of each row from the log-probs of its windows (in `rows` order)."""
+        from .aggregate import lalp, mean_or_none, step_scores
 
         results = []
         cursor = 0

@@ -190,6 +190,21 @@ def test_oom_backoff_off_reraises(tiny_model, smol_tokenizer, oom_above):
         scorer.score([RESPONSES[0]], questions=["Q?"])
 
 
+@pytest.mark.parametrize("prefetch_rows", [1, 2])
+def test_chunked_prefetch_matches_one_chunk(tiny_model, smol_tokenizer, tiny_plain, prefetch_rows):
+    import threading
+
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", prefetch_rows=prefetch_rows)
+    threads = []
+    prepare = scorer._prepare
+    scorer._prepare = lambda *args: threads.append(threading.current_thread().name) or prepare(*args)
+    got = scorer.score([*RESPONSES, ""], questions=[QUESTION, None, QUESTION, "Short?", QUESTION, QUESTION])
+    assert_close(got[:-1], tiny_plain("chat"), 1e-4)
+    assert got[-1]["score_error"] == "empty_response"
+    assert len(threads) == 6 and all(name.startswith("hf_localnat-prepare") for name in threads)
+    assert scorer.last_run.batches >= 5 // prefetch_rows
+
+
 def test_logits_chunking_does_not_change_numbers(tiny_model, smol_tokenizer, tiny_plain, monkeypatch):
     monkeypatch.setattr(forward_module, "LOGITS_CHUNK_ELEMENTS", len(smol_tokenizer) * 3)  # 3 positions per chunk
     got = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat").score(
@@ -238,3 +253,5 @@ def test_new_knobs_are_validated():
         LocalNaturalnessScorer(packing="yes")
     with pytest.raises(ConfigError, match="prefix_reuse_min_tokens"):
         LocalNaturalnessScorer(prefix_reuse_min_tokens=0)
+    with pytest.raises(ConfigError, match="prefetch_rows"):
+        LocalNaturalnessScorer(prefetch_rows=-1)
