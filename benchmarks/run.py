@@ -47,7 +47,7 @@ ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as t
 
 # ------------------------------------------------------------------------------------------------ measurement
 class PeakMemory:
-    """Peak extra memory while the block runs: resident set size sampled every 5 ms (CPU), or
+    """Peak extra memory while the block runs: resident set size sampled every 20 ms (CPU), or
     `torch.cuda.max_memory_allocated` (GPU)."""
 
     def __init__(self, device: torch.device):
@@ -71,7 +71,7 @@ class PeakMemory:
         def sample():
             while not self.stop.is_set():
                 self.peak = max(self.peak, self._rss() - self.base)
-                time.sleep(0.005)
+                time.sleep(0.02)
 
         self.thread = threading.Thread(target=sample, daemon=True)
         self.thread.start()
@@ -86,13 +86,18 @@ class PeakMemory:
             self.thread.join()
 
 
+CLOCK = {"clock": time.perf_counter}
+
+
 def timed(fn, device):
+    """Result, seconds (wall clock, or this process's CPU time with `--clock cpu`) and peak extra memory of `fn()`."""
     with PeakMemory(device) as memory:
-        start = time.perf_counter()
+        clock = CLOCK["clock"]
+        start = clock()
         out = fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
     return out, seconds, memory.peak
 
 
@@ -108,14 +113,15 @@ def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
+    clock = CLOCK["clock"]
     for _ in range(5 if device.type == "cpu" else 20):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         a @ b
         if device.type == "cuda":
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return 2 * n**3 / best
 
 
@@ -301,7 +307,8 @@ def machine(device, peak, dtype) -> str:
                      if line.startswith("model name")), platform.processor())
     return (f"{name}; {os.cpu_count()} CPU cores visible, torch threads {torch.get_num_threads()}; "
             f"{platform.platform()}; Python {platform.python_version()}; torch {torch.__version__}; dtype {dtype}; "
-            f"measured matmul peak {peak / 1e9:.0f} GFLOP/s; {datetime.date.today().isoformat()}")
+            f"measured matmul peak {peak / 1e9:.0f} GFLOP/s; clock: {CLOCK['clock'].__name__}; "
+            f"{datetime.date.today().isoformat()}")
 
 
 def main(argv=None) -> None:
@@ -313,14 +320,20 @@ def main(argv=None) -> None:
     parser.add_argument("--per-length", type=int, default=1, help="synthetic traces per length")
     parser.add_argument("--arch", choices=sorted(ARCHS), help="random-initialised architecture instead of the embedded model")
     parser.add_argument("--repeat", type=int, help="runs of each variant, fastest kept (default: 1 quick, 2 full)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is steadier on a shared machine)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: 1 with --clock cpu)")
+    parser.add_argument("--clock", choices=["cpu", "wall"], help="cpu: this process's CPU time, steady on a shared "
+                        "machine, with 1 torch thread (default on CPU); wall: wall-clock time (default on GPU)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive per-step reference")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown file to write ('' = none)")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    clock = args.clock or ("wall" if device.type == "cuda" else "cpu")
+    if clock == "cpu":
+        CLOCK["clock"] = time.process_time
+    threads = args.threads or (1 if clock == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     repeat = args.repeat or (1 if args.quick else 2)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True

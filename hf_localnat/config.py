@@ -54,6 +54,11 @@ class ScoringConfig:
             Rows are prepared (segmented, tokenized, windowed) and scored in chunks of this many; the next chunk is
             prepared in a background thread while the model scores the current one. Windows are batched within a
             chunk. `0`: one chunk per call (no overlap).
+        mode (`str`, *optional*, defaults to `"exact"`):
+            `"exact"`: LALP as SPEC §4 defines it. `"blockmask"`: an opt-in approximation that is NOT LALP: one
+            forward pass per response with an attention mask letting each step's tokens see P and the `window`
+            steps before it; deeper layers see context beyond the window. About one extra GALP pass instead of
+            (k+1); see `benchmarks/RESULTS.md` for its rank agreement with exact LALP.
     """
 
     window: int = 4
@@ -69,6 +74,7 @@ class ScoringConfig:
     packing: bool | str = "auto"
     oom_backoff: bool = True
     prefetch_rows: int = 64
+    mode: str = "exact"
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
@@ -90,6 +96,8 @@ class ScoringConfig:
             raise ConfigError(f"`prefix_reuse_min_tokens` must be a positive integer, got {self.prefix_reuse_min_tokens!r}.")
         if isinstance(self.prefetch_rows, bool) or not isinstance(self.prefetch_rows, int) or self.prefetch_rows < 0:
             raise ConfigError(f"`prefetch_rows` must be an integer >= 0, got {self.prefetch_rows!r}.")
+        if self.mode not in ("exact", "blockmask"):
+            raise ConfigError(f"Unknown mode {self.mode!r}; use 'exact' (LALP) or 'blockmask' (an approximation).")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"`padding_side` must be 'right' or 'left', got {self.padding_side!r}.")
 

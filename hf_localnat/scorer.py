@@ -75,6 +75,8 @@ class LocalNaturalnessScorer:
         padding_side (`str`, *optional*, defaults to `"right"`).
         bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never change a
             score; see `ScoringConfig` and the README's "Performance" section.
+        mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
+            `ScoringConfig`.
 
     Example:
         ```python
@@ -108,12 +110,13 @@ class LocalNaturalnessScorer:
         packing: bool | str = "auto",
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
+        mode: str = "exact",
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
-            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows,
+            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, mode=mode,
         )
         self.last_run = None  # `runner.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg = model
@@ -269,22 +272,45 @@ class LocalNaturalnessScorer:
         runs = []
         with tqdm(total=0, unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
             for rows in prefetched(prepare, chunks):  # chunk i+1 is prepared while chunk i is scored
+                if self.config.mode == "blockmask":
+                    for row in rows:
+                        row.steps = []  # steps are read from one block-masked pass per row
                 windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
                 prefix_lengths = [len(prefix_cache[questions[w.row]]) for w in windows]
                 bar.total += sum(len(w) for w in windows)
                 bar.refresh()
                 runs.append(run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update))
-                results.extend(self._aggregate(rows, runs[-1].logprobs))
+                blocks = self._blockmask(rows, prefix_cache, questions, pad_id) if self.config.mode == "blockmask" else None
+                results.extend(self._aggregate(rows, runs[-1].logprobs, blocks))
         self.last_run = merge_runs(runs)
         return results
 
-    def _aggregate(self, rows: list[_Row], logprobs: list) -> list[dict]:
-        """Step scores, LALP and GALP of each row from the log-probs of its windows (in `rows` order)."""
+    def _blockmask(self, rows: list[_Row], prefix_cache: dict, questions: list, pad_id: int) -> list:
+        """`mode="blockmask"`: per row, the block-masked log-probs of its GALP input's scored tokens (else `None`)."""
+        from .batching import token_budget_batches
+        from .blockmask import blockmask_logprobs
+
+        todo = [k for k, row in enumerate(rows) if row.error is None]
+        out: list = [None] * len(rows)
+        lengths = [len(rows[k].galp) for k in todo]
+        for batch in token_budget_batches(lengths, self.config.batch_tokens, bucket_ratio=self.config.bucket_ratio):
+            chosen = [rows[todo[j]] for j in batch]
+            lps = blockmask_logprobs(
+                self.model, [row.galp for row in chosen], [len(prefix_cache[questions[row.galp.row]]) for row in chosen],
+                [row.token_ranges for row in chosen], self.config.window, pad_id,
+            )
+            for j, lp in zip(batch, lps, strict=True):
+                out[todo[j]] = lp
+        return out
+
+    def _aggregate(self, rows: list[_Row], logprobs: list, blocks: list | None = None) -> list[dict]:
+        """Step scores, LALP and GALP of each row from the log-probs of its windows (in `rows` order); with
+        `blocks` (`mode="blockmask"`), step scores come from each row's block-masked pass instead."""
         from .aggregate import lalp, mean_or_none, step_scores
 
         results = []
         cursor = 0
-        for row in rows:
+        for k, row in enumerate(rows):
             if row.error is not None:
                 results.append(_error_result(row))
                 continue
@@ -296,7 +322,7 @@ class LocalNaturalnessScorer:
             galp_lp = logprobs[cursor]
             own = {w.step: logprobs[cursor + 1 + j] for j, w in enumerate(row.steps)}
             cursor += 1 + len(row.steps)
-            scores = step_scores(row.token_ranges, row.galp, galp_lp, own)
+            scores = step_scores(row.token_ranges, row.galp, galp_lp if blocks is None else blocks[k], own)
             result = {
                 "lalp": lalp(scores),
                 "galp": mean_or_none(galp_lp),

@@ -253,5 +253,31 @@ def test_new_knobs_are_validated():
         LocalNaturalnessScorer(packing="yes")
     with pytest.raises(ConfigError, match="prefix_reuse_min_tokens"):
         LocalNaturalnessScorer(prefix_reuse_min_tokens=0)
+    with pytest.raises(ConfigError, match="mode"):
+        LocalNaturalnessScorer(mode="fast")
     with pytest.raises(ConfigError, match="prefetch_rows"):
         LocalNaturalnessScorer(prefetch_rows=-1)
+
+
+# ----------------------------------------------------------------------------------------- blockmask (approximation)
+def test_blockmask_equals_exact_when_the_window_covers_every_step(tiny_model, smol_tokenizer):
+    kwargs = dict(prompt_format="chat", window=50)
+    block = LocalNaturalnessScorer(tiny_model, smol_tokenizer, mode="blockmask", **kwargs)
+    exact = LocalNaturalnessScorer(tiny_model, smol_tokenizer, **PLAIN, **kwargs)
+    questions = [QUESTION, None, QUESTION, "Short?", QUESTION]
+    assert_close(block.score(RESPONSES, questions=questions), exact.score(RESPONSES, questions=questions), 1e-4)
+
+
+def test_blockmask_equals_exact_in_a_one_layer_model_without_prefix(tiny_model, tiny_model_path, smol_tokenizer):
+    # One layer and no P: every position sees exactly its exact-LALP window, at the same relative distances.
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype="float32", num_hidden_layers=1).eval()
+    for window in (1, 2):
+        kwargs = dict(prompt_format="none", window=window)
+        got = LocalNaturalnessScorer(model, smol_tokenizer, mode="blockmask", **kwargs).score(RESPONSES)
+        assert_close(got, LocalNaturalnessScorer(model, smol_tokenizer, **kwargs).score(RESPONSES), 1e-4)
+    # ... and differs with two layers (deeper layers see beyond the window): it is an approximation.
+    two = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1)
+    block = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1, mode="blockmask")
+    assert max(abs(a["lalp"] - b["lalp"]) for a, b in zip(two.score(RESPONSES[:2]), block.score(RESPONSES[:2]))) > 1e-3
