@@ -42,7 +42,9 @@ ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as t
                        num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=True),
     "qwen2-7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
                      num_key_value_heads=4, vocab_size=152064, max_position_embeddings=32768, tie_word_embeddings=False),
-}
+    "qwen2-tiny": dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768, tie_word_embeddings=True),
+}  # qwen2-tiny: a smoke test of the --arch path on CPU
 
 
 # ------------------------------------------------------------------------------------------------ measurement
@@ -203,15 +205,17 @@ def project_galp(scorer, responses, questions):
 
 # ------------------------------------------------------------------------------------------------ workloads
 def synthetic_traces(tokenizer, lengths, per_length, seed=0):
-    """Long traces built from the sample's sentences, shuffled, cut to about `n` response tokens each."""
+    """Long traces built from the sample's sentences, shuffled. For each `n`, `per_length` traces whose lengths are
+    spread evenly over [n/4, n] response tokens (length-varied, as real corpora are)."""
     from hf_localnat.segment import segment
 
     sample = list(load_sample())
     sentences = [r["response"][a:b] for r in sample for a, b in segment(r["response"])]
     rng = random.Random(seed)
     responses, questions = [], []
-    for n in lengths:
-        for _ in range(per_length):
+    for top in lengths:
+        for j in range(per_length):
+            n = top if per_length == 1 else int(top / 4 + (top - top / 4) * j / (per_length - 1))
             parts, count = [], 0
             while count < n:
                 s = rng.choice(sentences)
@@ -222,7 +226,37 @@ def synthetic_traces(tokenizer, lengths, per_length, seed=0):
     return responses, questions
 
 
-def bench_workload(name, scorer, plain, responses, questions, device, peak, naive: bool, repeat: int = 1):
+def spearman(a, b) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    def ranks(x):
+        order = sorted(range(len(x)), key=lambda i: x[i])
+        r = [0.0] * len(x)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2
+            i = j + 1
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return cov / var if var else float("nan")
+
+
+def teacher_order(scores, teachers) -> list[str]:
+    means: dict = {}
+    for s, t in zip(scores, teachers, strict=True):
+        means.setdefault(t, []).append(s)
+    return sorted(means, key=lambda t: -sum(means[t]) / len(means[t]))
+
+
+def bench_workload(name, scorer, plain, responses, questions, device, peak, naive: bool, repeat: int = 1,
+                   blockmask=None, teachers=None):
     prepare_seconds = 0.0
     original = scorer._prepare
 
@@ -250,6 +284,15 @@ def bench_workload(name, scorer, plain, responses, questions, device, peak, naiv
         diff = max(abs(a["lalp"] - b["lalp"]) for a, b in zip(ours, ref, strict=True))
     else:
         t_naive = m_naive = diff = None
+    block = {}
+    if blockmask is not None:
+        approx, block["s"], block["mem"] = best_of(lambda: blockmask.score(responses, questions=questions, progress=False), device, repeat)
+        exact_lalp = [r["lalp"] for r in ours]
+        approx_lalp = [r["lalp"] for r in approx]
+        block["spearman"] = spearman(exact_lalp, approx_lalp) if len(ours) > 2 else None
+        if teachers:
+            block["teachers_exact"] = teacher_order(exact_lalp, teachers)
+            block["teachers_block"] = teacher_order(approx_lalp, teachers)
     scored = 2 * sum(r["num_tokens"] for r in ours)  # step tokens + GALP tokens (an upper bound)
     flops = model_flops(scorer.model, run.computed_tokens, scored)
     return {
@@ -260,6 +303,7 @@ def bench_workload(name, scorer, plain, responses, questions, device, peak, naiv
         "pad_eff": run.model_tokens / run.computed_tokens, "prefix_reuse": run.prefix_reuse, "packed": run.packed,
         "tok_s": run.real_tokens / t_lalp, "model_tok_s": run.computed_tokens / t_lalp,
         "mfu": flops / t_lalp / peak, "flops": flops, "prep_share": share_prepare, "diff_lalp": diff, "diff_galp": diff_galp,
+        "block": block,
         "mem": {"lalp": m_lalp, "lalp_noprefix": m_noprefix, "naive": m_naive, "galp": m_galp, "eval": m_eval},
     }
 
@@ -291,6 +335,12 @@ def table(results) -> str:
         ("**5. throughput**, window tokens/s (computed tokens/s)", [f"{r['tok_s']:.0f} ({r['model_tok_s']:.0f})" for r in results]),
         ("**5. model FLOP/s / matmul peak**", [f"{100 * r['mfu']:.0f}%" for r in results]),
         ("**6. segmentation + tokenization share** (≤ 5%)", [f"{100 * r['prep_share']:.2f}%" for r in results]),
+        ("blockmask approximation (opt-in, NOT LALP) time, s", [f"{r['block']['s']:.1f}" if r["block"] else "—" for r in results]),
+        ("blockmask: Spearman with exact LALP over rows", [f"{r['block']['spearman']:.3f}" if r["block"].get("spearman") is not None else "—" for r in results]),
+        ("blockmask: teacher ranking (exact → blockmask)", [
+            ("same: " if r["block"]["teachers_exact"] == r["block"]["teachers_block"] else "DIFFERENT: ")
+            + " > ".join(r["block"]["teachers_exact"]) + " → " + " > ".join(r["block"]["teachers_block"])
+            if r["block"].get("teachers_exact") else "—" for r in results]),
         ("**7. peak extra memory**, MiB: LALP / no prefix / naive / GALP / evaluate-style",
          [" / ".join(mib(r["mem"][k]) for k in ("lalp", "lalp_noprefix", "naive", "galp", "eval")) for r in results]),
     ]
@@ -316,13 +366,15 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="small workloads (~3 min on a 2-core CPU)")
     parser.add_argument("--rows", type=int, help="rows of the bundled sample (default: 12 full, 4 quick; 32 = all)")
     parser.add_argument("--synthetic", help="comma-separated response lengths of synthetic traces "
-                        "(default: 512,2048 on CPU, 2048,8192,16384 on GPU; 512 with --quick)")
-    parser.add_argument("--per-length", type=int, default=1, help="synthetic traces per length")
+                        "(default: 2048 on CPU, 2048,8192,16384 on GPU; 512 with --quick)")
+    parser.add_argument("--per-length", type=int, help="synthetic traces per length, spread over [n/4, n] "
+                        "(default: 3; 2 with --quick)")
     parser.add_argument("--arch", choices=sorted(ARCHS), help="random-initialised architecture instead of the embedded model")
-    parser.add_argument("--repeat", type=int, help="runs of each variant, fastest kept (default: 1 quick, 2 full)")
+    parser.add_argument("--repeat", type=int, help="runs of each variant, fastest kept (default: 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: 1 with --clock cpu)")
     parser.add_argument("--clock", choices=["cpu", "wall"], help="cpu: this process's CPU time, steady on a shared "
                         "machine, with 1 torch thread (default on CPU); wall: wall-clock time (default on GPU)")
+    parser.add_argument("--no-blockmask", action="store_true", help="skip the blockmask approximation")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive per-step reference")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="markdown file to write ('' = none)")
     args = parser.parse_args(argv)
@@ -334,7 +386,7 @@ def main(argv=None) -> None:
     threads = args.threads or (1 if clock == "cpu" else None)
     if threads:
         torch.set_num_threads(threads)
-    repeat = args.repeat or (1 if args.quick else 2)
+    repeat = args.repeat or 1
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -357,24 +409,26 @@ def main(argv=None) -> None:
         label = "embedded SmolLM2-135M-Instruct (float32)"
     scorer = make()
     plain = make(prefix_reuse=False)
+    blockmask = make(mode="blockmask")
     peak = matmul_peak(device, dtype)
 
     rows = args.rows or (4 if args.quick else 12)
     sample = list(load_sample())
     sample = sorted(sample, key=lambda r: (r["question_id"], r["teacher"]))[:rows]
-    default_lengths = "512" if args.quick else ("512,2048" if device.type == "cpu" else "2048,8192,16384")
+    default_lengths = "512" if args.quick else ("2048" if device.type == "cpu" else "2048,8192,16384")
     lengths = [int(x) for x in (args.synthetic or default_lengths).split(",") if x]
-    workloads = [("sample", [r["response"] for r in sample], [r["question"] for r in sample])]
+    workloads = [("sample", [r["response"] for r in sample], [r["question"] for r in sample], [r["teacher"] for r in sample])]
     for n in lengths:
-        responses, questions = synthetic_traces(tokenizer, [n], args.per_length)
-        workloads.append((f"synthetic {n}", responses, questions))
+        responses, questions = synthetic_traces(tokenizer, [n], args.per_length or (2 if args.quick else 3))
+        workloads.append((f"synthetic ≤{n}", responses, questions, None))
 
     # Warm-up (allocator, kernels) on a small input, not timed.
     scorer.score([sample[0]["response"][:300]], questions=[sample[0]["question"]], progress=False)
     results = []
-    for name, responses, questions in workloads:
+    for name, responses, questions, teachers in workloads:
         print(f"[bench] {name}: {len(responses)} rows ...", file=sys.stderr, flush=True)
-        results.append(bench_workload(name, scorer, plain, responses, questions, device, peak, not args.no_naive, repeat))
+        results.append(bench_workload(name, scorer, plain, responses, questions, device, peak, not args.no_naive, repeat,
+                                      None if args.no_blockmask else blockmask, teachers))
         print(f"[bench] {name}: LALP {results[-1]['lalp_s']:.1f}s", file=sys.stderr, flush=True)
 
     peak = max(peak, matmul_peak(device, dtype))  # measured again: the best of both, in case of interference
@@ -391,8 +445,23 @@ def main(argv=None) -> None:
             f"Scorer defaults: window={cfg.window}, batch_tokens={cfg.batch_tokens}, bucket_ratio={cfg.bucket_ratio}, "
             f"prefix_reuse={cfg.prefix_reuse!r}, packing={cfg.packing!r}. Each variant ran {repeat}x, fastest kept.\n\n{text}\n"
         )
-        Path(args.output).write_text(body)
+        write_results(Path(args.output), body)
         print(f"\nwrote {args.output}", file=sys.stderr)
+
+
+START, END = "<!-- results:start (written by benchmarks/run.py) -->", "<!-- results:end -->"
+
+
+def write_results(path: Path, body: str) -> None:
+    """Replace the generated block of `path` (between the markers), keeping the hand-written notes around it."""
+    block = f"{START}\n{body}{END}\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
 
 
 def _has_flash_attn() -> bool:
