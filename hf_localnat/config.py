@@ -34,6 +34,31 @@ class ScoringConfig:
             running them again (they are prefixes of it). `False` is the plain path, kept for tests.
         padding_side (`str`, *optional*, defaults to `"right"`):
             Side on which dense batches are padded; scores do not depend on it.
+        bucket_ratio (`float`, *optional*, defaults to 0.9):
+            A dense batch closes when the next (shorter) window is below `bucket_ratio` x its longest, so at least
+            that share of every batch is real tokens. `0` fills batches up to `batch_tokens` whatever the padding.
+        prefix_reuse (`bool` or `"auto"`, *optional*, defaults to `"auto"`):
+            Compute the keys/values of each distinct prefix P once and run only the tokens after P for every window
+            that starts with it. `"auto"`: when P has at least `prefix_reuse_min_tokens` tokens, the model's layers
+            all use full attention, and batches are not packed. Same numbers either way (SPEC §6 tolerances).
+        prefix_reuse_min_tokens (`int`, *optional*, defaults to 16):
+            Shortest P that `prefix_reuse="auto"` reuses (shorter ones cost less to re-run than to batch apart).
+        packing (`bool` or `"auto"`, *optional*, defaults to `"auto"`):
+            Pack the windows of a batch into one row without padding (position ids restart for each window and
+            windows never attend to each other). `"auto"`: on a GPU whose model uses FlashAttention or flex attention;
+            elsewhere dense padded batches (SDPA would build a dense mask over the whole packed row).
+        oom_backoff (`bool`, *optional*, defaults to `True`):
+            After an out-of-memory error, halve the batch budget and retry the same windows (the budget grows back
+            once windows get shorter); a window that fails alone gives its row `score_error="out_of_memory"`.
+        prefetch_rows (`int`, *optional*, defaults to 64):
+            Rows are prepared (segmented, tokenized, windowed) and scored in chunks of this many; the next chunk is
+            prepared in a background thread while the model scores the current one. Windows are batched within a
+            chunk. `0`: one chunk per call (no overlap).
+        mode (`str`, *optional*, defaults to `"exact"`):
+            `"exact"`: LALP as SPEC §4 defines it. `"blockmask"`: an opt-in approximation that is NOT LALP: one
+            forward pass per response with an attention mask letting each step's tokens see P and the `window`
+            steps before it; deeper layers see context beyond the window. About one extra GALP pass instead of
+            (k+1); see `benchmarks/RESULTS.md` for its rank agreement with exact LALP.
     """
 
     window: int = 4
@@ -43,6 +68,13 @@ class ScoringConfig:
     batch_tokens: int = 16384
     reuse_galp: bool = True
     padding_side: str = "right"
+    bucket_ratio: float = 0.9
+    prefix_reuse: bool | str = "auto"
+    prefix_reuse_min_tokens: int = 16
+    packing: bool | str = "auto"
+    oom_backoff: bool = True
+    prefetch_rows: int = 64
+    mode: str = "exact"
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
@@ -55,6 +87,17 @@ class ScoringConfig:
             raise ConfigError(f"`max_length` must be an integer >= 2 or None, got {self.max_length!r}.")
         if not isinstance(self.batch_tokens, int) or self.batch_tokens < 1:
             raise ConfigError(f"`batch_tokens` must be a positive integer, got {self.batch_tokens!r}.")
+        if isinstance(self.bucket_ratio, bool) or not isinstance(self.bucket_ratio, (int, float)) or not 0 <= self.bucket_ratio <= 1:
+            raise ConfigError(f"`bucket_ratio` must be a number in [0, 1], got {self.bucket_ratio!r}.")
+        for name in ("prefix_reuse", "packing"):
+            if getattr(self, name) not in (True, False, "auto"):
+                raise ConfigError(f"`{name}` must be True, False or 'auto', got {getattr(self, name)!r}.")
+        if isinstance(self.prefix_reuse_min_tokens, bool) or not isinstance(self.prefix_reuse_min_tokens, int) or self.prefix_reuse_min_tokens < 1:
+            raise ConfigError(f"`prefix_reuse_min_tokens` must be a positive integer, got {self.prefix_reuse_min_tokens!r}.")
+        if isinstance(self.prefetch_rows, bool) or not isinstance(self.prefetch_rows, int) or self.prefetch_rows < 0:
+            raise ConfigError(f"`prefetch_rows` must be an integer >= 0, got {self.prefetch_rows!r}.")
+        if self.mode not in ("exact", "blockmask"):
+            raise ConfigError(f"Unknown mode {self.mode!r}; use 'exact' (LALP) or 'blockmask' (an approximation).")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"`padding_side` must be 'right' or 'left', got {self.padding_side!r}.")
 

@@ -7,7 +7,9 @@ then projected by the LM head in chunks, in float32.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -55,59 +57,181 @@ def _output_transform(model):
     return transform
 
 
-def _pad(windows: Sequence[Window], pad_id: int, padding_side: str, device: torch.device):
-    """Dense `(B, T)` ids, attention mask and position ids; positions restart at 0 for every window."""
-    longest = max(len(w) for w in windows)
+def _pad(windows: Sequence[Window], pad_id: int, padding_side: str, device: torch.device, skip: int = 0):
+    """Dense `(B, T)` ids, attention mask and position ids of `input_ids[skip:]` of every window; positions restart
+    at 0 for every window. Also the left offset of each row."""
+    longest = max(len(w) - skip for w in windows)
     ids = torch.full((len(windows), longest), pad_id, dtype=torch.long)
     mask = torch.zeros((len(windows), longest), dtype=torch.long)
     offsets = []
     for b, w in enumerate(windows):
-        offset = longest - len(w) if padding_side == "left" else 0
-        ids[b, offset : offset + len(w)] = torch.tensor(w.input_ids, dtype=torch.long)
-        mask[b, offset : offset + len(w)] = 1
+        n = len(w) - skip
+        offset = longest - n if padding_side == "left" else 0
+        ids[b, offset : offset + n] = torch.tensor(w.input_ids[skip:], dtype=torch.long)
+        mask[b, offset : offset + n] = 1
         offsets.append(offset)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), positions.to(device), offsets
 
 
+def _cache_kwarg(backbone) -> str:
+    """Name of the cache argument of the backbone's forward (`cache` from transformers 5.x, else `past_key_values`)."""
+    return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
+
+
+def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`log p(target | state)` for `N` hidden states: LM head in chunks, float32 log-softmax, gather.
+
+    At most `LOGITS_CHUNK_ELEMENTS` logits exist at once, whatever the window length or the number of positions.
+
+    Args:
+        states (`torch.Tensor`): `(N, H)` final hidden states at the positions that predict the targets.
+        targets (`torch.Tensor`): `(N,)` token ids.
+
+    Returns:
+        `torch.Tensor`: `(N,)` float32 log-probs on the CPU.
+    """
+    if states.shape[0] == 0:
+        return torch.empty(0)
+    head = model.get_output_embeddings()
+    transform = _output_transform(model)
+    chunk = max(1, LOGITS_CHUNK_ELEMENTS // head.weight.shape[0])
+    out = []
+    for start in range(0, states.shape[0], chunk):
+        logits = transform(head(states[start : start + chunk]).float())  # (n, V) float32
+        logprobs = torch.log_softmax(logits, dim=-1)
+        out.append(logprobs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
+    return torch.cat(out).cpu()
+
+
+def _split(flat: torch.Tensor, windows: Sequence[Window]) -> list[torch.Tensor]:
+    return list(torch.split(flat, [w.num_scored for w in windows]))
+
+
+@dataclass
+class PrefixState:
+    """The keys/values of a prefix P (batch of one) and the final hidden state of its last token.
+
+    Attributes:
+        length (`int`): |P|.
+        layers (`list[tuple[torch.Tensor, torch.Tensor]]`): per layer `(keys, values)`, `(1, heads, |P|, dim)`.
+        last_hidden (`torch.Tensor`): `(H,)` final hidden state at P's last position (it predicts the first token
+            after P).
+    """
+
+    length: int
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    last_hidden: torch.Tensor
+
+
+def supports_prefix_reuse(model) -> bool:
+    """Whether the model's cache is plain full-attention layers (no sliding, chunked or shared layers), so that a
+    prefix's keys/values can be computed once and extended by any window."""
+    try:
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache(config=model.config)
+    except Exception:  # noqa: BLE001 - an architecture the cache API does not know: use the plain path
+        return False
+    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+@torch.inference_mode()
+def prefix_state(model, prefix: Sequence[int]) -> PrefixState:
+    """Run P once and keep its keys/values and last hidden state (`PrefixState`)."""
+    device = next(model.parameters()).device
+    backbone = model.base_model
+    ids = torch.tensor([list(prefix)], dtype=torch.long, device=device)
+    out = backbone(input_ids=ids, use_cache=True)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    layers = [(layer.keys, layer.values) for layer in cache.layers]
+    return PrefixState(len(prefix), layers, out.last_hidden_state[0, -1])
+
+
+def _expanded_cache(model, state: PrefixState, rows: int):
+    from transformers import DynamicCache
+
+    data = [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in state.layers]
+    return DynamicCache(ddp_cache_data=data, config=model.config)
+
+
 @torch.inference_mode()
 def scored_logprobs(
-    model, windows: Sequence[Window], pad_id: int, padding_side: str = "right"
+    model,
+    windows: Sequence[Window],
+    pad_id: int,
+    padding_side: str = "right",
+    *,
+    prefix: PrefixState | None = None,
+    packed: bool = False,
 ) -> list[torch.Tensor]:
     """Log-probabilities (float32, natural log) of the `num_scored` trailing tokens of each window.
+
+    Three ways to run a batch, all giving the same numbers (SPEC §6 tolerances):
+    - dense (default): windows padded to the longest, one row each;
+    - `prefix`: every window starts with the same P, whose keys/values were computed once (`prefix_state`); only
+      the tokens after P run through the model;
+    - `packed`: all windows in one row without padding, position ids restarting at 0 for each, no attention mask:
+      transformers then keeps windows from attending to each other (a block-diagonal mask; varlen kernels with
+      FlashAttention). Worth it only with an attention implementation that does not build a dense mask.
 
     Args:
         model: a causal LM (`PreTrainedModel`) in eval mode.
         windows (`Sequence[Window]`): inputs of one batch.
         pad_id (`int`): id written in padding positions (masked out; never scored).
-        padding_side (`str`, *optional*, defaults to `"right"`): where padding goes.
+        padding_side (`str`, *optional*, defaults to `"right"`): where padding goes (dense and prefix batches).
+        prefix (`PrefixState`, *optional*): the shared P of all `windows`.
+        packed (`bool`, *optional*, defaults to `False`): pack the windows into one row.
 
     Returns:
         `list[torch.Tensor]`: one 1-D CPU tensor per window, of length `num_scored`.
     """
+    if packed:
+        return _packed_logprobs(model, windows)
     device = next(model.parameters()).device
-    ids, mask, positions, offsets = _pad(windows, pad_id, padding_side, device)
     backbone = model.base_model
-    hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
-    # (B, T, H): keep only positions that predict a scored token: input position p predicts token p + 1.
+    skip = prefix.length if prefix is not None else 0
+    ids, mask, positions, offsets = _pad(windows, pad_id, padding_side, device, skip)
+    if prefix is None:
+        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    else:
+        full_mask = torch.cat([mask.new_ones(len(windows), skip), mask], dim=1)
+        cache = _expanded_cache(model, prefix, len(windows))
+        hidden = backbone(
+            input_ids=ids, attention_mask=full_mask, position_ids=positions + skip, use_cache=True,
+            **{_cache_kwarg(backbone): cache},
+        ).last_hidden_state
+    # (B, T, H): keep only positions that predict a scored token: input position p predicts token p + 1. With a
+    # prefix, the position before the first row token is P's last one, whose hidden state is in `prefix`.
     rows, cols = [], []
     for b, (w, offset) in enumerate(zip(windows, offsets, strict=True)):
-        end = offset + len(w)
+        end = offset + len(w) - skip
         cols.extend(range(end - w.num_scored - 1, end - 1))
         rows.extend([b] * w.num_scored)
     if not rows:
         return [torch.empty(0) for _ in windows]
     rows_t = torch.tensor(rows, device=device)
     cols_t = torch.tensor(cols, device=device)
-    states = hidden[rows_t, cols_t]  # (N, H)
+    offsets_t = torch.tensor(offsets, device=device)[rows_t]
+    before = cols_t < offsets_t  # only possible with a prefix: the state is P's last one
+    states = hidden[rows_t, torch.where(before, offsets_t, cols_t)]  # (N, H)
+    if prefix is not None and bool(before.any()):
+        states[before] = prefix.last_hidden.to(states.dtype)
     targets = ids[rows_t, cols_t + 1]  # (N,)
-    head = model.get_output_embeddings()
-    transform = _output_transform(model)
-    chunk = max(1, LOGITS_CHUNK_ELEMENTS // head.weight.shape[0])
-    out = []
-    for start in range(0, len(rows), chunk):
-        logits = transform(head(states[start : start + chunk]).float())  # (n, V) float32
-        logprobs = torch.log_softmax(logits, dim=-1)
-        out.append(logprobs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
-    flat = torch.cat(out).cpu()
-    return list(torch.split(flat, [w.num_scored for w in windows]))
+    return _split(head_logprobs(model, states, targets), windows)
+
+
+def _packed_logprobs(model, windows: Sequence[Window]) -> list[torch.Tensor]:
+    device = next(model.parameters()).device
+    ids = torch.tensor([[t for w in windows for t in w.input_ids]], dtype=torch.long, device=device)
+    positions = torch.tensor([[p for w in windows for p in range(len(w))]], dtype=torch.long, device=device)
+    hidden = model.base_model(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state[0]
+    cols, end = [], 0
+    for w in windows:
+        end += len(w)
+        cols.extend(range(end - w.num_scored - 1, end - 1))
+    if not cols:
+        return [torch.empty(0) for _ in windows]
+    cols_t = torch.tensor(cols, device=device)
+    return _split(head_logprobs(model, hidden[cols_t], ids[0, cols_t + 1]), windows)

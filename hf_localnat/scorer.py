@@ -93,6 +93,10 @@ class LocalNaturalnessScorer:
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
             the `datasets` fingerprint, and every `num_proc` worker loads that commit.
+        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never change a
+            score; see `ScoringConfig` and the README's "Performance" section.
+        mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
+            `ScoringConfig`.
 
     Pickling and `Dataset.map` caching:
         Pickling a scorer carries its configuration only; the model loads lazily where it is first used (each `map`
@@ -127,11 +131,21 @@ class LocalNaturalnessScorer:
         reuse_galp: bool = True,
         padding_side: str = "right",
         revision: str | None = None,
+        bucket_ratio: float = 0.9,
+        prefix_reuse: bool | str = "auto",
+        prefix_reuse_min_tokens: int = 16,
+        packing: bool | str = "auto",
+        oom_backoff: bool = True,
+        prefetch_rows: int = 64,
+        mode: str = "exact",
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
+            bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
+            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, mode=mode,
         )
+        self.last_run = None  # `runner.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg = model
         self.tokenizer_arg = tokenizer
         self.dtype_arg = dtype
@@ -171,6 +185,11 @@ class LocalNaturalnessScorer:
             if not name:
                 raise ConfigError("A model object without `name_or_path` needs `tokenizer=`; pass the tokenizer.")
             self._tokenizer = load_tokenizer(name, self.source.revision if self.tokenizer_arg is None else None)
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the model has been loaded (it loads on first use; a `map` read from the cache never loads it)."""
+        return self._model is not None
 
     @property
     def model(self):
@@ -259,9 +278,7 @@ class LocalNaturalnessScorer:
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
         """
-        from .aggregate import lalp, mean_or_none, step_scores
-        from .batching import token_budget_batches
-        from .forward import scored_logprobs
+        from .runner import run_windows
 
         if self.config.segmenter == "given":
             if steps is None:
@@ -278,31 +295,73 @@ class LocalNaturalnessScorer:
         steps = [None] * count if steps is None else list(steps)
 
         prefix_cache: dict = {}
-        rows = [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in range(count)]
-        windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
-        logprobs: list = [None] * len(windows)
-        lengths = [len(w) for w in windows]
-        tokenizer = self.tokenizer
+        tokenizer = self.tokenizer  # loads the model and tokenizer before the preparing thread starts
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         from tqdm.auto import tqdm
 
-        with tqdm(total=sum(lengths), unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
-            for batch in token_budget_batches(lengths, self.config.batch_tokens):
-                batch_windows = [windows[i] for i in batch]
-                for i, lp in zip(batch, scored_logprobs(self.model, batch_windows, pad_id, self.config.padding_side), strict=True):
-                    logprobs[i] = lp
-                bar.update(sum(lengths[i] for i in batch))
+        from .prefetch import prefetched
+        from .runner import merge_runs
+
+        def prepare(chunk: range) -> list[_Row]:
+            return [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in chunk]
+
+        size = self.config.prefetch_rows or max(count, 1)
+        chunks = [range(s, min(s + size, count)) for s in range(0, count, size)]
+        results = []
+        runs = []
+        with tqdm(total=0, unit="tok", unit_scale=True, desc="Scoring", disable=None if progress is None else not progress) as bar:
+            for rows in prefetched(prepare, chunks):  # chunk i+1 is prepared while chunk i is scored
+                if self.config.mode == "blockmask":
+                    for row in rows:
+                        row.steps = []  # steps are read from one block-masked pass per row
+                windows = [w for row in rows if row.error is None for w in (row.galp, *row.steps)]
+                prefix_lengths = [len(prefix_cache[questions[w.row]]) for w in windows]
+                bar.total += sum(len(w) for w in windows)
+                bar.refresh()
+                runs.append(run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update))
+                blocks = self._blockmask(rows, prefix_cache, questions, pad_id) if self.config.mode == "blockmask" else None
+                results.extend(self._aggregate(rows, runs[-1].logprobs, blocks))
+        self.last_run = merge_runs(runs)
+        return results
+
+    def _blockmask(self, rows: list[_Row], prefix_cache: dict, questions: list, pad_id: int) -> list:
+        """`mode="blockmask"`: per row, the block-masked log-probs of its GALP input's scored tokens (else `None`)."""
+        from .batching import token_budget_batches
+        from .blockmask import blockmask_logprobs
+
+        todo = [k for k, row in enumerate(rows) if row.error is None]
+        out: list = [None] * len(rows)
+        lengths = [len(rows[k].galp) for k in todo]
+        for batch in token_budget_batches(lengths, self.config.batch_tokens, bucket_ratio=self.config.bucket_ratio):
+            chosen = [rows[todo[j]] for j in batch]
+            lps = blockmask_logprobs(
+                self.model, [row.galp for row in chosen], [len(prefix_cache[questions[row.galp.row]]) for row in chosen],
+                [row.token_ranges for row in chosen], self.config.window, pad_id,
+            )
+            for j, lp in zip(batch, lps, strict=True):
+                out[todo[j]] = lp
+        return out
+
+    def _aggregate(self, rows: list[_Row], logprobs: list, blocks: list | None = None) -> list[dict]:
+        """Step scores, LALP and GALP of each row from the log-probs of its windows (in `rows` order); with
+        `blocks` (`mode="blockmask"`), step scores come from each row's block-masked pass instead."""
+        from .aggregate import lalp, mean_or_none, step_scores
 
         results = []
         cursor = 0
-        for row in rows:
+        for k, row in enumerate(rows):
             if row.error is not None:
+                results.append(_error_result(row))
+                continue
+            if any(logprobs[cursor + j] is None for j in range(1 + len(row.steps))):
+                cursor += 1 + len(row.steps)
+                row.error = "out_of_memory"  # a window of this row did not fit in memory even alone
                 results.append(_error_result(row))
                 continue
             galp_lp = logprobs[cursor]
             own = {w.step: logprobs[cursor + 1 + j] for j, w in enumerate(row.steps)}
             cursor += 1 + len(row.steps)
-            scores = step_scores(row.token_ranges, row.galp, galp_lp, own)
+            scores = step_scores(row.token_ranges, row.galp, galp_lp if blocks is None else blocks[k], own)
             result = {
                 "lalp": lalp(scores),
                 "galp": mean_or_none(galp_lp),

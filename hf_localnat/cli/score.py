@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import click
 
@@ -20,32 +19,6 @@ Examples:
   localnat score my-org/traces --config math --split train -o scored_folder
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
 """
-
-
-def _fingerprint(dataset, scorer, dtype: str, device: str | None) -> str:
-    """The `datasets` cache key of a scoring run: input, model (and a folder's files), every scoring option."""
-    from datasets.fingerprint import Hasher
-
-    from .. import __version__
-
-    source = scorer.source
-    files = []
-    folder = Path(source.path)
-    if folder.is_dir():
-        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
-    return Hasher.hash([
-        "hf_localnat.score", __version__, dataset._fingerprint, source.model_id, source.path, source.revision, files,
-        scorer.config.to_dict(), scorer.max_length, dtype, str(scorer.model.dtype), str(scorer.model.device),
-        scorer.question_column, scorer.response_column, scorer.steps_column,
-    ])
-
-
-def _in_cache(dataset, fingerprint: str) -> bool:
-    """Whether `Dataset.map` will read this run from its cache (only for the summary; private datasets API)."""
-    try:
-        return bool(dataset.cache_files) and Path(dataset._get_cache_file_path(fingerprint)).is_file()
-    except AttributeError:  # another datasets version: just do not say
-        return False
 
 
 def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
@@ -104,7 +77,6 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     num_steps, num_tokens, truncated and score_error. Results are cached by `datasets`: rerunning the same command
     reads them back.
     """
-    from .. import output_features
     from ..io import check_output, load_input, save_output
     from ..layout import require_columns
     from ..scorer import LocalNaturalnessScorer
@@ -120,17 +92,14 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
         steps_column=steps_column,
     )
-    loaded = scorer.model  # load now: an unknown model fails before any work
-    click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {scorer.source.model_id} "
-               f"({loaded.dtype}, {loaded.device}), window {window}, {segmenter} steps.", err=True)
-    features = dataset.features.copy()
-    features.update(output_features())
-    fingerprint = _fingerprint(dataset, scorer, dtype, device)
-    from_cache = _in_cache(dataset, fingerprint)
+    click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {model or 'the embedded smollm2-135m-instruct'}"
+               f" (dtype {dtype}), window {window}, {segmenter} steps.", err=True)
     start = time.perf_counter()
-    scored = dataset.map(scorer, batched=True, batch_size=map_batch_size, features=features,
-                         new_fingerprint=fingerprint, desc="Scoring (LALP/GALP)")
+    # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
+    # loads only when a batch actually needs scoring, so a rerun never loads it.
+    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)")
     seconds = time.perf_counter() - start
+    from_cache = not scorer.is_loaded
     path = save_output(scored, output, overwrite=overwrite)
     click.echo(summarize(scored, seconds, from_cache=from_cache))
     click.echo(f"Wrote {path}.")

@@ -1,0 +1,283 @@
+"""The optimised paths (prefix reuse, packing, length buckets, OOM back-off, logits chunking) give the plain path's
+numbers within SPEC §6 tolerances, on real models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hf_localnat import ConfigError, LocalNaturalnessScorer
+from hf_localnat import forward as forward_module
+from hf_localnat.batching import batch_cost, run_batches, token_budget_batches
+from hf_localnat.forward import prefix_state, scored_logprobs
+from hf_localnat.windows import Window
+
+
+def _sibling(name: str):
+    """A sibling test module (tests/ is not a package; `--import-mode=importlib` puts nothing on sys.path)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"_perf_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_scorer_tests = _sibling("test_scorer")
+QUESTION, RESPONSES, assert_close = _scorer_tests.QUESTION, _scorer_tests.RESPONSES, _scorer_tests.assert_close
+
+# The plain path: dense batches filled to the budget, no prefix reuse, no packing, no reading steps from GALP.
+PLAIN = dict(prefix_reuse=False, packing=False, bucket_ratio=0.0, reuse_galp=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_plain(tiny_model, smol_tokenizer):
+    def score(prompt_format, window=4, **kwargs):
+        scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format=prompt_format, window=window, **PLAIN, **kwargs)
+        return scorer.score(RESPONSES, questions=[QUESTION, None, QUESTION, "Short?", QUESTION])
+
+    return score
+
+
+@pytest.mark.parametrize("prompt_format", ["chat", "plain", "none"])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("batch_tokens", [64, 16384])
+def test_prefix_reuse_matches_plain_path(tiny_model, smol_tokenizer, tiny_plain, prompt_format, padding_side, batch_tokens):
+    scorer = LocalNaturalnessScorer(
+        tiny_model, smol_tokenizer, prompt_format=prompt_format, prefix_reuse=True, padding_side=padding_side,
+        batch_tokens=batch_tokens,
+    )
+    got = scorer.score(RESPONSES, questions=[QUESTION, None, QUESTION, "Short?", QUESTION])
+    assert_close(got, tiny_plain(prompt_format), 1e-4)
+    # "none" has an empty P with SmolLM2's tokenizer (no BOS): nothing to reuse, the plain path runs.
+    assert scorer.last_run.prefix_reuse == (prompt_format != "none")
+
+
+def test_prefix_reuse_with_truncated_windows_matches_plain_path(tiny_model, smol_tokenizer):
+    kwargs = dict(prompt_format="plain", max_length=52)
+    reused = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prefix_reuse=True, **kwargs)
+    plain = LocalNaturalnessScorer(tiny_model, smol_tokenizer, **PLAIN, **kwargs)
+    got = reused.score(RESPONSES[:2], questions=[QUESTION] * 2)
+    assert_close(got, plain.score(RESPONSES[:2], questions=[QUESTION] * 2), 1e-4)
+    assert reused.last_run.prefix_reuse and all(row["truncated"] for row in got)
+
+
+def test_prefix_reuse_auto_skips_short_prefixes(tiny_model, smol_tokenizer):
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", prefix_reuse_min_tokens=1000)
+    scorer.score(RESPONSES[:1], questions=[QUESTION])
+    assert not scorer.last_run.prefix_reuse
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", prefix_reuse_min_tokens=5)
+    scorer.score(RESPONSES[:1], questions=[QUESTION])
+    assert scorer.last_run.prefix_reuse
+
+
+@pytest.mark.slow
+def test_prefix_reuse_matches_plain_path_on_embedded_model(smol_model, smol_tokenizer, sample_rows):
+    rows = sorted(sample_rows, key=lambda r: len(r["response"]))[:2]
+    responses, questions = [r["response"] for r in rows], [r["question"] for r in rows]
+    reused = LocalNaturalnessScorer(smol_model, smol_tokenizer, prefix_reuse=True)
+    got = reused.score(responses, questions=questions)
+    want = LocalNaturalnessScorer(smol_model, smol_tokenizer, **PLAIN).score(responses, questions=questions)
+    assert_close(got, want, 1e-4)
+    assert reused.last_run.prefix_reuse
+
+
+@pytest.mark.parametrize("batch_tokens", [40, 16384])
+def test_packing_matches_plain_path(tiny_model, smol_tokenizer, tiny_plain, batch_tokens):
+    # SDPA on CPU: transformers turns restarting position ids into a block-diagonal mask.
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", packing=True, batch_tokens=batch_tokens)
+    got = scorer.score(RESPONSES, questions=[QUESTION, None, QUESTION, "Short?", QUESTION])
+    assert_close(got, tiny_plain("chat"), 1e-4)
+    assert scorer.last_run.packed and not scorer.last_run.prefix_reuse
+    assert scorer.last_run.computed_tokens == scorer.last_run.model_tokens == scorer.last_run.real_tokens  # no padding
+
+
+def _packed_windows() -> list[Window]:
+    return [Window(0, 0, list(range(300, 307)), 4, 0, False), Window(1, 0, list(range(400, 412)), 11, 0, False),
+            Window(2, 0, list(range(500, 505)), 2, 0, False)]
+
+
+def _assert_packed_windows_are_isolated(model) -> None:
+    windows = _packed_windows()
+    dense = scored_logprobs(model, windows, pad_id=0)
+    packed = scored_logprobs(model, windows, pad_id=0, packed=True)
+    for a, b in zip(dense, packed, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    # Change every token of the middle window: the other two windows' log-probs must not move at all.
+    changed = [windows[0], Window(1, 0, list(range(700, 712)), 11, 0, False), windows[2]]
+    again = scored_logprobs(model, changed, pad_id=0, packed=True)
+    torch.testing.assert_close(again[0], packed[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(again[2], packed[2], atol=1e-6, rtol=0)
+    assert not torch.allclose(again[1], packed[1], atol=1e-3)
+
+
+def test_packed_windows_never_attend_to_each_other_sdpa(tiny_model):
+    _assert_packed_windows_are_isolated(tiny_model)
+
+
+def test_packed_windows_never_attend_to_each_other_flex_attention(tiny_model_path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype="float32", attn_implementation="flex_attention").eval()
+    assert model.config._attn_implementation == "flex_attention"
+    _assert_packed_windows_are_isolated(model)
+
+
+def test_prefix_state_path_equals_dense_path_at_forward_level(tiny_model):
+    prefix = list(range(1000, 1020))
+    windows = [Window(0, None, prefix + list(range(300, 310)), 10, 0, False),  # first token predicted by P's last
+               Window(0, 3, prefix + list(range(305, 312)), 3, 5, False)]
+    dense = scored_logprobs(tiny_model, windows, pad_id=0)
+    state = prefix_state(tiny_model, prefix)
+    for side in ("right", "left"):
+        reused = scored_logprobs(tiny_model, windows, pad_id=0, padding_side=side, prefix=state)
+        for a, b in zip(dense, reused, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+@pytest.fixture
+def oom_above(tiny_model):
+    """The real tiny model, made to fail like torch does when a forward batch holds more than `limit` tokens."""
+    handles = []
+
+    def install(limit: int, error: type[BaseException] = torch.OutOfMemoryError, message: str = "CUDA out of memory."):
+        calls = {"failed": 0}
+
+        def hook(module, args, kwargs):
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            if ids is not None and ids.numel() > limit:
+                calls["failed"] += 1
+                raise error(message)
+
+        handles.append(tiny_model.base_model.register_forward_pre_hook(hook, with_kwargs=True))
+        return calls
+
+    yield install
+    for handle in handles:
+        handle.remove()
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [(torch.OutOfMemoryError, "CUDA out of memory. Tried to allocate 2.00 GiB"),
+     (RuntimeError, "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes.")],
+)
+@pytest.mark.parametrize("prefix_reuse", [False, True])
+def test_oom_backoff_retries_smaller_batches_and_keeps_the_numbers(tiny_model, smol_tokenizer, tiny_plain, oom_above, error, message, prefix_reuse):
+    want = tiny_plain("plain")
+    calls = oom_above(150, error, message)
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", batch_tokens=4096, bucket_ratio=0.0,
+                                    prefix_reuse=prefix_reuse)
+    got = scorer.score(RESPONSES, questions=[QUESTION, None, QUESTION, "Short?", QUESTION])
+    assert_close(got, want, 1e-4)
+    assert calls["failed"] > 0 and scorer.last_run.retries == calls["failed"]
+    assert all(row["score_error"] is None for row in got)
+
+
+def test_window_that_cannot_fit_alone_gets_a_row_error_not_a_crash(tiny_model, smol_tokenizer, oom_above):
+    oom_above(60)  # the long first response's GALP window is longer; the one-sentence response is short
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", prefix_reuse=False)
+    long_row, short_row = scorer.score([RESPONSES[0], RESPONSES[4]], questions=["Q?", "Q?"])
+    assert long_row["score_error"] == "out_of_memory" and long_row["lalp"] is None
+    assert short_row["score_error"] is None and short_row["lalp"] is not None
+
+
+def test_oom_backoff_off_reraises(tiny_model, smol_tokenizer, oom_above):
+    oom_above(60)
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", oom_backoff=False)
+    with pytest.raises(torch.OutOfMemoryError):
+        scorer.score([RESPONSES[0]], questions=["Q?"])
+
+
+@pytest.mark.parametrize("prefetch_rows", [1, 2])
+def test_chunked_prefetch_matches_one_chunk(tiny_model, smol_tokenizer, tiny_plain, prefetch_rows):
+    import threading
+
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", prefetch_rows=prefetch_rows)
+    threads = []
+    prepare = scorer._prepare
+    scorer._prepare = lambda *args: threads.append(threading.current_thread().name) or prepare(*args)
+    got = scorer.score([*RESPONSES, ""], questions=[QUESTION, None, QUESTION, "Short?", QUESTION, QUESTION])
+    assert_close(got[:-1], tiny_plain("chat"), 1e-4)
+    assert got[-1]["score_error"] == "empty_response"
+    assert len(threads) == 6 and all(name.startswith("hf_localnat-prepare") for name in threads)
+    assert scorer.last_run.batches >= 5 // prefetch_rows
+
+
+def test_logits_chunking_does_not_change_numbers(tiny_model, smol_tokenizer, tiny_plain, monkeypatch):
+    monkeypatch.setattr(forward_module, "LOGITS_CHUNK_ELEMENTS", len(smol_tokenizer) * 3)  # 3 positions per chunk
+    got = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat").score(
+        RESPONSES, questions=[QUESTION, None, QUESTION, "Short?", QUESTION]
+    )
+    assert_close(got, tiny_plain("chat"), 1e-4)
+
+
+# ----------------------------------------------------------------------------------------- batching, no model
+def test_length_buckets_keep_padding_efficiency_above_the_ratio():
+    import random
+
+    rng = random.Random(0)
+    lengths = [rng.randint(20, 2000) for _ in range(500)]
+    groups = [rng.randint(0, 4) for _ in lengths]
+    batches = list(token_budget_batches(lengths, 16384, groups=groups, bucket_ratio=0.9))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len({groups[i] for i in batch}) == 1
+        assert sum(lengths[i] for i in batch) / batch_cost(lengths, batch) >= 0.9
+        assert batch_cost(lengths, batch) <= 16384 or len(batch) == 1
+
+
+def test_run_batches_backs_off_then_reprobes_the_budget():
+    lengths = [1000] * 8 + [100] * 40
+    seen: list[list[int]] = []
+
+    def run(batch):
+        if batch_cost(lengths, batch) > 2500 and lengths[batch[0]] == 1000:
+            raise torch.OutOfMemoryError("CUDA out of memory.")
+        seen.append(batch)
+
+    result = run_batches(lengths, 8000, run)
+    assert sorted(i for b in seen for i in b) == list(range(len(lengths))) and result.batches == seen
+    assert result.retries == 2  # 8000 -> 4000 -> 2000 tokens
+    assert max(batch_cost(lengths, b) for b in seen if lengths[b[0]] == 1000) <= 2000
+    assert max(batch_cost(lengths, b) for b in seen if lengths[b[0]] == 100) > 2000  # re-probed on short windows
+    with pytest.raises(ValueError):
+        run_batches(lengths, 8000, lambda batch: (_ for _ in ()).throw(ValueError("not memory")))
+
+
+def test_new_knobs_are_validated():
+    with pytest.raises(ConfigError, match="bucket_ratio"):
+        LocalNaturalnessScorer(bucket_ratio=1.5)
+    with pytest.raises(ConfigError, match="packing"):
+        LocalNaturalnessScorer(packing="yes")
+    with pytest.raises(ConfigError, match="prefix_reuse_min_tokens"):
+        LocalNaturalnessScorer(prefix_reuse_min_tokens=0)
+    with pytest.raises(ConfigError, match="mode"):
+        LocalNaturalnessScorer(mode="fast")
+    with pytest.raises(ConfigError, match="prefetch_rows"):
+        LocalNaturalnessScorer(prefetch_rows=-1)
+
+
+# ----------------------------------------------------------------------------------------- blockmask (approximation)
+def test_blockmask_equals_exact_when_the_window_covers_every_step(tiny_model, smol_tokenizer):
+    kwargs = dict(prompt_format="chat", window=50)
+    block = LocalNaturalnessScorer(tiny_model, smol_tokenizer, mode="blockmask", **kwargs)
+    exact = LocalNaturalnessScorer(tiny_model, smol_tokenizer, **PLAIN, **kwargs)
+    questions = [QUESTION, None, QUESTION, "Short?", QUESTION]
+    assert_close(block.score(RESPONSES, questions=questions), exact.score(RESPONSES, questions=questions), 1e-4)
+
+
+def test_blockmask_equals_exact_in_a_one_layer_model_without_prefix(tiny_model, tiny_model_path, smol_tokenizer):
+    # One layer and no P: every position sees exactly its exact-LALP window, at the same relative distances.
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype="float32", num_hidden_layers=1).eval()
+    for window in (1, 2):
+        kwargs = dict(prompt_format="none", window=window)
+        got = LocalNaturalnessScorer(model, smol_tokenizer, mode="blockmask", **kwargs).score(RESPONSES)
+        assert_close(got, LocalNaturalnessScorer(model, smol_tokenizer, **kwargs).score(RESPONSES), 1e-4)
+    # ... and differs with two layers (deeper layers see beyond the window): it is an approximation.
+    two = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1)
+    block = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1, mode="blockmask")
+    assert max(abs(a["lalp"] - b["lalp"]) for a, b in zip(two.score(RESPONSES[:2]), block.score(RESPONSES[:2]))) > 1e-3
