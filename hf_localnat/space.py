@@ -7,9 +7,12 @@ with one `create_repo(repo_type="space", space_sdk="gradio")` and one commit.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 METRIC_NAME = "local_naturalness"
 METRIC_FILES: tuple[str, ...] = (f"{METRIC_NAME}.py", "README.md", "requirements.txt", "app.py")
@@ -62,6 +65,8 @@ def publish_metric_space(
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    from .publish import RetryPolicy, with_retries
+
     name = repo_id.rsplit("/", 1)[-1]
     if name != METRIC_NAME:
         raise ConfigError(
@@ -82,6 +87,10 @@ def publish_metric_space(
             ) from e
         raise
     operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in METRIC_FILES]
-    api.create_commit(url.repo_id, operations, commit_message="Publish the local_naturalness metric",
-                      repo_type="space")
+    # huggingface_hub does not retry the commit POST itself: reuse the dataset publisher's bounded back-off.
+    with_retries(
+        lambda: api.create_commit(url.repo_id, operations, commit_message="Publish the local_naturalness metric",
+                                  repo_type="space"),
+        what=f"Committing the metric to the Space {url.repo_id}", policy=RetryPolicy(), echo=logger.warning,
+    )
     return url.repo_id

@@ -108,3 +108,13 @@ def test_publish_refuses_a_space_name_evaluate_cannot_load(hub_server):
         publish_metric_space("someone/my-metric")
     result = CliRunner().invoke(main, ["publish-metric", "someone/my-metric"])
     assert result.exit_code == 1 and "Error: Space name 'my-metric'" in result.output
+
+
+def test_publish_metric_space_retries_a_transient_commit_failure(hub_server):
+    from hf_localnat.space import publish_metric_space
+
+    namespace = f"org-{uuid.uuid4().hex[:8]}"
+    hub_server.inject_faults(1, status=503, path_contains="/commit/", method="POST")
+    repo_id = publish_metric_space(f"{namespace}/local_naturalness")
+    assert any(r.method == "POST" and "/commit/" in r.path and r.status == 503 for r in hub_server.requests)
+    assert "local_naturalness.py" in HfApi().list_repo_files(repo_id, repo_type="space")
