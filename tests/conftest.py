@@ -138,3 +138,16 @@ def scored_sample(smol_model, smol_tokenizer):
     features.update(output_features())
     scorer = LocalNaturalnessScorer(smol_model, smol_tokenizer)
     return dataset.map(scorer, batched=True, batch_size=64, features=features)
+
+
+@pytest.fixture(scope="session")
+def png_1x1() -> bytes:
+    """A valid 1x1 red PNG, built by hand (a real image file for card and upload tests)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")

@@ -7,8 +7,6 @@ are imported; the `hub_server` fixture runs it for the session.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -33,16 +31,6 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 
 USER = "test-user"
-
-
-def _png_1x1() -> bytes:
-    """A valid 1x1 red PNG, built by hand."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")
 
 
 def _commit_posts(server) -> list:
@@ -106,12 +94,12 @@ def test_push_to_hub_two_configs_round_trip(hub_server, dataset_repo: str):
 
 
 def test_upload_folder_is_one_commit_and_downloads_round_trip(api: HfApi, hub_server, dataset_repo: str,
-                                                               tmp_path: Path):
+                                                               tmp_path: Path, png_1x1: bytes):
     folder = tmp_path / "upload"
     (folder / "data").mkdir(parents=True)
     (folder / "images").mkdir()
     (folder / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- localnat\n---\n# Test card\n")
-    (folder / "images" / "plot.png").write_bytes(_png_1x1())
+    (folder / "images" / "plot.png").write_bytes(png_1x1)
     for i in range(2):
         pq.write_table(pyarrow.table({"x": list(range(i, i + 5))}), folder / "data" / f"part-{i}.parquet")
 
@@ -131,7 +119,7 @@ def test_upload_folder_is_one_commit_and_downloads_round_trip(api: HfApi, hub_se
     assert api.dataset_info(dataset_repo).card_data["license"] == "apache-2.0"
 
     png = hf_hub_download(dataset_repo, "images/plot.png", repo_type="dataset")
-    assert Path(png).read_bytes() == _png_1x1()
+    assert Path(png).read_bytes() == png_1x1
     snap = Path(snapshot_download(dataset_repo, repo_type="dataset"))
     for path in files - {".gitattributes"}:
         assert (snap / path).read_bytes() == (folder / path).read_bytes()

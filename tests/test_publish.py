@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -22,14 +20,6 @@ from hf_localnat.scorer import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 USER = "test-user"
-
-
-def png_1x1() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\xff\0\0")) + chunk(b"IEND", b"")
 
 
 def curated_configs(tag: str = "") -> dict[str, Dataset]:
@@ -73,9 +63,9 @@ def configs(repo_id) -> dict[str, Dataset]:
 
 
 @pytest.fixture
-def folder(tmp_path, configs, repo_id) -> Path:
+def folder(tmp_path, configs, repo_id, png_1x1) -> Path:
     return write_repo_folder(tmp_path / "repo", configs, card_for(configs, repo_id),
-                             {"localnat-distribution.png": png_1x1()})
+                             {"localnat-distribution.png": png_1x1})
 
 
 def commit_posts(server, repo_id: str) -> list:
