@@ -67,6 +67,7 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     from hf_localnat.io import load_input
     from hf_localnat.layout import wide_to_long
     from hf_localnat.publish import check_repo_id
+    from hf_localnat.select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
@@ -88,7 +89,7 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     curated = curate(scored, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
                      question_column=question_column, question_id_column=question_id_column)
     click.echo("2/4 Teacher ranking\n" + curated.ranking.format_table())
-    click.echo("\n3/4 Mix report: each teacher's share of the selection under LALP and GALP\n"
+    click.echo(f"\n3/4 {MixReport.TITLE}\n"
                + curated.mix.format_table() + "\n")
     # 4. publish
     source = scorer.source

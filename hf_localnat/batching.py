@@ -94,7 +94,7 @@ def token_budget_batches(
 
 def padding_efficiency(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> float:
     """Real tokens / tokens computed (rows x longest, summed over batches); 1.0 means no padding."""
-    computed = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)
+    computed = sum(batch_cost(lengths, b) for b in batches)
     return sum(lengths) / computed if computed else 1.0
 
 

@@ -65,7 +65,7 @@ def curate(scored, *, correct_column: str | None = None, top_k: int = 1, thresho
     ranking = rank_teachers(scored, num_resamples=num_resamples, seed=seed, **columns)
     lalp = select_responses(scored, by="lalp", **options)
     galp = select_responses(scored, by="galp", **options)
-    mix = MixReport(lalp.teachers, {"lalp": lalp.teacher_counts, "galp": galp.teacher_counts})
+    mix = MixReport.of({"lalp": lalp, "galp": galp})
     configs = {"scored": scored, "lalp": lalp.selected, "galp": galp.selected, "rejected": lalp.rejected}
     recorded = {k: v for k, v in options.items() if v is not None and k not in columns}
     return Curated(configs, ranking, mix, lalp, galp, recorded, teacher_column)

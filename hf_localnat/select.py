@@ -251,6 +251,13 @@ class MixReport:
     teachers: list[str]
     counts: dict[str, dict[str, int]]
 
+    TITLE = "Mix report: each teacher's share of the selection under LALP and under GALP"
+
+    @classmethod
+    def of(cls, selections: dict[str, Selection]) -> MixReport:
+        """The report of two selections already made with the same options, keyed `"lalp"` and `"galp"`."""
+        return cls(selections["lalp"].teachers, {by: selections[by].teacher_counts for by in SCORES})
+
     def share(self, by: str, teacher: str) -> float:
         """Fraction of the `by` selection written by `teacher` (0 when nothing was kept)."""
         total = sum(self.counts[by].values())
@@ -271,11 +278,13 @@ class MixReport:
         return "\n".join(lines)
 
 
-def mix_report(dataset, **options) -> MixReport:
+def mix_report(dataset, *, done: Selection | None = None, **options) -> MixReport:
     """Run `select_responses` by LALP and by GALP with the same `options` and count each teacher's share.
 
     Args:
         dataset (`datasets.Dataset`): scored rows in the long layout.
+        done (`Selection`, *optional*): a selection already made with these `options` (by LALP or GALP); it is
+            reused instead of being computed again.
         **options: any `select_responses` keyword except `by`.
 
     Returns:
@@ -283,6 +292,6 @@ def mix_report(dataset, **options) -> MixReport:
     """
     if "by" in options:
         raise ConfigError("mix_report compares LALP and GALP itself; do not pass `by`.")
-    selections = {by: select_responses(dataset, by=by, **options) for by in SCORES}
-    teachers = selections["lalp"].teachers
-    return MixReport(teachers, {by: selections[by].teacher_counts for by in SCORES})
+    selections = {by: done if done is not None and done.by == by else select_responses(dataset, by=by, **options)
+                  for by in SCORES}
+    return MixReport.of(selections)

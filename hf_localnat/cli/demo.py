@@ -40,6 +40,7 @@ def demo(output: str, window: int, overwrite: bool) -> None:
     from ..repo_folder import check_repo_folder
     from ..sample import SAMPLE_PATH, load_sample
     from ..scorer import LocalNaturalnessScorer
+    from ..select import MixReport
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the 90 s of scoring
     dataset = load_sample()
@@ -58,7 +59,7 @@ def demo(output: str, window: int, overwrite: bool) -> None:
 
     curated = curate(scored, correct_column="correct")
     click.echo(curated.ranking.format_table())
-    click.echo("\nMix report: each teacher's share of the selection (correct responses only) under LALP and GALP")
+    click.echo(f"\n{MixReport.TITLE} (correct responses only)")
     click.echo(curated.mix.format_table() + "\n")
     command = ["localnat", "demo"] + (["--window", str(window)] if window != 4 else [])
     cfg = scorer.config

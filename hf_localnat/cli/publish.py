@@ -105,6 +105,7 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     from ..curate import curate, write_curated_folder
     from ..io import load_input
     from ..publish import check_repo_id
+    from ..select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
@@ -113,7 +114,7 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     curated = curate(dataset, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
                      question_column=question_column, question_id_column=question_id_column)
     click.echo(curated.ranking.format_table())
-    click.echo("\nMix report: each teacher's share of the selection under LALP and under GALP")
+    click.echo("\n" + MixReport.TITLE)
     click.echo(curated.mix.format_table() + "\n")
     student, revision, provenance = student_facts(model, model_revision)
     # A reader reproduces the selection from the published `scored` config, without touching this repo.

@@ -81,7 +81,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     """
     from ..io import check_output, load_input, save_output
     from ..layout import require_columns
-    from ..select import mix_report, select_responses
+    from ..select import MixReport, mix_report, select_responses
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
@@ -95,7 +95,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
                    teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
                    question_id_column=question_id_column)
     selection = select_responses(dataset, by=by, **options)
-    report = mix_report(dataset, **options)
+    report = mix_report(dataset, done=selection, **options)
     kept = save_output(selection.selected, output, overwrite=overwrite)
     rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite)
     if as_json:
@@ -109,5 +109,5 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
         return
     click.echo(selection.summary())
     click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
-    click.echo("\nMix report: each teacher's share of the selection under LALP and under GALP")
+    click.echo("\n" + MixReport.TITLE)
     click.echo(report.format_table())
