@@ -82,9 +82,9 @@ def name_identity(name: str | None, revision: str | None = None, resolved: dict 
         revision (`str`, *optional*): Hub revision.
         resolved (`dict`, *optional*): memo of Hub revisions already resolved (`{(id, revision): sha}`), filled in.
     """
-    from .models import EMBEDDED_MODEL, EMBEDDED_PACKAGE, embedded_gguf
+    from .models import EMBEDDED_MODEL, EMBEDDED_PACKAGE, embedded_gguf, is_embedded
 
-    if name is None or name.lower() == EMBEDDED_MODEL:
+    if is_embedded(name):
         _, version = embedded_gguf()
         return {"kind": "embedded", "name": EMBEDDED_MODEL, "package": EMBEDDED_PACKAGE, "package_version": version}
     folder = Path(name).expanduser()

@@ -112,13 +112,18 @@ def convert_embedded_model(target: Path | None = None) -> Path:
     return target
 
 
+def is_embedded(model: str | None) -> bool:
+    """Whether a model name means the embedded default (`None` or `"smollm2-135m-instruct"`, any case)."""
+    return model is None or model.lower() == EMBEDDED_MODEL
+
+
 def resolve_model(model: str | None) -> ModelSource:
     """Turn a user's model name into a `ModelSource`.
 
     `None` and `"smollm2-135m-instruct"` mean the embedded default; an existing folder is loaded as is; anything
     else is treated as a Hub id.
     """
-    if model is None or model.lower() == EMBEDDED_MODEL:
+    if is_embedded(model):
         _, version = embedded_gguf()
         return ModelSource(EMBEDDED_MODEL, str(convert_embedded_model()), None, embedded_provenance(version))
     if Path(model).expanduser().is_dir():

@@ -28,9 +28,9 @@ are recorded in the card. Students then train with load_dataset("you/curated-mat
 
 def student_facts(model: str | None, revision: str | None) -> tuple[str, str | None, dict]:
     """The student's name, revision and provenance for the card, without loading it."""
-    from ..models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance
+    from ..models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance, is_embedded
 
-    if model is None or model.lower() == EMBEDDED_MODEL:
+    if is_embedded(model):
         try:
             return EMBEDDED_MODEL, None, embedded_provenance(embedded_gguf()[1])
         except LookupError:  # the package is not installed here; the name alone still identifies it
