@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hf_localnat import LocalNaturalnessScorer  # noqa: E402
-from hf_localnat.config import ScoringConfig  # noqa: E402
-from hf_localnat.runner import run_windows  # noqa: E402
+from hf_localnat.scoring.config import ScoringConfig  # noqa: E402
+from hf_localnat.scoring.engine import run_windows  # noqa: E402
 from hf_localnat.sample import load_sample  # noqa: E402
 
 ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as trained weights)
@@ -161,8 +161,8 @@ def naive_lalp(scorer, responses, questions):
 
 
 def _all_step_windows(scorer, row, prefix, response):
-    from hf_localnat.align import tokenize_response
-    from hf_localnat.windows import step_window
+    from hf_localnat.scoring.align import tokenize_response
+    from hf_localnat.scoring.windows import step_window
 
     ids, _ = tokenize_response(scorer.tokenizer, response)
     return [step_window(0, s, prefix, ids, row.token_ranges, scorer.config.window, scorer.max_length)
@@ -207,7 +207,7 @@ def project_galp(scorer, responses, questions):
 def synthetic_traces(tokenizer, lengths, per_length, seed=0):
     """Long traces built from the sample's sentences, shuffled. For each `n`, `per_length` traces whose lengths are
     spread evenly over [n/4, n] response tokens (length-varied, as real corpora are)."""
-    from hf_localnat.segment import segment
+    from hf_localnat.scoring.segment import segment
 
     sample = list(load_sample())
     sentences = [r["response"][a:b] for r in sample for a, b in segment(r["response"])]
@@ -393,7 +393,7 @@ def main(argv=None) -> None:
     if args.arch:
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        from hf_localnat.models import convert_embedded_model
+        from hf_localnat.scoring.models import convert_embedded_model
 
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         config = AutoConfig.for_model("qwen2", **ARCHS[args.arch])

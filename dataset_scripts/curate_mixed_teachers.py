@@ -2,7 +2,7 @@
 """Recipe: teacher traces -> LALP scores -> teacher ranking -> LALP/GALP selections -> one Hub dataset repo.
 
 Runs the whole pipeline with the library (score with `LocalNaturalnessScorer` through `Dataset.map`, then
-`hf_localnat.curate`, `write_curated_folder` and `publish_folder`), so the card records exactly how the data was
+`hf_localnat.hub.curate`, `write_curated_folder` and `publish_folder`), so the card records exactly how the data was
 selected. Run it with `--help` for the options; `--dry-run` builds everything and lists what would be pushed.
 """
 
@@ -18,8 +18,8 @@ import click
 
 from hf_localnat.cli._options import handle_errors, input_options, teacher_columns_options
 from hf_localnat.cli.publish import publish_folder_cli, publish_options
-from hf_localnat.config import PROMPT_FORMATS
-from hf_localnat.segment import SEGMENTERS
+from hf_localnat.scoring.config import PROMPT_FORMATS
+from hf_localnat.scoring.segment import SEGMENTERS
 
 EXAMPLES = """
 \b
@@ -63,11 +63,11 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     TRACES is a .jsonl/.json/.parquet/.csv file, a save_to_disk folder or a Hub dataset id.
     """
     from hf_localnat import LocalNaturalnessScorer
-    from hf_localnat.curate import curate, write_curated_folder
+    from hf_localnat.hub.curate import curate, write_curated_folder
     from hf_localnat.io import load_input
-    from hf_localnat.layout import wide_to_long
-    from hf_localnat.publish import check_repo_id
-    from hf_localnat.select import MixReport
+    from hf_localnat.selection.layout import wide_to_long
+    from hf_localnat.hub.publish import check_repo_id
+    from hf_localnat.selection.select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")

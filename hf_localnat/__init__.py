@@ -1,8 +1,8 @@
 """hf_localnat: choose reasoning traces for distillation by local naturalness (LALP, arXiv 2510.03988)."""
 
-from .config import ScoringConfig
+from .scoring.config import ScoringConfig
 from .errors import ColumnError, ConfigError, LocalNatError, ModelNotFoundError, TokenizerError
-from .scorer import OUTPUT_COLUMNS, LocalNaturalnessScorer, output_features
+from .scoring.scorer import OUTPUT_COLUMNS, LocalNaturalnessScorer, output_features
 
 __version__ = "0.1.0"
 

@@ -66,7 +66,7 @@ def hub_repo_name() -> str:
 @pytest.fixture(scope="session")
 def embedded_path() -> Path:
     """Folder of the embedded SmolLM2-135M-Instruct, converted from its GGUF once."""
-    from hf_localnat.models import convert_embedded_model
+    from hf_localnat.scoring.models import convert_embedded_model
 
     return convert_embedded_model()
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from huggingface_hub import DatasetCard
 
-from hf_localnat.card import (
+from hf_localnat.hub.card import (
     GRAPE_BIBTEX,
     MARK_END,
     MARK_START,

@@ -12,7 +12,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi
 
 from hf_localnat.cli import main
-from hf_localnat.curate import curate
+from hf_localnat.hub.curate import curate
 
 from .test_publish import USER, curated_configs
 

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from hf_localnat.cli import main
-from hf_localnat.publish import RetryPolicy, publish_folder
-from hf_localnat.repo_folder import write_repo_folder
+from hf_localnat.hub.publish import RetryPolicy, publish_folder
+from hf_localnat.hub.repo_folder import write_repo_folder
 
 from .test_publish import USER, card_for, curated_configs
 

@@ -6,7 +6,7 @@ import pytest
 from datasets import Dataset
 
 from hf_localnat.errors import ColumnError
-from hf_localnat.layout import add_question_ids, question_id, question_ids, wide_to_long
+from hf_localnat.selection.layout import add_question_ids, question_id, question_ids, wide_to_long
 
 
 def test_question_id_is_short_stable_and_distinct():

@@ -13,7 +13,7 @@ from huggingface_hub import HfApi, metadata_load
 
 from hf_localnat import ConfigError, LocalNaturalnessScorer
 from hf_localnat.cli import main
-from hf_localnat.space import METRIC_FILES, publish_metric_space
+from hf_localnat.hub.space import METRIC_FILES, publish_metric_space
 
 METRIC_DIR = Path(__file__).resolve().parents[1] / "metric" / "local_naturalness"
 RESPONSES = ["First, 2 + 2 = 4. So the answer is 4.", "", "Blue is a colour. Red is one too. So is green."]
@@ -111,7 +111,7 @@ def test_publish_refuses_a_space_name_evaluate_cannot_load(hub_server):
 
 
 def test_publish_metric_space_retries_a_transient_commit_failure(hub_server):
-    from hf_localnat.space import publish_metric_space
+    from hf_localnat.hub.space import publish_metric_space
 
     namespace = f"org-{uuid.uuid4().hex[:8]}"
     hub_server.inject_faults(1, status=503, path_contains="/commit/", method="POST")

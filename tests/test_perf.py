@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from hf_localnat import ConfigError, LocalNaturalnessScorer
-from hf_localnat import forward as forward_module
-from hf_localnat.batching import batch_cost, run_batches, token_budget_batches
-from hf_localnat.forward import prefix_state, scored_logprobs
-from hf_localnat.windows import Window
+from hf_localnat.scoring import forward as forward_module
+from hf_localnat.scoring.batching import batch_cost, run_batches, token_budget_batches
+from hf_localnat.scoring.forward import prefix_state, scored_logprobs
+from hf_localnat.scoring.windows import Window
 
 
 def _sibling(name: str):

@@ -6,7 +6,7 @@ import pytest
 from datasets import Dataset
 
 from hf_localnat.errors import ConfigError, OutputExistsError, SelectionError
-from hf_localnat.plot import plot_teacher_distributions
+from hf_localnat.selection.plot import plot_teacher_distributions
 
 
 def test_writes_a_png_and_refuses_to_overwrite(scored_sample, tmp_path):

@@ -11,12 +11,12 @@ import pytest
 from datasets import Dataset, Features, Value, load_dataset
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
-from hf_localnat.card import MARK_START, render_card
+from hf_localnat.hub.card import MARK_START, render_card
 from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
-from hf_localnat.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
-from hf_localnat.pull import pull
-from hf_localnat.repo_folder import folder_files, write_repo_folder
-from hf_localnat.scorer import output_features
+from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
+from hf_localnat.hub.pull import pull
+from hf_localnat.hub.repo_folder import folder_files, write_repo_folder
+from hf_localnat.scoring.scorer import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 USER = "test-user"
@@ -40,7 +40,7 @@ def curated_configs(tag: str = "") -> dict[str, Dataset]:
 
 
 def card_for(configs: dict[str, Dataset], repo_id: str | None, **overrides):
-    from hf_localnat.card import LocalNatCardParams
+    from hf_localnat.hub.card import LocalNatCardParams
 
     values = dict(pretty_name="Test curated set", repo_id=repo_id, student_model="smollm2-135m-instruct", window=4,
                   segmenter="sentence", prompt_format="auto", package_version="0.1.0",

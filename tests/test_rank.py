@@ -7,7 +7,7 @@ import pytest
 from datasets import Dataset
 
 from hf_localnat.errors import ColumnError, ConfigError, SelectionError
-from hf_localnat.rank import _bootstrap_means, rank_teachers
+from hf_localnat.selection.rank import _bootstrap_means, rank_teachers
 
 TEACHERS = ["teacher-clear", "teacher-verbose", "teacher-terse", "teacher-odd"]
 

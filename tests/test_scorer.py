@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hf_localnat import ConfigError, LocalNaturalnessScorer, TokenizerError
-from hf_localnat.segment import segment
+from hf_localnat.scoring.segment import segment
 
 QUESTION = "Tom has 3 boxes of 12 pencils and gives away 5. How many pencils are left?"
 RESPONSES = [
@@ -199,7 +199,7 @@ def test_output_fields_and_types(tiny_scorer):
 
 
 def test_prefix_formats(smol_tokenizer):
-    from hf_localnat.prefix import build_prefix, start_tokens
+    from hf_localnat.scoring.prefix import build_prefix, start_tokens
 
     assert start_tokens(smol_tokenizer) == []  # SmolLM2's tokenizer writes no BOS when encoding text
     chat = build_prefix(smol_tokenizer, "Hi?", "chat")
@@ -217,7 +217,7 @@ def test_prefix_formats(smol_tokenizer):
 def test_bos_tokenizer_puts_bos_in_the_prefix(tiny_model_path):
     from transformers import AutoTokenizer
 
-    from hf_localnat.prefix import build_prefix
+    from hf_localnat.scoring.prefix import build_prefix
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path, add_bos_token=True)
     if tokenizer("a")["input_ids"][0] != tokenizer.bos_token_id:
@@ -238,7 +238,7 @@ def test_bad_configuration_fails_with_the_fix_in_the_message():
 def test_slow_tokenizer_is_refused(tiny_scorer):
     from transformers import PreTrainedTokenizer
 
-    from hf_localnat.align import tokenize_response
+    from hf_localnat.scoring.align import tokenize_response
 
     class CharTokenizer(PreTrainedTokenizer):  # a real (slow) transformers tokenizer, one token per character
         def __init__(self):

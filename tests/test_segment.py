@@ -1,4 +1,4 @@
-"""Tests of hf_localnat.segment (SPEC §1): steps partition the response, with the real pysbd (no mocks)."""
+"""Tests of hf_localnat.scoring.segment (SPEC §1): steps partition the response, with the real pysbd (no mocks)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from hf_localnat import segment as segment_module
-from hf_localnat.segment import SEGMENTERS, join_steps, merge_whitespace_steps, segment
+from hf_localnat.scoring import segment as segment_module
+from hf_localnat.scoring.segment import SEGMENTERS, join_steps, merge_whitespace_steps, segment
 
 CUTTING = ("sentence", "line", "paragraph")  # the segmenters `segment` runs itself
 

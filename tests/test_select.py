@@ -8,8 +8,8 @@ import pytest
 from datasets import Dataset
 
 from hf_localnat.errors import ColumnError, ConfigError
-from hf_localnat.layout import question_id
-from hf_localnat.select import REJECTION_REASONS, mix_report, select_responses
+from hf_localnat.selection.layout import question_id
+from hf_localnat.selection.select import REJECTION_REASONS, mix_report, select_responses
 
 
 def _best(rows, by, keep=lambda r: True):

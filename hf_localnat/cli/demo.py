@@ -36,11 +36,11 @@ def demo(output: str, window: int, overwrite: bool) -> None:
       localnat demo -o /tmp/demo --overwrite
     Then: load_dataset("localnat-demo", "lalp")
     """
-    from ..curate import curate, write_curated_folder
-    from ..repo_folder import check_repo_folder
+    from ..hub.curate import curate, write_curated_folder
+    from ..hub.repo_folder import check_repo_folder
     from ..sample import SAMPLE_PATH, load_sample
-    from ..scorer import LocalNaturalnessScorer
-    from ..select import MixReport
+    from ..scoring.scorer import LocalNaturalnessScorer
+    from ..selection.select import MixReport
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the 90 s of scoring
     dataset = load_sample()

@@ -21,7 +21,7 @@ def publish_metric(repo_id: str, public: bool, overwrite: bool, token: str | Non
       localnat publish-metric my-org/local_naturalness --public --overwrite
     """
     from ..errors import LocalNatError
-    from ..space import publish_metric_space
+    from ..hub.space import publish_metric_space
 
     try:
         space = publish_metric_space(repo_id, token=token, private=not public, exist_ok=overwrite)

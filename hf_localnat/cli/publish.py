@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..config import PROMPT_FORMATS
-from ..segment import SEGMENTERS
+from ..scoring.config import PROMPT_FORMATS
+from ..scoring.segment import SEGMENTERS
 from ._options import handle_errors, input_options, teacher_columns_options
 
 EXAMPLES = """
@@ -28,7 +28,7 @@ are recorded in the card. Students then train with load_dataset("you/curated-mat
 
 def student_facts(model: str | None, revision: str | None) -> tuple[str, str | None, dict]:
     """The student's name, revision and provenance for the card, without loading it."""
-    from ..models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance, is_embedded
+    from ..scoring.models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance, is_embedded
 
     if is_embedded(model):
         try:
@@ -62,7 +62,7 @@ def publish_options(function):
 def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: bool, create_pr: bool,
                        dry_run: bool, token: str | None, commit_message: str | None) -> None:
     """Publish a written repo folder and print the result (shared by `publish` and the dataset scripts)."""
-    from ..publish import publish_folder
+    from ..hub.publish import publish_folder
 
     result = publish_folder(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
                             dry_run=dry_run, token=token, commit_message=commit_message,
@@ -102,10 +102,10 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     saying how it was selected and how to reproduce it. It is private unless --public, lands in one commit, and an
     existing repo is never written without --overwrite or --create-pr.
     """
-    from ..curate import curate, write_curated_folder
+    from ..hub.curate import curate, write_curated_folder
     from ..io import load_input
-    from ..publish import check_repo_id
-    from ..select import MixReport
+    from ..hub.publish import check_repo_id
+    from ..selection.select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
+from ..hub.card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
 from ._options import handle_errors
 
 
@@ -28,7 +28,7 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
       localnat pull ./localnat-demo --config scored -o scored.parquet
     The same data loads in Python with load_dataset("you/curated-math", "lalp").
     """
-    from ..pull import pull as pull_dataset
+    from ..hub.pull import pull as pull_dataset
 
     result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite)
     if result.summary:

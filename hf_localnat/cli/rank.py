@@ -45,8 +45,8 @@ def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int
     a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *.
     """
     from ..io import load_input
-    from ..plot import check_plot_path, plot_teacher_distributions
-    from ..rank import rank_teachers
+    from ..selection.plot import check_plot_path, plot_teacher_distributions
+    from ..selection.rank import rank_teachers
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it

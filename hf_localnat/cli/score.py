@@ -7,8 +7,8 @@ from collections import Counter
 
 import click
 
-from ..config import PROMPT_FORMATS
-from ..segment import SEGMENTERS
+from ..scoring.config import PROMPT_FORMATS
+from ..scoring.segment import SEGMENTERS
 from ._options import handle_errors, input_options, overwrite_option
 
 EXAMPLES = """
@@ -78,8 +78,8 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     reads them back.
     """
     from ..io import check_output, load_input, save_output
-    from ..layout import require_columns
-    from ..scorer import LocalNaturalnessScorer
+    from ..selection.layout import require_columns
+    from ..scoring.scorer import LocalNaturalnessScorer
 
     check_output(output, overwrite=overwrite)
     dataset = load_input(input_path, config=config_name, split=split)

@@ -80,8 +80,8 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     teacher_quota). The mix report shows each teacher's share under LALP and under GALP.
     """
     from ..io import check_output, load_input, save_output
-    from ..layout import require_columns
-    from ..select import MixReport, mix_report, select_responses
+    from ..selection.layout import require_columns
+    from ..selection.select import MixReport, mix_report, select_responses
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")

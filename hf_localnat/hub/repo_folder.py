@@ -12,7 +12,7 @@ The card's `configs` name each exact file (`card.pin_data_files`): `datasets` ca
 data-file patterns, so a content hash in the file name is what makes a rewritten folder load its new rows.
 
 `localnat demo` stops here (the folder *is* the would-be repo); `localnat publish` then pushes the folder in one commit
-(`hf_localnat.publish.publish_folder`).
+(`hf_localnat.hub.publish.publish_folder`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .card import pin_data_files
-from .errors import ConfigError, OutputExistsError
+from ..errors import ConfigError, OutputExistsError
 
 if TYPE_CHECKING:
     from datasets import Dataset

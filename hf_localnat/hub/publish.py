@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .card import CONFIG_DESCRIPTIONS, merge_card
-from .errors import ConfigError, PublishError
+from ..errors import ConfigError, PublishError
 from .repo_folder import DATA_DIR, IMAGES_DIR, folder_files
 
 T = TypeVar("T")
@@ -215,7 +215,7 @@ def publish_folder(
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    from . import __version__
+    from .. import __version__
 
     api = HfApi(token=token)
     folder = Path(folder)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .forward import head_logprobs
 from .windows import Window
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .card import DEFAULT_CONFIG, card_summary
-from .errors import ConfigError, PublishError
+from ..errors import ConfigError, PublishError
 
 
 @dataclass
@@ -46,7 +46,7 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
     from huggingface_hub import DatasetCard
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    from .io import check_output, save_output
+    from ..io import check_output, save_output
 
     output = check_output(output, overwrite=overwrite)
     local = Path(source).expanduser().is_dir()

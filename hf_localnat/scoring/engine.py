@@ -16,7 +16,7 @@ import torch
 
 from .batching import run_batches
 from .config import ScoringConfig
-from .errors import ConfigError
+from ..errors import ConfigError
 from .forward import PrefixState, prefix_state, scored_logprobs, supports_prefix_reuse
 from .windows import Window
 

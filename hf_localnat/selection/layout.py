@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from .errors import ColumnError
+from ..errors import ColumnError
 
 #: Prefix of derived question ids, so they cannot be mistaken for a dataset's own ids.
 QUESTION_ID_PREFIX = "q-"

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import ConfigError, SelectionError
+from ..errors import ConfigError, SelectionError
 from .layout import question_ids, require_columns
 
 #: The two scores a ranking reports, in display order.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ConfigError, OutputExistsError, SelectionError
+from ..errors import ConfigError, OutputExistsError, SelectionError
 from .layout import require_columns
 from .rank import SCORES
 

@@ -55,8 +55,8 @@ def curate(scored, *, correct_column: str | None = None, top_k: int = 1, thresho
     Returns:
         `Curated`.
     """
-    from .rank import rank_teachers
-    from .select import MixReport, select_responses
+    from ..selection.rank import rank_teachers
+    from ..selection.select import MixReport, select_responses
 
     columns = dict(teacher_column=teacher_column, question_column=question_column,
                    question_id_column=question_id_column)
@@ -107,7 +107,7 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, *, pretty_
     Returns:
         `Path`: the folder.
     """
-    from . import __version__
+    from .. import __version__
 
     params = LocalNatCardParams(
         pretty_name=pretty_name, repo_id=repo_id, student_model=student_model, student_revision=student_revision,
@@ -122,7 +122,7 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, *, pretty_
     with tempfile.TemporaryDirectory(prefix="localnat-plot-") as tmp:
         images = {}
         if plot:
-            from .plot import plot_teacher_distributions
+            from ..selection.plot import plot_teacher_distributions
 
             images[PLOT_NAME] = plot_teacher_distributions(
                 curated.configs["scored"], Path(tmp) / PLOT_NAME, teachers=curated.ranking.order("lalp"),

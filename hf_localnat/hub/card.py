@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MARK_START = "<!-- localnat:start -->"
 MARK_END = "<!-- localnat:end -->"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .segment import SEGMENTERS
 
 PromptFormat = Literal["auto", "chat", "plain", "none"]

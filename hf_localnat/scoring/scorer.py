@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
-from .errors import ColumnError, ConfigError
+from ..errors import ColumnError, ConfigError
 from .segment import join_steps, segment
 from .windows import Window
 
@@ -278,7 +278,7 @@ class LocalNaturalnessScorer:
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
         """
-        from .runner import run_windows
+        from .engine import run_windows
 
         if self.config.segmenter == "given":
             if steps is None:
@@ -300,7 +300,7 @@ class LocalNaturalnessScorer:
         from tqdm.auto import tqdm
 
         from .prefetch import prefetched
-        from .runner import merge_runs
+        from .engine import merge_runs
 
         def prepare(chunk: range) -> list[_Row]:
             return [self._prepare(i, responses[i], questions[i], steps[i], prefix_cache) for i in chunk]
@@ -442,7 +442,7 @@ class LocalNaturalnessScorer:
 
         Returns:
             `dict`: `version`, `config` (window, segmenter, prompt format, max length, ...), `model` and `tokenizer`
-            identities (see `hf_localnat.fingerprint`: a Hub id with its resolved commit, a folder's signature, the
+            identities (see `hf_localnat.scoring.fingerprint`: a Hub id with its resolved commit, a folder's signature, the
             embedded model's package version, or an in-memory model's checksum), `dtype`, `accelerator`, `columns`.
         """
         if self.model_arg is None or isinstance(self.model_arg, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def metric_folder() -> Path:
     Raises:
         ConfigError: the folder is not there (hf-localnat installed from a wheel, without the repository).
     """
-    folder = Path(__file__).resolve().parents[1] / "metric" / METRIC_NAME
+    folder = Path(__file__).resolve().parents[2] / "metric" / METRIC_NAME
     if not (folder / f"{METRIC_NAME}.py").is_file():
         raise ConfigError(
             f"The metric folder {folder} was not found: publishing needs a source checkout of hf-localnat "

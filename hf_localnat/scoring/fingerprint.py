@@ -32,7 +32,7 @@ _SHA = re.compile(r"[0-9a-f]{40}")
 
 def package_version() -> str:
     """The hf_localnat version (part of every fingerprint: a new release may change numbers)."""
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
