@@ -2,7 +2,8 @@
 
 from .scoring.config import ScoringConfig
 from .errors import ColumnError, ConfigError, LocalNatError, ModelNotFoundError, TokenizerError
-from .scoring.scorer import OUTPUT_COLUMNS, LocalNaturalnessScorer, output_features
+from .records import OUTPUT_COLUMNS, output_features
+from .scoring.scorer import LocalNaturalnessScorer
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.hub.pull import pull
 from hf_localnat.hub.repo_folder import folder_files, write_repo_folder
-from hf_localnat.scoring.scorer import output_features
+from hf_localnat.records import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 USER = "test-user"

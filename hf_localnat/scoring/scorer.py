@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
 from ..errors import ColumnError, ConfigError
+from ..records import error_record, output_features, to_columns
 from .segment import join_steps, segment
 from .windows import Window
 
@@ -32,26 +33,6 @@ def _note_fork() -> None:
 
 os.register_at_fork(after_in_child=_note_fork)
 
-OUTPUT_COLUMNS: tuple[str, ...] = ("lalp", "galp", "lalp_steps", "num_steps", "num_tokens", "truncated", "score_error")
-
-
-def output_features():
-    """The `datasets.Features` of the columns the scorer adds (SPEC §7)."""
-    from datasets import Features, List, Value
-
-    return Features(
-        {
-            "lalp": Value("float64"),
-            "galp": Value("float64"),
-            "lalp_steps": List(Value("float64")),
-            "num_steps": Value("int64"),
-            "num_tokens": Value("int64"),
-            "truncated": Value("bool"),
-            "score_error": Value("string"),
-        }
-    )
-
-
 @dataclass
 class _Row:
     """A response on its way through the pipeline."""
@@ -65,8 +46,7 @@ class _Row:
 
 
 def _error_result(row: _Row) -> dict:
-    return {"lalp": None, "galp": None, "lalp_steps": [], "num_steps": row.num_steps, "num_tokens": row.num_tokens,
-            "truncated": False, "score_error": row.error}
+    return error_record(row.error, num_steps=row.num_steps, num_tokens=row.num_tokens)
 
 
 class LocalNaturalnessScorer:
@@ -402,7 +382,7 @@ class LocalNaturalnessScorer:
             steps=batch.get(self.steps_column) if self.config.segmenter == "given" else None,
             progress=False,
         )
-        return {name: [row[name] for row in rows] for name in OUTPUT_COLUMNS}
+        return to_columns(rows)
 
     # ------------------------------------------------------------------------------------------- datasets integration
     @staticmethod
