@@ -141,13 +141,17 @@ def oom_above(tiny_model):
     """The real tiny model, made to fail like torch does when a forward batch holds more than `limit` tokens."""
     handles = []
 
-    def install(limit: int, error: type[BaseException] = torch.OutOfMemoryError, message: str = "CUDA out of memory."):
-        calls = {"failed": 0}
+    def install(limit: int, error: type[BaseException] = torch.OutOfMemoryError, message: str = "CUDA out of memory.",
+                blockmask_only: bool = False):
+        calls = {"failed": 0, "blockmask_failed": 0}
 
         def hook(module, args, kwargs):
             ids = kwargs.get("input_ids", args[0] if args else None)
-            if ids is not None and ids.numel() > limit:
+            mask = kwargs.get("attention_mask")
+            blockmask = mask is not None and mask.dim() == 4  # only mode="blockmask" passes a 4-D mask
+            if ids is not None and ids.numel() > limit and (blockmask or not blockmask_only):
                 calls["failed"] += 1
+                calls["blockmask_failed"] += blockmask
                 raise error(message)
 
         handles.append(tiny_model.base_model.register_forward_pre_hook(hook, with_kwargs=True))
@@ -188,6 +192,53 @@ def test_oom_backoff_off_reraises(tiny_model, smol_tokenizer, oom_above):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", oom_backoff=False)
     with pytest.raises(torch.OutOfMemoryError):
         scorer.score([RESPONSES[0]], questions=["Q?"])
+
+
+def test_blockmask_backs_off_on_out_of_memory_and_keeps_the_numbers(tiny_model, smol_tokenizer, oom_above):
+    kwargs = dict(prompt_format="plain", mode="blockmask", window=1, batch_tokens=4096, bucket_ratio=0.0)
+    questions = [QUESTION, None, QUESTION, "Short?", QUESTION]
+    want = LocalNaturalnessScorer(tiny_model, smol_tokenizer, **kwargs).score(RESPONSES, questions=questions)
+    calls = oom_above(150)
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, **kwargs)
+    got = scorer.score(RESPONSES, questions=questions)
+    assert_close(got, want, 1e-4)
+    assert calls["blockmask_failed"] > 0 and scorer.last_run.retries == calls["failed"]
+    assert all(row["score_error"] is None for row in got)
+
+
+def test_blockmask_window_that_cannot_fit_alone_gets_a_row_error(tiny_model, smol_tokenizer, oom_above):
+    # A row's block pass runs its GALP window, which the exact pass runs too: only the block passes fail here.
+    calls = oom_above(60, blockmask_only=True)
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", mode="blockmask")
+    long_row, short_row = scorer.score([RESPONSES[0], RESPONSES[4]], questions=["Q?", "Q?"])
+    assert calls["blockmask_failed"] == calls["failed"] > 0
+    assert long_row["score_error"] == "out_of_memory" and long_row["lalp"] is None and long_row["galp"] is None
+    assert short_row["score_error"] is None and short_row["lalp"] is not None
+
+
+@pytest.mark.parametrize("mode", ["exact", "blockmask"])
+@pytest.mark.parametrize("error", [ValueError, RuntimeError])
+def test_a_bug_is_raised_not_labelled_out_of_memory(tiny_model, smol_tokenizer, oom_above, mode, error):
+    oom_above(60, error, "shape mismatch in a layer")  # any other error than running out of memory
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", mode=mode)
+    with pytest.raises(error, match="shape mismatch"):
+        scorer.score([RESPONSES[0], RESPONSES[4]], questions=["Q?", "Q?"])
+
+
+@pytest.mark.parametrize("mode", ["exact", "blockmask"])
+def test_a_window_left_without_result_is_an_error_not_out_of_memory(tiny_model, smol_tokenizer, monkeypatch, mode):
+    from hf_localnat.scoring import engine
+
+    real = engine.run_batches
+
+    def dropping(lengths, batch_tokens, run, **kwargs):  # a planning bug: the last window of a batch never runs
+        return real(lengths, batch_tokens, lambda batch: run(batch[:-1] or batch), **kwargs)
+
+    monkeypatch.setattr(engine, "run_batches", dropping)
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", mode=mode, window=1,
+                                    bucket_ratio=0.0)  # one batch of several windows
+    with pytest.raises(RuntimeError, match="did not run out of memory"):
+        scorer.score(RESPONSES[:2], questions=["Q?", "Q?"])
 
 
 @pytest.mark.parametrize("prefetch_rows", [1, 2])

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import ConfigError
-from .forward import head_logprobs
+from .forward import gather_logprobs, pad_windows
 from .windows import Window
 
 
@@ -70,26 +70,17 @@ def blockmask_logprobs(
             "model with attn_implementation='sdpa' (or use mode='exact')."
         )
     device = next(model.parameters()).device
-    longest = max(len(w) for w in windows)
-    ids = torch.full((len(windows), longest), pad_id, dtype=torch.long)
-    allowed = torch.zeros((len(windows), 1, longest, longest), dtype=torch.bool)
+    ids, _, positions, _ = pad_windows(windows, pad_id, "right", device)
+    longest = ids.shape[1]
+    allowed = torch.eye(longest, dtype=torch.bool).repeat(len(windows), 1, 1, 1)  # padding queries: themselves only
     for b, (w, p, ranges) in enumerate(zip(windows, prefix_lengths, token_ranges, strict=True)):
         n = len(w)
-        ids[b, :n] = torch.tensor(w.input_ids)
         allowed[b, 0, :n, :n] = blockmask_allowed(p, step_of_tokens(ranges, n - p), window)
-        allowed[b, 0, n:, :] = torch.eye(longest, dtype=torch.bool)[n:]  # padding queries: themselves only
-    ids, allowed = ids.to(device), allowed.to(device)
+    allowed = allowed.to(device)
     if implementation == "eager":
         dtype = next(model.parameters()).dtype
         mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
     else:
         mask = allowed
-    positions = torch.arange(longest, device=device)[None].expand(len(windows), -1)
     hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
-    rows, cols = [], []
-    for b, w in enumerate(windows):
-        cols.extend(range(len(w) - w.num_scored - 1, len(w) - 1))
-        rows.extend([b] * w.num_scored)
-    rows_t, cols_t = torch.tensor(rows, dtype=torch.long, device=device), torch.tensor(cols, dtype=torch.long, device=device)
-    flat = head_logprobs(model, hidden[rows_t, cols_t], ids[rows_t, cols_t + 1])
-    return list(torch.split(flat, [w.num_scored for w in windows]))
+    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), [0] * len(windows))

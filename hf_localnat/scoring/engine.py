@@ -3,7 +3,11 @@
 `run_windows` is the loop between `windows` and `aggregate`: it decides per prefix whether P's keys/values are
 computed once and reused (`prefix_reuse`), whether batches are packed without padding (`packing`), plans
 length-sorted token-budget batches (`batching`), runs them (`forward.scored_logprobs`) and retries smaller batches
-after an out-of-memory error. Every path gives the same numbers as the plain dense one (SPEC §6 tolerances).
+after an out-of-memory error. `run_blockmask` runs `mode="blockmask"`'s passes through the same batching and back-off.
+Every exact path gives the same numbers as the plain dense one (SPEC §6 tolerances).
+
+Failures are explicit: a window that ran out of memory even alone is in `WindowRun.failed`; every other window has
+its log-probs, or the run raises (any other error propagates as it is, never labelled out of memory).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .batching import run_batches
+from .batching import BatchRun, run_batches
+from .blockmask import blockmask_logprobs
 from .config import ScoringConfig
 from ..errors import ConfigError
 from .forward import PrefixState, prefix_state, scored_logprobs, supports_prefix_reuse
@@ -29,7 +34,8 @@ class WindowRun:
     """Log-probs of every window and what it took.
 
     Attributes:
-        logprobs (`list[torch.Tensor | None]`): per window; `None` when it ran out of memory even alone.
+        logprobs (`list[torch.Tensor | None]`): per window; `None` exactly for the windows in `failed`.
+        failed (`set[int]`): windows that ran out of memory even alone (their rows get `out_of_memory`).
         real_tokens (`int`): tokens of all windows (P included).
         model_tokens (`int`): tokens the model had to run: window tokens, each reused P counted once.
         computed_tokens (`int`): tokens the model computed: `model_tokens` plus padding.
@@ -40,6 +46,7 @@ class WindowRun:
     """
 
     logprobs: list = field(default_factory=list)
+    failed: set[int] = field(default_factory=set)
     real_tokens: int = 0
     model_tokens: int = 0
     computed_tokens: int = 0
@@ -53,6 +60,7 @@ def merge_runs(runs: Sequence[WindowRun]) -> WindowRun:
     """One `WindowRun` summing several (the chunks of a call); log-probs concatenated in order."""
     merged = WindowRun()
     for run in runs:
+        merged.failed.update(len(merged.logprobs) + i for i in run.failed)
         merged.logprobs.extend(run.logprobs)
         for name in ("real_tokens", "model_tokens", "computed_tokens", "retries", "batches"):
             setattr(merged, name, getattr(merged, name) + getattr(run, name))
@@ -146,9 +154,55 @@ def run_windows(
         plan_lengths, config.batch_tokens, run, groups=groups, bucket_ratio=0.0 if packed else config.bucket_ratio,
         packed=packed, backoff=config.oom_backoff, on_oom=_release_memory,
     )
+    return _account(result, batch_run, plan_lengths)
+
+
+def run_blockmask(
+    model,
+    windows: Sequence[Window],
+    prefix_lengths: Sequence[int],
+    token_ranges: Sequence[Sequence[tuple[int, int]]],
+    pad_id: int,
+    config: ScoringConfig,
+) -> WindowRun:
+    """`mode="blockmask"`: the block-masked pass (`blockmask.blockmask_logprobs`) of each GALP window, in dense
+    token-budget batches with the same out-of-memory back-off as `run_windows`.
+
+    Args:
+        windows (`Sequence[Window]`): the GALP window of each row.
+        prefix_lengths (`Sequence[int]`): |P| of each window.
+        token_ranges (`Sequence[Sequence[tuple[int, int]]]`): each row's step token ranges.
+        config (`ScoringConfig`): `window`, `batch_tokens`, `bucket_ratio`, `oom_backoff`.
+    """
+    result = WindowRun(logprobs=[None] * len(windows), real_tokens=sum(len(w) for w in windows))
+    lengths = [len(w) for w in windows]
+
+    def run(batch: list[int]) -> None:
+        out = blockmask_logprobs(
+            model, [windows[i] for i in batch], [prefix_lengths[i] for i in batch], [token_ranges[i] for i in batch],
+            config.window, pad_id,
+        )
+        for i, lp in zip(batch, out, strict=True):
+            result.logprobs[i] = lp
+
+    batch_run = run_batches(
+        lengths, config.batch_tokens, run, bucket_ratio=config.bucket_ratio, backoff=config.oom_backoff,
+        on_oom=_release_memory,
+    )
+    return _account(result, batch_run, lengths)
+
+
+def _account(result: WindowRun, batch_run: BatchRun, lengths: Sequence[int]) -> WindowRun:
+    """Fold what `run_batches` did into `result`, and check that every window has log-probs or failed."""
+    result.failed = set(batch_run.failed)
+    missing = [i for i, lp in enumerate(result.logprobs) if (lp is None) != (i in result.failed)]
+    if missing:
+        raise RuntimeError(
+            f"Internal error: windows {missing[:5]} have no log-probs although they did not run out of memory (or "
+            "the reverse); please report it at the hf-localnat issue tracker."
+        )
     result.computed_tokens += batch_run.computed_tokens
-    failed = set(batch_run.failed)
-    result.model_tokens += sum(n for i, n in enumerate(plan_lengths) if i not in failed)
+    result.model_tokens += sum(n for i, n in enumerate(lengths) if i not in result.failed)
     result.retries = batch_run.retries
     result.batches = len(batch_run.batches)
     return result

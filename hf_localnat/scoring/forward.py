@@ -8,6 +8,7 @@ then projected by the LM head in chunks, in float32.
 from __future__ import annotations
 
 import inspect
+from itertools import accumulate
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,23 +58,6 @@ def _output_transform(model):
     return transform
 
 
-def _pad(windows: Sequence[Window], pad_id: int, padding_side: str, device: torch.device, skip: int = 0):
-    """Dense `(B, T)` ids, attention mask and position ids of `input_ids[skip:]` of every window; positions restart
-    at 0 for every window. Also the left offset of each row."""
-    longest = max(len(w) - skip for w in windows)
-    ids = torch.full((len(windows), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(windows), longest), dtype=torch.long)
-    offsets = []
-    for b, w in enumerate(windows):
-        n = len(w) - skip
-        offset = longest - n if padding_side == "left" else 0
-        ids[b, offset : offset + n] = torch.tensor(w.input_ids[skip:], dtype=torch.long)
-        mask[b, offset : offset + n] = 1
-        offsets.append(offset)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), positions.to(device), offsets
-
-
 def _cache_kwarg(backbone) -> str:
     """Name of the cache argument of the backbone's forward (`cache` from transformers 5.x, else `past_key_values`)."""
     return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
@@ -104,10 +88,6 @@ def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.T
     return torch.cat(out).cpu()
 
 
-def _split(flat: torch.Tensor, windows: Sequence[Window]) -> list[torch.Tensor]:
-    return list(torch.split(flat, [w.num_scored for w in windows]))
-
-
 @dataclass
 class PrefixState:
     """The keys/values of a prefix P (batch of one) and the final hidden state of its last token.
@@ -122,6 +102,65 @@ class PrefixState:
     length: int
     layers: list[tuple[torch.Tensor, torch.Tensor]]
     last_hidden: torch.Tensor
+
+
+def pad_windows(windows: Sequence[Window], pad_id: int, padding_side: str, device: torch.device, skip: int = 0):
+    """Dense `(B, T)` ids, attention mask and position ids of `input_ids[skip:]` of every window; positions restart
+    at 0 for every window (padding positions repeat a neighbour's). Also the column where each row's tokens start."""
+    longest = max(len(w) - skip for w in windows)
+    ids = torch.full((len(windows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), longest), dtype=torch.long)
+    offsets = []
+    for b, w in enumerate(windows):
+        n = len(w) - skip
+        offset = longest - n if padding_side == "left" else 0
+        ids[b, offset : offset + n] = torch.tensor(w.input_ids[skip:], dtype=torch.long)
+        mask[b, offset : offset + n] = 1
+        offsets.append(offset)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device), offsets
+
+
+def gather_logprobs(
+    model,
+    hidden: torch.Tensor,
+    ids: torch.Tensor,
+    windows: Sequence[Window],
+    rows: Sequence[int],
+    starts: Sequence[int],
+    prefix: PrefixState | None = None,
+) -> list[torch.Tensor]:
+    """Log-probs of the `num_scored` trailing tokens of each window, from the backbone's output of one batch.
+
+    Window `b` sits in row `rows[b]` of `hidden` (`(R, T, H)`) and `ids` (`(R, T)`), from column `starts[b]` on, holding
+    `len(w) - skip` tokens (`skip` = |P| when `prefix` holds P's keys/values, else 0). Input position `p` predicts
+    token `p + 1`: only the positions that predict a scored token are gathered and projected (`head_logprobs`). A
+    position before a row's first token is P's last one, whose hidden state is `prefix.last_hidden`.
+
+    Returns:
+        `list[torch.Tensor]`: one 1-D float32 CPU tensor per window, of length `num_scored`.
+    """
+    skip = prefix.length if prefix is not None else 0
+    row_of, cols, start_of = [], [], []
+    for w, row, start in zip(windows, rows, starts, strict=True):
+        end = start + len(w) - skip
+        cols.extend(range(end - w.num_scored - 1, end - 1))
+        row_of.extend([row] * w.num_scored)
+        start_of.extend([start] * w.num_scored)
+    if not cols:
+        return [torch.empty(0) for _ in windows]
+    device = hidden.device
+    rows_t = torch.tensor(row_of, dtype=torch.long, device=device)
+    cols_t = torch.tensor(cols, dtype=torch.long, device=device)
+    starts_t = torch.tensor(start_of, dtype=torch.long, device=device)
+    before = cols_t < starts_t  # only possible with a prefix: the state is P's last one
+    states = hidden[rows_t, torch.where(before, starts_t, cols_t)]  # (N, H)
+    if bool(before.any()):
+        if prefix is None:
+            raise ValueError("A window scores its first token but no prefix state was given for the position before it.")
+        states[before] = prefix.last_hidden.to(states.dtype)
+    flat = head_logprobs(model, states, ids[rows_t, cols_t + 1])
+    return list(torch.split(flat, [w.num_scored for w in windows]))
 
 
 def supports_prefix_reuse(model) -> bool:
@@ -187,12 +226,16 @@ def scored_logprobs(
     Returns:
         `list[torch.Tensor]`: one 1-D CPU tensor per window, of length `num_scored`.
     """
-    if packed:
-        return _packed_logprobs(model, windows)
     device = next(model.parameters()).device
     backbone = model.base_model
+    if packed:
+        ids = torch.tensor([[t for w in windows for t in w.input_ids]], dtype=torch.long, device=device)
+        positions = torch.tensor([[p for w in windows for p in range(len(w))]], dtype=torch.long, device=device)
+        hidden = backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
+        starts = list(accumulate((len(w) for w in windows[:-1]), initial=0))
+        return gather_logprobs(model, hidden, ids, windows, [0] * len(windows), starts)
     skip = prefix.length if prefix is not None else 0
-    ids, mask, positions, offsets = _pad(windows, pad_id, padding_side, device, skip)
+    ids, mask, positions, offsets = pad_windows(windows, pad_id, padding_side, device, skip)
     if prefix is None:
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
     else:
@@ -202,36 +245,4 @@ def scored_logprobs(
             input_ids=ids, attention_mask=full_mask, position_ids=positions + skip, use_cache=True,
             **{_cache_kwarg(backbone): cache},
         ).last_hidden_state
-    # (B, T, H): keep only positions that predict a scored token: input position p predicts token p + 1. With a
-    # prefix, the position before the first row token is P's last one, whose hidden state is in `prefix`.
-    rows, cols = [], []
-    for b, (w, offset) in enumerate(zip(windows, offsets, strict=True)):
-        end = offset + len(w) - skip
-        cols.extend(range(end - w.num_scored - 1, end - 1))
-        rows.extend([b] * w.num_scored)
-    if not rows:
-        return [torch.empty(0) for _ in windows]
-    rows_t = torch.tensor(rows, device=device)
-    cols_t = torch.tensor(cols, device=device)
-    offsets_t = torch.tensor(offsets, device=device)[rows_t]
-    before = cols_t < offsets_t  # only possible with a prefix: the state is P's last one
-    states = hidden[rows_t, torch.where(before, offsets_t, cols_t)]  # (N, H)
-    if prefix is not None and bool(before.any()):
-        states[before] = prefix.last_hidden.to(states.dtype)
-    targets = ids[rows_t, cols_t + 1]  # (N,)
-    return _split(head_logprobs(model, states, targets), windows)
-
-
-def _packed_logprobs(model, windows: Sequence[Window]) -> list[torch.Tensor]:
-    device = next(model.parameters()).device
-    ids = torch.tensor([[t for w in windows for t in w.input_ids]], dtype=torch.long, device=device)
-    positions = torch.tensor([[p for w in windows for p in range(len(w))]], dtype=torch.long, device=device)
-    hidden = model.base_model(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state[0]
-    cols, end = [], 0
-    for w in windows:
-        end += len(w)
-        cols.extend(range(end - w.num_scored - 1, end - 1))
-    if not cols:
-        return [torch.empty(0) for _ in windows]
-    cols_t = torch.tensor(cols, device=device)
-    return _split(head_logprobs(model, hidden[cols_t], ids[0, cols_t + 1]), windows)
+    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix)

@@ -125,7 +125,7 @@ class LocalNaturalnessScorer:
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, mode=mode,
         )
-        self.last_run = None  # `runner.WindowRun` of the latest `score` call (tokens computed, retries, ...)
+        self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg = model
         self.tokenizer_arg = tokenizer
         self.dtype_arg = dtype
@@ -300,48 +300,42 @@ class LocalNaturalnessScorer:
                 bar.refresh()
                 runs.append(run_windows(self.model, windows, prefix_lengths, pad_id, self.config, bar.update))
                 blocks = self._blockmask(rows, prefix_cache, questions, pad_id) if self.config.mode == "blockmask" else None
-                results.extend(self._aggregate(rows, runs[-1].logprobs, blocks))
+                results.extend(self._aggregate(rows, runs[-1], blocks))
+                runs.extend([blocks] if blocks is not None else [])
         self.last_run = merge_runs(runs)
         return results
 
-    def _blockmask(self, rows: list[_Row], prefix_cache: dict, questions: list, pad_id: int) -> list:
-        """`mode="blockmask"`: per row, the block-masked log-probs of its GALP input's scored tokens (else `None`)."""
-        from .batching import token_budget_batches
-        from .blockmask import blockmask_logprobs
+    def _blockmask(self, rows: list[_Row], prefix_cache: dict, questions: list, pad_id: int):
+        """`mode="blockmask"`: the block-masked pass of the GALP window of each row without an error (`WindowRun`)."""
+        from .engine import run_blockmask
 
-        todo = [k for k, row in enumerate(rows) if row.error is None]
-        out: list = [None] * len(rows)
-        lengths = [len(rows[k].galp) for k in todo]
-        for batch in token_budget_batches(lengths, self.config.batch_tokens, bucket_ratio=self.config.bucket_ratio):
-            chosen = [rows[todo[j]] for j in batch]
-            lps = blockmask_logprobs(
-                self.model, [row.galp for row in chosen], [len(prefix_cache[questions[row.galp.row]]) for row in chosen],
-                [row.token_ranges for row in chosen], self.config.window, pad_id,
-            )
-            for j, lp in zip(batch, lps, strict=True):
-                out[todo[j]] = lp
-        return out
+        todo = [row for row in rows if row.error is None]
+        return run_blockmask(
+            self.model, [row.galp for row in todo], [len(prefix_cache[questions[row.galp.row]]) for row in todo],
+            [row.token_ranges for row in todo], pad_id, self.config,
+        )
 
-    def _aggregate(self, rows: list[_Row], logprobs: list, blocks: list | None = None) -> list[dict]:
-        """Step scores, LALP and GALP of each row from the log-probs of its windows (in `rows` order); with
-        `blocks` (`mode="blockmask"`), step scores come from each row's block-masked pass instead."""
+    def _aggregate(self, rows: list[_Row], run, blocks=None) -> list[dict]:
+        """Step scores, LALP and GALP of each row from the log-probs of its windows (`engine.WindowRun`, in `rows`
+        order); with `blocks` (`mode="blockmask"`, one window per row), step scores come from each row's block-masked
+        pass instead."""
         from .aggregate import lalp, mean_or_none, step_scores
 
         results = []
         cursor = 0
-        for k, row in enumerate(rows):
+        for row in rows:
             if row.error is not None:
                 results.append(_error_result(row))
                 continue
-            if any(logprobs[cursor + j] is None for j in range(1 + len(row.steps))):
-                cursor += 1 + len(row.steps)
+            mine = range(cursor, cursor + 1 + len(row.steps))
+            cursor += 1 + len(row.steps)
+            if any(i in run.failed for i in mine) or (blocks is not None and mine[0] in blocks.failed):
                 row.error = "out_of_memory"  # a window of this row did not fit in memory even alone
                 results.append(_error_result(row))
                 continue
-            galp_lp = logprobs[cursor]
-            own = {w.step: logprobs[cursor + 1 + j] for j, w in enumerate(row.steps)}
-            cursor += 1 + len(row.steps)
-            scores = step_scores(row.token_ranges, row.galp, galp_lp if blocks is None else blocks[k], own)
+            galp_lp = run.logprobs[mine[0]]
+            own = {w.step: run.logprobs[i] for i, w in zip(mine[1:], row.steps, strict=True)}
+            scores = step_scores(row.token_ranges, row.galp, galp_lp if blocks is None else blocks.logprobs[mine[0]], own)
             result = {
                 "lalp": lalp(scores),
                 "galp": mean_or_none(galp_lp),
