@@ -5,5 +5,6 @@ Modules: `curate` (the one curation recipe: rank + LALP/GALP selections -> repo 
 (the metric in evaluate's local module cache).
 
 May import: `selection`, `hf_localnat.errors`, `hf_localnat.records`, `hf_localnat.provenance`, huggingface_hub,
-datasets. Must not import: torch, transformers, `scoring` internals, `cli`.
+datasets (and evaluate, lazily, in `metric_cache` only: it loads torch). Must not import: torch, transformers, `scoring`
+internals, `cli`.
 """
