@@ -8,8 +8,8 @@ then projected by the LM head in chunks, in float32.
 from __future__ import annotations
 
 import inspect
-from itertools import accumulate
 from collections.abc import Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 
 import torch
@@ -155,9 +155,7 @@ def gather_logprobs(
     starts_t = torch.tensor(start_of, dtype=torch.long, device=device)
     before = cols_t < starts_t  # only possible with a prefix: the state is P's last one
     states = hidden[rows_t, torch.where(before, starts_t, cols_t)]  # (N, H)
-    if bool(before.any()):
-        if prefix is None:
-            raise ValueError("A window scores its first token but no prefix state was given for the position before it.")
+    if prefix is not None and bool(before.any()):
         states[before] = prefix.last_hidden.to(states.dtype)
     flat = head_logprobs(model, states, ids[rows_t, cols_t + 1])
     return list(torch.split(flat, [w.num_scored for w in windows]))
