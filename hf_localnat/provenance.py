@@ -48,7 +48,9 @@ class Provenance:
             - `hub`: `id` and `revision` (the commit sha it resolved to);
             - `folder`: `path` and `sha256` (a content hash of its files, see `scoring.fingerprint.folder_identity`);
             - `embedded`: `name` (`smollm2-135m-instruct`), `package` and `package_version`;
-            - `object`: a model passed in memory: `name_or_path`, `class`, `checksum`.
+            - `object`: a model passed in memory: `name_or_path`, `class`, `checksum`;
+            - `stated`: not recorded with the scores, only stated by a user's flags (`localnat publish` of a file
+              that records nothing): `name`, `revision`.
         version (`str`): the hf_localnat version that scored.
     """
 

@@ -137,6 +137,8 @@ def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sampl
     assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = DatasetCard((out / "README.md").read_text())
     assert card.data.license == "apache-2.0" and card.data.to_dict()["localnat"]["student_model"] == "smollm2-135m-instruct"
+    recorded = read(out)  # every config's Parquet file records the same provenance
+    assert recorded.student["kind"] == "embedded" and recorded.window == 4 and recorded.dtype == "float32"
 
     scored = load_dataset(str(out), "scored", split="train")
     assert len(scored) == 32

@@ -129,8 +129,9 @@ class DatasetsIntegration:
             out = dataset.map(self, **kwargs)
         if not isinstance(out, Dataset):
             return out  # an IterableDataset has no table to carry metadata
+        # `map` wrote a fresh table (no indices mapping); same rows, same fingerprint, plus the provenance
         return Dataset(_provenance.with_provenance(out.data, self.provenance()), info=out.info, split=out.split,
-                       indices_table=out._indices, fingerprint=out._fingerprint)
+                       fingerprint=out._fingerprint)
 
 
 _REGISTERED = False
