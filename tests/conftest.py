@@ -56,6 +56,17 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_hub_faults(request):
+    """Clear the Hub server's injected faults before and after every test that uses it, also when the test fails."""
+    server = request.getfixturevalue("hub_server") if "hub_server" in request.fixturenames else None
+    if server is not None:
+        server.clear_faults()
+    yield
+    if server is not None:
+        server.clear_faults()
+
+
 @pytest.fixture
 def hub_repo_name() -> str:
     """A unique repo name (without namespace) for one test."""
