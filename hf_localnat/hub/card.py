@@ -232,7 +232,7 @@ def managed_section(params: LocalNatCardParams) -> str:
         ("student revision",
          _code(p.student_revision) if p.student_revision else "not recorded (a local or embedded model)"),
         *[(f"student {k.replace('_', ' ')}", _code(v)) for k, v in p.student_provenance.items()],
-        ("window (preceding steps)", _code(p.window)),
+        ("window (preceding steps)", escape(p.window)),
         ("segmenter", _code(p.segmenter)),
         ("prompt format", _code(p.prompt_format)),
         *[(k.replace("_", " "), _code(v)) for k, v in p.scoring_options.items() if v is not None],
