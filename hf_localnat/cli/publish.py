@@ -105,11 +105,14 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     from ..hub.curate import curate, write_curated_folder
     from ..io import load_input
     from ..hub.publish import check_repo_id
+    from ..hub.repo_folder import check_repo_folder
     from ..selection.select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
+    if keep_folder:
+        check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
     dataset = load_input(scored, config=config_name, split=split)
     curated = curate(dataset, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
                      question_column=question_column, question_id_column=question_id_column)
