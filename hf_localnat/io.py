@@ -79,7 +79,14 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
                 f"Unknown file type {path.suffix or '(no suffix)'!r} for {source!r}; "
                 f"use one of {', '.join(FILE_BUILDERS)}, a save_to_disk folder, or a Hub dataset id."
             )
-        return datasets.load_dataset(builder, data_files=str(path), split="train")
+        _check_file(path, source)
+        try:
+            loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
+        except Exception as e:  # datasets wraps parse errors in several types; say which line instead
+            raise InputError(_unreadable(path, source, e)) from e
+        if loaded.num_rows == 0:
+            raise InputError(f"{source!r} has no rows (only a header, or an empty table); nothing to do.")
+        return loaded
     if _looks_like_path(source):
         raise FileNotFoundError(f"Input {source!r} does not exist; check the path (or pass a Hub dataset id).")
     try:
@@ -92,6 +99,89 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
             f"Cannot load {source!r} (config={config!r}, split={split!r}) from the Hub: {first_line} "
             "Check the dataset id, --config and --split, or pass a local file."
         ) from e
+
+
+def _check_file(path: Path, source: str) -> None:
+    """Refuse, with the place of the fault, a file with no rows or (for text formats) with bytes that are not UTF-8.
+
+    Zero-row Parquet is read from its footer; text is decoded in blocks, so a file of any size costs one fast pass.
+    """
+    if path.stat().st_size == 0:
+        raise InputError(f"{source!r} is empty (0 bytes); nothing to do.")
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except Exception as e:
+            raise InputError(f"{source!r} is not a readable Parquet file ({_first_line(e)}).") from e
+        if rows == 0:
+            raise InputError(f"{source!r} has no rows (a Parquet file with a schema only); nothing to do.")
+        return
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, blank = 0, True  # offset: bytes given to the decoder so far
+    with path.open("rb") as f:
+        for block in [*iter(lambda: f.read(1 << 22), b""), None]:
+            held = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                text = decoder.decode(block or b"", final=block is None)
+            except UnicodeDecodeError as e:
+                raise InputError(_invalid_utf8(path, source, offset - held + e.start)) from e
+            blank = blank and not text.strip()
+            offset += len(block or b"")
+    if blank:
+        raise InputError(f"{source!r} holds only whitespace; nothing to do.")
+
+
+def _invalid_utf8(path: Path, source: str, byte: int) -> str:
+    """Where the first byte that is not UTF-8 is: its line and byte offset."""
+    with path.open("rb") as f:
+        head = f.read(byte + 1)
+    line = head.count(b"\n", 0, byte) + 1
+    column = byte - (head.rfind(b"\n", 0, byte) + 1) + 1
+    return (f"{source!r} is not valid UTF-8: byte {byte} (line {line}, column {column}) is 0x{head[byte]:02x}; "
+            "save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).")
+
+
+def _unreadable(path: Path, source: str, error: BaseException) -> str:
+    """Why `datasets` could not read a file: for JSON, the first line that does not parse; else its first words."""
+    import json
+
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with path.open(encoding="utf-8") as f:
+            if path.suffix.lower() == ".json" and f.read(1) == "[":
+                f.seek(0)
+                try:
+                    json.load(f)
+                except json.JSONDecodeError as e:
+                    return (f"{source!r} is not valid JSON at line {e.lineno}, column {e.colno} ({e.msg}); "
+                            "is the file truncated?")
+            else:
+                f.seek(0)
+                for number, text in enumerate(f, start=1):
+                    if not text.strip():
+                        continue
+                    try:
+                        value = json.loads(text)
+                    except json.JSONDecodeError as e:
+                        return (f"{source!r} line {number} is not valid JSON ({e.msg}, column {e.colno}); is the file "
+                                "truncated? Fix or remove that line.")
+                    if not isinstance(value, dict):
+                        return (f"{source!r} line {number} is a JSON {type(value).__name__}, not an object; every line "
+                                'must be one row such as {"question": ..., "response": ...}.')
+    cause = error
+    while cause.__cause__ is not None or cause.__context__ is not None:  # the innermost error names the fault
+        cause = cause.__cause__ or cause.__context__
+    if "corresponds to no data" in str(error) or isinstance(error, StopIteration):
+        return f"{source!r} has no rows; nothing to do."
+    return f"Cannot read {source!r} as {path.suffix.lower()[1:].upper()}: {_first_line(cause)}."
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _pick_split(dataset_dict, split: str | None, source: str):

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..scoring.config import PROMPT_FORMATS
-from ..scoring.segment import SEGMENTERS
-from ._options import handle_errors, input_options, teacher_columns_options
+from ._options import (handle_errors, input_options, model_option, model_revision_option, prompt_format_option,
+                       segmenter_option, teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
 \b
@@ -53,7 +52,7 @@ def publish_options(function):
         click.option("--license", "license_", default="other", show_default=True,
                      help="License of the data (that of the teacher outputs), e.g. apache-2.0, mit, cc-by-4.0."),
         click.option("--commit-message", default=None, help="Title of the commit."),
-        click.option("--token", default=None, help="Hub token  [default: HF_TOKEN or your `hf auth login`]."),
+        token_option,
     ]):
         function = option(function)
     return function
@@ -76,14 +75,11 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @click.command("publish", epilog=EXAMPLES)
 @click.argument("scored", metavar="SCORED")
 @publish_options
-@click.option("--model", default=None, metavar="NAME",
-              help="The student SCORED was scored with  [default: the embedded SmolLM2].")
-@click.option("--model-revision", default=None, metavar="REV", help="Its Hub revision (commit sha), if any.")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True, help="Window SCORED used.")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
-              help="Segmenter SCORED used.")
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
-              help="Prompt format SCORED used.")
+@model_option(help="The student SCORED was scored with  [default: the embedded SmolLM2].")
+@model_revision_option(help="Its Hub revision (commit sha), if any.")
+@window_option(help="Window SCORED used.")
+@segmenter_option(help="Segmenter SCORED used.")
+@prompt_format_option(help="Prompt format SCORED used.")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; only rows where it is true can be selected.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")

@@ -7,9 +7,8 @@ from collections import Counter
 
 import click
 
-from ..scoring.config import PROMPT_FORMATS
-from ..scoring.segment import SEGMENTERS
-from ._options import handle_errors, input_options, overwrite_option
+from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
+                       prompt_format_option, segmenter_option, window_option)
 
 EXAMPLES = """
 \b
@@ -43,14 +42,11 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", required=True, metavar="OUTPUT",
               help="A .jsonl/.json/.parquet/.csv file, or a folder (no suffix) for save_to_disk.")
-@click.option("--model", default=None, metavar="NAME",
-              help="Student: a Hub id, a local folder, or smollm2-135m-instruct  [default: the embedded SmolLM2].")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Preceding steps each step is conditioned on (the paper's k).")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
-              help="How responses are cut into steps ('given' reads a list column, see --steps-column).")
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
-              help="How the question becomes the prefix (auto = chat template when the tokenizer has one).")
+@model_option()
+@model_revision_option()
+@window_option()
+@segmenter_option()
+@prompt_format_option()
 @click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Token budget of one forward batch (rows x longest row).")
 @click.option("--max-length", type=click.IntRange(min=2), default=None,
@@ -66,7 +62,7 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @input_options
 @overwrite_option
 @handle_errors
-def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
+def score(input_path: str, output: str, model: str | None, model_revision: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
           question_column: str, response_column: str, steps_column: str, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
@@ -88,7 +84,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
         needed.append(question_column)
     require_columns(dataset, needed, what="scoring")
     scorer = LocalNaturalnessScorer(
-        model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
+        model, revision=model_revision, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
         steps_column=steps_column,
     )
