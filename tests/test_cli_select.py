@@ -57,7 +57,7 @@ def test_score_tiny_model_summary_cache_and_overwrite(runner, tmp_path, tiny_mod
 
     _fails(runner.invoke(main, args), "already exists; pass --overwrite")
     again = _ok(runner.invoke(main, [*args, "--overwrite"]))
-    assert "Read from the datasets cache" in again.stdout  # same input, model and options: map reads its cache
+    assert "All 3 rows reused from an earlier run's checkpoints" in again.stdout  # same input, model, options
     assert load_input(str(out))["lalp"] == scored["lalp"]
     other = _ok(runner.invoke(main, [*args[:-1], "3", "--overwrite"]))  # another window: computed afresh
     assert "response tokens/s" in other.stdout

@@ -20,8 +20,9 @@ Examples:
 """
 
 
-def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
-    """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second."""
+def summarize(scored, seconds: float, *, reused: int = 0) -> str:
+    """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second,
+    and how many rows an earlier run had scored (`reused`)."""
     errors = Counter(e for e in scored["score_error"] if e is not None)
     tokens = sum(scored["num_tokens"])
     truncated = sum(bool(t) for t in scored["truncated"])
@@ -31,9 +32,11 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
     ]
     if truncated:
         lines.append(f"Truncated rows (inputs cut to fit max_length): {truncated}.")
-    if from_cache:
-        lines.append(f"Read from the datasets cache in {seconds:.1f} s (no model call).")
+    if reused == scored.num_rows:
+        lines.append(f"All {reused} rows reused from an earlier run's checkpoints in {seconds:.1f} s (no model call).")
     else:
+        if reused:
+            lines.append(f"Reused {reused} rows scored by an earlier run; scored the other {scored.num_rows - reused}.")
         lines.append(f"Time: {seconds:.1f} s; {tokens / seconds if seconds > 0 else 0:.0f} response tokens/s.")
     return "\n".join(lines)
 
@@ -53,6 +56,8 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
               help="Bound on every model input in tokens  [default: the model's maximum].")
 @click.option("--map-batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Rows per Dataset.map batch (larger batches pack forward batches better).")
+@click.option("--checkpoint-rows", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Rows per checkpoint: a killed run, rerun, resumes after the last finished checkpoint.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
@@ -63,17 +68,19 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @overwrite_option
 @handle_errors
 def score(input_path: str, output: str, model: str | None, model_revision: str | None, window: int, segmenter: str, prompt_format: str,
-          batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
+          batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str, device: str | None,
           question_column: str, response_column: str, steps_column: str, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
     """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
 
     INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
     response (columns question and response). OUTPUT gets every input column plus lalp, galp, lalp_steps,
-    num_steps, num_tokens, truncated and score_error. Results are cached by `datasets`: rerunning the same command
-    reads them back.
+    num_steps, num_tokens, truncated and score_error. Finished rows are checkpointed in the datasets cache
+    (HF_DATASETS_CACHE/localnat-score): rerunning the same command, after a kill or after success, scores only the
+    rows not finished before, and OUTPUT is written beside its target then renamed into place.
     """
     from ..io import check_output, load_input, save_output
+    from ._checkpoints import score_resumable
     from ..selection.layout import require_columns
     from ..scoring.scorer import LocalNaturalnessScorer
 
@@ -91,11 +98,11 @@ def score(input_path: str, output: str, model: str | None, model_revision: str |
     click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {model or 'the embedded smollm2-135m-instruct'}"
                f" (dtype {dtype}), window {window}, {segmenter} steps.", err=True)
     start = time.perf_counter()
-    # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
-    # loads only when a batch actually needs scoring, so a rerun never loads it.
-    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)")
+    # The scorer's fingerprint (definition, model identity, package version) keys the checkpoints; the model loads
+    # only when a chunk actually needs scoring, so a rerun of a finished command never loads it.
+    resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
+                              echo=lambda line: click.echo(line, err=True))
     seconds = time.perf_counter() - start
-    from_cache = not scorer.is_loaded
-    path = save_output(scored, output, overwrite=overwrite)
-    click.echo(summarize(scored, seconds, from_cache=from_cache))
+    path = save_output(resumed.dataset, output, overwrite=overwrite)
+    click.echo(summarize(resumed.dataset, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")

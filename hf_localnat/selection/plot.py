@@ -6,6 +6,7 @@ display; it is also the figure the dataset card shows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def plot_teacher_distributions(
     values = {by: {t: [] for t in order} for by in SCORES}
     for by in SCORES:
         for teacher, score in zip(row_teachers, dataset[by], strict=True):
-            if score is not None and teacher in values[by]:
+            if score is not None and math.isfinite(score) and teacher in values[by]:
                 values[by][teacher].append(score)
     if not any(values[by][t] for by in SCORES for t in order):
         raise SelectionError("Nothing to plot: no row has a LALP or GALP score; score the dataset first.")

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
-from .layout import question_ids, require_columns
+from .layout import question_ids, require_columns, score_values
 
 #: The two scores a ranking reports, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")
@@ -93,6 +93,7 @@ class TeacherRanking:
         pairwise (`list[PairwiseDifference]`): every pair of teachers, for each score, higher-ranked teacher first.
         num_questions (`int`): questions every ranked teacher answered with a score (the ones averaged over).
         dropped (`list[DroppedQuestion]`): the other questions, with reasons.
+        num_non_finite (`int`): responses whose LALP or GALP is NaN or infinite, counted as unscored.
         num_resamples (`int`), confidence (`float`), seed (`int | None`): the bootstrap settings.
     """
 
@@ -100,6 +101,7 @@ class TeacherRanking:
     pairwise: list[PairwiseDifference]
     num_questions: int
     dropped: list[DroppedQuestion] = field(default_factory=list)
+    num_non_finite: int = 0
     num_resamples: int = 1000
     confidence: float = 0.95
     seed: int | None = 0
@@ -132,6 +134,7 @@ class TeacherRanking:
             "num_questions": self.num_questions,
             "dropped_counts": self.dropped_counts,
             "dropped": [asdict(d) for d in self.dropped],
+            "num_non_finite": self.num_non_finite,
             "num_resamples": self.num_resamples,
             "confidence": self.confidence,
             "seed": self.seed,
@@ -152,6 +155,8 @@ class TeacherRanking:
         lines.append("")
         lines.append(f"{self.num_questions} questions answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
+        if self.num_non_finite:
+            lines.append(f"{self.num_non_finite} response(s) with a NaN or infinite score were counted as unscored.")
         if self.rankings_agree:
             lines.append("LALP and GALP rank the teachers the same way.")
         else:
@@ -227,8 +232,8 @@ def rank_teachers(
 ) -> TeacherRanking:
     """Rank teachers by mean LALP and mean GALP over the questions every ranked teacher answered.
 
-    A response counts when both its `lalp` and `galp` are set (both scores are then averaged over the same
-    responses). When a teacher answered a question more than once, its scored responses to that question are
+    A response counts when both its `lalp` and `galp` are set and finite (both scores are then averaged over the
+    same responses; a NaN or infinite score counts as no score, see `num_non_finite`). When a teacher answered a question more than once, its scored responses to that question are
     averaged first, so every question weighs the same for every teacher. A question is used only when every ranked
     teacher has at least one scored response to it; the others are reported in `dropped`, as `missing_teacher` (some
     teacher has no response at all) or `unscored_response` (some teacher's responses all lack a score).
@@ -273,7 +278,8 @@ def rank_teachers(
     require_columns(dataset, [teacher_column, *SCORES], what="ranking")
     qids = question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     row_teachers = [str(t) for t in dataset[teacher_column]]
-    lalp, galp = dataset["lalp"], dataset["galp"]
+    (lalp, bad_lalp), (galp, bad_galp) = score_values(dataset, "lalp"), score_values(dataset, "galp")
+    usable = np.isfinite(lalp) & np.isfinite(galp)
     present = list(dict.fromkeys(row_teachers))
     if teachers is None:
         teachers = present
@@ -289,13 +295,13 @@ def rank_teachers(
     # (question, teacher) -> [sum lalp, sum galp, scored responses, all responses]
     cells: dict[tuple[str, int], list] = {}
     question_order: dict[str, None] = {}
-    for qid, teacher, l, g in zip(qids, row_teachers, lalp, galp, strict=True):
+    for qid, teacher, l, g, ok in zip(qids, row_teachers, lalp.tolist(), galp.tolist(), usable.tolist(), strict=True):
         question_order.setdefault(qid)
         if teacher not in column:
             continue
         cell = cells.setdefault((qid, column[teacher]), [0.0, 0.0, 0, 0])
         cell[3] += 1
-        if l is not None and g is not None:
+        if ok:
             cell[0] += l
             cell[1] += g
             cell[2] += 1
@@ -353,4 +359,5 @@ def rank_teachers(
                 pairwise.append(PairwiseDifference(
                     SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
                 ))
-    return TeacherRanking(scores, pairwise, len(kept), dropped, num_resamples, confidence, seed)
+    return TeacherRanking(scores, pairwise, len(kept), dropped, int(np.sum(bad_lalp | bad_galp)), num_resamples,
+                          confidence, seed)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .layout import add_question_ids, require_columns
+from .layout import add_question_ids, check_boolean_column, require_columns, score_values
 from .rank import SCORES
 
 #: Why a row was not kept, in the order the checks run.
 REJECTION_REASONS: tuple[str, ...] = (
-    "no_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
+    "no_score", "non_finite_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
 )
 
 
@@ -119,7 +119,7 @@ def select_responses(
 
     Checks run in this order, and the first that fails names the row's `rejection_reason`:
 
-    1. `no_score`: the row has no `by` score (see its `score_error`).
+    1. `no_score`: the row has no `by` score (see its `score_error`); `non_finite_score`: it is NaN or infinite.
     2. `unknown_correctness` / `incorrect`: with `correct_column`, only rows whose value is `True` stay candidates.
     3. `below_threshold`: the score is below `threshold`, or below the `quantile` of the candidates' scores
        (`quantile=0.25` drops the lowest quarter of the candidates left after steps 1-2).
@@ -146,8 +146,9 @@ def select_responses(
         `Selection`: the kept rows and the rejected rows, each with their reason columns.
 
     Raises:
-        ColumnError: a needed column is missing.
+        ColumnError: a needed column is missing, or `correct_column` does not hold booleans.
         ConfigError: a bad option value.
+        SelectionError: one question id names different question texts.
 
     Example:
         ```python
@@ -172,17 +173,22 @@ def select_responses(
         raise ConfigError(f"`quantile` must be in [0, 1) (0.25 drops the lowest quarter), got {quantile!r}.")
     needed = [teacher_column, by] + ([correct_column] if correct_column else [])
     require_columns(dataset, needed, what="selection")
+    if correct_column:
+        check_boolean_column(dataset, correct_column)
     dataset = add_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qids = [str(q) for q in dataset[question_id_column]]
     row_teachers = [str(t) for t in dataset[teacher_column]]
-    scores = list(dataset[by])
+    values, non_finite = score_values(dataset, by)
+    scores = values.tolist()
     correct = list(dataset[correct_column]) if correct_column else None
     teachers = list(dict.fromkeys(row_teachers))
     quotas = _normalise_quota(teacher_quota, teachers)
 
     reasons: list[str | None] = [None] * len(scores)
     for i, score in enumerate(scores):
-        if score is None:
+        if non_finite[i]:
+            reasons[i] = "non_finite_score"
+        elif score != score:  # NaN: the row has no score
             reasons[i] = "no_score"
         elif correct is not None and correct[i] is not True:
             reasons[i] = "unknown_correctness" if correct[i] is None else "incorrect"
