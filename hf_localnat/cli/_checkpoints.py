@@ -10,8 +10,8 @@ $HF_DATASETS_CACHE/localnat-score/{key}/chunk-{i}-of-{n}.parquet
 `key` digests the scorer's fingerprint (definition, model identity, package version), the input's `datasets`
 fingerprint (its content), its columns, its row count and the chunk size: the same command on the same input finds
 the chunks of an earlier run, whether it was killed or finished, and scores only the rest. A chunk being written when
-the run was killed is left as a hidden temporary file, which the next run removes (`io.clean_stale`). Nothing is
-written through `Dataset.map`'s own cache, so no orphan `tmp*` file is left there either.
+the run was killed is left as a hidden temporary file, which the next write of that chunk removes (`io.clean_stale`).
+Nothing is written through `Dataset.map`'s own cache, so no orphan `tmp*` file is left there either.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_output, clean_stale
+from ..io import atomic_output
 from ..records import OUTPUT_COLUMNS, SCHEMA
 
 #: Folder under the `datasets` cache that holds the checkpoints.
@@ -66,7 +66,6 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     tables, reused = [], 0
     for i in range(num_chunks):
         path = folder / f"chunk-{i:05d}-of-{num_chunks:05d}.parquet"
-        clean_stale(path)
         start, stop = i * checkpoint_rows, min(dataset.num_rows, (i + 1) * checkpoint_rows)
         if path.is_file():
             tables.append(pq.read_table(path, schema=SCHEMA))
