@@ -369,7 +369,7 @@ def atomic_output(target: str | os.PathLike, *, folder: bool = False) -> Iterato
         raise
 
 
-def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, provenance=None) -> Path:
     """Write `dataset` to `target`: by suffix (`.jsonl` lines, `.json` one array, `.parquet`, `.csv`) or as a folder.
 
     The output is written beside `target` and renamed into place (`atomic_output`), so `target` may also be the
@@ -380,6 +380,10 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False) 
         dataset (`datasets.Dataset`): what to write.
         target (`str` or `Path`): output path; no suffix means a `save_to_disk` folder.
         overwrite (`bool`, *optional*, defaults to `False`): allow replacing an existing output (see `check_target`).
+        provenance (`Provenance`, *optional*): how the rows were scored (defaults to the one `dataset` carries, if
+            any): in a Parquet file's schema metadata, else in `hf_localnat.json` inside a folder or beside a
+            `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`). A folder's is renamed into place with it; a
+            file's is written (the same way) right after the file, and a stale one is removed.
 
     Returns:
         `Path`: the path written (resolved).
@@ -387,17 +391,46 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False) 
     Raises:
         OutputExistsError: `target` exists and may not be replaced.
     """
+    from . import provenance as _provenance
+
     path = check_output(target, overwrite=overwrite)
+    provenance = provenance or _provenance.of_dataset(dataset)
     suffix = Path(target).suffix.lower()
     with atomic_output(path, folder=not suffix) as staged:
         if not suffix:
             dataset.save_to_disk(str(staged))
+            if provenance is not None:
+                _provenance.sidecar_path(staged).write_text(provenance.to_json(), encoding="utf-8")
         elif suffix == ".jsonl":
             dataset.to_json(str(staged), lines=True, force_ascii=False)
         elif suffix == ".json":
             dataset.to_json(str(staged), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
         elif suffix == ".parquet":
-            dataset.to_parquet(str(staged))
+            write_parquet(dataset, staged, provenance)
         else:
             dataset.to_csv(str(staged), index=False)
+    if suffix and suffix != ".parquet":
+        sidecar = _provenance.sidecar_path(path)
+        if provenance is not None:
+            with atomic_output(sidecar) as staged:
+                staged.write_text(provenance.to_json(), encoding="utf-8")
+        elif sidecar.is_file():
+            sidecar.unlink()  # it described the file just replaced
     return path
+
+
+def write_parquet(dataset, path: str | Path, provenance=None) -> None:
+    """`dataset.to_parquet(path)`, with the provenance (if any) in the file's schema metadata beside `datasets`' own
+    `huggingface` key (so `load_dataset("parquet", ...)` still reads the features)."""
+    if provenance is None:
+        dataset.to_parquet(str(path))
+        return
+    import pyarrow.parquet as pq
+
+    from .provenance import to_metadata
+
+    schema = dataset.features.arrow_schema
+    schema = schema.with_metadata({**(schema.metadata or {}), **to_metadata(provenance)})
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for batch in dataset.with_format("arrow").iter(batch_size=10_000):
+            writer.write_table(batch)

@@ -75,9 +75,12 @@ def score(input_path: str, output: str, model: str | None, model_revision: str |
 
     INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
     response (columns question and response). OUTPUT gets every input column plus lalp, galp, lalp_steps,
-    num_steps, num_tokens, truncated and score_error. Finished rows are checkpointed in the datasets cache
-    (HF_DATASETS_CACHE/localnat-score): rerunning the same command, after a kill or after success, scores only the
-    rows not finished before, and OUTPUT is written beside its target then renamed into place.
+    num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
+    prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
+    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Finished rows are
+    checkpointed in the datasets cache (HF_DATASETS_CACHE/localnat-score): rerunning the same command (after a kill,
+    after success, or with only --batch-tokens changed) scores only the rows not finished before. OUTPUT is written
+    beside its target, then renamed into place.
     """
     from ..io import check_output, load_input, save_output
     from ._checkpoints import score_resumable
@@ -103,6 +106,17 @@ def score(input_path: str, output: str, model: str | None, model_revision: str |
     resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
                               echo=lambda line: click.echo(line, err=True))
     seconds = time.perf_counter() - start
-    path = save_output(resumed.dataset, output, overwrite=overwrite)
+    provenance = scorer.provenance()
+    path = save_output(resumed.dataset, output, overwrite=overwrite, provenance=provenance)
     click.echo(summarize(resumed.dataset, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")
+    click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
+
+
+def where_recorded(path) -> str:
+    """Where `save_output` put the provenance of `path`, for the summary."""
+    from ..provenance import sidecar_path
+
+    if path.suffix.lower() == ".parquet":
+        return "in the Parquet schema metadata, key hf_localnat"
+    return f"in {sidecar_path(path)}; {path.suffix or 'a folder'} cannot hold it, keep the two together"
