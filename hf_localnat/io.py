@@ -400,7 +400,7 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
         if not suffix:
             dataset.save_to_disk(str(staged))
             if provenance is not None:
-                _provenance.sidecar_path(staged).write_text(provenance.to_json(), encoding="utf-8")
+                (staged / _provenance.sidecar_path(path).name).write_text(provenance.to_json(), encoding="utf-8")
         elif suffix == ".jsonl":
             dataset.to_json(str(staged), lines=True, force_ascii=False)
         elif suffix == ".json":
