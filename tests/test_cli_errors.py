@@ -100,7 +100,8 @@ def _run_offline(*args: str) -> subprocess.CompletedProcess:
 
 def test_offline_mode_is_named_not_retried(tmp_path, hub_server):
     scored = _hand_scored(tmp_path)
-    for args in (["publish", scored, "--repo-id", "test-user/offline-try"],
+    for args in (["publish", scored, "--repo-id", "test-user/offline-try", "--model", "smollm2-135m-instruct",
+                  "--window", "4"],
                  ["publish-metric", "test-user/local_naturalness"],
                  ["pull", "test-user/offline-try", "-o", str(tmp_path / "pulled.parquet")]):
         done = _run_offline(*args)
