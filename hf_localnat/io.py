@@ -159,7 +159,28 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
     elif suffix == ".json":
         dataset.to_json(str(path), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
     elif suffix == ".parquet":
-        dataset.to_parquet(str(path))
+        write_parquet(dataset, path)
     else:
         dataset.to_csv(str(path), index=False)
     return path
+
+
+def write_parquet(dataset, path: str | Path, *, batch_rows: int = 65_536) -> Path:
+    """Write `dataset` to one Parquet file, its rows in order, `batch_rows` at a time, with its `datasets` features.
+
+    Same file as `Dataset.to_parquet`, but the rows of a `select`ed dataset (a selection's kept rows) are gathered
+    with one Arrow `take` per batch instead of one slice per row, which is what makes a million-row selection fast.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = dataset.data.table
+    indices = dataset._indices.column(0) if dataset._indices is not None else None  # set by `Dataset.select`
+    schema = dataset.features.arrow_schema
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for start in range(0, len(dataset), batch_rows):
+            stop = min(len(dataset), start + batch_rows)
+            rows = table.slice(start, stop - start) if indices is None else table.take(indices.slice(start, stop - start))
+            writer.write_table(pa.Table.from_batches(rows.select(schema.names).cast(schema).combine_chunks()
+                                                     .to_batches(), schema))
+    return Path(path)
