@@ -18,6 +18,7 @@ Examples:
   localnat score traces.parquet -o scored.jsonl --model Qwen/Qwen2.5-1.5B-Instruct --window 4
   localnat score my-org/traces --config math --split train -o scored_folder
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
+  localnat score traces.parquet -o scored.parquet --engine ray --ray-address auto --workers 8 --gpus-per-worker 1
 """
 
 
@@ -63,12 +64,26 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @click.option("--question-column", default="question", show_default=True)
 @click.option("--response-column", default="response", show_default=True)
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (Dataset.map); ray: a Ray cluster, one scorer actor per worker.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --engine ray: the cluster to join (auto, HOST:6379, ray://HOST:10001)  [default: a running "
+                   "cluster, else a local one].")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --engine ray: scorer actors (each loads the model once).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="With --engine ray: GPUs each actor reserves (1 = one model per GPU).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="With --engine ray: rows per map_batches call.")
+@click.option("--shard-rows", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="With --engine ray: rows per resumable shard (a rerun skips finished shards).")
 @input_options
 @overwrite_option
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
-          question_column: str, response_column: str, steps_column: str, config_name: str | None,
+          question_column: str, response_column: str, steps_column: str, engine: str, ray_address: str | None,
+          workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
     """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
 
@@ -82,16 +97,29 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     from ..scoring.scorer import LocalNaturalnessScorer
 
     check_output(output, overwrite=overwrite)
-    dataset = load_input(input_path, config=config_name, split=split)
-    needed = [steps_column if segmenter == "given" else response_column]
-    if prompt_format != "none":
-        needed.append(question_column)
-    require_columns(dataset, needed, what="scoring")
     scorer = LocalNaturalnessScorer(
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
         steps_column=steps_column,
     )
+    if engine == "ray":
+        from ..scoring.ray_engine import score_with_ray
+
+        start = time.perf_counter()
+        stats: dict = {}
+        path = score_with_ray(scorer, input_path, output, address=ray_address, workers=workers,
+                              gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
+                              config=config_name, split=split, overwrite=overwrite, stats=stats)
+        click.echo(summarize(load_input(str(path)), time.perf_counter() - start))
+        click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
+                   f"{sorted(stats['nodes'].values(), reverse=True)}.")
+        click.echo(f"Wrote {path}.")
+        return
+    dataset = load_input(input_path, config=config_name, split=split)
+    needed = [steps_column if segmenter == "given" else response_column]
+    if prompt_format != "none":
+        needed.append(question_column)
+    require_columns(dataset, needed, what="scoring")
     click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {model or 'the embedded smollm2-135m-instruct'}"
                f" (dtype {dtype}), window {window}, {segmenter} steps.", err=True)
     start = time.perf_counter()
