@@ -135,7 +135,7 @@ def test_a_killed_actor_is_restarted_and_nothing_is_lost(cluster, tmp_path, data
 def test_an_interrupted_run_resumes_without_rescoring_finished_shards(cluster, tmp_path, data, reference,
                                                                      tiny_model_path):
     out = tmp_path / "scored.parquet"
-    command = [sys.executable, "-m", "hf_localnat.cli", "score", str(data), "-o", str(out), "--model",
+    command = [sys.executable, "-c", "from hf_localnat.cli import main; main()", "score", str(data), "-o", str(out), "--model",
                str(tiny_model_path), "--window", "2", "--engine", "ray", "--ray-address", cluster.address,
                "--workers", "1", "--batch-size", "1", "--shard-rows", "4"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}

@@ -64,6 +64,9 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @click.option("--question-column", default="question", show_default=True)
 @click.option("--response-column", default="response", show_default=True)
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
+@click.option("--num-proc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes, each with its own model: one per GPU when GPUs exist (rank r on cuda:r), else N CPU "
+                   "processes (Dataset.map with_rank/num_proc).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process (Dataset.map); ray: a Ray cluster, one scorer actor per worker.")
 @click.option("--ray-address", default=None, metavar="ADDRESS",
@@ -82,7 +85,7 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
-          question_column: str, response_column: str, steps_column: str, engine: str, ray_address: str | None,
+          question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
     """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
@@ -125,9 +128,18 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     start = time.perf_counter()
     # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
     # loads only when a batch actually needs scoring, so a rerun never loads it.
-    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)")
+    parallel = {}
+    if num_proc > 1:
+        import torch
+
+        if torch.cuda.is_available():  # a forked child cannot use CUDA
+            import multiprocess
+
+            multiprocess.set_start_method("spawn", force=True)
+        parallel = dict(with_rank=True, num_proc=num_proc)
+    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)", **parallel)
     seconds = time.perf_counter() - start
-    from_cache = not scorer.is_loaded
+    from_cache = not scorer.is_loaded and not parallel  # workers load their own models: the parent cannot tell
     path = save_output(scored, output, overwrite=overwrite)
     click.echo(summarize(scored, seconds, from_cache=from_cache))
     click.echo(f"Wrote {path}.")
