@@ -61,6 +61,14 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
+@click.option("--revision", default=None, metavar="REV", help="Hub revision of --model (branch, tag or commit).")
+@click.option("--attn-implementation", default=None, metavar="NAME",
+              help="transformers attention (sdpa, eager, flash_attention_2, flex_attention); packing on GPU needs "
+                   "flash_attention_2 or flex_attention.")
+@click.option("--device-map", default=None, metavar="MAP",
+              help="transformers device_map (e.g. auto) to spread a student larger than one GPU over several.")
+@click.option("--adapter", default=None, metavar="PATH_OR_ID",
+              help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
 @click.option("--question-column", default="question", show_default=True)
 @click.option("--response-column", default="response", show_default=True)
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
@@ -85,6 +93,7 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
+          revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
@@ -103,7 +112,9 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     scorer = LocalNaturalnessScorer(
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
-        steps_column=steps_column,
+        steps_column=steps_column, revision=revision, adapter=adapter,
+        model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
+                      if v is not None},
     )
     if engine == "ray":
         from ..scoring.ray_engine import score_with_ray

@@ -73,6 +73,10 @@ class LocalNaturalnessScorer:
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
             the `datasets` fingerprint, and every `num_proc` worker loads that commit.
+        model_kwargs (`dict`, *optional*): more `from_pretrained` arguments (`attn_implementation="flex_attention"`
+            for packing on GPU, `device_map="auto"` for a student larger than one GPU, ...); part of the fingerprint.
+        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) merged into the student (needs `peft`); its
+            identity is part of the fingerprint.
         bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never change a
             score; see `ScoringConfig` and the README's "Performance" section.
         mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
@@ -118,6 +122,8 @@ class LocalNaturalnessScorer:
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
         mode: str = "exact",
+        model_kwargs: dict | None = None,
+        adapter: str | None = None,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -137,6 +143,8 @@ class LocalNaturalnessScorer:
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None
         self.revision_arg = revision
+        self.model_kwargs = dict(model_kwargs or {})
+        self.adapter = adapter
         self._resolved: dict = {}  # Hub revisions resolved to commits: {(id, revision): sha}
         _fingerprint.register_datasets_hasher(LocalNaturalnessScorer)
 
@@ -155,7 +163,8 @@ class LocalNaturalnessScorer:
                 self.source = replace(self.source, revision=revision)
             device = resolve_device(self.device_arg)
             logger.debug("loading model %s (revision %s) on %s", self.source.model_id, self.source.revision, device)
-            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device, self.source.revision)
+            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device,
+                                         self.source.revision, model_kwargs=self.model_kwargs, adapter=self.adapter)
         elif self.source is None:
             name = getattr(self._model, "name_or_path", "") or type(self._model).__name__
             self.source = ModelSource(name, name)
@@ -435,7 +444,7 @@ class LocalNaturalnessScorer:
             tokenizer = _fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
         else:
             tokenizer = _fingerprint.tokenizer_identity(self.tokenizer_arg)
-        return {
+        state = {
             "scorer": "hf_localnat.LocalNaturalnessScorer",
             "version": _fingerprint.package_version(),
             "config": self.config.to_dict(),
@@ -445,6 +454,11 @@ class LocalNaturalnessScorer:
             "accelerator": self._accelerator(),
             "columns": [self.question_column, self.response_column, self.steps_column],
         }
+        if self.model_kwargs:  # only when set, so the fingerprints (and caches) of plain scorers stay as they were
+            state["model_kwargs"] = {k: repr(v) for k, v in sorted(self.model_kwargs.items())}
+        if self.adapter is not None:
+            state["adapter"] = _fingerprint.name_identity(self.adapter, None, self._resolved)
+        return state
 
     def fingerprint(self) -> str:
         """A short hex digest of `fingerprint_state()` (for logs and cards)."""
@@ -454,7 +468,8 @@ class LocalNaturalnessScorer:
         return {
             "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
-            "steps_column": self.steps_column, "revision": self.revision_arg,
+            "steps_column": self.steps_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
+            "adapter": self.adapter,
         }
 
     def __getstate__(self) -> dict:
