@@ -124,7 +124,7 @@ def check_output(target: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path:
+def save_output(dataset, target: str | Path, *, overwrite: bool = False, provenance=None) -> Path:
     """Write `dataset` to `target`: by suffix (`.jsonl` lines, `.json` one array, `.parquet`, `.csv`) or as a folder.
 
     CSV cannot hold list columns faithfully (`lalp_steps` is written as text); prefer Parquet or JSON Lines.
@@ -133,6 +133,9 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
         dataset (`datasets.Dataset`): what to write.
         target (`str` or `Path`): output path; no suffix means a `save_to_disk` folder.
         overwrite (`bool`, *optional*, defaults to `False`): allow replacing an existing output.
+        provenance (`Provenance`, *optional*): how the rows were scored (defaults to the one `dataset` carries, if
+            any): in a Parquet file's schema metadata, else in `hf_localnat.json` inside a folder or beside a
+            `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`).
 
     Returns:
         `Path`: the path written.
@@ -140,7 +143,10 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
     Raises:
         OutputExistsError: `target` exists and `overwrite` is `False`.
     """
+    from . import provenance as _provenance
+
     path = check_output(target, overwrite=overwrite)
+    provenance = provenance or _provenance.of_dataset(dataset)
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
@@ -159,28 +165,34 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
     elif suffix == ".json":
         dataset.to_json(str(path), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
     elif suffix == ".parquet":
-        write_parquet(dataset, path)
+        write_parquet(dataset, path, provenance)
     else:
         dataset.to_csv(str(path), index=False)
+    if provenance is not None and suffix != ".parquet":
+        _provenance.sidecar_path(path).write_text(provenance.to_json(), encoding="utf-8")
     return path
 
 
-def write_parquet(dataset, path: str | Path, *, batch_rows: int = 65_536) -> Path:
-    """Write `dataset` to one Parquet file, its rows in order, `batch_rows` at a time, with its `datasets` features.
+def write_parquet(dataset, path: str | Path, provenance=None, *, batch_rows: int = 65_536) -> None:
+    """Write `dataset` to one Parquet file, its rows in order, `batch_rows` at a time, with its `datasets` features
+    (the `huggingface` schema metadata) and the provenance (if any) beside them.
 
-    Same file as `Dataset.to_parquet`, but the rows of a `select`ed dataset (a selection's kept rows) are gathered
-    with one Arrow `take` per batch instead of one slice per row, which is what makes a million-row selection fast.
+    The rows of a `select`ed dataset (a selection's kept rows) are gathered with one Arrow `take` per batch, not one
+    slice per row as `Dataset.to_parquet` does, which is what makes writing a million-row selection fast.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    schema = dataset.features.arrow_schema
+    if provenance is not None:
+        from .provenance import to_metadata
+
+        schema = schema.with_metadata({**(schema.metadata or {}), **to_metadata(provenance)})
     table = dataset.data.table
     indices = dataset._indices.column(0) if dataset._indices is not None else None  # set by `Dataset.select`
-    schema = dataset.features.arrow_schema
     with pq.ParquetWriter(str(path), schema) as writer:
         for start in range(0, len(dataset), batch_rows):
             stop = min(len(dataset), start + batch_rows)
             rows = table.slice(start, stop - start) if indices is None else table.take(indices.slice(start, stop - start))
-            writer.write_table(pa.Table.from_batches(rows.select(schema.names).cast(schema).combine_chunks()
-                                                     .to_batches(), schema))
-    return Path(path)
+            rows = rows.select(schema.names).cast(schema).combine_chunks()
+            writer.write_table(pa.Table.from_batches(rows.to_batches(), schema))

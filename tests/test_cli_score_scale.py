@@ -69,5 +69,5 @@ def test_adapter_is_merged_into_the_student_and_keys_the_cache(tmp_path, tiny_mo
         assert abs(g["lalp"] - p["lalp"]) > 1e-3  # the adapter changed the student
 
     with_adapter = LocalNaturalnessScorer(str(tiny_model_path), adapter=str(adapter))
-    assert with_adapter.fingerprint_state()["adapter"]["kind"] == "folder"
+    assert with_adapter.provenance().student["adapter"]["kind"] == "folder"
     assert with_adapter.fingerprint() != LocalNaturalnessScorer(str(tiny_model_path)).fingerprint()

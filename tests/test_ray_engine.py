@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 ray = pytest.importorskip("ray")
 
+from hf_localnat import provenance  # noqa: E402
 from hf_localnat.cli import main  # noqa: E402
 from hf_localnat.io import load_input  # noqa: E402
 from hf_localnat.scoring.ray_engine import score_with_ray, shard_folder  # noqa: E402
@@ -63,13 +64,18 @@ def data(tmp_path_factory, rows) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, data, tiny_model_path) -> list[dict]:
+def reference_path(tmp_path_factory, data, tiny_model_path) -> Path:
     """The single-process CLI's output."""
     out = tmp_path_factory.mktemp("ray-ref") / "ref.parquet"
     result = CliRunner().invoke(main, ["score", str(data), "-o", str(out), "--model", str(tiny_model_path),
                                        "--window", "2"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return load_input(str(out)).to_list()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_path) -> list[dict]:
+    return load_input(str(reference_path)).to_list()
 
 
 def _same(got: list[dict], expected: list[dict]) -> None:
@@ -88,7 +94,7 @@ def _same(got: list[dict], expected: list[dict]) -> None:
                 assert a[key] == b[key], (key, a, b)
 
 
-def test_ray_cli_equals_one_process_in_order_and_both_nodes_work(cluster, tmp_path, data, reference,
+def test_ray_cli_equals_one_process_in_order_and_both_nodes_work(cluster, tmp_path, data, reference, reference_path,
                                                                  tiny_model_path):
     out = tmp_path / "scored.parquet"
     result = CliRunner().invoke(main, ["score", str(data), "-o", str(out), "--model", str(tiny_model_path),
@@ -97,6 +103,7 @@ def test_ray_cli_equals_one_process_in_order_and_both_nodes_work(cluster, tmp_pa
     assert result.exit_code == 0, result.output
     got = load_input(str(out)).to_list()
     _same(got, reference)
+    assert provenance.read(out) == provenance.read(reference_path) is not None  # same student, settings, version
     assert {r["score_error"] for r in got} >= {"empty_response", "missing_response"}
     per_node = json.loads(result.output.split("rows per node: ")[1].split("]")[0] + "]")
     assert len(per_node) == 2 and min(per_node) > 0 and sum(per_node) == len(reference)  # both nodes did work

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io import write_parquet
 from .card import pin_data_files
 from ..errors import ConfigError, OutputExistsError
 
@@ -60,12 +61,13 @@ def check_repo_folder(folder: str | os.PathLike, *, overwrite: bool = False) -> 
     return folder
 
 
-def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size: int = MAX_SHARD_SIZE) -> list[Path]:
+def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size: int = MAX_SHARD_SIZE,
+                         provenance=None) -> list[Path]:
     """Write `dataset` as `train-{i:05d}-of-{n:05d}-{content hash}.parquet` files in `directory`, in row order
     (`train-{content hash}.parquet` when one file holds it all).
 
     The number of shards is the dataset's Arrow size divided by `max_shard_size`, rounded up (as `push_to_hub`
-    does); each shard is a contiguous run of rows.
+    does); each shard is a contiguous run of rows, with `provenance` (if any) in its schema metadata.
 
     Returns:
         `list[Path]`: the shards, in row order.
@@ -79,7 +81,7 @@ def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size:
     paths = []
     for index in range(num_shards):
         path = directory / ("train.parquet" if num_shards == 1 else f"train-{index:05d}-of-{num_shards:05d}.parquet")
-        dataset.shard(num_shards, index, contiguous=True).to_parquet(str(path))
+        write_parquet(dataset.shard(num_shards, index, contiguous=True), path, provenance)
         final = path.with_name(f"{path.stem}-{_sha256(path)[:16]}.parquet")  # train-{hash} when unsharded
         path.rename(final)
         paths.append(final)
@@ -88,7 +90,7 @@ def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size:
 
 def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], card: "DatasetCard",
                       images: dict[str, bytes | os.PathLike] | None = None, *, overwrite: bool = False,
-                      max_shard_size: int = MAX_SHARD_SIZE) -> Path:
+                      provenance=None, max_shard_size: int = MAX_SHARD_SIZE) -> Path:
     """Write `configs`, `card` and `images` into `folder` as a Hub dataset repo would hold them.
 
     The folder is built next to its destination and renamed into place, so an interrupted write never leaves half a
@@ -101,6 +103,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         card (`huggingface_hub.DatasetCard`): written as `README.md`.
         images (`dict[str, bytes | PathLike]`, *optional*): file name -> content or path, written under `images/`.
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder (all its content).
+        provenance (`Provenance`, *optional*): how the rows were scored, kept in every Parquet file's schema metadata
+            (`localnat pull` reads it back).
         max_shard_size (`int`, *optional*, defaults to 500 MiB): the most Arrow bytes per Parquet file; a larger
             config is split into several files (`write_parquet_shards`), all named in the card.
 
@@ -118,7 +122,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         for name, dataset in configs.items():
             if len(dataset) == 0:
                 continue
-            shards = write_parquet_shards(dataset, staging / DATA_DIR / name, max_shard_size=max_shard_size)
+            shards = write_parquet_shards(dataset, staging / DATA_DIR / name, max_shard_size=max_shard_size,
+                                          provenance=provenance)
             paths = [path.relative_to(staging).as_posix() for path in shards]
             files[name] = paths[0] if len(paths) == 1 else paths
         for name, content in (images or {}).items():

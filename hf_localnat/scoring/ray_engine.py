@@ -2,7 +2,8 @@
 per actor), and finished shards are kept on disk so an interrupted run resumes where it stopped.
 
 The numbers are those of `LocalNaturalnessScorer` in one process (each actor runs a copy of the same scorer); the
-output has the same rows in the same order and the same columns, written by the same `io.save_output`.
+output has the same rows in the same order, the same columns and the same provenance, written by the same
+`io.save_output`.
 
 How a run goes:
 
@@ -189,7 +190,7 @@ def score_with_ray(
     out = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
     for name in OUTPUT_COLUMNS:
         out = out.add_column(name, table.column(name), feature=output_features()[name])
-    path = save_output(out, output, overwrite=overwrite)
+    path = save_output(out, output, overwrite=overwrite, provenance=scorer.provenance())
     for _, _, name in shards:
         (folder / name).unlink()
     try:
