@@ -87,9 +87,10 @@ class LocalNaturalnessScorer(DatasetsIntegration):
 
     Example:
         ```python
-        >>> scorer = LocalNaturalnessScorer(window=4)  # doctest: +SKIP
-        >>> scorer.score(["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"])  # doctest: +SKIP
-        [{'lalp': -1.9..., 'galp': -2.1..., 'lalp_steps': [...], 'num_steps': 2, ...}]
+        >>> scorer = LocalNaturalnessScorer(window=4, dtype="float32")  # the embedded SmolLM2-135M-Instruct
+        >>> [row] = scorer.score(["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"])
+        >>> round(row["lalp"], 2), round(row["galp"], 2), row["num_steps"], row["num_tokens"], row["score_error"]
+        (-1.14, -1.15, 2, 18, None)
         >>> ds = ds.map(scorer, batched=True)  # doctest: +SKIP
         ```
     """
@@ -358,7 +359,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 "score_error": None,
             }
             if result["lalp"] is None and result["galp"] is None:
-                result["score_error"] = "no_scored_tokens"
+                row.error = "no_scored_tokens"
+                result = _error_result(row)  # SPEC §4: such rows have lalp_steps = []
             results.append(result)
         return results
 
