@@ -194,16 +194,21 @@ def _bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Gene
     """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
     replacement; the same draw for every column (paired). Resamples go in chunks that keep memory under `budget`
     numbers, and the result does not depend on the chunking: each question index comes from one uniform double (one
-    draw of the generator; `rng.integers` would drop a spare 32-bit half at the end of each chunk), and each mean is
-    a plain sum over the drawn rows (a matrix product would round differently for different chunk shapes)."""
+    draw of the generator; `rng.integers` would drop a spare 32-bit half at the end of each chunk), and each resample's
+    means are computed on their own, as (times each question was drawn) . values (a matrix product over a chunk of
+    resamples would round differently for different chunk shapes; a gather of the drawn rows costs B x Q x C)."""
     num_questions, num_columns = values.shape
     per_chunk = max(1, budget // (num_questions * num_columns))
+    by_column = np.ascontiguousarray(values.T)  # (C, Q)
     out = np.empty((num_resamples, num_columns))
     for start in range(0, num_resamples, per_chunk):
         size = min(num_resamples, start + per_chunk) - start
         uniform = rng.random((size, num_questions))
-        draws = np.minimum((uniform * num_questions).astype(np.int64), num_questions - 1)  # (B, Q) question indices
-        out[start:start + size] = values[draws].sum(axis=1) / num_questions  # (B, Q, C) -> (B, C)
+        draws = np.multiply(uniform, num_questions, out=uniform).astype(np.int64)  # (B, Q) question indices
+        np.minimum(draws, num_questions - 1, out=draws)
+        for b in range(size):  # each resample alone (a fresh count vector), so chunking never changes a rounding
+            counts = np.bincount(draws[b], minlength=num_questions).astype(np.float64)  # times each question drawn
+            out[start + b] = by_column @ counts / num_questions
     return out
 
 
