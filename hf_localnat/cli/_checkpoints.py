@@ -49,7 +49,7 @@ def checkpoint_folder(scorer, dataset, checkpoint_rows: int) -> Path:
 
 
 def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: int,
-                    echo: Callable[[str], None] = print) -> Resumed:
+                    echo: Callable[[str], None] = print, **map_kwargs) -> Resumed:
     """Score `dataset` with `scorer.map`, chunk by chunk, reusing the chunks an earlier run finished.
 
     Returns:
@@ -72,7 +72,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
             reused += stop - start
             continue
         chunk = dataset.select(range(start, stop))
-        scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True,
+        scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
                             desc=f"Scoring (LALP/GALP) {i + 1}/{num_chunks}" if num_chunks > 1 else "Scoring (LALP/GALP)")
         table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
         with atomic_output(path) as staged:

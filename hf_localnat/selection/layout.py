@@ -10,7 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from ..errors import ColumnError, SelectionError
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ColumnError
 
 #: Prefix of derived question ids, so they cannot be mistaken for a dataset's own ids.
 QUESTION_ID_PREFIX = "q-"
@@ -49,108 +53,61 @@ def require_columns(dataset, columns: Sequence[str], *, what: str) -> None:
         )
 
 
+def arrow_column(dataset, name: str) -> pa.ChunkedArray:
+    """Column `name` of `dataset` as Arrow (rows in the dataset's order, its `select` indices applied)."""
+    return dataset.with_format("arrow")[name]
+
+
+def as_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """`str(value)` of every value as an Arrow string column (`None` becomes `"None"`), vectorised for text columns."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.fill_null(values, "None") if values.null_count else values
+    return pa.chunked_array([pa.array([str(v) for v in values.to_pylist()], pa.string())])
+
+
+def factorize(values: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """The code of every value (int64) and the distinct values, both in order of first appearance.
+
+    Example:
+        ```python
+        >>> codes, uniques = factorize(pa.chunked_array([["b", "a", "b"]]))
+        >>> codes.tolist(), uniques
+        ([0, 1, 0], ['b', 'a'])
+
+        ```
+    """
+    uniques = pc.unique(values)
+    codes = pc.index_in(values, value_set=uniques, skip_nulls=False)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), uniques.to_pylist()
+
+
+def question_id_array(dataset, *, question_column: str = "question",
+                      question_id_column: str = "question_id") -> pa.ChunkedArray:
+    """`question_ids` as an Arrow string column; each distinct question text is hashed once."""
+    if question_id_column in dataset.column_names:
+        return as_labels(arrow_column(dataset, question_id_column))
+    require_columns(dataset, [question_column], what="deriving question ids")
+    codes, questions = factorize(arrow_column(dataset, question_column))
+    ids = pa.array([question_id(q) for q in questions], pa.string())
+    return pa.chunked_array([ids.take(pa.array(codes))])
+
+
 def question_ids(dataset, *, question_column: str = "question", question_id_column: str = "question_id") -> list[str]:
     """The question id of every row: the `question_id_column` values when the dataset has them, else derived.
 
     Raises:
         ColumnError: neither column exists.
-        SelectionError: one id is used for different question texts (`check_question_ids`).
     """
-    if question_id_column in dataset.column_names:
-        check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
-        return [str(q) for q in dataset[question_id_column]]
-    require_columns(dataset, [question_column], what="deriving question ids")
-    questions = dataset[question_column]
-    cache: dict[str | None, str] = {}
-    for question in questions:
-        if question not in cache:
-            cache[question] = question_id(question)
-    return [cache[q] for q in questions]
-
-
-def score_values(dataset, column: str):
-    """A score column as float64 (NaN where a row has no score), and a mask of the rows whose score is present but
-    not finite (NaN or +-inf): those count as having no score. Columnar (pyarrow -> numpy).
-
-    Returns:
-        `tuple[numpy.ndarray, numpy.ndarray]`: `(values, non_finite)`; `numpy.isfinite(values)` marks usable scores.
-
-    Raises:
-        ColumnError: the column does not hold numbers.
-    """
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    data = dataset.select_columns([column]).with_format("arrow")[:].column(0)
-    if not (pa.types.is_floating(data.type) or pa.types.is_integer(data.type) or pa.types.is_null(data.type)):
-        raise ColumnError(f"Column {column!r} must hold numbers (a score from `localnat score`), but it holds "
-                          f"{data.type}; pass the right column or rescore.")
-    values = np.asarray(pc.cast(data, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    missing = np.asarray(data.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return values, ~missing & ~np.isfinite(values)
-
-
-def check_boolean_column(dataset, column: str) -> None:
-    """Raise `ColumnError` unless `column` holds booleans (`true`, `false`, or missing for unknown).
-
-    A column of `"yes"` / `"no"` or `1` / `0` would otherwise make every row look incorrect.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    data = dataset.select_columns([column]).with_format("arrow")[:].column(0)
-    if pa.types.is_boolean(data.type) or pa.types.is_null(data.type):
-        return
-    seen = pc.unique(pc.drop_null(data)).to_pylist()[:3]
-    raise ColumnError(
-        f"Correctness column {column!r} holds {data.type} values (e.g. {', '.join(map(repr, seen))}), not booleans; "
-        "accepted values are true, false, and null (missing = unknown). Convert the column, e.g. 'yes' -> true.")
-
-
-def check_question_ids(dataset, *, question_column: str = "question", question_id_column: str = "question_id") -> None:
-    """Raise `SelectionError` when one question id names different question texts (rows of different questions
-    would be compared as answers to one). Columnar (pyarrow `group_by`); a no-op unless both columns exist.
-
-    Example:
-        ```python
-        >>> from datasets import Dataset
-        >>> check_question_ids(Dataset.from_dict({"question_id": ["1", "1"], "question": ["2+2?", "3+3?"]}))
-        ... # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        hf_localnat.errors.SelectionError: Question id '1' is used for 2 different question texts (1 conflicting id, 2 rows); ...
-
-        ```
-    """
-    if question_id_column not in dataset.column_names or question_column not in dataset.column_names:
-        return
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = dataset.select_columns([question_id_column, question_column]).with_format("arrow")[:]
-    table = pa.table({"id": pc.cast(table.column(0), pa.string()), "text": table.column(1)})
-    counts = table.group_by("id").aggregate([("text", "count_distinct", pc.CountOptions(mode="all"))])
-    conflicts = counts.filter(pc.greater(counts.column("text_count_distinct"), 1))
-    if conflicts.num_rows:
-        first = conflicts.column("id")[0].as_py()
-        texts = conflicts.column("text_count_distinct")[0].as_py()
-        rows = pc.sum(pc.cast(pc.is_in(table.column("id"), value_set=conflicts.column("id")), pa.int64())).as_py()
-        raise SelectionError(
-            f"Question id {first!r} is used for {texts} different question texts ({conflicts.num_rows} conflicting "
-            f"id{'s' if conflicts.num_rows != 1 else ''}, {rows} rows); fix the {question_id_column!r} column, or "
-            "remove it to derive ids from the question text.")
+    return question_id_array(dataset, question_column=question_column,
+                             question_id_column=question_id_column).to_pylist()
 
 
 def add_question_ids(dataset, *, question_column: str = "question", question_id_column: str = "question_id"):
     """Return `dataset` with a `question_id_column`, derived from the question text when it is missing."""
     if question_id_column in dataset.column_names:
-        check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
         return dataset
-    return dataset.add_column(
-        question_id_column,
-        question_ids(dataset, question_column=question_column, question_id_column=question_id_column),
-    )
+    ids = question_id_array(dataset, question_column=question_column, question_id_column=question_id_column)
+    return dataset.add_column(question_id_column, ids)
 
 
 def wide_to_long(
@@ -223,3 +180,17 @@ def wide_to_long(
                 flag = correct_columns.get(column)
                 long[correct_column].append(None if flag is None else row[flag])
     return Dataset.from_dict(long)
+
+
+def score_array(dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Column `name` as float64 values and a mask of the rows that have a score (neither null nor NaN).
+
+    Raises:
+        ColumnError: the column does not hold numbers.
+    """
+    column = arrow_column(dataset, name)
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
+        raise ColumnError(f"Column {name!r} must hold numbers (the scorer's output), found {column.type}; "
+                          "pass the scored dataset written by `localnat score`.")
+    values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values, ~np.isnan(values)
