@@ -18,6 +18,7 @@ Rows of the table, per workload:
 from __future__ import annotations
 
 import argparse
+import json
 import datetime
 import os
 import platform
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from hf_localnat import LocalNaturalnessScorer  # noqa: E402
 from hf_localnat.scoring.config import ScoringConfig  # noqa: E402
 from hf_localnat.scoring.engine import run_windows  # noqa: E402
-from hf_localnat.sample import load_sample  # noqa: E402
+from hf_localnat.sample import SAMPLE_PATH  # noqa: E402
 
 ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as trained weights)
     "qwen2-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
@@ -209,7 +210,7 @@ def synthetic_traces(tokenizer, lengths, per_length, seed=0):
     spread evenly over [n/4, n] response tokens (length-varied, as real corpora are)."""
     from hf_localnat.scoring.segment import segment
 
-    sample = list(load_sample())
+    sample = load_sample_rows()
     sentences = [r["response"][a:b] for r in sample for a, b in segment(r["response"])]
     rng = random.Random(seed)
     responses, questions = [], []
@@ -370,6 +371,10 @@ def main(argv=None) -> None:
     parser.add_argument("--per-length", type=int, help="synthetic traces per length, spread over [n/4, n] "
                         "(default: 3; 2 with --quick)")
     parser.add_argument("--arch", choices=sorted(ARCHS), help="random-initialised architecture instead of the embedded model")
+    parser.add_argument("--tokenizer", help="with --arch: tokenizer folder (default: the embedded model's, converted once)")
+    parser.add_argument("--attn", choices=["auto", "sdpa", "flex_attention", "flash_attention_2", "eager"], default="auto",
+                        help="with --arch: attention implementation (auto: flash_attention_2 if installed on a GPU, else "
+                             "sdpa). flex_attention or flash_attention_2 lets the scorer pack windows on a GPU")
     parser.add_argument("--repeat", type=int, help="runs of each variant, fastest kept (default: 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: 1 with --clock cpu)")
     parser.add_argument("--clock", choices=["cpu", "wall"], help="cpu: this process's CPU time, steady on a shared "
@@ -397,8 +402,11 @@ def main(argv=None) -> None:
 
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         config = AutoConfig.for_model("qwen2", **ARCHS[args.arch])
-        tokenizer = AutoTokenizer.from_pretrained(convert_embedded_model())  # token ids < vocab: any tokenizer will do
-        implementation = "flash_attention_2" if device.type == "cuda" and _has_flash_attn() else "sdpa"
+        # token ids < vocab: any tokenizer will do
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or convert_embedded_model())
+        implementation = args.attn
+        if implementation == "auto":
+            implementation = "flash_attention_2" if device.type == "cuda" and _has_flash_attn() else "sdpa"
         model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=implementation).to(device).eval()
         make = lambda **kw: LocalNaturalnessScorer(model, tokenizer, dtype=dtype, **kw)  # noqa: E731
         label = f"random-init {args.arch} ({implementation})"
@@ -413,7 +421,7 @@ def main(argv=None) -> None:
     peak = matmul_peak(device, dtype)
 
     rows = args.rows or (4 if args.quick else 12)
-    sample = list(load_sample())
+    sample = load_sample_rows()
     sample = sorted(sample, key=lambda r: (r["question_id"], r["teacher"]))[:rows]
     default_lengths = "512" if args.quick else ("2048" if device.type == "cpu" else "2048,8192,16384")
     lengths = [int(x) for x in (args.synthetic or default_lengths).split(",") if x]
@@ -447,6 +455,12 @@ def main(argv=None) -> None:
         )
         write_results(Path(args.output), body)
         print(f"\nwrote {args.output}", file=sys.stderr)
+
+
+def load_sample_rows() -> list[dict]:
+    """The bundled sample's rows, read with the standard library (a GPU box need not have `datasets`)."""
+    with open(SAMPLE_PATH, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 START, END = "<!-- results:start (written by benchmarks/run.py) -->", "<!-- results:end -->"
