@@ -18,7 +18,7 @@ from . import fingerprint as _fingerprint
 from .config import ScoringConfig
 from ..errors import ColumnError, ConfigError
 from ..records import error_record, output_features, to_columns, to_table
-from .segment import join_steps, segment
+from .segment import is_text, join_steps, segment
 from .windows import Window
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class LocalNaturalnessScorer:
             if steps is None:
                 row.error = "missing_steps"
                 return row
-            if isinstance(steps, str) or not all(isinstance(s, str) for s in steps):
+            if not isinstance(steps, (list, tuple)) or not all(is_text(s) for s in steps):
                 row.error = "invalid_steps"
                 return row
             response, spans = join_steps(list(steps))
@@ -216,7 +216,7 @@ class LocalNaturalnessScorer:
             if response is None:
                 row.error = "missing_response"
                 return row
-            if not isinstance(response, str):
+            if not is_text(response):
                 row.error = "invalid_response"
                 return row
             spans = segment(response, self.config.segmenter)
@@ -224,7 +224,7 @@ class LocalNaturalnessScorer:
         if not response.strip():
             row.error = "empty_response"
             return row
-        if question is not None and not isinstance(question, str):
+        if question is not None and not is_text(question):
             row.error = "invalid_question"
             return row
         ids, offsets = tokenize_response(self.tokenizer, response)

@@ -24,7 +24,7 @@ from typing import Literal
 
 import pysbd
 
-__all__ = ["SEGMENTERS", "Segmenter", "join_steps", "merge_whitespace_steps", "segment"]
+__all__ = ["SEGMENTERS", "Segmenter", "is_text", "join_steps", "merge_whitespace_steps", "segment"]
 
 Segmenter = Literal["sentence", "line", "paragraph", "given"]
 SEGMENTERS: tuple[str, ...] = ("sentence", "line", "paragraph", "given")
@@ -42,6 +42,28 @@ def _sentence_splitter() -> pysbd.Segmenter:
     # Building a pysbd Segmenter is slow; build it once. It keeps the text being segmented as an attribute, so it
     # is not safe to share between threads running `segment` at the same time.
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def is_text(value: object) -> bool:
+    """Whether `value` is text a tokenizer can take: a `str` that UTF-8 can encode (so no lone surrogate).
+
+    Example:
+
+    ```python
+    >>> is_text("Hi."), is_text("Hi \\ud800."), is_text(b"Hi."), is_text(None)
+    (True, False, False, False)
+
+    ```
+    """
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _chunk_starts(response: str) -> list[int]:
