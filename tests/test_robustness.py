@@ -220,3 +220,33 @@ def test_metric_over_arbitrary_values_keeps_every_row_in_order(tiny_model, smol_
         for error, (response, question) in zip(out["score_error"], rows, strict=True):
             reason = _expected_reason(response, question)
             assert error == reason if reason else error in (None, "no_scored_tokens")
+
+
+# ------------------------------------------------------------------------------------------------------- threads
+@pytest.mark.slow
+def test_two_scorers_in_two_threads_equal_sequential(tiny_model, smol_tokenizer):
+    """The sentence segmenter is per thread: scorers used at the same time give the numbers they give one by one."""
+    import random
+    import threading
+
+    rng = random.Random(5)
+    words = ["The", "cat", "sat", "on", "Dr.", "Smith's", "mat", "e.g.", "3.14", "so", "x", "Yes"]
+    responses = [" ".join(" ".join(rng.choice(words) for _ in range(rng.randint(2, 12))) + rng.choice(".!?")
+                          for _ in range(rng.randint(150, 250))) for _ in range(2)]
+    scorers = [LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=0, max_length=32) for _ in range(2)]
+    expected = scorers[0].score(responses)
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [scorers[k].score(responses)]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for runs in results.values():
+        for rows in runs:
+            assert [r["num_steps"] for r in rows] == [r["num_steps"] for r in expected]
+            for got, want in zip(rows, expected, strict=True):
+                _close(got, want)
