@@ -120,12 +120,19 @@ def piece_starts(text: str, start: int = 0, stop: int | None = None, limit: int 
     return starts
 
 
-def _sentence_boundaries(response: str) -> list[int]:
-    """Boundaries of the `sentence` segmenter: 0 and every pysbd span start, in increasing order."""
+def _sentence_boundaries(response: str, piece_length: int | None = PIECE_LENGTH) -> list[int]:
+    """Boundaries of the `sentence` segmenter: 0 and every pysbd span start, in increasing order.
+
+    `piece_length=None` leaves long chunks whole (what this project did before SPEC §1 bounded them; superlinear
+    time): only for `benchmarks/segmentation.py`'s side-by-side table.
+    """
     splitter = _sentence_splitter()
     chunk_starts = _chunk_starts(response)
     chunk_stops = chunk_starts[1:] + [len(response)]
-    starts = [s for a, b in zip(chunk_starts, chunk_stops) for s in piece_starts(response, a, b)]
+    if piece_length is None:
+        starts = chunk_starts
+    else:
+        starts = [s for a, b in zip(chunk_starts, chunk_stops) for s in piece_starts(response, a, b, piece_length)]
     ends = starts[1:] + [len(response)]
     boundaries = [0]
     for offset, stop in zip(starts, ends):
