@@ -11,7 +11,7 @@ import pytest
 from datasets import Dataset, Features, Value, load_dataset
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
-from hf_localnat.hub.card import MARK_START, render_card
+from hf_localnat.hub.card import MARK_END, MARK_START, render_card
 from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.hub.pull import pull
@@ -243,6 +243,48 @@ def test_a_concurrent_change_is_not_overwritten(hub_server, folder, repo_id):
         publish_folder(folder, repo_id, retry=FAST)
     hub_server.clear_faults()
     assert len(commit_posts(hub_server, repo_id)) == 1  # a 412 is not retried blindly
+
+
+def test_a_commit_that_landed_but_whose_answer_was_lost_is_not_made_twice(hub_server, folder, configs, repo_id):
+    # the server applies the commit, then drops the connection instead of answering
+    hub_server.inject_faults(1, path_contains=f"/{repo_id}/commit/", method="POST", applied_then_reset=True)
+    lines: list[str] = []
+    result = publish_folder(folder, repo_id, retry=FAST, echo=lines.append)
+    assert [r.status for r in commit_posts(hub_server, repo_id)] == [0]  # one POST, its answer lost, none after
+    commits = hub_server.commits(repo_id, "dataset")
+    assert len(commits) == 2 and PUBLISH_ID_KEY in commits[0]["message"]  # the initial commit + exactly one of ours
+    assert result.commit_url.endswith(f"/commit/{commits[0]['id']}") and result.pr_url is None
+    assert sum("retrying" in line for line in lines) == 1
+    for name, expected in configs.items():
+        assert load_dataset(repo_id, name, split="train").to_list() == expected.to_list()
+
+
+def test_retry_after_is_honoured(hub_server, folder, repo_id):
+    hub_server.inject_faults(1, status=429, path_contains=f"/{repo_id}/commit/", method="POST", retry_after=0.4)
+    lines: list[str] = []
+    publish_folder(folder, repo_id, retry=RetryPolicy(attempts=3, base_delay=0.001, max_delay=5.0),
+                   echo=lines.append)
+    first, second = commit_posts(hub_server, repo_id)
+    assert (first.status, second.status) == (429, 200)
+    assert any("HTTP 429; retrying in 0.4 s" in line for line in lines)
+    assert second.at - first.at >= 0.4  # the back-off alone would have waited about a millisecond
+    assert any(b"Retry-After: 0.4" in entry for entry in hub_server.response_log)
+
+
+def test_a_card_whose_section_cannot_be_located_refuses_the_publish_and_changes_nothing(hub_server, folder,
+                                                                                        repo_id):
+    api = HfApi()
+    publish_folder(folder, repo_id, retry=FAST)
+    # the user adds notes and deletes the end line on the Hub, as people do
+    card = DatasetCard.load(repo_id, repo_type="dataset").content
+    edited = card.replace(MARK_END + "\n", "") + "\n## Our notes\n\nKeep me.\n"
+    api.create_commit(repo_id, repo_type="dataset", commit_message="my notes",
+                      operations=[CommitOperationAdd("README.md", edited.encode())])
+    head, posts = api.dataset_info(repo_id).sha, len(commit_posts(hub_server, repo_id))
+    with pytest.raises(PublishError, match="section cannot be located.*nothing was changed.*end --> line is missing"):
+        publish_folder(folder, repo_id, overwrite=True, retry=FAST)
+    assert api.dataset_info(repo_id).sha == head and len(commit_posts(hub_server, repo_id)) == posts
+    assert Path(api.hf_hub_download(repo_id, "README.md", repo_type="dataset")).read_text() == edited
 
 
 def test_a_commit_whose_answer_was_lost_is_found_not_repeated(hub_server, repo_id):

@@ -192,17 +192,18 @@ def _check_score(by: str) -> None:
 
 def _bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Generator, budget: int = 4_000_000):
     """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
-    replacement; the same draw for every column (paired). Each resample is a count per question, so a chunk of
-    resamples is one matrix product; chunks keep memory under `budget` numbers."""
-    num_questions = values.shape[0]
-    per_chunk = max(1, budget // num_questions)
-    out = np.empty((num_resamples, values.shape[1]))
+    replacement; the same draw for every column (paired). Resamples go in chunks that keep memory under `budget`
+    numbers, and the result does not depend on the chunking: each question index comes from one uniform double (one
+    draw of the generator; `rng.integers` would drop a spare 32-bit half at the end of each chunk), and each mean is
+    a plain sum over the drawn rows (a matrix product would round differently for different chunk shapes)."""
+    num_questions, num_columns = values.shape
+    per_chunk = max(1, budget // (num_questions * num_columns))
+    out = np.empty((num_resamples, num_columns))
     for start in range(0, num_resamples, per_chunk):
         size = min(num_resamples, start + per_chunk) - start
-        draws = rng.integers(0, num_questions, size=(size, num_questions))  # (B, Q) question indices
-        draws += np.arange(size)[:, None] * num_questions
-        counts = np.bincount(draws.ravel(), minlength=size * num_questions).reshape(size, num_questions)  # (B, Q)
-        out[start:start + size] = counts @ values / num_questions  # (B, C)
+        uniform = rng.random((size, num_questions))
+        draws = np.minimum((uniform * num_questions).astype(np.int64), num_questions - 1)  # (B, Q) question indices
+        out[start:start + size] = values[draws].sum(axis=1) / num_questions  # (B, Q, C) -> (B, C)
     return out
 
 
