@@ -15,7 +15,7 @@ from hf_localnat.hub.card import MARK_END, MARK_START, render_card
 from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.hub.pull import pull
-from hf_localnat.hub.repo_folder import folder_files, write_repo_folder
+from hf_localnat.hub.repo_folder import folder_files, write_parquet_shards, write_repo_folder
 from hf_localnat.records import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -335,3 +335,45 @@ def test_pull_from_the_hub_and_from_a_folder(hub_server, tmp_path, folder, confi
         pull(repo_id, tmp_path / "x.parquet", config="best")
     with pytest.raises(PublishError, match="not found"):
         pull(f"{USER}/does-not-exist", tmp_path / "y.parquet")
+
+
+# --- sharded configs ------------------------------------------------------------------------------------------------
+
+def _rows(n: int, tag: str) -> Dataset:
+    return Dataset.from_dict({"question_id": [f"q{i}" for i in range(n)], "teacher": ["ab"[i % 2] for i in range(n)],
+                              "response": [f"{tag} response {i} " * 5 for i in range(n)],
+                              "lalp": [-i / n for i in range(n)]})
+
+
+def test_shards_are_bounded_contiguous_and_in_order(tmp_path):
+    rows = _rows(1000, "x").select(range(999, -1, -1))  # through `select` indices, as a selection's rows are
+    shard_size = rows.data.nbytes // 4
+    paths = write_parquet_shards(rows, tmp_path, max_shard_size=shard_size)
+    assert len(paths) == 4
+    assert [p.name[:20] for p in paths] == [f"train-{i:05d}-of-00004" for i in range(4)]
+    back = load_dataset("parquet", data_files=[str(p) for p in paths], split="train", cache_dir=str(tmp_path / "c"))
+    assert back.to_dict() == rows.to_dict()
+    assert len(write_parquet_shards(rows, tmp_path / "one")) == 1
+    with pytest.raises(ConfigError, match="max_shard_size"):
+        write_parquet_shards(rows, tmp_path / "bad", max_shard_size=0)
+
+
+def test_a_sharded_folder_loads_and_publishes_in_one_commit(hub_server, tmp_path, hub_repo_name):
+    repo_id = f"test-user/{hub_repo_name}"
+    scored, lalp = _rows(600, repo_id), _rows(60, repo_id)
+    configs = {"scored": scored, "lalp": lalp}
+    folder = write_repo_folder(tmp_path / "repo", configs, card_for(configs, repo_id),
+                               max_shard_size=scored.data.nbytes // 3 + 1)
+    data = [p for p, _ in folder_files(folder) if p.startswith("data/")]
+    assert len([p for p in data if p.startswith("data/scored/")]) == 3
+    assert [p for p in data if p.startswith("data/lalp/")] == [
+        next(p for p in data if re.fullmatch(r"data/lalp/train-[0-9a-f]{16}\.parquet", p))]
+    pinned = {c["config_name"]: c["data_files"][0]["path"] for c in DatasetCard.load(folder / "README.md").data.configs}
+    assert pinned["scored"] == sorted(p for p in data if p.startswith("data/scored/"))
+    for name, expected in configs.items():
+        assert load_dataset(str(folder), name, split="train").to_dict() == expected.to_dict()
+
+    publish_folder(folder, repo_id, retry=FAST)
+    assert len(commit_posts(hub_server, repo_id)) == 1
+    assert set(data) <= set(HfApi().list_repo_files(repo_id, repo_type="dataset"))
+    assert load_dataset(repo_id, "scored", split="train").to_dict() == scored.to_dict()
