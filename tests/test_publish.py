@@ -15,7 +15,7 @@ from hf_localnat.hub.card import MARK_END, MARK_START, render_card
 from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.hub.pull import pull
-from hf_localnat.hub.repo_folder import folder_files, write_repo_folder
+from hf_localnat.hub.repo_folder import folder_files, write_parquet_shards, write_repo_folder
 from hf_localnat.records import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -94,12 +94,29 @@ def test_write_repo_folder_refuses_a_non_empty_folder(tmp_path, configs):
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
+    for overwrite in (False, True):  # a folder this project did not write is never replaced
+        with pytest.raises(OutputExistsError, match="localnat did not write"):
+            write_repo_folder(target, configs, card_for(configs, None), overwrite=overwrite)
+        assert [p.name for p in target.iterdir()] == ["keep.txt"] and (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()  # an empty folder may be written into
+    write_repo_folder(target, configs, card_for(configs, None))
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        write_repo_folder(target, configs, card_for(configs, None))
-    assert (target / "keep.txt").read_text() == "mine"
-    write_repo_folder(target, configs, card_for(configs, None), overwrite=True)
-    assert not (target / "keep.txt").exists() and (target / "README.md").is_file()
+        write_repo_folder(target, {"lalp": configs["galp"]}, card_for(configs, None))
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    write_repo_folder(target, configs, card_for(configs, None), overwrite=True)  # ours: replaced
+    assert (target / "README.md").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_a_failed_folder_write_leaves_the_old_folder_and_no_staging(tmp_path, configs):
+    target = write_repo_folder(tmp_path / "out", configs, card_for(configs, None))
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    with pytest.raises(FileNotFoundError):  # an image that does not exist fails the write half-way
+        write_repo_folder(target, configs, card_for(configs, None), {"plot.png": tmp_path / "missing.png"},
+                          overwrite=True)
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_publish_then_load_every_config_back(hub_server, folder, configs, repo_id):
@@ -335,3 +352,45 @@ def test_pull_from_the_hub_and_from_a_folder(hub_server, tmp_path, folder, confi
         pull(repo_id, tmp_path / "x.parquet", config="best")
     with pytest.raises(PublishError, match="not found"):
         pull(f"{USER}/does-not-exist", tmp_path / "y.parquet")
+
+
+# --- sharded configs ------------------------------------------------------------------------------------------------
+
+def _rows(n: int, tag: str) -> Dataset:
+    return Dataset.from_dict({"question_id": [f"q{i}" for i in range(n)], "teacher": ["ab"[i % 2] for i in range(n)],
+                              "response": [f"{tag} response {i} " * 5 for i in range(n)],
+                              "lalp": [-i / n for i in range(n)]})
+
+
+def test_shards_are_bounded_contiguous_and_in_order(tmp_path):
+    rows = _rows(1000, "x").select(range(999, -1, -1))  # through `select` indices, as a selection's rows are
+    shard_size = rows.data.nbytes // 4
+    paths = write_parquet_shards(rows, tmp_path, max_shard_size=shard_size)
+    assert len(paths) == 4
+    assert [p.name[:20] for p in paths] == [f"train-{i:05d}-of-00004" for i in range(4)]
+    back = load_dataset("parquet", data_files=[str(p) for p in paths], split="train", cache_dir=str(tmp_path / "c"))
+    assert back.to_dict() == rows.to_dict()
+    assert len(write_parquet_shards(rows, tmp_path / "one")) == 1
+    with pytest.raises(ConfigError, match="max_shard_size"):
+        write_parquet_shards(rows, tmp_path / "bad", max_shard_size=0)
+
+
+def test_a_sharded_folder_loads_and_publishes_in_one_commit(hub_server, tmp_path, hub_repo_name):
+    repo_id = f"test-user/{hub_repo_name}"
+    scored, lalp = _rows(600, repo_id), _rows(60, repo_id)
+    configs = {"scored": scored, "lalp": lalp}
+    folder = write_repo_folder(tmp_path / "repo", configs, card_for(configs, repo_id),
+                               max_shard_size=scored.data.nbytes // 3 + 1)
+    data = [p for p, _ in folder_files(folder) if p.startswith("data/")]
+    assert len([p for p in data if p.startswith("data/scored/")]) == 3
+    assert [p for p in data if p.startswith("data/lalp/")] == [
+        next(p for p in data if re.fullmatch(r"data/lalp/train-[0-9a-f]{16}\.parquet", p))]
+    pinned = {c["config_name"]: c["data_files"][0]["path"] for c in DatasetCard.load(folder / "README.md").data.configs}
+    assert pinned["scored"] == sorted(p for p in data if p.startswith("data/scored/"))
+    for name, expected in configs.items():
+        assert load_dataset(str(folder), name, split="train").to_dict() == expected.to_dict()
+
+    publish_folder(folder, repo_id, retry=FAST)
+    assert len(commit_posts(hub_server, repo_id)) == 1
+    assert set(data) <= set(HfApi().list_repo_files(repo_id, repo_type="dataset"))
+    assert load_dataset(repo_id, "scored", split="train").to_dict() == scored.to_dict()

@@ -11,7 +11,7 @@ import shlex
 import time
 import click
 
-from ._options import handle_errors
+from ._options import handle_errors, window_option
 
 DEFAULT_OUTPUT = "localnat-demo"
 
@@ -19,9 +19,8 @@ DEFAULT_OUTPUT = "localnat-demo"
 @click.command()
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True, metavar="FOLDER",
               help="Where the would-be Hub repo (README.md card, data/, images/) is written.")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Preceding steps each step is conditioned on.")
-@click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and is not empty.")
+@window_option()
+@click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and localnat wrote it.")
 @handle_errors
 def demo(output: str, window: int, overwrite: bool) -> None:
     """Curate the bundled 8-question, 4-teacher sample with the embedded SmolLM2-135M-Instruct, offline.

@@ -184,8 +184,8 @@ def card_metadata(params: LocalNatCardParams) -> dict[str, Any]:
     }
 
 
-def pin_data_files(card: "DatasetCard", files: dict[str, str]) -> "DatasetCard":
-    """A copy of `card` whose `configs` name each config's exact data file instead of a `*.parquet` pattern.
+def pin_data_files(card: "DatasetCard", files: dict[str, str | list[str]]) -> "DatasetCard":
+    """A copy of `card` whose `configs` name each config's exact data file(s) instead of a `*.parquet` pattern.
 
     `datasets` caches a local folder by its card's patterns, not by the files' content, so a folder rewritten with
     new rows under the same name would load stale rows; a file name carrying a content hash changes the cache key.

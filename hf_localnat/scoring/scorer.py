@@ -11,13 +11,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import pyarrow as pa
+
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
 from .hf_datasets import DatasetsIntegration, register_datasets_hasher
 from ..errors import ColumnError, ConfigError
 from ..provenance import Provenance
-from ..records import error_record, to_columns
-from .segment import join_steps, segment
+from ..records import error_record, to_columns, to_table
+from .segment import is_text, join_steps, segment
 from .windows import Window
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,10 @@ class _Row:
 
 def _error_result(row: _Row) -> dict:
     return error_record(row.error, num_steps=row.num_steps, num_tokens=row.num_tokens)
+
+
+#: `from_pretrained` arguments that only decide where and how fast the student runs, not its numbers (SPEC §6).
+PLACEMENT_KWARGS = frozenset({"attn_implementation", "device_map", "low_cpu_mem_usage", "max_memory"})
 
 
 class LocalNaturalnessScorer(DatasetsIntegration):
@@ -62,6 +68,10 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
             the `datasets` fingerprint, and every `num_proc` worker loads that commit.
+        model_kwargs (`dict`, *optional*): more `from_pretrained` arguments (`attn_implementation="flex_attention"`
+            for packing on GPU, `device_map="auto"` for a student larger than one GPU, ...); part of the fingerprint.
+        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) merged into the student (needs `peft`); its
+            identity is part of the fingerprint.
         bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never
             change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see the README's
             "Performance" section.
@@ -112,6 +122,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
         mode: str = "exact",
+        model_kwargs: dict | None = None,
+        adapter: str | None = None,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -131,6 +143,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None
         self.revision_arg = revision
+        self.model_kwargs = dict(model_kwargs or {})
+        self.adapter = adapter
         self._resolved: dict = {}  # Hub revisions resolved to commits: {(id, revision): sha}
         register_datasets_hasher(LocalNaturalnessScorer)
 
@@ -149,7 +163,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 self.source = replace(self.source, revision=revision)
             device = resolve_device(self.device_arg)
             logger.debug("loading model %s (revision %s) on %s", self.source.model_id, self.source.revision, device)
-            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device, self.source.revision)
+            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device,
+                                         self.source.revision, model_kwargs=self.model_kwargs, adapter=self.adapter)
         elif self.source is None:
             name = getattr(self._model, "name_or_path", "") or type(self._model).__name__
             self.source = ModelSource(name, name)
@@ -200,7 +215,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             if steps is None:
                 row.error = "missing_steps"
                 return row
-            if isinstance(steps, str) or not all(isinstance(s, str) for s in steps):
+            if not isinstance(steps, (list, tuple)) or not all(is_text(s) for s in steps):
                 row.error = "invalid_steps"
                 return row
             response, spans = join_steps(list(steps))
@@ -208,7 +223,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             if response is None:
                 row.error = "missing_response"
                 return row
-            if not isinstance(response, str):
+            if not is_text(response):
                 row.error = "invalid_response"
                 return row
             spans = segment(response, self.config.segmenter)
@@ -216,7 +231,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         if not response.strip():
             row.error = "empty_response"
             return row
-        if question is not None and not isinstance(question, str):
+        if question is not None and not is_text(question):
             row.error = "invalid_question"
             return row
         ids, offsets = tokenize_response(self.tokenizer, response)
@@ -345,30 +360,50 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             results.append(result)
         return results
 
-    def __call__(self, batch: dict[str, list], rank: int | None = None) -> dict[str, list]:
+    def __call__(self, batch, rank: int | None = None):
         """`Dataset.map(scorer, batched=True[, with_rank=True])`: read the configured columns, return the SPEC §7
-        columns (exactly `output_features()`, in that order).
+        columns (exactly `output_features()`, in that order), typed, so that `map` needs no `features=` whatever
+        the batch (a first batch whose `score_error` values are all `None` still writes a string column).
 
         Args:
-            batch (`dict[str, list]`): a batch of rows (`question`/`response`, or `steps` with `segmenter="given"`).
+            batch (`dict[str, list]` or `pyarrow.Table`): a batch of rows (`question`/`response`, or `steps` with
+                `segmenter="given"`). An Arrow table (an `"arrow"`-formatted dataset) gets back the same table with
+                the SPEC §7 columns added, since `datasets` does not merge a returned table with its input.
             rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
                 device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
+
+        Returns:
+            `dict[str, list]` of `records.TypedColumn` (for a table: a `pyarrow.Table`).
         """
         self._before_batch(rank)
+        table = batch if isinstance(batch, pa.Table) else None
+        names = table.column_names if table is not None else list(batch)
         needed = self.steps_column if self.config.segmenter == "given" else self.response_column
-        if needed not in batch:
+        if needed not in names:
             raise ColumnError(
-                f"Column {needed!r} not found (columns: {', '.join(batch)}); "
+                f"Column {needed!r} not found (columns: {', '.join(names)}); "
                 f"pass {'steps_column' if self.config.segmenter == 'given' else 'response_column'}= to the scorer."
             )
-        count = len(batch[needed])
+
+        def column(name: str) -> list | None:
+            if name not in names:
+                return None
+            return table.column(name).to_pylist() if table is not None else batch[name]
+
+        given = self.config.segmenter == "given"
         rows = self.score(
-            responses=batch.get(self.response_column) if self.config.segmenter != "given" else None,
-            questions=batch.get(self.question_column, [None] * count),
-            steps=batch.get(self.steps_column) if self.config.segmenter == "given" else None,
+            responses=None if given else column(self.response_column),
+            questions=column(self.question_column),
+            steps=column(self.steps_column) if given else None,
             progress=False,
         )
-        return to_columns(rows)
+        if table is None:
+            return to_columns(rows)
+        scored = to_table(rows)
+        kept = table.drop_columns([name for name in scored.column_names if name in names])
+        for field_ in scored.schema:
+            kept = kept.append_column(field_, scored.column(field_.name))
+        return kept
 
     # ------------------------------------------------------------------------------------------------ provenance
     def _dtype_name(self) -> str:
@@ -393,6 +428,11 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             student["tokenizer"] = (_fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
                                     if isinstance(self.tokenizer_arg, str)
                                     else _fingerprint.tokenizer_identity(self.tokenizer_arg))
+        if self.adapter is not None:  # a PEFT adapter merged into the student is part of who the student is
+            student["adapter"] = _fingerprint.name_identity(self.adapter, None, self._resolved)
+        loading = {k: repr(v) for k, v in sorted(self.model_kwargs.items()) if k not in PLACEMENT_KWARGS}
+        if loading:  # e.g. a quantization_config changes the numbers; where the layers go does not
+            student["model_kwargs"] = loading
         return Provenance(**vars(self.config.definition), dtype=self._dtype_name(), student=student,
                           version=_fingerprint.package_version())
 
@@ -400,5 +440,6 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         return {
             "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
-            "steps_column": self.steps_column, "revision": self.revision_arg,
+            "steps_column": self.steps_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
+            "adapter": self.adapter,
         }
