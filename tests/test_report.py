@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -153,7 +154,7 @@ def test_default_questions_are_where_lalp_and_galp_disagree_most(scored):
     section = html[html.index("Questions, every step shaded"):html.index("least natural steps of each teacher")]
     assert len(expected) == 2
     assert [unescape(h) for h in re.findall(r"<h3>(.*?)</h3>", section)] == expected
-    assert f"the {len(expected)} of {len(gaps)} questions where the LALP and GALP selections differ most" in html
+    assert f"The {len(expected)} of {len(gaps)} questions where the LALP and GALP selections differ most" in html
 
 
 def test_hostile_names_and_responses_are_escaped(tiny_model_path, tmp_path):
@@ -238,3 +239,10 @@ def test_renders_in_headless_chromium(scored, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", run.stderr[-2000:]
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank canvas
+
+
+def test_report_and_calibration_never_import_torch():
+    code = ("import sys, hf_localnat.report, hf_localnat.selection.calibrate, hf_localnat.cli.inspect; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -120,7 +120,7 @@ class _Report:
             gaps.append((-gap, known.index(qid), qid))
         gaps.sort()
         chosen = [qid for _, _, qid in gaps[:count]]
-        how = (f"the {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
+        how = (f"The {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
                "(largest LALP lost by the GALP pick plus GALP lost by the LALP pick)")
         if len(chosen) < count:
             rest = [q for q in known if q not in chosen][:count - len(chosen)]

@@ -48,14 +48,14 @@ class DivergingScale:
         stops = "".join(f'<stop offset="{i / 10:.1f}" stop-color="{self.color(self.center + (i / 5 - 1) * self.half_range)}"/>'
                         for i in range(11))
         lo, hi = self.center - self.half_range, self.center + self.half_range
-        return (f'<svg class="legend" width="{width + 80}" height="46" role="img" aria-label="step score colour scale">'
+        return (f'<svg class="legend" width="{width + 80}" height="60" role="img" aria-label="step score colour scale">'
                 f'<defs><linearGradient id="scale">{stops}</linearGradient></defs>'
                 f'<rect x="40" y="4" width="{width}" height="16" fill="url(#scale)" stroke="#999"/>'
                 f'<text x="40" y="36" text-anchor="middle">{lo:.2f}</text>'
                 f'<text x="{40 + width / 2}" y="36" text-anchor="middle">{self.center:.2f} (median)</text>'
                 f'<text x="{40 + width}" y="36" text-anchor="middle">{hi:.2f}</text>'
-                f'<text x="40" y="46" font-size="9" text-anchor="start">less natural</text>'
-                f'<text x="{40 + width}" y="46" font-size="9" text-anchor="end">more natural</text></svg>')
+                f'<text x="40" y="54" font-size="11" text-anchor="start">← less natural</text>'
+                f'<text x="{40 + width}" y="54" font-size="11" text-anchor="end">more natural →</text></svg>')
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class TeacherPanelRow:
 def score_panel(title: str, rows: Sequence[TeacherPanelRow], *, width: int = 760) -> str:
     """One SVG: per teacher, every response's score as a dot, the box of the middle half, and the ranking's mean
     with its interval (black bar)."""
-    label_w, pad, row_h = 170, 14, 34
+    label_w, pad, row_h = 170, 30, 34
     values = [v for r in rows for v in r.values] + [x for r in rows if r.ci for x in r.ci]
     lo, hi = (min(values), max(values)) if values else (-1.0, 0.0)
     if hi - lo < 1e-9:
