@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Recipe: teacher traces -> LALP scores -> teacher ranking -> LALP/GALP selections -> one Hub dataset repo.
 
-Runs the whole pipeline with the library (score with `LocalNaturalnessScorer` through `Dataset.map`, then
-`hf_localnat.hub.curate`, `write_curated_folder` and `publish_folder`), so the card records exactly how the data was
-selected. Run it with `--help` for the options; `--dry-run` builds everything and lists what would be pushed.
+Runs the whole pipeline with the library: score with `LocalNaturalnessScorer` through `Dataset.map`, then the
+curation recipe `hf_localnat.hub.curate.curate_to_folder` (the one `localnat demo` and `localnat publish` run) and
+`publish_folder`, so the card records exactly how the data was scored (the scorer's provenance) and selected. Run it with `--help` for the options; `--dry-run` builds everything and lists what would be pushed.
 """
 
 from __future__ import annotations
@@ -63,11 +63,10 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     TRACES is a .jsonl/.json/.parquet/.csv file, a save_to_disk folder or a Hub dataset id.
     """
     from hf_localnat import LocalNaturalnessScorer
-    from hf_localnat.hub.curate import curate, write_curated_folder
+    from hf_localnat.hub.curate import curate_to_folder
+    from hf_localnat.hub.publish import check_repo_id
     from hf_localnat.io import load_input
     from hf_localnat.selection.layout import wide_to_long
-    from hf_localnat.hub.publish import check_repo_id
-    from hf_localnat.selection.select import MixReport
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
@@ -80,19 +79,11 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     # 1. score
     scorer = LocalNaturalnessScorer(model, window=window, segmenter=segmenter, prompt_format=prompt_format,
                                     batch_tokens=batch_tokens, question_column=question_column)
-    loaded = scorer.model
-    click.echo(f"1/4 Scoring {dataset.num_rows} responses with {scorer.source.model_id} ({loaded.device}).", err=True)
+    click.echo(f"1/3 Scoring {dataset.num_rows} responses ({scorer.provenance().describe()}).", err=True)
     start = time.perf_counter()
     scored = scorer.map(dataset, batch_size=256, desc="Scoring (LALP/GALP)")  # cached by `datasets`: reruns are free
     click.echo(f"    {sum(scored['num_tokens'])} tokens in {time.perf_counter() - start:.1f} s.", err=True)
-    # 2. rank, 3. select
-    curated = curate(scored, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
-                     question_column=question_column, question_id_column=question_id_column)
-    click.echo("2/4 Teacher ranking\n" + curated.ranking.format_table())
-    click.echo(f"\n3/4 {MixReport.TITLE}\n"
-               + curated.mix.format_table() + "\n")
-    # 4. publish
-    source = scorer.source
+    # 2. rank, select, write the repo folder
     args = list(sys.argv[1:])
     if "--token" in args:  # never write the token into the card
         i = args.index("--token")
@@ -101,16 +92,15 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     reproduce = shlex.join(["python", "dataset_scripts/curate_mixed_teachers.py", *args])
     with tempfile.TemporaryDirectory(prefix="localnat-recipe-") as tmp:
         folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
-        write_curated_folder(
-            curated, folder, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
-            student_model=source.model_id, student_revision=source.revision,
-            student_provenance=source.provenance, window=window, segmenter=segmenter, prompt_format=prompt_format,
-            scoring_options={"max_length": scorer.max_length, "dtype": str(loaded.dtype).removeprefix("torch.")},
+        click.echo("2/3 Teacher ranking and selections", err=True)
+        curate_to_folder(
+            scored, folder, scorer.provenance(), correct_column=correct_column, top_k=top_k,
+            teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
+            echo=click.echo, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
             source_dataset=traces, license=license_, reproduce_command=reproduce)
-        click.echo("4/4 Publishing", err=True)
+        click.echo("3/3 Publishing", err=True)
         publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
                            dry_run=dry_run, token=token, commit_message=commit_message)
-
 
 if __name__ == "__main__":
     main()

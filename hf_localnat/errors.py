@@ -45,3 +45,7 @@ class SelectionError(LocalNatError, ValueError):
 
 class PublishError(LocalNatError, RuntimeError):
     """Publishing to (or pulling from) the Hub failed; the message says whether anything changed and what to do."""
+
+
+class ProvenanceError(LocalNatError, ValueError):
+    """A flag contradicts how the input was scored, or inputs scored under different definitions would be mixed."""

@@ -124,7 +124,7 @@ def check_output(target: str | Path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path:
+def save_output(dataset, target: str | Path, *, overwrite: bool = False, provenance=None) -> Path:
     """Write `dataset` to `target`: by suffix (`.jsonl` lines, `.json` one array, `.parquet`, `.csv`) or as a folder.
 
     CSV cannot hold list columns faithfully (`lalp_steps` is written as text); prefer Parquet or JSON Lines.
@@ -133,6 +133,9 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
         dataset (`datasets.Dataset`): what to write.
         target (`str` or `Path`): output path; no suffix means a `save_to_disk` folder.
         overwrite (`bool`, *optional*, defaults to `False`): allow replacing an existing output.
+        provenance (`Provenance`, *optional*): how the rows were scored (defaults to the one `dataset` carries, if
+            any): in a Parquet file's schema metadata, else in `hf_localnat.json` inside a folder or beside a
+            `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`).
 
     Returns:
         `Path`: the path written.
@@ -140,7 +143,10 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
     Raises:
         OutputExistsError: `target` exists and `overwrite` is `False`.
     """
+    from . import provenance as _provenance
+
     path = check_output(target, overwrite=overwrite)
+    provenance = provenance or _provenance.of_dataset(dataset)
     if path.parent:
         path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
@@ -159,7 +165,26 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False) -> Path
     elif suffix == ".json":
         dataset.to_json(str(path), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
     elif suffix == ".parquet":
-        dataset.to_parquet(str(path))
+        write_parquet(dataset, path, provenance)
     else:
         dataset.to_csv(str(path), index=False)
+    if provenance is not None and suffix != ".parquet":
+        _provenance.sidecar_path(path).write_text(provenance.to_json(), encoding="utf-8")
     return path
+
+
+def write_parquet(dataset, path: str | Path, provenance=None) -> None:
+    """`dataset.to_parquet(path)`, with the provenance (if any) in the file's schema metadata beside `datasets`' own
+    `huggingface` key (so `load_dataset("parquet", ...)` still reads the features)."""
+    if provenance is None:
+        dataset.to_parquet(str(path))
+        return
+    import pyarrow.parquet as pq
+
+    from .provenance import to_metadata
+
+    schema = dataset.features.arrow_schema
+    schema = schema.with_metadata({**(schema.metadata or {}), **to_metadata(provenance)})
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for batch in dataset.with_format("arrow").iter(batch_size=10_000):
+            writer.write_table(batch)

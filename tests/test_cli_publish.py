@@ -13,17 +13,23 @@ from huggingface_hub import DatasetCard, HfApi
 
 from hf_localnat.cli import main
 from hf_localnat.hub.curate import curate
+from hf_localnat.io import save_output
+from hf_localnat.provenance import Provenance, read
 
 from .test_publish import USER, curated_configs
 
 CONFIGS = ("lalp", "galp", "scored", "rejected")
 
 
+# How the hand-written rows of `curated_configs` claim to be scored (as `localnat score` would record it).
+RECORDED = Provenance(window=2, segmenter="line", prompt_format="plain", max_length=None, mode="exact",
+                      dtype="float32", student={"kind": "hub", "id": "org/student", "revision": "c" * 40},
+                      version="0.1.0")
+
+
 @pytest.fixture
 def scored_file(tmp_path, hub_repo_name):
-    path = tmp_path / "scored.parquet"
-    curated_configs(hub_repo_name)["scored"].to_parquet(str(path))
-    return path
+    return save_output(curated_configs(hub_repo_name)["scored"], tmp_path / "scored.parquet", provenance=RECORDED)
 
 
 def invoke(*args: str):
@@ -55,6 +61,9 @@ def test_publish_cli_round_trip(hub_server, scored_file, hub_repo_name, tmp_path
     card = DatasetCard.load(repo_id, repo_type="dataset")
     meta = yaml.safe_load(card.content.split("---\n")[1])
     assert meta["license"] == "apache-2.0" and [c["config_name"] for c in meta["configs"]] == list(CONFIGS)
+    facts = meta["localnat"]  # what the file records, not publish's defaults
+    assert (facts["student_model"], facts["student_revision"], facts["window"], facts["segmenter"],
+            facts["prompt_format"]) == ("org/student", "c" * 40, 2, "line", "plain")
     assert "localnat pull" in card.text and "--dry-run --keep-folder rebuilt" in card.text
     assert "![LALP and GALP distributions per teacher](images/localnat-distribution.png)" in card.text
     assert HfApi().file_exists(repo_id, "images/localnat-distribution.png", repo_type="dataset")
@@ -79,10 +88,32 @@ def test_reproduce_command_rebuilds_the_same_selection(hub_server, scored_file, 
     monkeypatch.chdir(tmp_path / "reader")
     pulled = invoke(*pull_part.split()[1:])
     assert pulled.exit_code == 0, pulled.output
+    assert read("scored.parquet") == RECORDED and RECORDED.describe() in pulled.output
     assert invoke(*publish_part.split()[1:]).exit_code == 0
     for name in CONFIGS:
         assert (load_dataset("rebuilt", name, split="train").to_list()
                 == load_dataset(repo_id, name, split="train").to_list())
+
+
+def test_publish_refuses_flags_that_contradict_the_record_and_needs_them_without_one(scored_file, tmp_path):
+    for flags, needle in ((["--window", "4"], "--window 4 contradicts the input, which was scored with window 2"),
+                          (["--model", "smollm2-135m-instruct"], "--model smollm2-135m-instruct contradicts"),
+                          (["--segmenter", "sentence"], "--segmenter sentence contradicts")):
+        refused = invoke("publish", str(scored_file), "--repo-id", "u/x", "--dry-run", *flags)
+        assert refused.exit_code == 1 and needle in refused.output, refused.output
+        assert len(refused.output.strip().splitlines()) == 1
+    agreeing = invoke("publish", str(scored_file), "--repo-id", "u/x", "--dry-run", "--window", "2", "--model",
+                      "org/student", "--model-revision", "cccc")
+    assert agreeing.exit_code == 0, agreeing.output
+    bare = tmp_path / "bare.parquet"
+    curated_configs("bare")["scored"].to_parquet(str(bare))  # records nothing
+    refused = invoke("publish", str(bare), "--repo-id", "u/x", "--dry-run")
+    assert refused.exit_code == 1 and "does not record how it was scored" in refused.output
+    stated = invoke("publish", str(bare), "--repo-id", "u/x", "--dry-run", "--model", "org/m", "--window", "3",
+                    "--keep-folder", str(tmp_path / "stated"))
+    assert stated.exit_code == 0, stated.output
+    card = DatasetCard((tmp_path / "stated" / "README.md").read_text())
+    assert card.data.to_dict()["localnat"]["window"] == 3 and "stated by the publisher" in card.text
 
 
 def test_demo_refuses_a_non_empty_folder_before_scoring(tmp_path):
@@ -106,6 +137,8 @@ def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sampl
     assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = DatasetCard((out / "README.md").read_text())
     assert card.data.license == "apache-2.0" and card.data.to_dict()["localnat"]["student_model"] == "smollm2-135m-instruct"
+    recorded = read(out)  # every config's Parquet file records the same provenance
+    assert recorded.student["kind"] == "embedded" and recorded.window == 4 and recorded.dtype == "float32"
 
     scored = load_dataset(str(out), "scored", split="train")
     assert len(scored) == 32

@@ -38,7 +38,7 @@ def test_curate_mixed_teachers_end_to_end(hub_server, tiny_model_path, hub_repo_
             "--token", token, "--license", "apache-2.0", "--keep-folder", str(tmp_path / "kept")]
     result = CliRunner().invoke(load_script("curate_mixed_teachers").main, args)
     assert result.exit_code == 0, result.output
-    assert "2/4 Teacher ranking" in result.output and "Published" in result.output and token not in result.output
+    assert "2/3 Teacher ranking" in result.output and "Published" in result.output and token not in result.output
     for name in ("lalp", "galp", "scored", "rejected"):
         assert (load_dataset(repo_id, name, split="train").to_list()
                 == load_dataset(str(tmp_path / "kept"), name, split="train").to_list())
@@ -49,4 +49,6 @@ def test_curate_mixed_teachers_end_to_end(hub_server, tiny_model_path, hub_repo_
     card = DatasetCard.load(repo_id, repo_type="dataset")
     assert token not in card.content and "--token" not in card.content
     assert "python dataset_scripts/curate_mixed_teachers.py" in card.content
-    assert card.data.to_dict()["localnat"]["student_model"] == str(tiny_model_path)
+    meta = card.data.to_dict()["localnat"]
+    assert meta["student_model"] == str(tiny_model_path.resolve()) and meta["window"] == 4
+    assert meta["dtype"] == "float32" and "| student sha256 |" in card.text

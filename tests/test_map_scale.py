@@ -53,17 +53,89 @@ def test_pickle_carries_configuration_only(tiny_model_path):
     assert copy.score(["One. Two."], ["Q?"]) == scorer.score(["One. Two."], ["Q?"])
 
 
-def test_fingerprint_changes_with_every_setting(tiny_model_path, monkeypatch):
+# A value other than the default for every field of the definition and every speed knob.
+DEFINITION_CHANGES = {"window": 3, "segmenter": "line", "prompt_format": "plain", "max_length": 64,
+                      "mode": "blockmask"}
+COMPUTE_CHANGES = {"batch_tokens": 2048, "reuse_galp": False, "padding_side": "left", "bucket_ratio": 0.0,
+                   "prefix_reuse": True, "prefix_reuse_min_tokens": 4, "packing": False, "oom_backoff": False,
+                   "prefetch_rows": 3}
+
+
+def test_change_lists_cover_every_field():
+    from dataclasses import fields
+
+    from hf_localnat.scoring.config import ComputeOptions, ScoringDefinition
+
+    assert set(DEFINITION_CHANGES) == {f.name for f in fields(ScoringDefinition)}
+    assert set(COMPUTE_CHANGES) == {f.name for f in fields(ComputeOptions)}
+
+
+def test_fingerprint_changes_with_every_definition_field_and_never_with_a_speed_knob(tiny_model_path, monkeypatch):
     path = str(tiny_model_path)
     base = Hasher.hash(LocalNaturalnessScorer(path))
     assert Hasher.hash(LocalNaturalnessScorer(path)) == base
-    for change in ({"window": 3}, {"segmenter": "line"}, {"prompt_format": "plain"}, {"max_length": 64},
-                   {"dtype": "bfloat16"}, {"response_column": "text"}):
-        assert Hasher.hash(LocalNaturalnessScorer(path, **change)) != base, change
+    for name, value in {**DEFINITION_CHANGES, "dtype": "bfloat16", "question_column": "q", "response_column": "text",
+                        "steps_column": "s"}.items():
+        assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) != base, name
+    for name, value in COMPUTE_CHANGES.items():
+        assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) == base, name
+    assert Hasher.hash(LocalNaturalnessScorer(path, **COMPUTE_CHANGES, device="cpu")) == base
     state = LocalNaturalnessScorer(path).fingerprint_state()
-    assert state["model"]["kind"] == "folder" and state["model"]["config_sha256"]
+    assert state["provenance"]["student"]["kind"] == "folder" and len(state["provenance"]["student"]["sha256"]) == 64
     monkeypatch.setattr(hf_localnat, "__version__", "9.9.9")
     assert Hasher.hash(LocalNaturalnessScorer(path)) != base
+
+
+def test_private_datasets_hook_still_works(tiny_model_path):
+    """The one private `datasets` hook we use (see `scoring.hf_datasets`): fails loudly if a release moves it."""
+    from datasets.utils import _dill
+
+    LocalNaturalnessScorer(str(tiny_model_path))
+    assert LocalNaturalnessScorer in _dill.Pickler.dispatch, "datasets.utils._dill.pklregister no longer registers"
+    a = LocalNaturalnessScorer(str(tiny_model_path), batch_tokens=64)
+    assert pickle.loads(pickle.dumps(a)).config.batch_tokens == 64  # ordinary pickling keeps the knob
+    assert _dill.dumps(a) == _dill.dumps(LocalNaturalnessScorer(str(tiny_model_path)))  # the hash ignores it
+
+
+def test_folder_fingerprint_follows_the_weights_not_the_copy(tiny_model_path, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hf_localnat.scoring.fingerprint import folder_identity
+
+    folder = tmp_path / "student"
+    shutil.copytree(tiny_model_path, folder)
+    first = LocalNaturalnessScorer(str(folder)).provenance().student
+    assert first["sha256"] == folder_identity(tiny_model_path)["sha256"]  # a copy has the same content hash
+    before = Hasher.hash(LocalNaturalnessScorer(str(folder)))
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(1.5)  # new weights, same config and file sizes
+    model.save_pretrained(folder)
+    after = LocalNaturalnessScorer(str(folder)).provenance().student
+    assert after["sha256"] != first["sha256"] and Hasher.hash(LocalNaturalnessScorer(str(folder))) != before
+
+
+def test_large_weight_files_are_hashed_by_samples(tmp_path, monkeypatch):
+    from hf_localnat.scoring import fingerprint
+
+    monkeypatch.setattr(fingerprint, "FULL_HASH_BYTES", 1000)
+    monkeypatch.setattr(fingerprint, "HEAD_BYTES", 100)
+    monkeypatch.setattr(fingerprint, "SAMPLE_BLOCK_BYTES", 10)
+    monkeypatch.setattr(fingerprint, "SAMPLE_BLOCKS", 4)
+    path = tmp_path / "model.safetensors"
+    data = bytearray(range(256)) * 40  # 10240 bytes: sampled
+    digests = set()
+    for offset in (None, 50, 100 + (10240 - 110) // 3, 10239):  # the head, a sampled block, the last byte
+        changed = bytearray(data)
+        if offset is not None:
+            changed[offset] ^= 0xFF
+        path.write_bytes(changed)
+        os.utime(path, ns=(1, len(digests) + 1))
+        digests.add(fingerprint.file_digest(path))
+    assert len(digests) == 4
 
 
 def test_in_memory_model_fingerprint_follows_the_weights(tiny_model_path):
@@ -88,12 +160,13 @@ def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_nam
     repo = api.create_repo(hub_repo_name).repo_id
     first = api.upload_folder(repo_id=repo, folder_path=tiny_model_path).oid
     scorer = LocalNaturalnessScorer(repo)
-    assert scorer.fingerprint_state()["model"] == {"kind": "hub", "id": repo, "revision": first}
+    assert scorer.provenance().student == {"kind": "hub", "id": repo, "revision": first}
     before = Hasher.hash(scorer)
     (tmp_path / "NOTES.md").write_text("changed")
     api.upload_file(repo_id=repo, path_or_fileobj=str(tmp_path / "NOTES.md"), path_in_repo="NOTES.md")
     assert Hasher.hash(LocalNaturalnessScorer(repo)) != before  # main moved: a new fingerprint
     assert Hasher.hash(LocalNaturalnessScorer(repo, revision=first)) == before
+    assert Hasher.hash(LocalNaturalnessScorer(repo, revision="0" * 40)) != before  # the revision is part of it
     # A copy (what a map worker gets) keeps the resolution and loads that commit, not the moved branch.
     copy = pickle.loads(pickle.dumps(scorer))
     assert copy.score(["One. Two."], ["Q?"]) == LocalNaturalnessScorer(str(tiny_model_path)).score(["One. Two."], ["Q?"])
@@ -106,38 +179,43 @@ MAP_SCRIPT = textwrap.dedent(
     import json, sys
     from datasets import load_dataset
     from hf_localnat import LocalNaturalnessScorer
+    from hf_localnat.provenance import of_dataset
 
-    data, cache, model, window = sys.argv[1:5]
+    data, cache, model, window, batch_tokens = sys.argv[1:6]
     ds = load_dataset("json", data_files=data, split="train", cache_dir=cache)
-    scorer = LocalNaturalnessScorer(model, window=int(window))
+    scorer = LocalNaturalnessScorer(model, window=int(window), batch_tokens=int(batch_tokens))
     out = scorer.map(ds, batch_size=4)
     print(json.dumps({"cache_files": [f["filename"] for f in out.cache_files], "loaded": scorer._model is not None,
-                      "lalp": list(out["lalp"])}))
+                      "lalp": list(out["lalp"]), "window": of_dataset(out).window}))
     """
 )
 
 
-def _map_in_fresh_process(tmp_path: Path, jsonl: Path, model: Path, window: int) -> dict:
+def _map_in_fresh_process(tmp_path: Path, jsonl: Path, model: Path, window: int, batch_tokens: int = 16384) -> dict:
     script = tmp_path / "map_once.py"
     script.write_text(MAP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, str(script), str(jsonl), str(tmp_path / "cache"), str(model), str(window)],
+        [sys.executable, str(script), str(jsonl), str(tmp_path / "cache"), str(model), str(window), str(batch_tokens)],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_second_map_in_a_fresh_process_is_a_cache_hit(tmp_path, jsonl, tiny_model_path):
+def test_fresh_process_cache_hits_on_reruns_and_speed_knobs_and_misses_on_the_window(tmp_path, jsonl, tiny_model_path):
     first = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4)
     assert first["loaded"] and len(first["cache_files"]) == 1 and "/cache-" in first["cache_files"][0]
     second = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4)
     assert not second["loaded"], "the second run scored again instead of reading the cache"
     assert second["cache_files"] == first["cache_files"] and second["lalp"] == first["lalp"]
-    changed = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=1)
+    knob = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4, batch_tokens=64)
+    assert not knob["loaded"], "a speed knob (batch_tokens) threw the cache away"
+    assert knob["cache_files"] == first["cache_files"]
+    changed = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=1, batch_tokens=64)
     assert changed["loaded"] and changed["cache_files"] != first["cache_files"]
     assert changed["lalp"] != first["lalp"]
+    assert [first["window"], second["window"], changed["window"]] == [4, 4, 1]  # the results carry their provenance
 
 
 # --------------------------------------------------------------------------------------------- with_rank, num_proc

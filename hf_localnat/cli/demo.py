@@ -36,19 +36,17 @@ def demo(output: str, window: int, overwrite: bool) -> None:
       localnat demo -o /tmp/demo --overwrite
     Then: load_dataset("localnat-demo", "lalp")
     """
-    from ..hub.curate import curate, write_curated_folder
+    from ..hub.curate import curate_to_folder
     from ..hub.repo_folder import check_repo_folder
     from ..sample import SAMPLE_PATH, load_sample
     from ..scoring.scorer import LocalNaturalnessScorer
-    from ..selection.select import MixReport
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the 90 s of scoring
     dataset = load_sample()
     scorer = LocalNaturalnessScorer(window=window)
     scorer.model  # load (and convert, the first time) the embedded student now
-    source = scorer.source
     click.echo(f"Scoring {len(dataset)} responses from {len(set(dataset['teacher']))} teachers with the embedded "
-               f"student ({source.model_id}) on this machine...", err=True)
+               f"student ({scorer.source.model_id}) on this machine...", err=True)
     start = time.perf_counter()
     # 8 rows per map batch: a progress bar with an ETA, while the scorer still packs each batch by token budget
     scored = scorer.map(dataset, batch_size=8, keep_in_memory=True, desc="Scoring (LALP/GALP)")
@@ -56,18 +54,10 @@ def demo(output: str, window: int, overwrite: bool) -> None:
     tokens = sum(scored["num_tokens"])
     click.echo(f"Scored {len(scored)} responses ({tokens} tokens) in {seconds:.1f} s. Higher = more natural to the "
                "student.\n")
-
-    curated = curate(scored, correct_column="correct")
-    click.echo(curated.ranking.format_table())
-    click.echo(f"\n{MixReport.TITLE} (correct responses only)")
-    click.echo(curated.mix.format_table() + "\n")
     command = ["localnat", "demo"] + (["--window", str(window)] if window != 4 else [])
-    cfg = scorer.config
-    write_curated_folder(
-        curated, folder, pretty_name="hf-localnat demo: curated multi-teacher reasoning traces",
-        student_model=source.model_id, student_revision=source.revision, student_provenance=source.provenance,
-        window=cfg.window, segmenter=cfg.segmenter, prompt_format=cfg.prompt_format,
-        scoring_options={"max_length": scorer.max_length, "dtype": str(scorer.model.dtype).removeprefix("torch.")},
+    curated = curate_to_folder(
+        scored, folder, scorer.provenance(), correct_column="correct", echo=click.echo,
+        pretty_name="hf-localnat demo: curated multi-teacher reasoning traces",
         source_dataset=f"hf_localnat/data/{SAMPLE_PATH.name} (bundled, synthetic)", license="apache-2.0",
         reproduce_command=shlex.join(command), overwrite=overwrite)
     counts = ", ".join(f"{name} {len(ds)}" for name, ds in curated.configs.items() if len(ds))

@@ -21,21 +21,35 @@ Examples:
   localnat publish scored.parquet --repo-id org/curated-math --create-pr       # propose a change
   localnat publish scored.parquet --repo-id you/curated-math --model Qwen/Qwen2.5-1.5B-Instruct --license mit
 \b
-SCORED comes from `localnat score`; pass the same --model/--window/--segmenter/--prompt-format you scored with: they
-are recorded in the card. Students then train with load_dataset("you/curated-math", "lalp").
+SCORED comes from `localnat score` (or `localnat pull`), which records how it was scored; the card states exactly
+that. --model/--window/--segmenter/--prompt-format are only needed for a file that records nothing (then --model and
+--window are required); a value that contradicts the record is refused. Students then train with
+load_dataset("you/curated-math", "lalp").
 """
 
 
-def student_facts(model: str | None, revision: str | None) -> tuple[str, str | None, dict]:
-    """The student's name, revision and provenance for the card, without loading it."""
-    from ..scoring.models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance, is_embedded
+def scored_provenance(source: str, *, model: str | None, revision: str | None, window: int | None,
+                      segmenter: str | None, prompt_format: str | None):
+    """How SCORED was scored: its recorded provenance, checked against the flags given; or, for a file that records
+    none, the provenance the flags state (then `--model` and `--window` are required).
 
-    if is_embedded(model):
-        try:
-            return EMBEDDED_MODEL, None, embedded_provenance(embedded_gguf()[1])
-        except LookupError:  # the package is not installed here; the name alone still identifies it
-            return EMBEDDED_MODEL, None, {"original_model": "HuggingFaceTB/SmolLM2-135M-Instruct"}
-    return model, revision, {}
+    Raises:
+        ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
+    """
+    from ..errors import ProvenanceError
+    from ..provenance import Provenance, read
+
+    recorded = read(source)
+    if recorded is not None:
+        recorded.check(model=model, revision=revision, window=window, segmenter=segmenter, prompt_format=prompt_format)
+        return recorded
+    if model is None or window is None:
+        raise ProvenanceError(f"{source} does not record how it was scored (not written by `localnat score`, or a "
+                              ".jsonl/.csv without its .hf_localnat.json); pass --model and --window to state it.")
+    student = {"kind": "stated", "name": model, "revision": revision}
+    return Provenance(window=window, segmenter=segmenter or "sentence", prompt_format=prompt_format or "auto",
+                      max_length=None, mode="not recorded", dtype="not recorded", student=student,
+                      version="not recorded")
 
 
 def publish_options(function):
@@ -77,13 +91,15 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @click.argument("scored", metavar="SCORED")
 @publish_options
 @click.option("--model", default=None, metavar="NAME",
-              help="The student SCORED was scored with  [default: the embedded SmolLM2].")
-@click.option("--model-revision", default=None, metavar="REV", help="Its Hub revision (commit sha), if any.")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True, help="Window SCORED used.")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
-              help="Segmenter SCORED used.")
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
-              help="Prompt format SCORED used.")
+              help="The student SCORED was scored with  [default: as recorded in SCORED].")
+@click.option("--model-revision", default=None, metavar="REV",
+              help="Its Hub revision (commit sha)  [default: as recorded].")
+@click.option("--window", type=click.IntRange(min=0), default=None,
+              help="Window SCORED used  [default: as recorded].")
+@click.option("--segmenter", type=click.Choice(SEGMENTERS), default=None,
+              help="Segmenter SCORED used  [default: as recorded, else sentence].")
+@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default=None,
+              help="Prompt format SCORED used  [default: as recorded, else auto].")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; only rows where it is true can be selected.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
@@ -92,8 +108,8 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @handle_errors
 def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
-            token: str | None, model: str | None, model_revision: str | None, window: int, segmenter: str,
-            prompt_format: str, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
+            token: str | None, model: str | None, model_revision: str | None, window: int | None,
+            segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
             question_id_column: str, config_name: str | None, split: str | None) -> None:
     """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
 
@@ -102,25 +118,20 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     saying how it was selected and how to reproduce it. It is private unless --public, lands in one commit, and an
     existing repo is never written without --overwrite or --create-pr.
     """
-    from ..hub.curate import curate, write_curated_folder
-    from ..io import load_input
+    from ..hub.curate import curate_to_folder
     from ..hub.publish import check_repo_id
-    from ..selection.select import MixReport
+    from ..io import load_input
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
+    provenance = scored_provenance(scored, model=model, revision=model_revision, window=window, segmenter=segmenter,
+                                   prompt_format=prompt_format)
+    click.echo(f"Scored with: {provenance.describe()}.", err=True)
     dataset = load_input(scored, config=config_name, split=split)
-    curated = curate(dataset, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
-                     question_column=question_column, question_id_column=question_id_column)
-    click.echo(curated.ranking.format_table())
-    click.echo("\n" + MixReport.TITLE)
-    click.echo(curated.mix.format_table() + "\n")
-    student, revision, provenance = student_facts(model, model_revision)
-    # A reader reproduces the selection from the published `scored` config, without touching this repo.
-    command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id, "--model", student]
-    command += ["--model-revision", revision] if revision else []
-    command += ["--window", str(window), "--segmenter", segmenter, "--prompt-format", prompt_format]
+    # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),
+    # without touching this repo.
+    command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id]
     command += ["--correct-column", correct_column] if correct_column else []
     command += ["--top-k", str(top_k)] if top_k != 1 else []
     command += ["--pretty-name", pretty_name] if pretty_name else []
@@ -132,11 +143,11 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     reproduce = f"localnat pull {shlex.quote(repo_id)} --config scored -o scored.parquet && {shlex.join(command)}"
     with tempfile.TemporaryDirectory(prefix="localnat-publish-") as tmp:
         folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
-        write_curated_folder(
-            curated, folder, pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id,
-            student_model=student, student_revision=revision, student_provenance=provenance, window=window,
-            segmenter=segmenter, prompt_format=prompt_format, source_dataset=scored, license=license_,
-            reproduce_command=reproduce)
+        curate_to_folder(
+            dataset, folder, provenance, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
+            question_column=question_column, question_id_column=question_id_column, echo=click.echo,
+            pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=scored,
+            license=license_, reproduce_command=reproduce)
         publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
                            dry_run=dry_run, token=token, commit_message=commit_message)
         if keep_folder:

@@ -19,7 +19,8 @@ from ._options import handle_errors
 @click.option("--token", default=None, help="Hub token for private datasets (default: HF_TOKEN or your login).")
 @handle_errors
 def pull(source: str, config: str, output: str, revision: str | None, overwrite: bool, token: str | None) -> None:
-    """Download a curated dataset SOURCE (NS/NAME on the Hub, or a local folder) and print its card's summary.
+    """Download a curated dataset SOURCE (NS/NAME on the Hub, or a local folder), print its card's summary and how
+    its rows were scored (the provenance its Parquet files record, kept in OUTPUT too).
 
     \b
     Examples:
@@ -29,8 +30,11 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
     The same data loads in Python with load_dataset("you/curated-math", "lalp").
     """
     from ..hub.pull import pull as pull_dataset
+    from ..provenance import scored_with
 
     result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite)
     if result.summary:
         click.echo(result.summary + "\n")
-    click.echo(f"Wrote {result.rows} rows of {source} ({config}) to {result.output}.")
+    click.echo(scored_with(result.provenance))
+    click.echo(f"Wrote {result.rows} rows of {source} ({config}) to {result.output}"
+               + (" (with its provenance)." if result.provenance else "."))

@@ -42,22 +42,26 @@ def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int
 
     Means are taken over the questions every ranked teacher answered with a score (a teacher's repeated answers to
     one question are averaged first); the others are counted as dropped. Each mean and each pairwise difference gets
-    a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *.
+    a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *. The
+    report starts with how SCORED was scored (its recorded provenance).
     """
     from ..io import load_input
+    from ..provenance import read, scored_with
     from ..selection.plot import check_plot_path, plot_teacher_distributions
     from ..selection.rank import rank_teachers
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
+    provenance = read(scored)  # refuses a folder whose parts were scored differently
     dataset = load_input(scored, config=config_name, split=split)
     ranking = rank_teachers(
         dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,
         teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
     )
     if as_json:
-        click.echo(json.dumps(ranking.to_dict(), indent=2))
+        click.echo(json.dumps({**ranking.to_dict(), "provenance": provenance and provenance.to_dict()}, indent=2))
     else:
+        click.echo(scored_with(provenance))
         click.echo(ranking.format_table())
     if plot_path is not None:
         path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order("lalp"),

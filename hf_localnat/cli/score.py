@@ -74,8 +74,10 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
 
     INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
     response (columns question and response). OUTPUT gets every input column plus lalp, galp, lalp_steps,
-    num_steps, num_tokens, truncated and score_error. Results are cached by `datasets`: rerunning the same command
-    reads them back.
+    num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
+    prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
+    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
+    by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
     """
     from ..io import check_output, load_input, save_output
     from ..selection.layout import require_columns
@@ -100,6 +102,17 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)")
     seconds = time.perf_counter() - start
     from_cache = not scorer.is_loaded
-    path = save_output(scored, output, overwrite=overwrite)
+    provenance = scorer.provenance()
+    path = save_output(scored, output, overwrite=overwrite, provenance=provenance)
     click.echo(summarize(scored, seconds, from_cache=from_cache))
     click.echo(f"Wrote {path}.")
+    click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
+
+
+def where_recorded(path) -> str:
+    """Where `save_output` put the provenance of `path`, for the summary."""
+    from ..provenance import sidecar_path
+
+    if path.suffix.lower() == ".parquet":
+        return "in the Parquet schema metadata, key hf_localnat"
+    return f"in {sidecar_path(path)}; {path.suffix or 'a folder'} cannot hold it, keep the two together"

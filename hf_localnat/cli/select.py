@@ -77,9 +77,11 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
     rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp, lower_galp,
-    teacher_quota). The mix report shows each teacher's share under LALP and under GALP.
+    teacher_quota). The mix report shows each teacher's share under LALP and under GALP. Both outputs keep SCORED's
+    recorded provenance (how it was scored).
     """
     from ..io import check_output, load_input, save_output
+    from ..provenance import read, scored_with
     from ..selection.layout import require_columns
     from ..selection.select import MixReport, mix_report, select_responses
 
@@ -88,6 +90,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     rejected_path = rejected_path or default_rejected_path(output)
     check_output(output, overwrite=overwrite)
     check_output(rejected_path, overwrite=overwrite)
+    provenance = read(scored)  # refuses a folder whose parts were scored differently
     dataset = load_input(scored, config=config_name, split=split)
     require_columns(dataset, [teacher_column], what="selection")
     quotas = parse_quotas(teacher_quotas, list(dict.fromkeys(dataset[teacher_column])))
@@ -96,8 +99,8 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
                    question_id_column=question_id_column)
     selection = select_responses(dataset, by=by, **options)
     report = mix_report(dataset, done=selection, **options)
-    kept = save_output(selection.selected, output, overwrite=overwrite)
-    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite)
+    kept = save_output(selection.selected, output, overwrite=overwrite, provenance=provenance)
+    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite, provenance=provenance)
     if as_json:
         click.echo(json.dumps({
             "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
@@ -105,8 +108,10 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
             "questions": selection.num_questions, "questions_without_selection":
             selection.num_questions_without_selection, "mix": report.to_dict(),
             "output": str(kept), "rejected_output": str(rejected),
+            "provenance": provenance and provenance.to_dict(),
         }, indent=2))
         return
+    click.echo(scored_with(provenance))
     click.echo(selection.summary())
     click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
     click.echo("\n" + MixReport.TITLE)

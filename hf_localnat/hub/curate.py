@@ -1,8 +1,10 @@
-"""From scored rows to a curated dataset repo folder: rank teachers, select by LALP and by GALP, plot, write the card.
+"""The curation recipe: scored rows -> teacher ranking, LALP and GALP selections -> printed report -> repo folder
+(Parquet per config, distribution plot, card). `curate_to_folder` is the one chain `localnat demo`, `localnat publish`
+and `dataset_scripts/` run; publishing the folder is `hub.publish.publish_folder`.
 
-This is the part `localnat demo`, `localnat publish` and the `dataset_scripts/` recipes share; it only composes the
-library (`rank.rank_teachers`, `select.select_responses`, `select.mix_report`, `plot.plot_teacher_distributions`,
-`card.render_card`, `repo_folder.write_repo_folder`).
+It only composes the library (`rank.rank_teachers`, `select.select_responses`, `select.MixReport`,
+`plot.plot_teacher_distributions`, `card.render_card`, `repo_folder.write_repo_folder`). The card states the scores'
+`Provenance` (student, window, segmenter, ...) as recorded with them, never a default.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ..provenance import Provenance, common, of_dataset
 from .card import LocalNatCardParams, render_card
 from .repo_folder import IMAGES_DIR, write_repo_folder
 
@@ -88,19 +91,40 @@ def mix_shares(mix) -> dict[str, dict[str, float]]:
     return {by: {t: mix.share(by, t) for t in mix.teachers} for by in ("lalp", "galp")}
 
 
-def write_curated_folder(curated: Curated, folder: str | os.PathLike, *, pretty_name: str, student_model: str,
-                         window: int, segmenter: str, prompt_format: str, repo_id: str | None = None,
-                         student_revision: str | None = None, student_provenance: dict | None = None,
-                         scoring_options: dict | None = None, source_dataset: str | None = None,
+def report(curated: Curated) -> str:
+    """The terminal report of a curation: the teacher ranking table, then the mix report."""
+    from ..selection.select import MixReport
+
+    only = " (correct responses only)" if curated.selection_options.get("correct_column") else ""
+    return f"{curated.ranking.format_table()}\n\n{MixReport.TITLE}{only}\n{curated.mix.format_table()}\n"
+
+
+def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:
+    """The `LocalNatCardParams` fields that describe how the rows were scored, all from `provenance`."""
+    facts = provenance.student_facts()
+    if facts.get("kind") == "stated":
+        facts["note"] = "not recorded with the scores; stated by the publisher's flags"
+    return dict(
+        student_model=provenance.student_name, student_revision=provenance.student_revision,
+        student_provenance=facts, window=provenance.window, segmenter=provenance.segmenter,
+        prompt_format=provenance.prompt_format,
+        scoring_options={"max_length": "model maximum" if provenance.max_length is None else provenance.max_length,
+                         "mode": provenance.mode, "dtype": provenance.dtype, "scoring_version": provenance.version},
+    )
+
+
+def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance: Provenance, *, pretty_name: str,
+                         repo_id: str | None = None, source_dataset: str | None = None,
                          reproduce_command: str | None = None, license: str = "other", plot: bool = True,
                          overwrite: bool = False) -> Path:
-    """Write `curated` as a Hub dataset repo folder: Parquet per config, the distribution plot, the card.
+    """Write `curated` as a Hub dataset repo folder: Parquet per config (each carrying `provenance` in its schema
+    metadata), the distribution plot, the card.
 
     Args:
         curated (`Curated`): from `curate`.
         folder (`str` or `os.PathLike`): destination (must be absent or empty unless `overwrite`).
-        pretty_name, student_model, window, segmenter, prompt_format, repo_id, student_revision, student_provenance,
-        scoring_options, source_dataset, reproduce_command, license: recorded in the card (`LocalNatCardParams`).
+        provenance (`Provenance`): how the rows were scored; the card states it.
+        pretty_name, repo_id, source_dataset, reproduce_command, license: recorded in the card (`LocalNatCardParams`).
         plot (`bool`, *optional*, defaults to `True`): draw `images/localnat-distribution.png` (needs matplotlib).
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder.
 
@@ -110,9 +134,7 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, *, pretty_
     from .. import __version__
 
     params = LocalNatCardParams(
-        pretty_name=pretty_name, repo_id=repo_id, student_model=student_model, student_revision=student_revision,
-        student_provenance=dict(student_provenance or {}), window=window, segmenter=segmenter,
-        prompt_format=prompt_format, scoring_options=dict(scoring_options or {}), package_version=__version__,
+        pretty_name=pretty_name, repo_id=repo_id, **card_scoring_facts(provenance), package_version=__version__,
         source_dataset=source_dataset, selection_options=curated.selection_options,
         counts={name: len(ds) for name, ds in curated.configs.items()}, ranking=ranking_rows(curated.ranking),
         mix=mix_shares(curated.mix), plot_path=f"{IMAGES_DIR}/{PLOT_NAME}" if plot else None,
@@ -127,4 +149,33 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, *, pretty_
             images[PLOT_NAME] = plot_teacher_distributions(
                 curated.configs["scored"], Path(tmp) / PLOT_NAME, teachers=curated.ranking.order("lalp"),
                 teacher_column=curated.teacher_column, title=pretty_name)
-        return write_repo_folder(folder, curated.configs, card, images, overwrite=overwrite)
+        return write_repo_folder(folder, curated.configs, card, images, overwrite=overwrite, provenance=provenance)
+
+
+def curate_to_folder(scored, folder: str | os.PathLike, provenance: Provenance, *, pretty_name: str,
+                     repo_id: str | None = None, source_dataset: str | None = None,
+                     reproduce_command: str | None = None, license: str = "other", plot: bool = True,
+                     overwrite: bool = False, echo: Callable[[str], None] | None = None, **selection: Any) -> Curated:
+    """The curation recipe: `curate` the scored rows, `echo` the `report`, and `write_curated_folder`.
+
+    Args:
+        scored (`datasets.Dataset`): the scored rows (long layout).
+        folder, provenance, pretty_name, repo_id, source_dataset, reproduce_command, license, plot, overwrite: as in
+            `write_curated_folder`.
+        echo (`Callable[[str], None]`, *optional*): where the report goes (e.g. `click.echo`); `None` prints nothing.
+        **selection: `curate`'s options (`correct_column`, `top_k`, column names, ...).
+
+    Returns:
+        `Curated`.
+
+    Raises:
+        ProvenanceError: `scored` carries a provenance (from `scorer.map`) other than `provenance`.
+    """
+    common([of_dataset(scored) or provenance, provenance], what="the scored rows and the stated provenance")
+    curated = curate(scored, **selection)
+    if echo is not None:
+        echo(report(curated))
+    write_curated_folder(curated, folder, provenance, pretty_name=pretty_name, repo_id=repo_id,
+                         source_dataset=source_dataset, reproduce_command=reproduce_command, license=license,
+                         plot=plot, overwrite=overwrite)
+    return curated

@@ -1,4 +1,5 @@
-"""Download one config of a curated dataset (a Hub repo or a local repo folder) and summarise its card."""
+"""Download one config of a curated dataset (a Hub repo or a local repo folder), keep the provenance its Parquet files
+record, and summarise its card."""
 
 from __future__ import annotations
 
@@ -8,17 +9,61 @@ from pathlib import Path
 
 from .card import DEFAULT_CONFIG, card_summary
 from ..errors import ConfigError, PublishError
+from ..provenance import Provenance, common, from_metadata
 
 
 @dataclass
 class PullResult:
-    """What `pull` fetched: the source, the config, the rows written, where, and the card's summary."""
+    """What `pull` fetched: the source, the config, the rows written, where, the card's summary, and how the rows
+    were scored (`None` when the data files record nothing)."""
 
     source: str
     config: str
     rows: int
     output: Path
     summary: str
+    provenance: Provenance | None = None
+
+
+def _patterns(data_files) -> list[str]:
+    """The path patterns of a card's `data_files` entry (a string, a list of strings, or `{split, path}` items)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    patterns: list[str] = []
+    for item in data_files or []:
+        paths = item.get("path") if isinstance(item, dict) else item
+        patterns += [paths] if isinstance(paths, str) else list(paths or [])
+    return patterns
+
+
+def data_files_provenance(source: str, patterns: list[str], *, local: bool, revision: str | None = None,
+                          token: str | None = None) -> Provenance | None:
+    """The provenance the Parquet files matching `patterns` record (read from their footers only; on the Hub
+    through `HfFileSystem` range requests). All files must agree.
+
+    Raises:
+        ProvenanceError: the files were scored differently.
+    """
+    import pyarrow.parquet as pq
+
+    if local:
+        files = [str(p) for pattern in patterns for p in sorted(Path(source).expanduser().glob(pattern))]
+        opener = open
+    else:
+        from urllib.parse import quote
+
+        from huggingface_hub import HfFileSystem
+
+        fs = HfFileSystem(token=token)
+        root = f"datasets/{source}" + (f"@{quote(revision, safe='')}" if revision else "")
+        files = [f for pattern in patterns for f in sorted(fs.glob(f"{root}/{pattern}"))]
+        opener = fs.open
+    schemas = []
+    for name in files:
+        if name.endswith(".parquet"):
+            with opener(name, "rb") as f:
+                schemas.append(from_metadata(pq.read_schema(f).metadata))
+    return common(schemas, what=f"{source} ({', '.join(patterns)})")
 
 
 def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG, revision: str | None = None,
@@ -59,11 +104,13 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
     except (HfHubHTTPError, OSError) as err:
         raise PublishError(f"Cannot read the card of {source!r} ({type(err).__name__}); check the id and your "
                            "network, then rerun.") from err
-    configs = [c.get("config_name") for c in DatasetCard(card_text, ignore_metadata_errors=True).data.to_dict().get(
-        "configs") or []]
-    if configs and config not in configs:
-        raise ConfigError(f"{source!r} has no config {config!r}; it has {', '.join(map(str, configs))}.")
+    entries = {c.get("config_name"): c for c in DatasetCard(card_text, ignore_metadata_errors=True).data.to_dict().get(
+        "configs") or []}
+    if entries and config not in entries:
+        raise ConfigError(f"{source!r} has no config {config!r}; it has {', '.join(map(str, entries))}.")
     dataset = load_dataset(str(Path(source).expanduser()) if local else source, config, split="train",
                            revision=revision, token=token)
-    output = save_output(dataset, output, overwrite=overwrite)
-    return PullResult(source, config, len(dataset), output, card_summary(card_text))
+    patterns = _patterns((entries.get(config) or {}).get("data_files"))
+    provenance = data_files_provenance(source, patterns, local=local, revision=revision, token=token)
+    output = save_output(dataset, output, overwrite=overwrite, provenance=provenance)
+    return PullResult(source, config, len(dataset), output, card_summary(card_text), provenance)

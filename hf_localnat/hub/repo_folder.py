@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io import write_parquet
 from .card import pin_data_files
 from ..errors import ConfigError, OutputExistsError
 
@@ -57,7 +58,8 @@ def check_repo_folder(folder: str | os.PathLike, *, overwrite: bool = False) -> 
 
 
 def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], card: "DatasetCard",
-                      images: dict[str, bytes | os.PathLike] | None = None, *, overwrite: bool = False) -> Path:
+                      images: dict[str, bytes | os.PathLike] | None = None, *, overwrite: bool = False,
+                      provenance=None) -> Path:
     """Write `configs`, `card` and `images` into `folder` as a Hub dataset repo would hold them.
 
     The folder is built next to its destination and renamed into place, so an interrupted write never leaves half a
@@ -70,6 +72,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         card (`huggingface_hub.DatasetCard`): written as `README.md`.
         images (`dict[str, bytes | PathLike]`, *optional*): file name -> content or path, written under `images/`.
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder (all its content).
+        provenance (`Provenance`, *optional*): how the rows were scored, kept in every Parquet file's schema metadata
+            (`localnat pull` reads it back).
 
     Returns:
         `Path`: the folder.
@@ -87,7 +91,7 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
                 continue
             path = staging / DATA_DIR / name / "train.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            dataset.to_parquet(str(path))
+            write_parquet(dataset, path, provenance)
             final = path.with_name(f"train-{_sha256(path)[:16]}.parquet")
             path.rename(final)
             files[name] = final.relative_to(staging).as_posix()

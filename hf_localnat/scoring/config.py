@@ -1,8 +1,9 @@
-"""The scoring configuration: every knob that changes a number the scorer prints (see SPEC.md)."""
+"""The scoring configuration, split in two: the definition of the number (`ScoringDefinition`, see SPEC.md) and
+how it is computed (`ComputeOptions`, speed and memory knobs that never change a score)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 from ..errors import ConfigError
@@ -14,8 +15,8 @@ PaddingSide = Literal["right", "left"]
 
 
 @dataclass(frozen=True)
-class ScoringConfig:
-    """What decides the scores, apart from the model itself.
+class ScoringDefinition:
+    """What decides the scores, apart from the student and its dtype: part of every fingerprint and provenance.
 
     Args:
         window (`int`, *optional*, defaults to 4):
@@ -27,6 +28,38 @@ class ScoringConfig:
             tokenizer has a chat template, else plain).
         max_length (`int`, *optional*):
             Bound on every model input in tokens; defaults to the model's maximum positions.
+        mode (`str`, *optional*, defaults to `"exact"`):
+            `"exact"`: LALP as SPEC §4 defines it. `"blockmask"`: an opt-in approximation that is NOT LALP: one
+            forward pass per response with an attention mask letting each step's tokens see P and the `window`
+            steps before it; deeper layers see context beyond the window. About one extra GALP pass instead of
+            (k+1); see `benchmarks/RESULTS.md` for its rank agreement with exact LALP.
+    """
+
+    window: int = 4
+    segmenter: str = "sentence"
+    prompt_format: str = "auto"
+    max_length: int | None = None
+    mode: str = "exact"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
+            raise ConfigError(f"`window` must be a whole number >= 0 (preceding steps), got {self.window!r}.")
+        if self.segmenter not in SEGMENTERS:
+            raise ConfigError(f"Unknown segmenter {self.segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise ConfigError(f"Unknown prompt_format {self.prompt_format!r}; use one of {', '.join(PROMPT_FORMATS)}.")
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 2):
+            raise ConfigError(f"`max_length` must be an integer >= 2 or None, got {self.max_length!r}.")
+        if self.mode not in ("exact", "blockmask"):
+            raise ConfigError(f"Unknown mode {self.mode!r}; use 'exact' (LALP) or 'blockmask' (an approximation).")
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    """How the scores are computed: speed and memory knobs that never change a score (SPEC §6 tolerances), so they
+    are left out of the `datasets` fingerprint and the provenance: changing one is a cache hit.
+
+    Args:
         batch_tokens (`int`, *optional*, defaults to 16384):
             Token budget of one forward batch (padded tokens: rows x longest row).
         reuse_galp (`bool`, *optional*, defaults to `True`):
@@ -54,17 +87,8 @@ class ScoringConfig:
             Rows are prepared (segmented, tokenized, windowed) and scored in chunks of this many; the next chunk is
             prepared in a background thread while the model scores the current one. Windows are batched within a
             chunk. `0`: one chunk per call (no overlap).
-        mode (`str`, *optional*, defaults to `"exact"`):
-            `"exact"`: LALP as SPEC §4 defines it. `"blockmask"`: an opt-in approximation that is NOT LALP: one
-            forward pass per response with an attention mask letting each step's tokens see P and the `window`
-            steps before it; deeper layers see context beyond the window. About one extra GALP pass instead of
-            (k+1); see `benchmarks/RESULTS.md` for its rank agreement with exact LALP.
     """
 
-    window: int = 4
-    segmenter: str = "sentence"
-    prompt_format: str = "auto"
-    max_length: int | None = None
     batch_tokens: int = 16384
     reuse_galp: bool = True
     padding_side: str = "right"
@@ -74,17 +98,8 @@ class ScoringConfig:
     packing: bool | str = "auto"
     oom_backoff: bool = True
     prefetch_rows: int = 64
-    mode: str = "exact"
 
     def __post_init__(self) -> None:
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
-            raise ConfigError(f"`window` must be a whole number >= 0 (preceding steps), got {self.window!r}.")
-        if self.segmenter not in SEGMENTERS:
-            raise ConfigError(f"Unknown segmenter {self.segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
-        if self.prompt_format not in PROMPT_FORMATS:
-            raise ConfigError(f"Unknown prompt_format {self.prompt_format!r}; use one of {', '.join(PROMPT_FORMATS)}.")
-        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 2):
-            raise ConfigError(f"`max_length` must be an integer >= 2 or None, got {self.max_length!r}.")
         if not isinstance(self.batch_tokens, int) or self.batch_tokens < 1:
             raise ConfigError(f"`batch_tokens` must be a positive integer, got {self.batch_tokens!r}.")
         if isinstance(self.bucket_ratio, bool) or not isinstance(self.bucket_ratio, (int, float)) or not 0 <= self.bucket_ratio <= 1:
@@ -96,11 +111,32 @@ class ScoringConfig:
             raise ConfigError(f"`prefix_reuse_min_tokens` must be a positive integer, got {self.prefix_reuse_min_tokens!r}.")
         if isinstance(self.prefetch_rows, bool) or not isinstance(self.prefetch_rows, int) or self.prefetch_rows < 0:
             raise ConfigError(f"`prefetch_rows` must be an integer >= 0, got {self.prefetch_rows!r}.")
-        if self.mode not in ("exact", "blockmask"):
-            raise ConfigError(f"Unknown mode {self.mode!r}; use 'exact' (LALP) or 'blockmask' (an approximation).")
         if self.padding_side not in ("right", "left"):
             raise ConfigError(f"`padding_side` must be 'right' or 'left', got {self.padding_side!r}.")
 
+
+@dataclass(frozen=True)
+class ScoringConfig(ComputeOptions, ScoringDefinition):
+    """A `ScoringDefinition` (what the number is) and `ComputeOptions` (how fast it is computed), as one flat set
+    of fields: `ScoringConfig(window=3, batch_tokens=2048).window`. See both classes for every field.
+
+    Only `definition` enters fingerprints and provenance; `compute` never changes a score.
+    """
+
+    def __post_init__(self) -> None:
+        ScoringDefinition.__post_init__(self)
+        ComputeOptions.__post_init__(self)
+
+    @property
+    def definition(self) -> ScoringDefinition:
+        """The fields that decide the numbers."""
+        return ScoringDefinition(**{f.name: getattr(self, f.name) for f in fields(ScoringDefinition)})
+
+    @property
+    def compute(self) -> ComputeOptions:
+        """The speed and memory knobs."""
+        return ComputeOptions(**{f.name: getattr(self, f.name) for f in fields(ComputeOptions)})
+
     def to_dict(self) -> dict:
-        """The configuration as a plain dict (for cards, fingerprints and logs)."""
+        """The configuration as a plain dict (definition and compute fields; for logs and `__init__` kwargs)."""
         return asdict(self)

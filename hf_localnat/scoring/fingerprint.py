@@ -1,19 +1,21 @@
-"""What identifies a scorer's numbers across processes: its configuration and the identity of its model, never weights.
+"""What identifies a scorer's numbers across processes: the scoring definition and the identity of its student.
 
 `datasets` caches a `map` under a fingerprint hashed from the function it is given. For a `LocalNaturalnessScorer`
-that hash is taken over `LocalNaturalnessScorer.fingerprint_state()` only (registered with `datasets`' hasher below):
+that hash is taken over `LocalNaturalnessScorer.fingerprint_state()` only (see `scoring.hf_datasets`): its
+`Provenance` (definition, dtype, student identity, hf_localnat version) and the columns it reads. The student's
+identity is
 
 - a Hub id: the id and the revision resolved to a commit sha (`HfApi().model_info`, online only; else the local
   snapshot in the Hub cache; else the revision as given, with a warning);
-- a local folder: its absolute path, the sha256 of `config.json` and the name, size and mtime of every file in it
-  (cheap: weights are never read);
+- a local folder: its absolute path and a content hash of its files (`folder_identity`; weights above 64 MiB are
+  sampled: their first MiB and 256 blocks of 64 KiB);
 - the embedded default: the package that ships it and its version;
 - a model object: its class, `name_or_path`, config and a checksum of up to 4096 evenly spaced elements of every
   tensor of its `state_dict()`. So the same weights loaded again in a new process give the same fingerprint; two
   models that differ only between sampled elements would collide (pass a fresh `new_fingerprint=` to `map` then).
 
-plus the scoring configuration, the columns read, the dtype, the accelerator type (cpu / cuda) and the hf_localnat
-version. Any change of one of these changes the fingerprint, so `map` recomputes.
+Speed knobs (`ComputeOptions`: batch size, packing, prefetch, ...) and the device are left out, so changing them
+is a cache hit; any change of the definition, dtype, student, columns or package version is a miss.
 """
 
 from __future__ import annotations
@@ -64,14 +66,45 @@ def resolve_revision(repo_id: str, revision: str | None) -> str:
     return revision or "main"
 
 
-def folder_signature(folder: Path) -> dict:
-    """sha256 of `config.json` plus (name, size, mtime) of every file in `folder`: cheap, never reads weights."""
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    config = folder / "config.json"
-    return {
-        "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None,
-        "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files],
-    }
+FULL_HASH_BYTES = 64 * 2**20  # files up to this size are hashed in full
+HEAD_BYTES = 2**20  # of a larger file: its first MiB (a safetensors header lists every tensor's name, dtype, offsets)
+SAMPLE_BLOCKS = 256  # ... plus this many blocks spread evenly over the rest
+SAMPLE_BLOCK_BYTES = 64 * 2**10
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest: each file is read once
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's size and content: all of it up to `FULL_HASH_BYTES`; above that, its first `HEAD_BYTES`
+    and `SAMPLE_BLOCKS` blocks of `SAMPLE_BLOCK_BYTES` at evenly spaced offsets (about 17 MiB read per file).
+
+    A fine-tune, a re-quantisation or another checkpoint changes bytes everywhere, so it changes the digest; two
+    weight files that differ only between the sampled blocks would collide (pass `new_fingerprint=` to `map` then).
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256(str(stat.st_size).encode())
+        with path.open("rb") as f:
+            if stat.st_size <= FULL_HASH_BYTES:
+                for block in iter(lambda: f.read(2**20), b""):
+                    digest.update(block)
+            else:
+                digest.update(f.read(HEAD_BYTES))
+                span = stat.st_size - HEAD_BYTES - SAMPLE_BLOCK_BYTES
+                for i in range(SAMPLE_BLOCKS):
+                    f.seek(HEAD_BYTES + span * i // (SAMPLE_BLOCKS - 1))
+                    digest.update(f.read(SAMPLE_BLOCK_BYTES))
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def folder_identity(folder: Path) -> dict:
+    """Identity of a model folder: its absolute path and a sha256 over the name and `file_digest` of every file in
+    it (hidden files aside). Copying the folder keeps the hash; replacing the weights or the config changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest.update(f"{path.name}\0{file_digest(path)}\0".encode())
+    return {"kind": "folder", "path": str(folder.resolve()), "sha256": digest.hexdigest()}
 
 
 def name_identity(name: str | None, revision: str | None = None, resolved: dict | None = None) -> dict:
@@ -82,14 +115,13 @@ def name_identity(name: str | None, revision: str | None = None, resolved: dict 
         revision (`str`, *optional*): Hub revision.
         resolved (`dict`, *optional*): memo of Hub revisions already resolved (`{(id, revision): sha}`), filled in.
     """
-    from .models import EMBEDDED_MODEL, EMBEDDED_PACKAGE, embedded_gguf, is_embedded
+    from .models import EMBEDDED_MODEL, embedded_gguf, embedded_provenance, is_embedded
 
     if is_embedded(name):
-        _, version = embedded_gguf()
-        return {"kind": "embedded", "name": EMBEDDED_MODEL, "package": EMBEDDED_PACKAGE, "package_version": version}
+        return {"kind": "embedded", "name": EMBEDDED_MODEL, **embedded_provenance(embedded_gguf()[1])}
     folder = Path(name).expanduser()
     if folder.is_dir():
-        return {"kind": "folder", "path": str(folder.resolve()), **folder_signature(folder)}
+        return folder_identity(folder)
     resolved = {} if resolved is None else resolved
     if (name, revision) not in resolved:
         resolved[(name, revision)] = resolve_revision(name, revision)
@@ -113,13 +145,14 @@ def model_checksum(model) -> str:
 
 
 def object_identity(model) -> dict:
-    """Identity of an in-memory model: class, `name_or_path`, config and `model_checksum`."""
+    """Identity of an in-memory model: class, `name_or_path`, the sha256 of its config and `model_checksum`."""
     config = getattr(model, "config", None)
     return {
         "kind": "object",
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "name_or_path": getattr(model, "name_or_path", None),
-        "config": config.to_json_string(use_diff=False) if config is not None else None,
+        "config_sha256": (hashlib.sha256(config.to_json_string(use_diff=False).encode()).hexdigest()
+                          if config is not None else None),
         "checksum": model_checksum(model),
     }
 
@@ -143,34 +176,3 @@ def tokenizer_identity(tokenizer) -> dict:
 def digest(state: dict) -> str:
     """A short stable hex digest of a fingerprint state (canonical JSON, sha256)."""
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-_REGISTERED = False
-
-
-def _rebuild_for_hash(state: dict):  # never called: only named in the bytes that `datasets` hashes
-    raise RuntimeError("A fingerprint reduction of LocalNaturalnessScorer is for hashing only.")
-
-
-def register_datasets_hasher(cls) -> None:
-    """Make `datasets`' fingerprint hash `cls` instances through `fingerprint_state()` only (once per process).
-
-    `datasets.fingerprint.Hasher` pickles a `map` function with its own dill `Pickler`, whose `dispatch` table takes
-    per-type reducers (`datasets.utils._dill.pklregister`). Ordinary pickling (to `num_proc` workers) is unaffected
-    and goes through `__getstate__`.
-    """
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    try:
-        from datasets.utils._dill import pklregister
-    except ImportError:  # a datasets without this hook: map still works, with datasets' own hash of __getstate__
-        logger.debug("datasets.utils._dill.pklregister not found; using datasets' default hashing.")
-        _REGISTERED = True
-        return
-
-    def save(pickler, obj) -> None:
-        pickler.save_reduce(_rebuild_for_hash, (obj.fingerprint_state(),), obj=obj)
-
-    pklregister(cls)(save)
-    _REGISTERED = True

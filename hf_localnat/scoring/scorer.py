@@ -8,30 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
+from .hf_datasets import DatasetsIntegration, register_datasets_hasher
 from ..errors import ColumnError, ConfigError
-from ..records import error_record, output_features, to_columns
+from ..provenance import Provenance
+from ..records import error_record, to_columns
 from .segment import join_steps, segment
 from .windows import Window
 
 logger = logging.getLogger(__name__)
-
-# GNU OpenMP (torch's CPU thread pool) deadlocks in a child forked after the parent used it, which is what
-# `Dataset.map(num_proc=N)` does with the default `fork` start method. A scorer in such a child runs torch on one thread.
-_FORKED_AFTER_TORCH = False
-
-
-def _note_fork() -> None:
-    global _FORKED_AFTER_TORCH
-    _FORKED_AFTER_TORCH = "torch" in sys.modules
-
-
-os.register_at_fork(after_in_child=_note_fork)
 
 @dataclass
 class _Row:
@@ -49,7 +38,7 @@ def _error_result(row: _Row) -> dict:
     return error_record(row.error, num_steps=row.num_steps, num_tokens=row.num_tokens)
 
 
-class LocalNaturalnessScorer:
+class LocalNaturalnessScorer(DatasetsIntegration):
     """Scores reasoning traces by local naturalness (LALP) and global naturalness (GALP) under a student model.
 
     Each step (sentence, by default) is scored by the student conditioned only on the question and the `window`
@@ -73,16 +62,20 @@ class LocalNaturalnessScorer:
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
             the `datasets` fingerprint, and every `num_proc` worker loads that commit.
-        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never change a
-            score; see `ScoringConfig` and the README's "Performance" section.
+        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never
+            change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see the README's
+            "Performance" section.
         mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
             `ScoringConfig`.
 
-    Pickling and `Dataset.map` caching:
+    Pickling, `Dataset.map` caching and provenance:
         Pickling a scorer carries its configuration only; the model loads lazily where it is first used (each `map`
         worker loads its own). A model or tokenizer passed as an object travels with it. `datasets` fingerprints a
-        scorer by `fingerprint_state()` (configuration, model identity and resolved revision, package version), so a
-        rerun of the same `map` in a new process is a cache hit and any change of configuration is a miss.
+        scorer by `fingerprint_state()`: its `provenance()` (the scoring definition and dtype, the student's identity
+        with its resolved revision or content hash, the package version) and the columns read. A rerun of the same
+        `map` in a new process is a cache hit, so is a change of a speed knob (`batch_tokens`, ...); a change of the
+        definition is a miss. `scorer.map(ds)` returns a dataset that carries the provenance (see
+        `hf_localnat.provenance`).
 
     Example:
         ```python
@@ -138,7 +131,7 @@ class LocalNaturalnessScorer:
         self.source = None
         self.revision_arg = revision
         self._resolved: dict = {}  # Hub revisions resolved to commits: {(id, revision): sha}
-        _fingerprint.register_datasets_hasher(LocalNaturalnessScorer)
+        register_datasets_hasher(LocalNaturalnessScorer)
 
     # ----------------------------------------------------------------------------------------------------- loading
     def _load(self) -> None:
@@ -365,10 +358,7 @@ class LocalNaturalnessScorer:
             rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
                 device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
         """
-        if _FORKED_AFTER_TORCH:
-            self._single_thread_after_fork()
-        if rank is not None:
-            self._place_for_rank(rank)
+        self._before_batch(rank)
         needed = self.steps_column if self.config.segmenter == "given" else self.response_column
         if needed not in batch:
             raise ColumnError(
@@ -384,71 +374,31 @@ class LocalNaturalnessScorer:
         )
         return to_columns(rows)
 
-    # ------------------------------------------------------------------------------------------- datasets integration
-    @staticmethod
-    def _single_thread_after_fork() -> None:
-        """In a forked worker, keep torch off the OpenMP pool inherited from the parent (it would hang)."""
-        import torch
-
-        if torch.get_num_threads() != 1:
-            logger.info("Forked worker: torch runs on 1 thread (OpenMP cannot be reused after fork). "
-                        "For multi-threaded workers use multiprocess.set_start_method('spawn').")
-            torch.set_num_threads(1)
-
-    def _place_for_rank(self, rank: int) -> None:
-        """Put worker `rank` on `cuda:{rank % device_count}` when GPUs exist and no specific device was asked for."""
-        import torch
-
-        if not torch.cuda.is_available() or self.device_arg not in (None, "cuda"):
-            return
-        device = torch.device("cuda", rank % torch.cuda.device_count())
-        if self._model is None:
-            self.device_arg = str(device)
-        elif next(self._model.parameters()).device != device:
-            self._model = self._model.to(device)
-
-    def _accelerator(self) -> str:
-        """`cpu` / `cuda` / ...: the kind of device the numbers come from (with `dtype="auto"` it decides the dtype)."""
-        import torch
+    # ------------------------------------------------------------------------------------------------ provenance
+    def _dtype_name(self) -> str:
+        """The dtype the student runs in (`float32`, `bfloat16`, ...), known before the model loads."""
+        from .forward import resolve_device, resolve_dtype
 
         if self._model is not None and not isinstance(self.model_arg, str) and self.model_arg is not None:
-            return next(self._model.parameters()).device.type
-        if self.device_arg is None:
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(self.device_arg).type
+            dtype = next(self._model.parameters()).dtype  # a model object runs in its own dtype
+        else:
+            dtype = resolve_dtype(self.dtype_arg, resolve_device(self.device_arg))
+        return str(dtype).removeprefix("torch.")
 
-    def fingerprint_state(self) -> dict:
-        """Everything that decides this scorer's numbers, and nothing else: what `datasets` hashes for `map` caching.
-
-        Returns:
-            `dict`: `version`, `config` (window, segmenter, prompt format, max length, ...), `model` and `tokenizer`
-            identities (see `hf_localnat.scoring.fingerprint`: a Hub id with its resolved commit, a folder's signature, the
-            embedded model's package version, or an in-memory model's checksum), `dtype`, `accelerator`, `columns`.
-        """
+    def provenance(self) -> Provenance:
+        """How this scorer's numbers are made: the scoring definition with the dtype, the student's identity (a Hub
+        id with its resolved commit, a folder with its content hash, the embedded package version, or a model
+        object's checksum) and the hf_localnat version. Never loads the model; carried by every scored output."""
         if self.model_arg is None or isinstance(self.model_arg, str):
-            model = _fingerprint.name_identity(self.model_arg, self.revision_arg, self._resolved)
+            student = _fingerprint.name_identity(self.model_arg, self.revision_arg, self._resolved)
         else:
-            model = _fingerprint.object_identity(self.model_arg)
-        if self.tokenizer_arg is None:
-            tokenizer = None  # the model's own
-        elif isinstance(self.tokenizer_arg, str):
-            tokenizer = _fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
-        else:
-            tokenizer = _fingerprint.tokenizer_identity(self.tokenizer_arg)
-        return {
-            "scorer": "hf_localnat.LocalNaturalnessScorer",
-            "version": _fingerprint.package_version(),
-            "config": self.config.to_dict(),
-            "model": model,
-            "tokenizer": tokenizer,
-            "dtype": str(self.dtype_arg),
-            "accelerator": self._accelerator(),
-            "columns": [self.question_column, self.response_column, self.steps_column],
-        }
-
-    def fingerprint(self) -> str:
-        """A short hex digest of `fingerprint_state()` (for logs and cards)."""
-        return _fingerprint.digest(self.fingerprint_state())
+            student = _fingerprint.object_identity(self.model_arg)
+        if self.tokenizer_arg is not None:  # else the model's own tokenizer, part of its identity
+            student["tokenizer"] = (_fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
+                                    if isinstance(self.tokenizer_arg, str)
+                                    else _fingerprint.tokenizer_identity(self.tokenizer_arg))
+        return Provenance(**vars(self.config.definition), dtype=self._dtype_name(), student=student,
+                          version=_fingerprint.package_version())
 
     def _init_args(self) -> dict:
         return {
@@ -456,38 +406,3 @@ class LocalNaturalnessScorer:
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
             "steps_column": self.steps_column, "revision": self.revision_arg,
         }
-
-    def __getstate__(self) -> dict:
-        """Configuration only: a loaded model or tokenizer is never pickled unless it was passed in as an object."""
-        return {"init": self._init_args(), "resolved": dict(self._resolved), "version": _fingerprint.package_version()}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(**state["init"])
-        self._resolved = dict(state["resolved"])
-
-    def features_for(self, dataset):
-        """The `features=` to pass to `dataset.map(self, batched=True, features=...)`: the dataset's own plus
-        `output_features()`, so empty and all-error batches keep the schema. `None` if the dataset's features are
-        unknown (a streaming dataset that was not typed)."""
-        if dataset.features is None:
-            return None
-        features = dataset.features.copy()
-        features.update(output_features())
-        return features
-
-    def map(self, dataset, **kwargs):
-        """`dataset.map(self, batched=True, features=self.features_for(dataset), **kwargs)` for a `Dataset` or an
-        `IterableDataset`.
-
-        Example:
-            ```python
-            >>> scored = scorer.map(ds, batch_size=256, num_proc=2, with_rank=True)  # doctest: +SKIP
-            ```
-        """
-        kwargs.setdefault("batched", True)
-        kwargs.setdefault("features", self.features_for(dataset))
-        if getattr(dataset, "num_rows", None) == 0 and kwargs["features"] is not None:  # datasets skips map on 0 rows
-            from datasets import Dataset
-
-            return Dataset.from_dict({name: [] for name in kwargs["features"]}, features=kwargs["features"])
-        return dataset.map(self, **kwargs)

@@ -1,0 +1,165 @@
+"""The `datasets` integration of `LocalNaturalnessScorer`: `map`, its features, fingerprint and pickling, the worker's
+rank placement and fork handling. `DatasetsIntegration` is a mixin; `scorer.py` keeps the scoring itself.
+
+Fingerprint: `datasets` caches a `map` under a hash of the function's dill pickle, taken by
+`datasets.fingerprint.Hasher`. A scorer must pickle with its speed knobs (a `num_proc` worker needs them) yet hash
+without them (changing one must be a cache hit), and no public hook tells the two picklings apart. So the reducer
+`datasets`' own pickler uses for the scorer type is registered through `datasets.utils._dill.pklregister`, a private
+hook; `tests/test_map_scale.py::test_private_datasets_hook_still_works` fails loudly if a `datasets` release moves
+it, and without it `map` still works, with cache misses on knob changes (a warning says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .. import provenance as _provenance
+from ..records import output_features
+from . import fingerprint as _fingerprint
+
+logger = logging.getLogger(__name__)
+
+# GNU OpenMP (torch's CPU thread pool) deadlocks in a child forked after the parent used it, which is what
+# `Dataset.map(num_proc=N)` does with the default `fork` start method. A scorer in such a child runs torch on one thread.
+_FORKED_AFTER_TORCH = False
+
+
+def _note_fork() -> None:
+    global _FORKED_AFTER_TORCH
+    _FORKED_AFTER_TORCH = "torch" in sys.modules
+
+
+os.register_at_fork(after_in_child=_note_fork)
+
+
+def features_for(dataset):
+    """The dataset's features plus `output_features()` (so empty and all-error batches keep the schema); `None` if
+    the dataset's features are unknown (a streaming dataset that was not typed)."""
+    if dataset.features is None:
+        return None
+    features = dataset.features.copy()
+    features.update(output_features())
+    return features
+
+
+class DatasetsIntegration:
+    """`Dataset.map` support for `LocalNaturalnessScorer` (see the module docstring). Needs `provenance()`,
+    `_init_args()`, `_resolved`, `_model`, `device_arg` and the `*_column` attributes of the scorer."""
+
+    # ---------------------------------------------------------------------------------------------- in a worker
+    def _before_batch(self, rank: int | None) -> None:
+        """Called by `__call__`: keep a forked worker off torch's inherited thread pool, then place it by `rank`."""
+        if _FORKED_AFTER_TORCH:
+            self._single_thread_after_fork()
+        if rank is not None:
+            self._place_for_rank(rank)
+
+    @staticmethod
+    def _single_thread_after_fork() -> None:
+        """In a forked worker, keep torch off the OpenMP pool inherited from the parent (it would hang)."""
+        import torch
+
+        if torch.get_num_threads() != 1:
+            logger.info("Forked worker: torch runs on 1 thread (OpenMP cannot be reused after fork). "
+                        "For multi-threaded workers use multiprocess.set_start_method('spawn').")
+            torch.set_num_threads(1)
+
+    def _place_for_rank(self, rank: int) -> None:
+        """Put worker `rank` on `cuda:{rank % device_count}` when GPUs exist and no specific device was asked for."""
+        import torch
+
+        if not torch.cuda.is_available() or self.device_arg not in (None, "cuda"):
+            return
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        if self._model is None:
+            self.device_arg = str(device)
+        elif next(self._model.parameters()).device != device:
+            self._model = self._model.to(device)
+
+    # ----------------------------------------------------------------------------------------------- fingerprint
+    def fingerprint_state(self) -> dict:
+        """Everything that decides this scorer's numbers, and nothing else: what `datasets` hashes for `map` caching.
+
+        Returns:
+            `dict`: `provenance` (`Provenance.to_dict()`: the scoring definition with the dtype, the student's
+            identity, the hf_localnat version) and `columns` (the columns read). Speed knobs and the device are not
+            part of it.
+        """
+        return {"scorer": "hf_localnat.LocalNaturalnessScorer", "provenance": self.provenance().to_dict(),
+                "columns": [self.question_column, self.response_column, self.steps_column]}
+
+    def fingerprint(self) -> str:
+        """A short hex digest of `fingerprint_state()` (for logs and cache keys)."""
+        return _fingerprint.digest(self.fingerprint_state())
+
+    # -------------------------------------------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        """Configuration only: a loaded model or tokenizer is never pickled unless it was passed in as an object."""
+        return {"init": self._init_args(), "resolved": dict(self._resolved), "version": _fingerprint.package_version()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["init"])
+        self._resolved = dict(state["resolved"])
+
+    # ------------------------------------------------------------------------------------------------------- map
+    def features_for(self, dataset):
+        """The `features=` to pass to `dataset.map(self, batched=True, features=...)`: the dataset's own plus
+        `output_features()`. `None` if the dataset's features are unknown."""
+        return features_for(dataset)
+
+    def map(self, dataset, **kwargs):
+        """`dataset.map(self, batched=True, features=self.features_for(dataset), **kwargs)` for a `Dataset` or an
+        `IterableDataset`; a `Dataset` result carries `self.provenance()` in its schema metadata
+        (`hf_localnat.provenance.of_dataset(result)`).
+
+        Example:
+            ```python
+            >>> scored = scorer.map(ds, batch_size=256, num_proc=2, with_rank=True)  # doctest: +SKIP
+            ```
+        """
+        from datasets import Dataset
+
+        kwargs.setdefault("batched", True)
+        kwargs.setdefault("features", self.features_for(dataset))
+        if getattr(dataset, "num_rows", None) == 0 and kwargs["features"] is not None:  # datasets skips map on 0 rows
+            out = Dataset.from_dict({name: [] for name in kwargs["features"]}, features=kwargs["features"])
+        else:
+            out = dataset.map(self, **kwargs)
+        if not isinstance(out, Dataset):
+            return out  # an IterableDataset has no table to carry metadata
+        # `map` wrote a fresh table (no indices mapping); same rows, same fingerprint, plus the provenance
+        return Dataset(_provenance.with_provenance(out.data, self.provenance()), info=out.info, split=out.split,
+                       fingerprint=out._fingerprint)
+
+
+_REGISTERED = False
+
+
+def _rebuild_for_hash(state: dict):  # never called: only named in the bytes that `datasets` hashes
+    raise RuntimeError("A fingerprint reduction of LocalNaturalnessScorer is for hashing only.")
+
+
+def register_datasets_hasher(cls) -> None:
+    """Make `datasets`' fingerprint hash `cls` instances through `fingerprint_state()` only (once per process).
+
+    `datasets.fingerprint.Hasher` pickles a `map` function with its own dill `Pickler`, whose `dispatch` table takes
+    per-type reducers (`datasets.utils._dill.pklregister`, private). Ordinary pickling (to `num_proc` workers) is
+    unaffected and goes through `__getstate__`.
+    """
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    _REGISTERED = True
+    try:
+        from datasets.utils._dill import pklregister
+    except ImportError:
+        logger.warning("This datasets version has no datasets.utils._dill.pklregister: Dataset.map caching still "
+                       "works, but changing a speed knob (batch_tokens, ...) now rescores. Please report it.")
+        return
+
+    def save(pickler, obj) -> None:
+        pickler.save_reduce(_rebuild_for_hash, (obj.fingerprint_state(),), obj=obj)
+
+    pklregister(cls)(save)
