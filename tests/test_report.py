@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from hf_localnat.cli import main
-from hf_localnat.errors import ConfigError
+from hf_localnat.errors import ConfigError, ProvenanceError
+from hf_localnat.io import save_output
+from hf_localnat.provenance import of_dataset
 from hf_localnat.report import build_report, write_report
 from hf_localnat.scoring.segment import segment
 from hf_localnat.selection.rank import rank_teachers
@@ -174,8 +176,12 @@ def test_hostile_names_and_responses_are_escaped(tiny_model_path, tmp_path):
     assert out.read_text(encoding="utf-8") == html
 
 
-def test_steps_from_another_segmenter_are_flagged_not_shaded(scored):
-    html = build_report(scored, segmenter="paragraph", num_questions=1)
+def test_steps_from_another_segmenter_are_refused_or_flagged(scored):
+    with pytest.raises(ProvenanceError, match="--segmenter paragraph contradicts"):
+        build_report(scored, segmenter="paragraph")  # the scores record 'sentence'
+    unrecorded = Dataset.from_list(scored.to_list())  # rows that do not record how they were scored
+    assert of_dataset(unrecorded) is None
+    html = build_report(unrecorded, segmenter="paragraph", num_questions=1)
     text = "".join(parse(html).text)
     mismatched = sum(len(segment(r, "paragraph")) != n for r, n in zip(scored["response"], scored["num_steps"]))
     assert mismatched > 0
@@ -186,7 +192,7 @@ def test_given_steps_come_from_their_column(tiny_model_path):
     rows = [{"question_id": "q1", "question": "2+2?", "teacher": t, "steps": steps}
             for t, steps in (("a", ["Two plus two. ", "That is 4."]), ("b", ["It is ", "four, ", "so 4."]))]
     scored = score(rows, tiny_model_path, segmenter="given")
-    page = parse(build_report(scored, segmenter="given", questions=["q1"]))
+    page = parse(build_report(scored, questions=["q1"]))  # the segmenter comes from the recorded provenance
     texts = ["".join(p for _, p in b) for b in shaded_blocks(page)]
     assert "Two plus two. That is 4." in texts and "It is four, so 4." in texts
 
@@ -202,11 +208,12 @@ def test_size_bound_is_kept_and_stated(scored):
 
 def test_cli_inspect_writes_and_refuses(scored, tmp_path):
     source = tmp_path / "scored.parquet"
-    scored.to_parquet(str(source))
+    save_output(scored, source, provenance=of_dataset(scored))
     out = tmp_path / "report.html"
     result = CliRunner().invoke(main, ["inspect", str(source), "-o", str(out), "--correct-column", "correct"])
     assert result.exit_code == 0, result.output
     assert f"Wrote {out}" in result.output and out.read_text().startswith("<!DOCTYPE html>")
+    assert of_dataset(scored).describe() in unescape(out.read_text())
     again = CliRunner().invoke(main, ["inspect", str(source), "-o", str(out)])
     assert again.exit_code == 1 and "already exists" in again.output
     unknown = CliRunner().invoke(main, ["inspect", str(source), "-o", str(tmp_path / "x.html"), "--question", "nope"])

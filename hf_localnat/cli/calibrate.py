@@ -44,13 +44,23 @@ def calibrate_command(proxy: str, student: str, row_id_column: str | None, corre
     text differs, are refused.
     """
     from ..io import load_input
+    from ..provenance import read, scored_with
     from ..selection.calibrate import calibrate
 
-    result = calibrate(load_input(proxy), load_input(student), name_a=proxy, name_b=student,
+    recorded = {path: read(path) for path in (proxy, student)}
+    names = {path: f"{path} ({p.student_name})" if p is not None else path for path, p in recorded.items()}
+    result = calibrate(load_input(proxy), load_input(student), name_a=names[proxy], name_b=names[student],
                        row_id_column=row_id_column, correct_column=correct_column, num_resamples=resamples,
                        confidence=confidence, seed=seed, teacher_column=teacher_column,
                        question_column=question_column, question_id_column=question_id_column)
+    a, b = recorded[proxy], recorded[student]
+    differ = a is not None and b is not None and a.definition != b.definition
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=float))
-    else:
-        click.echo(result.format_table())
+        click.echo(json.dumps({**result.to_dict(), "provenance": {"a": a and a.to_dict(), "b": b and b.to_dict()},
+                               "definitions_differ": differ}, indent=2, default=float))
+        return
+    click.echo(f"A {scored_with(a)}\nB {scored_with(b)}")
+    if differ:
+        click.echo("Note: A and B were scored with different definitions (window, segmenter, ...), not only different "
+                   "students; the comparison mixes both.")
+    click.echo(result.format_table())

@@ -26,8 +26,9 @@ Examples:
               help="Lowest-scoring steps quoted per teacher.")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; the LALP and GALP selections keep only rows where it is true.")
-@click.option("--segmenter", type=click.Choice(["sentence", "line", "paragraph", "given"]), default="sentence",
-              show_default=True, help="The segmenter SCORED was scored with (steps are recovered with it).")
+@click.option("--segmenter", type=click.Choice(["sentence", "line", "paragraph", "given"]), default=None,
+              help="The segmenter SCORED was scored with, for a file that does not record it  [default: the "
+                   "recorded one, else sentence].")
 @click.option("--steps-column", default="steps", show_default=True, help="Column of the steps for --segmenter given.")
 @click.option("--response-column", default="response", show_default=True, help="Column with the response text.")
 @click.option("--max-mb", type=click.FloatRange(min=0.1), default=8.0, show_default=True,
@@ -38,7 +39,7 @@ Examples:
 @overwrite_option
 @handle_errors
 def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_questions: int, least_natural: int,
-                    correct_column: str | None, segmenter: str, steps_column: str, response_column: str,
+                    correct_column: str | None, segmenter: str | None, steps_column: str, response_column: str,
                     max_mb: float, title: str | None, teacher_column: str, question_column: str,
                     question_id_column: str, config_name: str | None, split: str | None, overwrite: bool) -> None:
     """Write a self-contained HTML report of SCORED (the output of `localnat score`).
@@ -48,13 +49,17 @@ def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_qu
     with context, and the mix under LALP and under GALP. Inline CSS and SVG only: no script, no network request.
     """
     from ..io import load_input
+    from ..provenance import read
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work
+    provenance = read(scored)
+    if provenance is not None:
+        provenance.check(segmenter=segmenter)
     dataset = load_input(scored, config=config_name, split=split)
     html = build_report(
         dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
-        least_natural=least_natural, correct_column=correct_column, title=title, source=scored,
+        least_natural=least_natural, correct_column=correct_column, title=title, source=scored, provenance=provenance,
         max_bytes=int(max_mb * 1_000_000), teacher_column=teacher_column, question_column=question_column,
         question_id_column=question_id_column, response_column=response_column, steps_column=steps_column)
     path = write_report(output, html, overwrite=overwrite)

@@ -67,7 +67,7 @@ class _Report:
     def __init__(self, dataset, *, segmenter: str, questions: Sequence[str] | None, num_questions: int,
                  least_natural: int, correct_column: str | None, title: str | None, source: str | None,
                  seed: int, num_resamples: int, teacher_column: str, question_column: str,
-                 question_id_column: str, response_column: str, steps_column: str, provenance: dict | None):
+                 question_id_column: str, response_column: str, steps_column: str, provenance):
         text_column = steps_column if segmenter == "given" else response_column
         require_columns(dataset, [teacher_column, "lalp", "galp", "lalp_steps", "num_steps", text_column],
                         what="the step report")
@@ -75,7 +75,7 @@ class _Report:
             raise SelectionError("The scored file has no rows; nothing to report.")
         self.dataset = dataset
         self.segmenter, self.title, self.source, self.seed = segmenter, title, source, seed
-        self.provenance = provenance or {}
+        self.provenance = provenance
         self.response_column, self.steps_column = response_column, steps_column
         self.correct_column = correct_column
         self.qids = question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
@@ -198,9 +198,8 @@ class _Report:
                  ("steps", f"recovered with the {self.segmenter!r} segmenter"
                            + (f" from column {self.steps_column!r}" if self.segmenter == "given" else "")
                            + f"; {self.num_step_scores} scored steps in the file")]
-        for key in ("student_model", "student_revision", "window", "prompt_format"):
-            if self.provenance.get(key) is not None:
-                facts.append((key.replace("_", " "), str(self.provenance[key])))
+        facts.append(("scored with", self.provenance.describe() if self.provenance is not None else
+                      f"not recorded with the file; steps assumed cut by the {self.segmenter!r} segmenter"))
         if self.source:
             facts.insert(0, ("file", self.source))
         rows = "".join(f'<tr><th class="l">{escape(k)}</th><td class="l">{escape(v)}</td></tr>' for k, v in facts)
@@ -334,14 +333,14 @@ class _Report:
 def build_report(
     dataset,
     *,
-    segmenter: str = "sentence",
+    segmenter: str | None = None,
     questions: Sequence[str] | None = None,
     num_questions: int = 3,
     least_natural: int = 5,
     correct_column: str | None = None,
     title: str | None = None,
     source: str | None = None,
-    provenance: dict | None = None,
+    provenance=None,
     max_points: int = 2000,
     max_response_chars: int = 20_000,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -358,15 +357,16 @@ def build_report(
     Args:
         dataset (`datasets.Dataset`): scored rows in the long layout (`teacher`, `response` or the steps column,
             and the scorer's columns).
-        segmenter (`str`, *optional*, defaults to `"sentence"`): the segmenter the file was scored with; steps are
-            recovered with it (`"given"`: from `steps_column`), and rows whose step count differs from `num_steps`
-            are shown unshaded with a note.
+        segmenter (`str`, *optional*): the segmenter the file was scored with; default: the one its provenance
+            records, else `"sentence"`. Steps are recovered with it (`"given"`: from `steps_column`); rows whose step
+            count differs from `num_steps` are shown unshaded with a note.
         questions (`Sequence[str]`, *optional*): question ids to show; default: the `num_questions` questions where
             the LALP and GALP selections differ most.
         least_natural (`int`, *optional*, defaults to 5): lowest-scoring steps quoted per teacher.
         correct_column (`str`, *optional*): a boolean column; both selections keep only `True` rows.
         title, source (`str`, *optional*): the page title and the input's name, shown in the header.
-        provenance (`dict`, *optional*): scoring facts to show (`student_model`, `window`, ...).
+        provenance (`Provenance`, *optional*): how the file was scored (`hf_localnat.provenance.read`); default:
+            the one recorded in `dataset`'s schema, if any. It is shown in the header, and its segmenter is used.
         max_points, max_response_chars, max_bytes: the size bounds of the module docstring.
         seed, num_resamples: for the bootstrap and the sampled dots.
         teacher_column, question_column, question_id_column, response_column, steps_column (`str`): column names.
@@ -377,10 +377,18 @@ def build_report(
     Raises:
         ColumnError: a needed column is missing.
         ConfigError: an unknown question id or segmenter, or a page that cannot fit in `max_bytes`.
+        ProvenanceError: `segmenter` contradicts the recorded one.
         SelectionError: no rows.
     """
+    from ..provenance import of_dataset
     from ..scoring.segment import SEGMENTERS
 
+    if provenance is None:
+        provenance = of_dataset(dataset)
+    if provenance is not None:
+        provenance.check(segmenter=segmenter)  # a --segmenter that contradicts the record is refused
+        segmenter = provenance.segmenter
+    segmenter = segmenter or "sentence"
     if segmenter not in SEGMENTERS:
         raise ConfigError(f"Unknown segmenter {segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
     for name, value in (("num_questions", num_questions), ("least_natural", least_natural),
