@@ -98,3 +98,15 @@ def test_recipe_writes_the_long_format_and_prints_counts(tmp_path):
     assert again.exit_code == 1 and "already exists" in again.output
     bad = CliRunner().invoke(module.main, ["-o", str(tmp_path / "x.jsonl"), "--setting", "7-Shot"])
     assert bad.exit_code == 1 and "Unknown CHAMP prompt setting" in bad.output and "0-Shot" in bad.output
+
+
+def test_the_demo_reads_champ_by_default():
+    from hf_localnat.cli.demo import demo_dataset
+
+    lines = []
+    dataset, source, license_ = demo_dataset("champ", 5, echo=lines.append)
+    assert dataset.num_rows == 20 and sorted(set(dataset["teacher"])) == sorted(CHAMP_MODELS)
+    assert list(dict.fromkeys(dataset["question_id"])) == demo_problem_ids(5) and license_ == "mit"
+    assert "champ-dataset==1.0.0" in source and "of 20 rows" in lines[1]
+    sample, _, _ = demo_dataset("sample", 5)
+    assert sample.num_rows == 32

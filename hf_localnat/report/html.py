@@ -150,6 +150,8 @@ class _Report:
                     if k < _MAX_SCALE_VALUES:
                         values[k] = score
                 item = (-score, -row, -j)
+                if not least_natural:
+                    continue
                 if len(heap) < least_natural:
                     heapq.heappush(heap, item)
                 elif item > heap[0]:
