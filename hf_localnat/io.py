@@ -173,18 +173,26 @@ def save_output(dataset, target: str | Path, *, overwrite: bool = False, provena
     return path
 
 
-def write_parquet(dataset, path: str | Path, provenance=None) -> None:
-    """`dataset.to_parquet(path)`, with the provenance (if any) in the file's schema metadata beside `datasets`' own
-    `huggingface` key (so `load_dataset("parquet", ...)` still reads the features)."""
-    if provenance is None:
-        dataset.to_parquet(str(path))
-        return
+def write_parquet(dataset, path: str | Path, provenance=None, *, batch_rows: int = 65_536) -> None:
+    """Write `dataset` to one Parquet file, its rows in order, `batch_rows` at a time, with its `datasets` features
+    (the `huggingface` schema metadata) and the provenance (if any) beside them.
+
+    The rows of a `select`ed dataset (a selection's kept rows) are gathered with one Arrow `take` per batch, not one
+    slice per row as `Dataset.to_parquet` does, which is what makes writing a million-row selection fast.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .provenance import to_metadata
-
     schema = dataset.features.arrow_schema
-    schema = schema.with_metadata({**(schema.metadata or {}), **to_metadata(provenance)})
+    if provenance is not None:
+        from .provenance import to_metadata
+
+        schema = schema.with_metadata({**(schema.metadata or {}), **to_metadata(provenance)})
+    table = dataset.data.table
+    indices = dataset._indices.column(0) if dataset._indices is not None else None  # set by `Dataset.select`
     with pq.ParquetWriter(str(path), schema) as writer:
-        for batch in dataset.with_format("arrow").iter(batch_size=10_000):
-            writer.write_table(batch)
+        for start in range(0, len(dataset), batch_rows):
+            stop = min(len(dataset), start + batch_rows)
+            rows = table.slice(start, stop - start) if indices is None else table.take(indices.slice(start, stop - start))
+            rows = rows.select(schema.names).cast(schema).combine_chunks()
+            writer.write_table(pa.Table.from_batches(rows.to_batches(), schema))

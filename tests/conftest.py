@@ -3,8 +3,10 @@ Llama on its tokenizer. Environment variables are set here, before any Hugging F
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -14,11 +16,14 @@ from pathlib import Path
 import pytest
 
 # --- isolated caches and the local Hub server's endpoint (before huggingface_hub / datasets are imported) ----------
-# huggingface_hub, datasets and evaluate read HF_ENDPOINT (and friends) at import time. The converted embedded model
-# stays in the user's real cache (converting it takes ~20 s); everything else the libraries write goes to a throwaway
-# folder.
-_REAL_HF_HOME = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-os.environ.setdefault("HF_LOCALNAT_CACHE", str(_REAL_HF_HOME / "hf_localnat"))
+# huggingface_hub, datasets and evaluate read HF_ENDPOINT (and friends) at import time. Nothing goes to the user's real
+# caches: the converted embedded model (converting it takes ~20 s) and matplotlib's font cache live in the project's
+# ignored `.cache/` folder, kept between sessions; everything else the libraries write goes to a throwaway folder that
+# is removed when the session ends.
+PROJECT_CACHE = Path(__file__).resolve().parents[1] / ".cache"
+os.environ["HF_LOCALNAT_CACHE"] = str(PROJECT_CACHE / "hf_localnat")
+os.environ["MPLCONFIGDIR"] = str(PROJECT_CACHE / "matplotlib")
+os.environ["XDG_CACHE_HOME"] = str(PROJECT_CACHE / "xdg")
 
 
 def _free_port() -> int:
@@ -30,6 +35,7 @@ def _free_port() -> int:
 HUB_PORT = _free_port()
 HUB_TOKEN = "hf_test_token_123"
 _HF_HOME = Path(tempfile.mkdtemp(prefix="hf_home_"))
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ.update(
     HF_ENDPOINT=f"http://127.0.0.1:{HUB_PORT}",
     HF_HUB_DISABLE_XET="1",
@@ -45,6 +51,19 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "HU
     os.environ.pop(_var, None)
 
 
+#: Fixtures that load the embedded SmolLM2's weights: a test that uses one (directly or through another fixture) is slow.
+EMBEDDED_FIXTURES = {"smol_model", "scored_sample"}
+#: Doctests that load the embedded model.
+EMBEDDED_DOCTESTS = {"hf_localnat.scoring.scorer.LocalNaturalnessScorer"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `slow` every test that loads the embedded model, so that `-m "not slow"` is the fast loop."""
+    for item in items:
+        if EMBEDDED_FIXTURES & set(getattr(item, "fixturenames", ())) or item.name in EMBEDDED_DOCTESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory):
     """A local Hub (tests/hub_server.py) on HF_ENDPOINT's port for the whole session."""
@@ -54,6 +73,17 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory):
     spec.loader.exec_module(module)
     with module.HubServer(tmp_path_factory.mktemp("hub"), port=HUB_PORT) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_hub_faults(request):
+    """Clear the Hub server's injected faults before and after every test that uses it, also when the test fails."""
+    server = request.getfixturevalue("hub_server") if "hub_server" in request.fixturenames else None
+    if server is not None:
+        server.clear_faults()
+    yield
+    if server is not None:
+        server.clear_faults()
 
 
 @pytest.fixture

@@ -71,13 +71,19 @@ class HubError(Exception):
 
 @dataclass
 class FaultRule:
-    """Fail the next ``remaining`` requests that match with ``status`` (or a connection reset)."""
+    """Fail the next ``remaining`` requests that match with ``status`` (or a connection reset).
+
+    ``reset`` drops the connection before the request is handled; ``applied_then_reset`` handles it (a commit lands)
+    and then drops the connection instead of answering, as when an answer is lost on the way back. A 429 or 503
+    answer carries ``Retry-After: retry_after`` (seconds), like the Hub's."""
 
     remaining: int
     status: int = 503
     path_contains: str | None = None
     method: str | None = None
     reset: bool = False
+    applied_then_reset: bool = False
+    retry_after: float = 1.0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.remaining > 0 and (self.method is None or self.method.upper() == method)
@@ -90,7 +96,8 @@ class RequestRecord:
 
     method: str
     path: str
-    status: int  # 0 for an injected connection reset
+    status: int  # 0 for an injected connection reset (also when the request was applied before the reset)
+    at: float = field(default_factory=time.monotonic)  # when the answer (or the reset) was sent
 
 
 @dataclass
@@ -289,9 +296,12 @@ class HubServer:
         self.stop()
 
     def inject_faults(self, n: int = 1, status: int = 503, path_contains: str | None = None,
-                      method: str | None = None, reset: bool = False) -> FaultRule:
-        """Make the next ``n`` matching requests fail with ``status`` (or, if ``reset``, a dropped connection)."""
-        rule = FaultRule(n, status, path_contains, method, reset)
+                      method: str | None = None, reset: bool = False, applied_then_reset: bool = False,
+                      retry_after: float = 1.0) -> FaultRule:
+        """Make the next ``n`` matching requests fail with ``status`` (with ``Retry-After: retry_after`` for a 429 or
+        503), or, if ``reset``, a dropped connection; ``applied_then_reset`` handles each request first (a commit
+        lands) and then drops the connection instead of answering."""
+        rule = FaultRule(n, status, path_contains, method, reset, applied_then_reset, retry_after)
         with self._log_lock:
             self.faults.append(rule)
         return rule
@@ -365,15 +375,11 @@ class _Handler(BaseHTTPRequestHandler):
                 hub.auth_headers.append(auth)
         fault = hub._take_fault(self.command, self.path)
         if fault is not None and fault.reset:
-            with hub._log_lock:
-                hub.requests.append(RequestRecord(self.command, self.path, 0))
-            self.close_connection = True
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()  # RST, no answer
-            return
+            return self._reset()
         try:
-            if fault is not None:
-                raise HubError(fault.status, f"Injected fault ({fault.status})")
+            if fault is not None and not fault.applied_then_reset:
+                retry = {"Retry-After": f"{fault.retry_after:g}"} if fault.status in (429, 503) else {}
+                raise HubError(fault.status, f"Injected fault ({fault.status})", headers=retry)
             status, headers, body, loggable = self._route()
         except HubError as err:
             status, headers, loggable = err.status, dict(err.headers), True
@@ -384,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # pragma: no cover - a server bug must not hang the client
             status, headers, loggable = 500, {}, True
             body = json.dumps({"error": f"{type(err).__name__}: {err}"}).encode()
+        if fault is not None and fault.applied_then_reset:
+            return self._reset()
         headers.setdefault("Content-Type", "application/json")
         headers.setdefault("Content-Length", str(len(body)))
         self.send_response(status)
@@ -396,6 +404,14 @@ class _Handler(BaseHTTPRequestHandler):
         with hub._log_lock:
             hub.requests.append(RequestRecord(self.command, self.path, status))
             hub.response_log.append(head + (body if loggable else b""))
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset, sending no answer."""
+        with self.hub._log_lock:
+            self.hub.requests.append(RequestRecord(self.command, self.path, 0))
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def _json(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None):
         return status, dict(headers or {}), json.dumps(obj).encode(), True

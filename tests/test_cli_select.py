@@ -10,6 +10,9 @@ from datasets import Dataset
 
 from hf_localnat.cli import main
 from hf_localnat.io import load_input, save_output
+from hf_localnat.selection.select import select_responses
+
+from .test_select import _best, teacher_means
 
 
 @pytest.fixture
@@ -104,15 +107,24 @@ def scored_file(tmp_path, scored_sample):
     return str(save_output(scored_sample, tmp_path / "scored.parquet"))
 
 
-def test_rank_teachers_table_json_and_plot(runner, tmp_path, scored_file):
+def _sample_facts(scored_sample) -> tuple[str, int, int]:
+    """The best teacher by mean LALP, the number of questions and of teachers, computed from the scored rows."""
+    rows = list(scored_sample)
+    means = teacher_means(rows)
+    return max(means, key=means.get), len({r["question_id"] for r in rows}), len(means)
+
+
+def test_rank_teachers_table_json_and_plot(runner, tmp_path, scored_file, scored_sample):
+    best, num_questions, num_teachers = _sample_facts(scored_sample)
     table = _ok(runner.invoke(main, ["rank-teachers", scored_file, "--resamples", "200"])).stdout
     lines = [line for line in table.splitlines() if "teacher-" in line and "[" in line]
-    assert lines[0].split()[2] == "teacher-clear" and "LALP#" in table and "GALP#" in table
+    assert lines[0].split()[2] == best and "LALP#" in table and "GALP#" in table
     assert "8 questions answered (with a score) by every teacher; none dropped." in table
 
     data = json.loads(_ok(runner.invoke(main, ["rank-teachers", scored_file, "--json", "--resamples", "200"])).stdout)
-    assert data["teachers"][0]["teacher"] == "teacher-clear" and data["num_questions"] == 8
-    assert data["dropped_counts"] == {"missing_teacher": 0, "unscored_response": 0} and len(data["pairwise"]) == 12
+    assert data["teachers"][0]["teacher"] == best and data["num_questions"] == num_questions
+    assert data["dropped_counts"] == {"missing_teacher": 0, "unscored_response": 0}
+    assert len(data["pairwise"]) == num_teachers * (num_teachers - 1)  # every pair, for LALP and for GALP
 
     plot = tmp_path / "teachers.png"
     _ok(runner.invoke(main, ["rank-teachers", scored_file, "--plot", str(plot), "--resamples", "50"]))
@@ -129,17 +141,22 @@ def test_rank_teachers_reads_a_hub_dataset(runner, hub_server, hub_repo_name, sc
     repo = HfApi().create_repo(hub_repo_name, repo_type="dataset").repo_id
     scored_sample.push_to_hub(repo, split="test")
     result = _ok(runner.invoke(main, ["rank-teachers", repo, "--split", "test", "--json", "--resamples", "50"]))
-    assert json.loads(result.stdout)["teachers"][0]["teacher"] == "teacher-clear"
+    assert json.loads(result.stdout)["teachers"][0]["teacher"] == _sample_facts(scored_sample)[0]
     _fails(runner.invoke(main, ["rank-teachers", repo, "--split", "dev"]), "Error: Cannot load")
 
 
-def test_select_writes_kept_and_rejected_and_the_mix_report(runner, tmp_path, scored_file):
+def test_select_writes_kept_and_rejected_and_the_mix_report(runner, tmp_path, scored_file, scored_sample):
+    rows = list(scored_sample)
+    best = _best(rows, "lalp", lambda r: r["correct"])  # plain argmax among the correct responses
+    num_questions = len({r["question_id"] for r in rows})
     out = tmp_path / "curated.jsonl"
     result = _ok(runner.invoke(main, ["select", scored_file, "-o", str(out), "--correct-column", "correct"]))
-    assert "Kept 8 of 32 responses (by LALP) for 8 of 8 questions." in result.stdout
+    assert (f"Kept {len(best)} of {len(rows)} responses (by LALP) for {len(best)} of {num_questions} questions."
+            in result.stdout)
     assert "Mix report" in result.stdout and "GALP kept" in result.stdout
     kept, rejected = load_input(str(out)), load_input(str(tmp_path / "curated.rejected.jsonl"))
-    assert kept.num_rows == 8 and rejected.num_rows == 24 and all(kept["correct"])
+    assert {r["question_id"]: r["teacher"] for r in kept} == best and all(kept["correct"])
+    assert rejected.num_rows == len(rows) - len(best)
     assert set(rejected["rejection_reason"]) == {"incorrect", "lower_lalp"}
 
     _fails(runner.invoke(main, ["select", scored_file, "-o", str(out)]), "already exists; pass --overwrite")
@@ -147,14 +164,17 @@ def test_select_writes_kept_and_rejected_and_the_mix_report(runner, tmp_path, sc
         "select", scored_file, "-o", str(out), "--by", "galp", "--top-k", "2", "--threshold", "-2.5",
         "--teacher-quota", "6", "--teacher-quota", "teacher-clear=3", "--json", "--overwrite",
     ])).stdout)
-    assert data["by"] == "galp" and data["threshold"] == -2.5 and data["kept"] + data["rejected"] == 32
-    assert data["mix"]["galp"]["teacher-clear"]["count"] == 3
+    assert data["by"] == "galp" and data["threshold"] == -2.5 and data["kept"] + data["rejected"] == len(rows)
+    library = select_responses(scored_sample, by="galp", top_k=2, threshold=-2.5,
+                               teacher_quota={t: 3 if t == "teacher-clear" else 6 for t in teacher_means(rows)})
+    assert data["kept"] == library.selected.num_rows  # the CLI passes every option through
+    assert data["mix"]["galp"]["teacher-clear"]["count"] == library.teacher_counts.get("teacher-clear", 0) <= 3
     assert max(v["count"] for v in data["mix"]["galp"].values()) <= 6
     assert {"below_threshold", "teacher_quota"} <= set(data["rejection_reasons"])
     folder = tmp_path / "kept_folder"
     _ok(runner.invoke(main, ["select", scored_file, "-o", str(folder), "--quantile", "0.25", "--rejected",
                              str(tmp_path / "rej.parquet")]))
-    assert load_input(str(folder)).num_rows + load_input(str(tmp_path / "rej.parquet")).num_rows == 32
+    assert load_input(str(folder)).num_rows + load_input(str(tmp_path / "rej.parquet")).num_rows == len(rows)
 
 
 def test_select_error_paths(runner, tmp_path, scored_file):

@@ -7,6 +7,8 @@ from datasets import Dataset
 
 from hf_localnat import ColumnError, LocalNaturalnessScorer, output_features
 
+from .test_scorer import assert_close
+
 
 def test_map_adds_spec_columns_equal_to_score(tiny_model, smol_tokenizer):
     rows = {"question": ["What is 2+2?", "Name a colour.", None],
@@ -18,12 +20,9 @@ def test_map_adds_spec_columns_equal_to_score(tiny_model, smol_tokenizer):
     out = ds.map(scorer, batched=True, batch_size=2, features=features)
     assert out.column_names == ["question", "response", *output_features()]
     expected = scorer.score(rows["response"], rows["question"])
-    for got, want in zip(out, expected, strict=True):
-        assert got["score_error"] == want["score_error"]
-        if want["lalp"] is None:
-            assert got["lalp"] is None
-        else:  # batch composition differs from the direct call: SPEC §6 float32 tolerance
-            assert got["lalp"] == pytest.approx(want["lalp"], abs=1e-4)
+    got = [{key: row[key] for key in output_features()} for row in out]
+    assert [set(row) for row in got] == [set(row) for row in expected]
+    assert_close(got, expected, 1e-4)  # every column; batch composition differs: SPEC §6 float32 tolerance
     assert out[1]["score_error"] == "empty_response"
 
 

@@ -21,6 +21,8 @@ from datasets.fingerprint import Hasher
 import hf_localnat
 from hf_localnat import LocalNaturalnessScorer, output_features
 
+from .test_scorer import assert_close
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS = [
     {"question": f"What is {i} + {i}?", "response": f"First, {i} + {i} = {2 * i}. Check: {2 * i} - {i} = {i}. So {2 * i}."}
@@ -227,7 +229,7 @@ def test_with_rank_num_proc_2_equals_one_process_and_resumes_missing_shards(tmp_
 
     parallel = scorer.map(ds, batch_size=2, with_rank=True, num_proc=2)
     assert scorer._model is None  # loaded lazily in each worker only
-    assert parallel.to_list() == single.to_list()  # same batches, so bit-identical numbers
+    _assert_same_rows(parallel, single)  # other processes (and, on a GPU host, other devices): SPEC §6 tolerance
     shards = [Path(f["filename"]) for f in parallel.cache_files]
     assert [s.name[-21:] for s in shards] == ["_00000_of_00002.arrow", "_00001_of_00002.arrow"]
 
@@ -236,13 +238,25 @@ def test_with_rank_num_proc_2_equals_one_process_and_resumes_missing_shards(tmp_
     shards[1].unlink()
     resumed = scorer.map(ds, batch_size=2, with_rank=True, num_proc=2)
     assert shards[0].stat().st_mtime_ns == kept and shards[1].is_file()
-    assert resumed.to_list() == single.to_list()
+    _assert_same_rows(resumed, single)
 
 
-def test_rank_without_gpu_stays_on_cpu(tiny_model_path):
+def _assert_same_rows(got, want) -> None:
+    """Every column equal, scores within SPEC §6's float32 tolerance (no bit equality across processes or devices)."""
+    assert got.column_names == want.column_names and got.num_rows == want.num_rows
+    inputs = [c for c in want.column_names if c not in output_features()]
+    assert got.select_columns(inputs).to_list() == want.select_columns(inputs).to_list()
+    assert_close([{k: r[k] for k in output_features()} for r in got],
+                 [{k: r[k] for k in output_features()} for r in want], 1e-4)
+
+
+def test_rank_places_the_model_on_cpu_without_a_gpu_and_on_its_gpu_with_one(tiny_model_path):
+    import torch
+
     scorer = LocalNaturalnessScorer(str(tiny_model_path))
     out = scorer({"question": ["Q?"], "response": ["One. Two."]}, rank=1)
-    assert str(scorer.model.device) == "cpu" and out["score_error"] == [None]
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    assert str(scorer.model.device) == (f"cuda:{1 % gpus}" if gpus else "cpu") and out["score_error"] == [None]
 
 
 # ---------------------------------------------------------------------------------------- streaming and schemas

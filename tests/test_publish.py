@@ -11,11 +11,11 @@ import pytest
 from datasets import Dataset, Features, Value, load_dataset
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
-from hf_localnat.hub.card import MARK_START, render_card
+from hf_localnat.hub.card import MARK_END, MARK_START, render_card
 from hf_localnat.errors import ConfigError, OutputExistsError, PublishError
 from hf_localnat.hub.publish import PUBLISH_ID_KEY, RetryPolicy, _find_landed, publish_folder
 from hf_localnat.hub.pull import pull
-from hf_localnat.hub.repo_folder import folder_files, write_repo_folder
+from hf_localnat.hub.repo_folder import folder_files, write_parquet_shards, write_repo_folder
 from hf_localnat.records import output_features
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
@@ -245,6 +245,48 @@ def test_a_concurrent_change_is_not_overwritten(hub_server, folder, repo_id):
     assert len(commit_posts(hub_server, repo_id)) == 1  # a 412 is not retried blindly
 
 
+def test_a_commit_that_landed_but_whose_answer_was_lost_is_not_made_twice(hub_server, folder, configs, repo_id):
+    # the server applies the commit, then drops the connection instead of answering
+    hub_server.inject_faults(1, path_contains=f"/{repo_id}/commit/", method="POST", applied_then_reset=True)
+    lines: list[str] = []
+    result = publish_folder(folder, repo_id, retry=FAST, echo=lines.append)
+    assert [r.status for r in commit_posts(hub_server, repo_id)] == [0]  # one POST, its answer lost, none after
+    commits = hub_server.commits(repo_id, "dataset")
+    assert len(commits) == 2 and PUBLISH_ID_KEY in commits[0]["message"]  # the initial commit + exactly one of ours
+    assert result.commit_url.endswith(f"/commit/{commits[0]['id']}") and result.pr_url is None
+    assert sum("retrying" in line for line in lines) == 1
+    for name, expected in configs.items():
+        assert load_dataset(repo_id, name, split="train").to_list() == expected.to_list()
+
+
+def test_retry_after_is_honoured(hub_server, folder, repo_id):
+    hub_server.inject_faults(1, status=429, path_contains=f"/{repo_id}/commit/", method="POST", retry_after=0.4)
+    lines: list[str] = []
+    publish_folder(folder, repo_id, retry=RetryPolicy(attempts=3, base_delay=0.001, max_delay=5.0),
+                   echo=lines.append)
+    first, second = commit_posts(hub_server, repo_id)
+    assert (first.status, second.status) == (429, 200)
+    assert any("HTTP 429; retrying in 0.4 s" in line for line in lines)
+    assert second.at - first.at >= 0.4  # the back-off alone would have waited about a millisecond
+    assert any(b"Retry-After: 0.4" in entry for entry in hub_server.response_log)
+
+
+def test_a_card_whose_section_cannot_be_located_refuses_the_publish_and_changes_nothing(hub_server, folder,
+                                                                                        repo_id):
+    api = HfApi()
+    publish_folder(folder, repo_id, retry=FAST)
+    # the user adds notes and deletes the end line on the Hub, as people do
+    card = DatasetCard.load(repo_id, repo_type="dataset").content
+    edited = card.replace(MARK_END + "\n", "") + "\n## Our notes\n\nKeep me.\n"
+    api.create_commit(repo_id, repo_type="dataset", commit_message="my notes",
+                      operations=[CommitOperationAdd("README.md", edited.encode())])
+    head, posts = api.dataset_info(repo_id).sha, len(commit_posts(hub_server, repo_id))
+    with pytest.raises(PublishError, match="section cannot be located.*nothing was changed.*end --> line is missing"):
+        publish_folder(folder, repo_id, overwrite=True, retry=FAST)
+    assert api.dataset_info(repo_id).sha == head and len(commit_posts(hub_server, repo_id)) == posts
+    assert Path(api.hf_hub_download(repo_id, "README.md", repo_type="dataset")).read_text() == edited
+
+
 def test_a_commit_whose_answer_was_lost_is_found_not_repeated(hub_server, repo_id):
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset")
@@ -293,3 +335,45 @@ def test_pull_from_the_hub_and_from_a_folder(hub_server, tmp_path, folder, confi
         pull(repo_id, tmp_path / "x.parquet", config="best")
     with pytest.raises(PublishError, match="not found"):
         pull(f"{USER}/does-not-exist", tmp_path / "y.parquet")
+
+
+# --- sharded configs ------------------------------------------------------------------------------------------------
+
+def _rows(n: int, tag: str) -> Dataset:
+    return Dataset.from_dict({"question_id": [f"q{i}" for i in range(n)], "teacher": ["ab"[i % 2] for i in range(n)],
+                              "response": [f"{tag} response {i} " * 5 for i in range(n)],
+                              "lalp": [-i / n for i in range(n)]})
+
+
+def test_shards_are_bounded_contiguous_and_in_order(tmp_path):
+    rows = _rows(1000, "x").select(range(999, -1, -1))  # through `select` indices, as a selection's rows are
+    shard_size = rows.data.nbytes // 4
+    paths = write_parquet_shards(rows, tmp_path, max_shard_size=shard_size)
+    assert len(paths) == 4
+    assert [p.name[:20] for p in paths] == [f"train-{i:05d}-of-00004" for i in range(4)]
+    back = load_dataset("parquet", data_files=[str(p) for p in paths], split="train", cache_dir=str(tmp_path / "c"))
+    assert back.to_dict() == rows.to_dict()
+    assert len(write_parquet_shards(rows, tmp_path / "one")) == 1
+    with pytest.raises(ConfigError, match="max_shard_size"):
+        write_parquet_shards(rows, tmp_path / "bad", max_shard_size=0)
+
+
+def test_a_sharded_folder_loads_and_publishes_in_one_commit(hub_server, tmp_path, hub_repo_name):
+    repo_id = f"test-user/{hub_repo_name}"
+    scored, lalp = _rows(600, repo_id), _rows(60, repo_id)
+    configs = {"scored": scored, "lalp": lalp}
+    folder = write_repo_folder(tmp_path / "repo", configs, card_for(configs, repo_id),
+                               max_shard_size=scored.data.nbytes // 3 + 1)
+    data = [p for p, _ in folder_files(folder) if p.startswith("data/")]
+    assert len([p for p in data if p.startswith("data/scored/")]) == 3
+    assert [p for p in data if p.startswith("data/lalp/")] == [
+        next(p for p in data if re.fullmatch(r"data/lalp/train-[0-9a-f]{16}\.parquet", p))]
+    pinned = {c["config_name"]: c["data_files"][0]["path"] for c in DatasetCard.load(folder / "README.md").data.configs}
+    assert pinned["scored"] == sorted(p for p in data if p.startswith("data/scored/"))
+    for name, expected in configs.items():
+        assert load_dataset(str(folder), name, split="train").to_dict() == expected.to_dict()
+
+    publish_folder(folder, repo_id, retry=FAST)
+    assert len(commit_posts(hub_server, repo_id)) == 1
+    assert set(data) <= set(HfApi().list_repo_files(repo_id, repo_type="dataset"))
+    assert load_dataset(repo_id, "scored", split="train").to_dict() == scored.to_dict()

@@ -9,7 +9,8 @@ from datasets import Dataset
 from hf_localnat.errors import ColumnError, ConfigError, SelectionError
 from hf_localnat.selection.rank import _bootstrap_means, rank_teachers
 
-TEACHERS = ["teacher-clear", "teacher-verbose", "teacher-terse", "teacher-odd"]
+from .test_select import teacher_means
+
 
 
 @pytest.fixture(scope="module")
@@ -17,44 +18,129 @@ def ranking(scored_sample):
     return rank_teachers(scored_sample, seed=0)
 
 
-def test_clear_teacher_ranks_first_by_lalp_on_the_sample(ranking, scored_sample):
-    # A property of the data and the embedded student (clear step-by-step English is the most natural), not a
-    # hard-coded number: the means below are recomputed from the scored rows.
-    assert ranking.best_teacher("lalp") == "teacher-clear"
-    assert ranking.num_questions == 8 and ranking.dropped == []
+def test_ranking_on_the_sample_matches_the_means_of_the_scored_rows(ranking, scored_sample):
+    # every expected value is recomputed from the scored rows, none recorded from the model
+    rows = list(scored_sample)
+    means = {by: teacher_means(rows, by) for by in ("lalp", "galp")}
+    for by in ("lalp", "galp"):
+        assert ranking.order(by) == sorted(means[by], key=lambda t: -means[by][t])
+    assert ranking.best_teacher("lalp") == max(means["lalp"], key=means["lalp"].get)
+    assert ranking.num_questions == len({r["question_id"] for r in rows}) and ranking.dropped == []
     for line in ranking.teachers:
         rows = [r for r in scored_sample if r["teacher"] == line.teacher]
-        assert line.num_responses == 8
+        assert line.num_responses == len(rows)
         assert line.mean_lalp == pytest.approx(np.mean([r["lalp"] for r in rows]), abs=1e-12)
         assert line.mean_galp == pytest.approx(np.mean([r["galp"] for r in rows]), abs=1e-12)
         assert line.lalp_ci[0] < line.mean_lalp < line.lalp_ci[1]
         assert line.galp_ci[0] < line.mean_galp < line.galp_ci[1]
-    assert sorted(t.rank_lalp for t in ranking.teachers) == [1, 2, 3, 4]
+    assert sorted(t.rank_lalp for t in ranking.teachers) == list(range(1, len(means["lalp"]) + 1))
     assert [t.teacher for t in ranking.teachers] == ranking.order("lalp")
 
 
 def test_pairwise_differences_are_consistent(ranking):
     means = {t.teacher: (t.mean_lalp, t.mean_galp) for t in ranking.teachers}
-    assert len(ranking.pairwise) == 2 * 6
+    n = len(ranking.teachers)
+    assert len(ranking.pairwise) == 2 * n * (n - 1) // 2
     for pair in ranking.pairwise:
         s = 0 if pair.score == "lalp" else 1
         assert pair.difference == pytest.approx(means[pair.teacher_a][s] - means[pair.teacher_b][s])
         assert pair.difference >= 0 and pair.ci[0] <= pair.difference <= pair.ci[1]
-    clear_vs_odd = next(p for p in ranking.pairwise if p.score == "lalp" and p.teacher_b == "teacher-odd"
-                        and p.teacher_a == "teacher-clear")
-    assert clear_vs_odd.excludes_zero  # the best and worst teachers are told apart on 8 questions
+    order = ranking.order("lalp")
+    best_vs_worst = next(p for p in ranking.pairwise if p.score == "lalp" and (p.teacher_a, p.teacher_b) == (
+        order[0], order[-1]))
+    assert best_vs_worst.excludes_zero  # the sample's best and worst teachers are told apart
+
+
+def _resample_indices(seed: int, num_resamples: int, num_questions: int) -> np.ndarray:
+    """The question indices of each resample, as the definition draws them: one uniform double per index."""
+    uniform = np.random.default_rng(seed).random((num_resamples, num_questions))
+    return np.minimum((uniform * num_questions).astype(int), num_questions - 1)
 
 
 def test_bootstrap_is_seeded_and_matches_a_plain_resampling_loop():
     values = np.random.default_rng(1).normal(size=(37, 3))
     fast = _bootstrap_means(values, 50, np.random.default_rng(7))
-    index = np.random.default_rng(7).integers(0, 37, size=(50, 37))
-    plain = np.array([[values[row, c].mean() for c in range(3)] for row in index])
-    np.testing.assert_allclose(fast, plain, atol=1e-12)
-    chunked = _bootstrap_means(values, 50, np.random.default_rng(7), budget=100)  # several chunks
-    assert chunked.shape == (50, 3) and np.all(chunked <= values.max(0)) and np.all(chunked >= values.min(0))
+    plain = np.array([[values[row, c].mean() for c in range(3)] for row in _resample_indices(7, 50, 37)])
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
     assert rank_teachers(Dataset.from_dict(_toy()), seed=3).to_dict() == rank_teachers(Dataset.from_dict(_toy()),
                                                                                       seed=3).to_dict()
+
+
+@pytest.mark.parametrize("num_questions", [1, 7, 8, 33])
+def test_chunked_and_plain_bootstrap_agree_exactly(num_questions):
+    values = np.random.default_rng(2).normal(size=(num_questions, 6))
+    plain = _bootstrap_means(values, 101, np.random.default_rng(5))  # one chunk
+    for per_chunk in (1, 2, 3, 7, 100):
+        chunked = _bootstrap_means(values, 101, np.random.default_rng(5), budget=num_questions * 6 * per_chunk)
+        assert np.array_equal(chunked, plain), per_chunk
+
+
+def _synthetic(num_questions: int = 30, seed: int = 4) -> tuple[dict, list[str]]:
+    """Four teachers, some questions answered twice by a teacher, one question missing a teacher."""
+    rng = np.random.default_rng(seed)
+    teachers = ["t-a", "t-b", "t-c", "t-d"]
+    rows = {"question": [], "teacher": [], "lalp": [], "galp": []}
+    for q in range(num_questions):
+        for i, t in enumerate(teachers):
+            if q == 3 and t == "t-c":
+                continue
+            for _ in range(2 if (q + i) % 7 == 0 else 1):
+                rows["question"].append(f"question {q}")
+                rows["teacher"].append(t)
+                rows["lalp"].append(float(rng.normal(-1.0 - 0.1 * i, 0.3)))
+                rows["galp"].append(float(rng.normal(-1.2 + 0.05 * i, 0.3)))
+    return rows, teachers
+
+
+def _independent_intervals(rows: dict, teachers: list[str], num_resamples: int, confidence: float, seed: int):
+    """Per-teacher means and intervals, and pairwise difference intervals, by plain loops and `np.quantile`."""
+    questions = [q for q in dict.fromkeys(rows["question"])
+                 if all(any(rq == q and rt == t for rq, rt in zip(rows["question"], rows["teacher"])) for t in teachers)]
+    per_question = {}  # (score, teacher) -> [per-question mean of that teacher's responses]
+    for score in ("lalp", "galp"):
+        for t in teachers:
+            per_question[score, t] = [np.mean([v for rq, rt, v in zip(rows["question"], rows["teacher"], rows[score])
+                                               if rq == q and rt == t]) for q in questions]
+    indices = _resample_indices(seed, num_resamples, len(questions))
+    boot = {key: np.array([np.mean([vals[i] for i in idx]) for idx in indices]) for key, vals in per_question.items()}
+    alpha = (1 - confidence) / 2
+    means = {key: float(np.mean(vals)) for key, vals in per_question.items()}
+    cis = {key: tuple(np.quantile(b, [alpha, 1 - alpha])) for key, b in boot.items()}
+    diffs = {(score, a, b): tuple(np.quantile(boot[score, a] - boot[score, b], [alpha, 1 - alpha]))
+             for score in ("lalp", "galp") for a in teachers for b in teachers if a != b}
+    return means, cis, diffs, len(questions)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_intervals_match_an_independent_loop_and_quantile(confidence):
+    rows, teachers = _synthetic()
+    ranking = rank_teachers(Dataset.from_dict(rows), num_resamples=300, confidence=confidence, seed=11)
+    means, cis, diffs, num_questions = _independent_intervals(rows, teachers, 300, confidence, 11)
+    assert ranking.num_questions == num_questions == 29 and ranking.confidence == confidence
+    for line in ranking.teachers:
+        for score in ("lalp", "galp"):
+            assert getattr(line, f"mean_{score}") == pytest.approx(means[score, line.teacher], abs=1e-12)
+            np.testing.assert_allclose(getattr(line, f"{score}_ci"), cis[score, line.teacher], rtol=0, atol=1e-12)
+    for pair in ranking.pairwise:
+        np.testing.assert_allclose(pair.ci, diffs[pair.score, pair.teacher_a, pair.teacher_b], rtol=0, atol=1e-12)
+    # the expected order comes from the independent means
+    for score in ("lalp", "galp"):
+        assert ranking.order(score) == sorted(teachers, key=lambda t: -means[score, t])
+
+
+def test_pairwise_differences_use_the_same_resamples_as_the_means():
+    # teacher y scores exactly 1 below teacher x on every question: on any shared resample the difference of the two
+    # means is 1, so the paired interval is [1, 1]; resampling the teachers separately would give a wide interval
+    x = np.random.default_rng(6).normal(-1.0, 0.5, size=40)
+    rows = {"question": [f"q{i}" for i in range(40)] * 2, "teacher": ["x"] * 40 + ["y"] * 40,
+            "lalp": [*x, *(x - 1)], "galp": [*x, *(x - 1)]}
+    ranking = rank_teachers(Dataset.from_dict(rows), num_resamples=500, seed=0)
+    line = {t.teacher: t for t in ranking.teachers}
+    assert line["x"].lalp_ci[1] - line["x"].lalp_ci[0] > 0.2  # each mean alone is uncertain ...
+    for pair in ranking.pairwise:
+        assert (pair.teacher_a, pair.teacher_b) == ("x", "y")
+        np.testing.assert_allclose(pair.ci, (1.0, 1.0), atol=1e-12)  # ... their paired difference is not
+        assert pair.difference == pytest.approx(1.0, abs=1e-12)
 
 
 def _toy() -> dict:
@@ -82,8 +168,10 @@ def test_repeated_answers_are_averaged_and_dropped_questions_reported():
 
 
 def test_teacher_subset_and_errors(scored_sample):
-    two = rank_teachers(scored_sample, teachers=["teacher-odd", "teacher-clear"], num_resamples=100)
-    assert two.order("lalp") == ["teacher-clear", "teacher-odd"] and len(two.pairwise) == 2
+    means = teacher_means(list(scored_sample))
+    pair = sorted(means, key=means.get)[:2]  # the two lowest, listed worst first
+    two = rank_teachers(scored_sample, teachers=pair, num_resamples=100)
+    assert two.order("lalp") == pair[::-1] and len(two.pairwise) == 2
     with pytest.raises(ConfigError, match="not found"):
         rank_teachers(scored_sample, teachers=["teacher-nobody"])
     with pytest.raises(ConfigError, match="between 0 and 1"):

@@ -32,14 +32,16 @@ def reference(model, tokenizer, response, question, window, prompt_format, max_l
     for a, b in enc["offset_mapping"]:
         char = b - 1 if b > a else a
         owner.append(next(j for j, (s, e) in enumerate(spans) if s <= char < e))
+    bos = tokenizer.bos_token_id
+    start = [bos] if tokenizer("a")["input_ids"][:1] == [bos] else []  # SmolLM2's own tokenizer writes no BOS
     if prompt_format == "chat" and question:
         prefix = tokenizer.apply_chat_template(
             [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True, return_dict=False
         )
     elif prompt_format == "plain" and question:
-        prefix = tokenizer(question + "\n\n", add_special_tokens=False)["input_ids"]  # SmolLM2 writes no BOS
+        prefix = start + tokenizer(question + "\n\n", add_special_tokens=False)["input_ids"]
     else:
-        prefix = []
+        prefix = start
 
     def logprobs(inputs, count):
         with torch.no_grad():
@@ -63,11 +65,15 @@ def reference(model, tokenizer, response, question, window, prompt_format, max_l
     galp_lps = logprobs(prefix + ids[:budget], min(len(ids), budget))
     scored = [s for s in step_means if s is not None]
     return {"lalp": sum(scored) / len(scored), "galp": sum(galp_lps) / len(galp_lps), "lalp_steps": step_means,
-            "weights": weights}
+            "weights": weights, "galp_lps": galp_lps}
 
 
 def assert_close(rows_a, rows_b, tol):
+    """Rows agree: scores within `tol` (SPEC §6), every other output column exactly (reference rows carry scores only)."""
     for a, b in zip(rows_a, rows_b, strict=True):
+        for key in ("num_steps", "num_tokens", "truncated", "score_error"):
+            if key in a and key in b:
+                assert a[key] == b[key], (key, a[key], b[key])
         for key in ("lalp", "galp"):
             assert (a[key] is None) == (b[key] is None)
             if a[key] is not None:
@@ -214,16 +220,88 @@ def test_prefix_formats(smol_tokenizer):
         build_prefix(no_template, "Hi?", "chat")
 
 
-def test_bos_tokenizer_puts_bos_in_the_prefix(tiny_model_path):
+@pytest.fixture(scope="module")
+def bos_tokenizer(tiny_model_path):
+    """The tiny model's tokenizer, told to put a BOS first (as Llama's tokenizers do)."""
     from transformers import AutoTokenizer
 
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path, add_bos_token=True)
+    assert tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id  # not a skip: a test that cannot fail proves nothing
+    return tokenizer
+
+
+def test_bos_tokenizer_puts_bos_in_the_prefix(bos_tokenizer):
     from hf_localnat.scoring.prefix import build_prefix
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path, add_bos_token=True)
-    if tokenizer("a")["input_ids"][0] != tokenizer.bos_token_id:
-        pytest.skip("this transformers version ignores add_bos_token for this tokenizer")
-    assert build_prefix(tokenizer, None, "none") == [tokenizer.bos_token_id]
-    assert build_prefix(tokenizer, "Q", "plain")[0] == tokenizer.bos_token_id
+    assert build_prefix(bos_tokenizer, None, "none") == [bos_tokenizer.bos_token_id]
+    assert build_prefix(bos_tokenizer, "Q", "plain")[0] == bos_tokenizer.bos_token_id
+
+
+@pytest.mark.parametrize("window", [0, 2])
+@pytest.mark.parametrize("prompt_format", ["none", "plain", "chat"])
+def test_a_bos_tokenizer_scores_like_the_reference_including_the_first_token(tiny_model, bos_tokenizer, window,
+                                                                             prompt_format):
+    questions = [QUESTION, None, QUESTION, None, QUESTION]
+    scorer = LocalNaturalnessScorer(tiny_model, bos_tokenizer, window=window, prompt_format=prompt_format)
+    got = scorer.score(RESPONSES, questions)
+    want = [reference(tiny_model, bos_tokenizer, r, q, window, prompt_format) for r, q in zip(RESPONSES, questions)]
+    assert_close(got, want, 1e-4)
+    for row, ref in zip(got, want, strict=True):
+        # P is never empty now, so every response token is scored, the first one too (it sees the BOS) ...
+        assert len(ref["galp_lps"]) == row["num_tokens"] and all(s is not None for s in row["lalp_steps"])
+        # ... and leaving it out would show: the first token alone moves GALP by more than the tolerance
+        assert abs(row["galp"] - sum(ref["galp_lps"][1:]) / (len(ref["galp_lps"]) - 1)) > 1e-3
+
+
+# --- every SPEC §4 row reason (invalid_* are tested with the hostile-input tests) ---------------------------------------
+def test_a_row_with_no_scored_token_gets_no_scored_tokens(tiny_model, smol_tokenizer):
+    # no BOS and no prompt: the first token of every input has no context; "Hi" is a single token, so nothing is scored
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none")
+    assert smol_tokenizer("Hi", add_special_tokens=False)["input_ids"] == [26843]
+    rows = scorer.score(["Hi", RESPONSES[0]])
+    assert rows[0] == {"lalp": None, "galp": None, "lalp_steps": [], "num_steps": 1, "num_tokens": 1,
+                       "truncated": False, "score_error": "no_scored_tokens"}
+    assert_close(rows[1:], scorer.score([RESPONSES[0]]), 1e-5)  # the rest of the batch is scored as alone
+
+
+def test_a_step_whose_tokens_are_all_unscored_has_no_score_and_does_not_count(tiny_model, smol_tokenizer):
+    # window 0 and no prompt: each step's input starts at its own first token, which is not scored; " Hi" is one token
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, segmenter="given", window=0, prompt_format="none")
+    (row,) = scorer.score(steps=[["Hello there.", " Hi", " and more words here."]])
+    assert row["score_error"] is None and row["num_steps"] == 3 and row["num_tokens"] == 9
+    first, middle, last = row["lalp_steps"]
+    assert middle is None and first is not None and last is not None
+    assert row["lalp"] == pytest.approx((first + last) / 2, abs=1e-12)  # the unscored step is left out, not zero
+
+
+def test_a_prompt_longer_than_max_length_fails_only_its_row(tiny_model, smol_tokenizer):
+    long_question = "Why? " * 60
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", max_length=64)
+    rows = scorer.score([RESPONSES[4], RESPONSES[4], RESPONSES[3]], questions=[QUESTION, long_question, None])
+    assert rows[1] == {"lalp": None, "galp": None, "lalp_steps": [], "num_steps": 1,
+                       "num_tokens": rows[0]["num_tokens"], "truncated": False, "score_error": "prompt_too_long"}
+    assert_close([rows[0], rows[2]], scorer.score([RESPONSES[4], RESPONSES[3]], questions=[QUESTION, None]), 1e-5)
+
+
+def test_a_window_that_runs_out_of_memory_alone_fails_only_its_row(tiny_model, smol_tokenizer):
+    # the model itself raises torch's out-of-memory error for any input longer than 30 tokens, as a small GPU would
+    def oom_when_long(module, args):
+        if args[0].shape[-1] > 30:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by the test)")
+
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1)
+    short = [RESPONSES[4], RESPONSES[3]]
+    expected = scorer.score(short)
+    long_ids = smol_tokenizer(RESPONSES[0], add_special_tokens=False)["input_ids"]
+    assert len(long_ids) > 30 and all(r["num_tokens"] <= 30 for r in expected)
+    handle = tiny_model.get_input_embeddings().register_forward_pre_hook(oom_when_long)
+    try:
+        rows = scorer.score([RESPONSES[4], RESPONSES[0], RESPONSES[3]])
+    finally:
+        handle.remove()
+    assert rows[1] == {"lalp": None, "galp": None, "lalp_steps": [], "num_steps": len(segment(RESPONSES[0])),
+                       "num_tokens": len(long_ids), "truncated": False, "score_error": "out_of_memory"}
+    assert_close([rows[0], rows[2]], expected, 1e-5)
 
 
 def test_bad_configuration_fails_with_the_fix_in_the_message():

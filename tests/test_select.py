@@ -21,6 +21,30 @@ def _best(rows, by, keep=lambda r: True):
     return {q: r["teacher"] for q, r in best.items()}
 
 
+def _greedy(rows, by, quota, keep=lambda r: True):
+    """Plain reference of a teacher quota: candidates best first across all questions; a row is kept when its
+    question has none yet and its teacher is under quota. Returns the kept rows' teachers per question and how many
+    rows lost their place to the quota (they were the best left for a question still open)."""
+    kept, used, quota_rejected = {}, Counter(), 0
+    for r in sorted((r for r in rows if r[by] is not None and keep(r)), key=lambda r: -r[by]):
+        if r["question_id"] in kept:
+            continue
+        if used[r["teacher"]] >= quota.get(r["teacher"], float("inf")):
+            quota_rejected += 1
+            continue
+        kept[r["question_id"]] = r["teacher"]
+        used[r["teacher"]] += 1
+    return kept, quota_rejected
+
+
+def teacher_means(rows, by="lalp"):
+    """Plain reference: each teacher's mean score (every teacher answers every question once in the sample)."""
+    scores = {}
+    for r in rows:
+        scores.setdefault(r["teacher"], []).append(r[by])
+    return {t: sum(v) / len(v) for t, v in scores.items()}
+
+
 def _check_nothing_lost(selection, dataset):
     assert selection.selected.num_rows + selection.rejected.num_rows == dataset.num_rows
     keys = lambda d: Counter(zip(d["question_id"], d["teacher"], d["response"], strict=True))  # noqa: E731
@@ -34,8 +58,9 @@ def test_best_per_question_matches_a_plain_argmax(scored_sample, by):
     selection = select_responses(scored_sample, by=by)
     assert {r["question_id"]: r["teacher"] for r in selection.selected} == _best(rows, by)
     assert set(selection.selected["selected_by"]) == {by} and set(selection.selected["selection_rank"]) == {1}
-    assert Counter(selection.rejected["rejection_reason"]) == {f"lower_{by}": 24}
-    assert selection.selected[0]["selection_reason"] == f"best {by} among 4 responses for q01"
+    questions = Counter(r["question_id"] for r in rows)
+    assert Counter(selection.rejected["rejection_reason"]) == {f"lower_{by}": len(rows) - len(questions)}
+    assert selection.selected[0]["selection_reason"] == f"best {by} among {questions['q01']} responses for q01"
     _check_nothing_lost(selection, scored_sample)
 
 
@@ -44,42 +69,57 @@ def test_correctness_column_restricts_the_candidates(scored_sample):
     selection = select_responses(scored_sample, correct_column="correct")
     assert all(selection.selected["correct"])
     assert {r["question_id"]: r["teacher"] for r in selection.selected} == _best(rows, "lalp", lambda r: r["correct"])
+    correct = Counter(r["question_id"] for r in rows if r["correct"])
+    incorrect = sum(not r["correct"] for r in rows)
     reasons = Counter(selection.rejected["rejection_reason"])
-    assert reasons == {"incorrect": 7, "lower_lalp": 17}
+    assert reasons == {"incorrect": incorrect, "lower_lalp": len(rows) - incorrect - len(correct)}
     by_q = {r["question_id"]: r["selection_reason"] for r in selection.selected}
-    assert by_q["q01"] == "best lalp among 3 correct responses for q01"
-    assert by_q["q03"] == "best lalp among 4 correct responses for q03"  # q03 has no wrong response
+    for q, n in correct.items():
+        assert by_q[q] == f"best lalp among {n} correct responses for {q}"
+    assert incorrect and min(correct.values()) < max(correct.values())  # the sample has both kinds of question
     _check_nothing_lost(selection, scored_sample)
 
 
 def test_top_k_threshold_and_quantile(scored_sample):
+    correct = Counter(r["question_id"] for r in scored_sample if r["correct"])
     top2 = select_responses(scored_sample, top_k=2, correct_column="correct")
-    assert top2.selected.num_rows == 16 and Counter(top2.selected["question_id"]) == {f"q0{i}": 2 for i in range(1, 9)}
+    assert Counter(top2.selected["question_id"]) == {q: min(2, n) for q, n in correct.items()}
     assert all(r["selection_rank"] == 2 and r["selection_reason"].startswith("2nd-best") for r in top2.selected
                if r["selection_rank"] != 1)
 
-    cut = sorted(scored_sample["lalp"])[16]  # the 17th lowest LALP: 16 rows fall below it
-    thresholded = select_responses(scored_sample, threshold=cut, top_k=4)
-    assert thresholded.selected.num_rows == 16 and min(thresholded.selected["lalp"]) >= cut
-    assert Counter(thresholded.rejected["rejection_reason"]) == {"below_threshold": 16}
-    assert thresholded.num_questions_without_selection == 8 - len(set(thresholded.selected["question_id"]))
+    lalps = sorted(scored_sample["lalp"])
+    half = len(lalps) // 2
+    cut = lalps[half]  # `half` rows fall below it
+    top_all = max(Counter(scored_sample["question_id"]).values())
+    thresholded = select_responses(scored_sample, threshold=cut, top_k=top_all)
+    assert thresholded.selected.num_rows == len(lalps) - half and min(thresholded.selected["lalp"]) >= cut
+    assert Counter(thresholded.rejected["rejection_reason"]) == {"below_threshold": half}
+    questions = set(scored_sample["question_id"])
+    assert thresholded.num_questions_without_selection == len(questions - set(thresholded.selected["question_id"]))
 
-    quantile = select_responses(scored_sample, quantile=0.5, top_k=4)
-    assert quantile.selected.num_rows == 16 and quantile.threshold == pytest.approx(
-        (sorted(scored_sample["lalp"])[15] + sorted(scored_sample["lalp"])[16]) / 2)
+    quantile = select_responses(scored_sample, quantile=0.5, top_k=top_all)
+    assert quantile.selected.num_rows == len(lalps) - half and quantile.threshold == pytest.approx(
+        (lalps[half - 1] + lalps[half]) / 2)
 
 
 def test_teacher_quota_caps_a_teacher_and_fills_its_questions_from_others(scored_sample):
+    rows = list(scored_sample)
+    is_correct = lambda r: r["correct"]  # noqa: E731
     free = select_responses(scored_sample, correct_column="correct")
-    assert free.teacher_counts["teacher-clear"] == 7
-    capped = select_responses(scored_sample, correct_column="correct", teacher_quota={"teacher-clear": 2})
-    assert capped.teacher_counts["teacher-clear"] == 2 and capped.selected.num_rows == 8  # every question still kept
-    assert Counter(capped.rejected["rejection_reason"])["teacher_quota"] == 5
+    assert free.teacher_counts == Counter(_best(rows, "lalp", is_correct).values())
+    top = max(free.teacher_counts, key=free.teacher_counts.get)  # the teacher the quota will bite
+    assert free.teacher_counts[top] > 2
+    capped = select_responses(scored_sample, correct_column="correct", teacher_quota={top: 2})
+    kept, quota_rejected = _greedy(rows, "lalp", {top: 2}, is_correct)
+    assert {r["question_id"]: r["teacher"] for r in capped.selected} == kept
+    assert capped.teacher_counts[top] == 2 and capped.selected.num_rows == len(_best(rows, "lalp", is_correct))
+    assert Counter(capped.rejected["rejection_reason"])["teacher_quota"] == quota_rejected
     # the two clear rows kept are its highest-LALP correct ones (global greedy, best first)
-    clear = sorted((r["lalp"] for r in scored_sample if r["teacher"] == "teacher-clear" and r["correct"]), reverse=True)
-    assert sorted((r["lalp"] for r in capped.selected if r["teacher"] == "teacher-clear"), reverse=True) == clear[:2]
+    clear = sorted((r["lalp"] for r in scored_sample if r["teacher"] == top and r["correct"]), reverse=True)
+    assert sorted((r["lalp"] for r in capped.selected if r["teacher"] == top), reverse=True) == clear[:2]
     every = select_responses(scored_sample, teacher_quota=1)
-    assert max(every.teacher_counts.values()) == 1 and every.selected.num_rows == 4
+    kept, _ = _greedy(rows, "lalp", {t: 1 for t in set(scored_sample["teacher"])})
+    assert {r["question_id"]: r["teacher"] for r in every.selected} == kept and max(every.teacher_counts.values()) == 1
     _check_nothing_lost(capped, scored_sample)
 
 
@@ -101,8 +141,11 @@ def test_mix_report_counts_both_selections(scored_sample):
         expected = select_responses(scored_sample, by=by, correct_column="correct").teacher_counts
         assert report.counts[by] == expected
         assert sum(report.share(by, t) for t in report.teachers) == pytest.approx(1.0)
-    assert report.teachers == ["teacher-clear", "teacher-verbose", "teacher-terse", "teacher-odd"]
-    assert "teacher-odd" in report.format_table() and report.to_dict()["lalp"]["teacher-clear"]["count"] == 7
+    rows = list(scored_sample)
+    assert report.teachers == list(dict.fromkeys(r["teacher"] for r in rows))
+    expected = Counter(_best(rows, "lalp", lambda r: r["correct"]).values())
+    assert all(report.to_dict()["lalp"][t]["count"] == expected[t] for t in report.teachers)
+    assert all(t in report.format_table() for t in report.teachers)
 
 
 def test_bad_options_are_refused(scored_sample):

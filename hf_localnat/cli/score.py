@@ -18,6 +18,7 @@ Examples:
   localnat score traces.parquet -o scored.jsonl --model Qwen/Qwen2.5-1.5B-Instruct --window 4
   localnat score my-org/traces --config math --split train -o scored_folder
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
+  localnat score traces.parquet -o scored.parquet --engine ray --ray-address auto --workers 8 --gpus-per-worker 1
 """
 
 
@@ -60,15 +61,41 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
+@click.option("--revision", default=None, metavar="REV", help="Hub revision of --model (branch, tag or commit).")
+@click.option("--attn-implementation", default=None, metavar="NAME",
+              help="transformers attention (sdpa, eager, flash_attention_2, flex_attention); packing on GPU needs "
+                   "flash_attention_2 or flex_attention.")
+@click.option("--device-map", default=None, metavar="MAP",
+              help="transformers device_map (e.g. auto) to spread a student larger than one GPU over several.")
+@click.option("--adapter", default=None, metavar="PATH_OR_ID",
+              help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
 @click.option("--question-column", default="question", show_default=True)
 @click.option("--response-column", default="response", show_default=True)
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
+@click.option("--num-proc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes, each with its own model: one per GPU when GPUs exist (rank r on cuda:r), else N CPU "
+                   "processes (Dataset.map with_rank/num_proc).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (Dataset.map); ray: a Ray cluster, one scorer actor per worker.")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --engine ray: the cluster to join (auto, HOST:6379, ray://HOST:10001)  [default: a running "
+                   "cluster, else a local one].")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --engine ray: scorer actors (each loads the model once).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="With --engine ray: GPUs each actor reserves (1 = one model per GPU).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="With --engine ray: rows per map_batches call.")
+@click.option("--shard-rows", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="With --engine ray: rows per resumable shard (a rerun skips finished shards).")
 @input_options
 @overwrite_option
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
-          question_column: str, response_column: str, steps_column: str, config_name: str | None,
+          revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
+          question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
+          workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
     """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
 
@@ -84,24 +111,49 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     from ..scoring.scorer import LocalNaturalnessScorer
 
     check_output(output, overwrite=overwrite)
+    scorer = LocalNaturalnessScorer(
+        model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
+        device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
+        steps_column=steps_column, revision=revision, adapter=adapter,
+        model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
+                      if v is not None},
+    )
+    if engine == "ray":
+        from ..scoring.ray_engine import score_with_ray
+
+        start = time.perf_counter()
+        stats: dict = {}
+        path = score_with_ray(scorer, input_path, output, address=ray_address, workers=workers,
+                              gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
+                              config=config_name, split=split, overwrite=overwrite, stats=stats)
+        click.echo(summarize(load_input(str(path)), time.perf_counter() - start))
+        click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
+                   f"{sorted(stats['nodes'].values(), reverse=True)}.")
+        click.echo(f"Wrote {path}.")
+        click.echo(f"Provenance ({where_recorded(path)}): {scorer.provenance().describe()}.")
+        return
     dataset = load_input(input_path, config=config_name, split=split)
     needed = [steps_column if segmenter == "given" else response_column]
     if prompt_format != "none":
         needed.append(question_column)
     require_columns(dataset, needed, what="scoring")
-    scorer = LocalNaturalnessScorer(
-        model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
-        device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
-        steps_column=steps_column,
-    )
     click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {model or 'the embedded smollm2-135m-instruct'}"
                f" (dtype {dtype}), window {window}, {segmenter} steps.", err=True)
     start = time.perf_counter()
     # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
     # loads only when a batch actually needs scoring, so a rerun never loads it.
-    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)")
+    parallel = {}
+    if num_proc > 1:
+        import torch
+
+        if torch.cuda.is_available():  # a forked child cannot use CUDA
+            import multiprocess
+
+            multiprocess.set_start_method("spawn", force=True)
+        parallel = dict(with_rank=True, num_proc=num_proc)
+    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)", **parallel)
     seconds = time.perf_counter() - start
-    from_cache = not scorer.is_loaded
+    from_cache = not scorer.is_loaded and not parallel  # workers load their own models: the parent cannot tell
     provenance = scorer.provenance()
     path = save_output(scored, output, overwrite=overwrite, provenance=provenance)
     click.echo(summarize(scored, seconds, from_cache=from_cache))

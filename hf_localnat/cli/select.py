@@ -82,7 +82,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     """
     from ..io import check_output, load_input, save_output
     from ..provenance import read, scored_with
-    from ..selection.layout import require_columns
+    from ..selection.layout import arrow_column, as_labels, factorize, require_columns
     from ..selection.select import MixReport, mix_report, select_responses
 
     if threshold is not None and quantile is not None:
@@ -93,7 +93,8 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     provenance = read(scored)  # refuses a folder whose parts were scored differently
     dataset = load_input(scored, config=config_name, split=split)
     require_columns(dataset, [teacher_column], what="selection")
-    quotas = parse_quotas(teacher_quotas, list(dict.fromkeys(dataset[teacher_column])))
+    teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
+    quotas = parse_quotas(teacher_quotas, teachers)
     options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
                    teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
                    question_id_column=question_id_column)

@@ -5,19 +5,29 @@ revision, scoring settings, package version, source data, selection options, row
 intervals, each teacher's share in each selection, the distribution plot). `render_card` turns it into a card whose
 YAML metadata the Hub and `load_dataset` read (`configs`, `license`, `tags`, ...) and whose Markdown body sits between
 the markers `<!-- localnat:start -->` and `<!-- localnat:end -->`. `merge_card` puts that managed section and our
-metadata into a card that already exists, keeping everything the user wrote.
+metadata into a card that already exists, keeping everything the user wrote, or refuses when it cannot tell the
+section apart from the user's text (a missing, repeated or misplaced marker line).
 
+The section's text is `templates/card.md` (a `## ` block whose placeholder has no value is left out) and its
+citation `templates/citation.bib`, the one BibTeX source of the project. Every user string (teacher names, model
+names, options) is escaped for Markdown and HTML, so no value can add markup or a marker to the card.
 Tables arrive already computed (lists of plain dicts), so this module knows nothing about how they were computed.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PublishError
 
 MARK_START = "<!-- localnat:start -->"
 MARK_END = "<!-- localnat:end -->"
@@ -36,18 +46,17 @@ BASE_TAGS = ("localnat", "lalp", "distillation", "reasoning", "data-selection")
 UNION_KEYS = ("tags", "task_categories")
 OWNED_KEYS = ("size_categories", "localnat")
 
-PAPER_BIBTEX = """@article{just2025signal,
-  title   = {The Signal is in the Steps: Local Scoring for Reasoning Data Selection},
-  author  = {Just, Hoang Anh and Ko, Myeongseob and Jia, Ruoxi},
-  journal = {arXiv preprint arXiv:2510.03988},
-  year    = {2025}
-}"""
-GRAPE_BIBTEX = """@article{zhang2025grape,
-  title   = {The Best Instruction-Tuning Data are Those That Fit},
-  author  = {Zhang, Dylan and Dai, Qirun and Peng, Hao},
-  journal = {arXiv preprint arXiv:2502.04194},
-  year    = {2025}
-}"""
+
+
+@lru_cache(maxsize=None)
+def template(name: str) -> str:
+    """The text of `hf_localnat/hub/templates/NAME` (package data): `card.md`, `citation.bib`."""
+    return (resources.files(__package__) / "templates" / name).read_text(encoding="utf-8")
+
+
+def citation() -> str:
+    """The BibTeX entries of the paper (LALP) and of GRAPE (GALP): the one source for the card, README and metric."""
+    return template("citation.bib").strip()
 
 
 @dataclass
@@ -74,6 +83,7 @@ class LocalNatCardParams:
         license (`str`, *optional*, defaults to `"other"`): the data's license (that of the teacher outputs).
         language (`list[str]`, *optional*, defaults to `["en"]`).
         tags (`list[str]`, *optional*): tags added to the package's own.
+        confidence (`float`, *optional*, defaults to 0.95): coverage of the ranking's intervals, as stated.
         data_dir (`str`, *optional*, defaults to `"data"`): folder holding one sub-folder of Parquet files per config.
     """
 
@@ -97,6 +107,7 @@ class LocalNatCardParams:
     license: str = "other"
     language: list[str] = field(default_factory=lambda: ["en"])
     tags: list[str] = field(default_factory=list)
+    confidence: float = 0.95
     data_dir: str = "data"
 
     def __post_init__(self) -> None:
@@ -173,8 +184,8 @@ def card_metadata(params: LocalNatCardParams) -> dict[str, Any]:
     }
 
 
-def pin_data_files(card: "DatasetCard", files: dict[str, str]) -> "DatasetCard":
-    """A copy of `card` whose `configs` name each config's exact data file instead of a `*.parquet` pattern.
+def pin_data_files(card: "DatasetCard", files: dict[str, str | list[str]]) -> "DatasetCard":
+    """A copy of `card` whose `configs` name each config's exact data file(s) instead of a `*.parquet` pattern.
 
     `datasets` caches a local folder by its card's patterns, not by the files' content, so a folder rewritten with
     new rows under the same name would load stale rows; a file name carrying a content hash changes the cache key.
@@ -205,73 +216,90 @@ def render_card(params: LocalNatCardParams) -> "DatasetCard":
     from huggingface_hub import DatasetCard, DatasetCardData
 
     data = DatasetCardData(**card_metadata(params))
-    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n# {params.pretty_name}\n\n{managed_section(params)}\n")
+    title = escape(params.pretty_name)
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n# {title}\n\n{managed_section(params)}\n")
 
 
 def managed_section(params: LocalNatCardParams) -> str:
-    """The Markdown body between the localnat markers."""
+    """The Markdown body between the localnat markers (markers included), from `templates/card.md`.
+
+    Raises:
+        ConfigError: a value that cannot be escaped (inside a code block) holds a marker.
+    """
     p = params
-    repo = p.repo_id or "path/to/this/folder"
-    teachers = len(p.ranking)
-    parts = [MARK_START, ""]
-    parts.append(
-        f"Reasoning traces{f' from {teachers} teachers' if teachers else ''}, scored and selected for distillation "
-        f"into `{p.student_model}` by **local naturalness** with "
-        f"hf-localnat {p.package_version}. Every number here was computed by the command "
-        "under *Reproduce*."
-    )
-    parts += ["", "## Configs", "", _table([{"config": f"`{name}`" + (" (default)" if name == DEFAULT_CONFIG else ""),
-                                             "rows": p.counts[name], "what": CONFIG_DESCRIPTIONS[name]}
-                                            for name in p.configs])]
-    parts += ["", "## Load it", "", "```python", "from datasets import load_dataset", "",
-              f'ds = load_dataset("{repo}", "{DEFAULT_CONFIG}", split="train")   # the curated training set',
-              f'scored = load_dataset("{repo}", "scored", split="train")   # every row with its scores', "```"]
-    parts += ["", "## Local naturalness", "",
-              "**LALP** (local average log-probability, [arXiv 2510.03988](https://arxiv.org/abs/2510.03988)) cuts "
-              "a response into steps and scores each step with the student, conditioned only on the question and the "
-              f"{p.window} preceding step(s); a response's LALP is the unweighted mean of its step scores. **GALP** "
-              "(from GRAPE, [arXiv 2502.04194](https://arxiv.org/abs/2502.04194)) is the mean log-probability of the "
-              "whole response in one pass. Both are natural-log probabilities per token: **higher is better** (more "
-              "natural to the student; 0 is the maximum). Per question, the `lalp` config keeps the response with "
-              "the highest LALP, the `galp` config the one with the highest GALP (the baseline the paper beats)."]
     settings = [
-        ("student model", f"`{p.student_model}`"),
+        ("student model", _code(p.student_model)),
         ("student revision",
-         f"`{p.student_revision}`" if p.student_revision else "not recorded (a local or embedded model)"),
-        *[(f"student {k.replace('_', ' ')}", f"`{v}`") for k, v in p.student_provenance.items()],
-        ("window (preceding steps)", str(p.window)),
-        ("segmenter", f"`{p.segmenter}`"),
-        ("prompt format", f"`{p.prompt_format}`"),
-        *[(k.replace("_", " "), f"`{v}`") for k, v in p.scoring_options.items() if v is not None],
-        ("source data", f"`{p.source_dataset}`" if p.source_dataset else "n/a"),
-        *[(f"selection: {k.replace('_', ' ')}", f"`{v}`") for k, v in p.selection_options.items()],
-        ("hf-localnat version", f"`{p.package_version}`"),
+         _code(p.student_revision) if p.student_revision else "not recorded (a local or embedded model)"),
+        *[(f"student {k.replace('_', ' ')}", _code(v)) for k, v in p.student_provenance.items()],
+        ("window (preceding steps)", escape(p.window)),
+        ("segmenter", _code(p.segmenter)),
+        ("prompt format", _code(p.prompt_format)),
+        *[(k.replace("_", " "), _code(v)) for k, v in p.scoring_options.items() if v is not None],
+        ("source data", _code(p.source_dataset) if p.source_dataset else "n/a"),
+        *[(f"selection: {k.replace('_', ' ')}", _code(v)) for k, v in p.selection_options.items()],
+        ("hf-localnat version", _code(p.package_version)),
     ]
-    parts += ["", "## How it was made", "", _table([{"setting": k, "value": v} for k, v in settings])]
-    if p.ranking:
-        parts += ["", "## Teacher ranking", "",
-                  "Teachers by mean LALP over the same questions (best first; intervals are 95% confidence intervals "
-                  "of the mean).", "", _table(p.ranking)]
+    mix_table = None
     if p.mix:
         teachers_in_mix = _unique([t for shares in p.mix.values() for t in shares])
-        rows = [{"teacher": t, **{f"share in `{sel}`": f"{100 * shares.get(t, 0.0):.1f}%"
-                                  for sel, shares in p.mix.items()}} for t in teachers_in_mix]
-        parts += ["", "## Teacher share in each selection", "", _table(rows)]
-    if p.plot_path:
-        parts += ["", "## Score distributions", "", f"![LALP and GALP distributions per teacher]({p.plot_path})"]
-    if p.reproduce_command:
-        parts += ["", "## Reproduce", "", "```bash", p.reproduce_command, "```"]
-    parts += ["", "## Citation", "", "```bibtex", PAPER_BIBTEX, "", GRAPE_BIBTEX, "```", "", MARK_END]
-    return "\n".join(parts)
+        mix_table = _table([{"teacher": t, **{Markdown(f"share in {_code(sel)}"): f"{100 * shares.get(t, 0.0):.1f}%"
+                                              for sel, shares in p.mix.items()}} for t in teachers_in_mix])
+    values = {
+        "teachers": f" from {len(p.ranking)} teachers" if p.ranking else "",
+        "student_model": _code(p.student_model, table=False),
+        "package_version": escape(p.package_version),
+        "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == DEFAULT_CONFIG else "")),
+                                  "rows": p.counts[name], "what": CONFIG_DESCRIPTIONS[name]} for name in p.configs]),
+        "repo": json.dumps(p.repo_id or "path/to/this/folder"),
+        "default_config": DEFAULT_CONFIG,
+        "window": escape(p.window),
+        "settings_table": _table([{"setting": k, "value": Markdown(v)} for k, v in settings]),
+        "confidence": f"{100 * p.confidence:g}%",
+        "ranking_table": _table(p.ranking) if p.ranking else None,
+        "mix_table": mix_table,
+        "plot_path": quote(p.plot_path, safe="/") if p.plot_path else None,
+        "reproduce_block": _fenced(p.reproduce_command, "bash") if p.reproduce_command else None,
+        "citation": citation(),
+    }
+    body = fill_template(template("card.md"), values).strip("\n")
+    if MARK_START in body or MARK_END in body:
+        raise ConfigError(f"A value written into the card's code blocks (the reproduce command or the repo id) holds "
+                          f"the marker {MARK_START!r} or {MARK_END!r}; remove it from that value.")
+    return f"{MARK_START}\n\n{body}\n\n{MARK_END}"
+
+
+def fill_template(text: str, values: dict[str, str | None]) -> str:
+    """`text` with `$name` placeholders filled from `values`, leaving out each `## ` block that uses a `None` value.
+
+    Example:
+
+    >>> fill_template("A $a\\n\\n## B\\n\\n$b\\n\\n## C\\n\\n$c\\n", {"a": "1", "b": None, "c": "3"})
+    'A 1\\n\\n## C\\n\\n3\\n'
+    """
+    blocks = re.split(r"(?m)^(?=## )", text)
+    names = string.Template.pattern
+    kept = [block for block in blocks
+            if all(values.get(m.group("named") or m.group("braced")) is not None for m in names.finditer(block)
+                   if m.group("named") or m.group("braced"))]
+    return string.Template("".join(kept)).substitute({k: v for k, v in values.items() if v is not None})
 
 
 def merge_card(existing: str, new: "DatasetCard") -> "DatasetCard":
     """Put `new`'s managed section and metadata into the `existing` README text, keeping what the user wrote.
 
-    The body between the localnat markers is replaced (appended if the existing card has none); text outside them
-    is kept as is. Metadata: `configs` is merged by `config_name` (ours replace same-named entries, the user's
-    others stay); `tags` and `task_categories` become the union; `size_categories` and `localnat` are ours; every
-    other key keeps the user's value when present, and takes ours when absent.
+    The section is found only when it is unambiguous: exactly one `<!-- localnat:start -->` line and one
+    `<!-- localnat:end -->` line, in that order, each on a line of its own, and no other marker text anywhere. Then the
+    lines between them are replaced; a card with no marker at all gets the section appended; anything else is
+    refused. Text outside the section is kept character for character. Metadata: `configs` is merged by
+    `config_name` (ours replace same-named entries that read our own files, the user's others stay); `tags` and
+    `task_categories` become the union; `size_categories` and `localnat` are ours; every other key keeps the user's
+    value when present, and takes ours when absent.
+
+    Raises:
+        PublishError: the section cannot be located, the front matter is not valid YAML (or not a mapping), or a
+            config of the user's has one of our names but reads other files. Nothing is changed; the message says
+            how to repair the card.
 
     Example:
 
@@ -285,16 +313,12 @@ def merge_card(existing: str, new: "DatasetCard") -> "DatasetCard":
     """
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    old = DatasetCard(existing, ignore_metadata_errors=True)
+    old = _parse_user_card(existing)
     ours = new.data.to_dict()
     merged = dict(old.data.to_dict())
     for key, value in ours.items():
         if key == "configs":
-            names = {c.get("config_name") for c in value}
-            kept = [c for c in merged.get("configs") or [] if c.get("config_name") not in names]
-            if any(c.get("default") for c in value):  # only one default config
-                kept = [{k: v for k, v in c.items() if k != "default"} for c in kept]
-            merged["configs"] = [*value, *kept]
+            merged["configs"] = _merge_configs(merged.get("configs"), value)
         elif key in UNION_KEYS:
             mine = merged.get(key) or []
             merged[key] = _unique([*([mine] if isinstance(mine, str) else mine), *value])
@@ -302,13 +326,106 @@ def merge_card(existing: str, new: "DatasetCard") -> "DatasetCard":
             merged[key] = value
     section = _section(new.text)
     text = old.text
-    if MARK_START in text and MARK_END in text:
-        text = re.sub(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), lambda _: section, text, count=1,
-                      flags=re.S)
-    else:
+    span = locate_section(text)
+    if span is None:
         text = text.rstrip("\n") + ("\n\n" if text.strip() else "") + section + "\n"
+    else:
+        text = text[:span[0]] + section + text[span[1]:]
     data = DatasetCardData(**merged)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{'' if text.startswith(chr(10)) else chr(10)}{text}")
+
+
+def locate_section(text: str) -> tuple[int, int] | None:
+    """The span of the managed section in a card body (from the start marker to the end marker, both included), or
+    `None` when the body has no marker at all.
+
+    Raises:
+        PublishError: the section cannot be located unambiguously (see `merge_card`), with how to repair the card.
+
+    Example:
+
+    >>> locate_section("mine\\n<!-- localnat:start -->\\nours\\n<!-- localnat:end -->\\nmine\\n")
+    (5, 55)
+    >>> locate_section("mine\\n") is None
+    True
+    """
+    found = {mark: [m.start() for m in re.finditer(re.escape(mark), text)] for mark in (MARK_START, MARK_END)}
+    starts, ends = found[MARK_START], found[MARK_END]
+    if not starts and not ends:
+        return None
+    fix = None
+    for mark, positions in found.items():
+        for pos in positions:
+            line_start = text.rfind("\n", 0, pos) + 1
+            line_end = text.find("\n", pos)
+            line = text[line_start:len(text) if line_end < 0 else line_end]
+            if line.strip() != mark:
+                fix = (f"the marker text {mark} appears inside a line ({line.strip()[:60]!r}); remove it from that "
+                       "line (a marker must stand on a line of its own)")
+    if fix is None:
+        if len(starts) > 1 or len(ends) > 1:
+            fix = (f"it has {len(starts)} start and {len(ends)} end marker lines; keep one {MARK_START} line where the "
+                   f"localnat section begins and one {MARK_END} line where it ends, and delete the other copies")
+        elif not ends:
+            fix = (f"the {MARK_END} line is missing; put it back on its own line where the localnat section ends "
+                   "(before your own text)")
+        elif not starts:
+            fix = (f"the {MARK_START} line is missing; put it back on its own line where the localnat section "
+                   "begins (after your own text)")
+        elif starts[0] > ends[0]:
+            fix = f"the {MARK_END} line comes before the {MARK_START} line; swap them around the localnat section"
+        else:
+            return starts[0], ends[0] + len(MARK_END)
+    raise PublishError(f"The existing README.md's localnat section cannot be located unambiguously, so nothing was "
+                       f"changed: {fix}; then rerun the same command.")
+
+
+def _parse_user_card(text: str) -> "DatasetCard":
+    """The existing card, or a `PublishError` saying how to fix front matter that is not a YAML mapping."""
+    import yaml
+    from huggingface_hub import DatasetCard
+
+    try:
+        return DatasetCard(text, ignore_metadata_errors=True)
+    except (yaml.YAMLError, ValueError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise PublishError(f"The existing README.md's front matter (the YAML between the first two `---` lines) is "
+                           f"not a valid YAML mapping ({detail}), so nothing was changed; fix it, then rerun the same "
+                           "command.") from err
+
+
+def _merge_configs(theirs: Any, ours: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our configs first, then the user's others; a user config named like ours must read only our folder."""
+    theirs = [c for c in theirs or [] if isinstance(c, dict)] if isinstance(theirs, list) else []
+    folders = {c["config_name"]: _folders(c) for c in ours}
+    for config in theirs:
+        name = config.get("config_name")
+        if name in folders and not all(any(path.startswith(folder) for folder in folders[name])
+                                       for path in _paths(config.get("data_files"))):
+            raise PublishError(f"The existing README.md has its own config {name!r} (reading "
+                               f"{', '.join(_paths(config.get('data_files'))) or 'no files'}), and localnat writes a "
+                               f"config of that name; nothing was changed. Rename your config in the card's "
+                               f"`configs:` metadata, then rerun the same command.")
+    kept = [c for c in theirs if c.get("config_name") not in folders]
+    if any(c.get("default") for c in ours):  # only one default config
+        kept = [{k: v for k, v in c.items() if k != "default"} for c in kept]
+    return [*ours, *kept]
+
+
+def _paths(data_files: Any) -> list[str]:
+    """Every path or pattern in a `configs` entry's `data_files` (a string, a list, or split dicts)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    if isinstance(data_files, dict):
+        return _paths(data_files.get("path"))
+    if isinstance(data_files, list):
+        return [path for item in data_files for path in _paths(item)]
+    return []
+
+
+def _folders(config: dict[str, Any]) -> set[str]:
+    """The folders (with a trailing `/`) our config's `data_files` read."""
+    return {path.rsplit("/", 1)[0] + "/" for path in _paths(config.get("data_files"))}
 
 
 def card_summary(text: str) -> str:
@@ -335,9 +452,44 @@ def card_summary(text: str) -> str:
 
 def _section(text: str) -> str:
     match = re.search(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), text, flags=re.S)
-    if match is None:
-        raise ValueError("The new card has no localnat section; render it with `render_card`.")
+    if match is None or text.count(MARK_START) != 1 or text.count(MARK_END) != 1:
+        raise ValueError("The new card must have exactly one localnat section; render it with `render_card`.")
     return match.group(0)
+
+
+class Markdown(str):
+    """Text already written as Markdown (escaped where needed): table cells take it as is."""
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+
+
+def escape(value: Any) -> Markdown:
+    r"""`value` as Markdown text that renders as written: HTML escaped, Markdown punctuation backslash-escaped,
+    line breaks made spaces (so a value cannot open a tag, a link, a table cell or a marker).
+
+    Example:
+
+    >>> escape("x <!-- localnat:end --> *b* | c")
+    'x &lt;!-- localnat:end --&gt; \\*b\\* \\| c'
+    """
+    text = " ".join(str(value).splitlines())
+    return Markdown(_MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)))
+
+
+def _code(value: Any, table: bool = True) -> Markdown:
+    """`value` as inline code, or as escaped text when it holds a backtick or marker-like text (a code span shows
+    `&lt;` literally, so it cannot hide a `<!--`). In a table a `|` is escaped, as GitHub's tables need."""
+    text = " ".join(str(value).splitlines())
+    if "`" in text or "<!--" in text or "-->" in text or not text.strip():
+        return escape(text)
+    return Markdown(f"`{text.replace('|', chr(92) + '|') if table else text}`")
+
+
+def _fenced(text: str, language: str) -> str:
+    """A fenced code block of `text`, its fence longer than any backtick run inside."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}{language}\n{text}\n{fence}"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -345,7 +497,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_(empty)_"
     columns = _unique([key for row in rows for key in row])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
@@ -354,11 +506,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, Markdown):
+        return value
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.3f}"
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
         return f"[{value[0]:.3f}, {value[1]:.3f}]"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return escape(value)
 
 
 def _unique(items: list) -> list:

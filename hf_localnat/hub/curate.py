@@ -138,7 +138,7 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance
         source_dataset=source_dataset, selection_options=curated.selection_options,
         counts={name: len(ds) for name, ds in curated.configs.items()}, ranking=ranking_rows(curated.ranking),
         mix=mix_shares(curated.mix), plot_path=f"{IMAGES_DIR}/{PLOT_NAME}" if plot else None,
-        reproduce_command=reproduce_command, license=license,
+        reproduce_command=reproduce_command, license=license, confidence=curated.ranking.confidence,
     )
     card = render_card(params)
     with tempfile.TemporaryDirectory(prefix="localnat-plot-") as tmp:

@@ -347,13 +347,26 @@ def _reason(err: BaseException) -> str:
     return type(err).__name__
 
 
-def _retry_after(err: BaseException) -> float | None:
-    response = getattr(err, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+def _retry_after(err: BaseException | None) -> float | None:
+    """Seconds the server asked us to wait (`Retry-After`: seconds or an HTTP date), from the first answer in
+    `err`'s chain that has one; huggingface_hub may wrap the HTTP error in another exception."""
+    from email.utils import parsedate_to_datetime
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        response = getattr(err, "response", None)
+        value = response.headers.get("Retry-After") if response is not None else None
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                try:
+                    return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+                except (TypeError, ValueError):
+                    return None
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _size(n: int) -> str:

@@ -4,7 +4,9 @@ The layout is what `load_dataset(folder_or_repo, config)` reads through the card
 
 ```
 README.md                                       the dataset card (metadata + managed section)
-data/{config}/train-{content hash}.parquet      one Parquet file per config (lalp, galp, scored, rejected)
+data/{config}/train-{hash}.parquet             Parquet per config (lalp, galp, scored, rejected), each at
+                                                most `max_shard_size` bytes of Arrow data (like `push_to_hub`):
+                                                train-00000-of-00003-{hash}.parquet, ... when a config is larger
 images/{name}                                   images the card shows (the distribution plot)
 ```
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 DATA_DIR = "data"
 IMAGES_DIR = "images"
+#: Default bound on a data file's size (Arrow bytes), as `Dataset.push_to_hub`'s `max_shard_size`.
+MAX_SHARD_SIZE = 500 * 2**20
 
 
 def _sha256(path: Path) -> str:
@@ -57,9 +61,36 @@ def check_repo_folder(folder: str | os.PathLike, *, overwrite: bool = False) -> 
     return folder
 
 
+def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size: int = MAX_SHARD_SIZE,
+                         provenance=None) -> list[Path]:
+    """Write `dataset` as `train-{i:05d}-of-{n:05d}-{content hash}.parquet` files in `directory`, in row order
+    (`train-{content hash}.parquet` when one file holds it all).
+
+    The number of shards is the dataset's Arrow size divided by `max_shard_size`, rounded up (as `push_to_hub`
+    does); each shard is a contiguous run of rows, with `provenance` (if any) in its schema metadata.
+
+    Returns:
+        `list[Path]`: the shards, in row order.
+    """
+    if max_shard_size < 1:
+        raise ConfigError(f"max_shard_size must be a positive number of bytes, got {max_shard_size!r}.")
+    table_rows = max(1, dataset.data.num_rows)
+    nbytes = dataset.data.nbytes * len(dataset) / table_rows  # a `select`ed dataset holds a share of its table
+    num_shards = max(1, min(len(dataset), -(-int(nbytes) // max_shard_size)))
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(num_shards):
+        path = directory / ("train.parquet" if num_shards == 1 else f"train-{index:05d}-of-{num_shards:05d}.parquet")
+        write_parquet(dataset.shard(num_shards, index, contiguous=True), path, provenance)
+        final = path.with_name(f"{path.stem}-{_sha256(path)[:16]}.parquet")  # train-{hash} when unsharded
+        path.rename(final)
+        paths.append(final)
+    return paths
+
+
 def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], card: "DatasetCard",
                       images: dict[str, bytes | os.PathLike] | None = None, *, overwrite: bool = False,
-                      provenance=None) -> Path:
+                      provenance=None, max_shard_size: int = MAX_SHARD_SIZE) -> Path:
     """Write `configs`, `card` and `images` into `folder` as a Hub dataset repo would hold them.
 
     The folder is built next to its destination and renamed into place, so an interrupted write never leaves half a
@@ -74,6 +105,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder (all its content).
         provenance (`Provenance`, *optional*): how the rows were scored, kept in every Parquet file's schema metadata
             (`localnat pull` reads it back).
+        max_shard_size (`int`, *optional*, defaults to 500 MiB): the most Arrow bytes per Parquet file; a larger
+            config is split into several files (`write_parquet_shards`), all named in the card.
 
     Returns:
         `Path`: the folder.
@@ -89,12 +122,10 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         for name, dataset in configs.items():
             if len(dataset) == 0:
                 continue
-            path = staging / DATA_DIR / name / "train.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_parquet(dataset, path, provenance)
-            final = path.with_name(f"train-{_sha256(path)[:16]}.parquet")
-            path.rename(final)
-            files[name] = final.relative_to(staging).as_posix()
+            shards = write_parquet_shards(dataset, staging / DATA_DIR / name, max_shard_size=max_shard_size,
+                                          provenance=provenance)
+            paths = [path.relative_to(staging).as_posix() for path in shards]
+            files[name] = paths[0] if len(paths) == 1 else paths
         for name, content in (images or {}).items():
             path = staging / IMAGES_DIR / name
             path.parent.mkdir(parents=True, exist_ok=True)

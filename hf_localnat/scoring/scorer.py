@@ -38,6 +38,10 @@ def _error_result(row: _Row) -> dict:
     return error_record(row.error, num_steps=row.num_steps, num_tokens=row.num_tokens)
 
 
+#: `from_pretrained` arguments that only decide where and how fast the student runs, not its numbers (SPEC §6).
+PLACEMENT_KWARGS = frozenset({"attn_implementation", "device_map", "low_cpu_mem_usage", "max_memory"})
+
+
 class LocalNaturalnessScorer(DatasetsIntegration):
     """Scores reasoning traces by local naturalness (LALP) and global naturalness (GALP) under a student model.
 
@@ -62,6 +66,10 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
             the `datasets` fingerprint, and every `num_proc` worker loads that commit.
+        model_kwargs (`dict`, *optional*): more `from_pretrained` arguments (`attn_implementation="flex_attention"`
+            for packing on GPU, `device_map="auto"` for a student larger than one GPU, ...); part of the fingerprint.
+        adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) merged into the student (needs `peft`); its
+            identity is part of the fingerprint.
         bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never
             change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see the README's
             "Performance" section.
@@ -79,9 +87,10 @@ class LocalNaturalnessScorer(DatasetsIntegration):
 
     Example:
         ```python
-        >>> scorer = LocalNaturalnessScorer(window=4)  # doctest: +SKIP
-        >>> scorer.score(["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"])  # doctest: +SKIP
-        [{'lalp': -1.9..., 'galp': -2.1..., 'lalp_steps': [...], 'num_steps': 2, ...}]
+        >>> scorer = LocalNaturalnessScorer(window=4, dtype="float32")  # the embedded SmolLM2-135M-Instruct
+        >>> [row] = scorer.score(["First, 2 + 2 = 4. So the answer is 4."], questions=["What is 2 + 2?"])
+        >>> round(row["lalp"], 2), round(row["galp"], 2), row["num_steps"], row["num_tokens"], row["score_error"]
+        (-1.14, -1.15, 2, 18, None)
         >>> ds = ds.map(scorer, batched=True)  # doctest: +SKIP
         ```
     """
@@ -111,6 +120,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
         mode: str = "exact",
+        model_kwargs: dict | None = None,
+        adapter: str | None = None,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -130,6 +141,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None
         self.revision_arg = revision
+        self.model_kwargs = dict(model_kwargs or {})
+        self.adapter = adapter
         self._resolved: dict = {}  # Hub revisions resolved to commits: {(id, revision): sha}
         register_datasets_hasher(LocalNaturalnessScorer)
 
@@ -148,7 +161,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 self.source = replace(self.source, revision=revision)
             device = resolve_device(self.device_arg)
             logger.debug("loading model %s (revision %s) on %s", self.source.model_id, self.source.revision, device)
-            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device, self.source.revision)
+            self._model = load_causal_lm(self.source.path, resolve_dtype(self.dtype_arg, device), device,
+                                         self.source.revision, model_kwargs=self.model_kwargs, adapter=self.adapter)
         elif self.source is None:
             name = getattr(self._model, "name_or_path", "") or type(self._model).__name__
             self.source = ModelSource(name, name)
@@ -345,7 +359,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 "score_error": None,
             }
             if result["lalp"] is None and result["galp"] is None:
-                result["score_error"] = "no_scored_tokens"
+                row.error = "no_scored_tokens"
+                result = _error_result(row)  # SPEC §4: such rows have lalp_steps = []
             results.append(result)
         return results
 
@@ -397,6 +412,11 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             student["tokenizer"] = (_fingerprint.name_identity(self.tokenizer_arg, None, self._resolved)
                                     if isinstance(self.tokenizer_arg, str)
                                     else _fingerprint.tokenizer_identity(self.tokenizer_arg))
+        if self.adapter is not None:  # a PEFT adapter merged into the student is part of who the student is
+            student["adapter"] = _fingerprint.name_identity(self.adapter, None, self._resolved)
+        loading = {k: repr(v) for k, v in sorted(self.model_kwargs.items()) if k not in PLACEMENT_KWARGS}
+        if loading:  # e.g. a quantization_config changes the numbers; where the layers go does not
+            student["model_kwargs"] = loading
         return Provenance(**vars(self.config.definition), dtype=self._dtype_name(), student=student,
                           version=_fingerprint.package_version())
 
@@ -404,5 +424,6 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         return {
             "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
-            "steps_column": self.steps_column, "revision": self.revision_arg,
+            "steps_column": self.steps_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
+            "adapter": self.adapter,
         }

@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..errors import ColumnError
 
 #: Prefix of derived question ids, so they cannot be mistaken for a dataset's own ids.
@@ -49,31 +53,61 @@ def require_columns(dataset, columns: Sequence[str], *, what: str) -> None:
         )
 
 
+def arrow_column(dataset, name: str) -> pa.ChunkedArray:
+    """Column `name` of `dataset` as Arrow (rows in the dataset's order, its `select` indices applied)."""
+    return dataset.with_format("arrow")[name]
+
+
+def as_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """`str(value)` of every value as an Arrow string column (`None` becomes `"None"`), vectorised for text columns."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.fill_null(values, "None") if values.null_count else values
+    return pa.chunked_array([pa.array([str(v) for v in values.to_pylist()], pa.string())])
+
+
+def factorize(values: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """The code of every value (int64) and the distinct values, both in order of first appearance.
+
+    Example:
+        ```python
+        >>> codes, uniques = factorize(pa.chunked_array([["b", "a", "b"]]))
+        >>> codes.tolist(), uniques
+        ([0, 1, 0], ['b', 'a'])
+
+        ```
+    """
+    uniques = pc.unique(values)
+    codes = pc.index_in(values, value_set=uniques, skip_nulls=False)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), uniques.to_pylist()
+
+
+def question_id_array(dataset, *, question_column: str = "question",
+                      question_id_column: str = "question_id") -> pa.ChunkedArray:
+    """`question_ids` as an Arrow string column; each distinct question text is hashed once."""
+    if question_id_column in dataset.column_names:
+        return as_labels(arrow_column(dataset, question_id_column))
+    require_columns(dataset, [question_column], what="deriving question ids")
+    codes, questions = factorize(arrow_column(dataset, question_column))
+    ids = pa.array([question_id(q) for q in questions], pa.string())
+    return pa.chunked_array([ids.take(pa.array(codes))])
+
+
 def question_ids(dataset, *, question_column: str = "question", question_id_column: str = "question_id") -> list[str]:
     """The question id of every row: the `question_id_column` values when the dataset has them, else derived.
 
     Raises:
         ColumnError: neither column exists.
     """
-    if question_id_column in dataset.column_names:
-        return [str(q) for q in dataset[question_id_column]]
-    require_columns(dataset, [question_column], what="deriving question ids")
-    questions = dataset[question_column]
-    cache: dict[str | None, str] = {}
-    for question in questions:
-        if question not in cache:
-            cache[question] = question_id(question)
-    return [cache[q] for q in questions]
+    return question_id_array(dataset, question_column=question_column,
+                             question_id_column=question_id_column).to_pylist()
 
 
 def add_question_ids(dataset, *, question_column: str = "question", question_id_column: str = "question_id"):
     """Return `dataset` with a `question_id_column`, derived from the question text when it is missing."""
     if question_id_column in dataset.column_names:
         return dataset
-    return dataset.add_column(
-        question_id_column,
-        question_ids(dataset, question_column=question_column, question_id_column=question_id_column),
-    )
+    ids = question_id_array(dataset, question_column=question_column, question_id_column=question_id_column)
+    return dataset.add_column(question_id_column, ids)
 
 
 def wide_to_long(
@@ -146,3 +180,17 @@ def wide_to_long(
                 flag = correct_columns.get(column)
                 long[correct_column].append(None if flag is None else row[flag])
     return Dataset.from_dict(long)
+
+
+def score_array(dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Column `name` as float64 values and a mask of the rows that have a score (neither null nor NaN).
+
+    Raises:
+        ColumnError: the column does not hold numbers.
+    """
+    column = arrow_column(dataset, name)
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
+        raise ColumnError(f"Column {name!r} must hold numbers (the scorer's output), found {column.type}; "
+                          "pass the scored dataset written by `localnat score`.")
+    values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values, ~np.isnan(values)

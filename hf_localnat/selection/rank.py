@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
-from .layout import question_ids, require_columns
+from .layout import arrow_column, as_labels, factorize, question_id_array, require_columns, score_array
 
 #: The two scores a ranking reports, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")
@@ -192,17 +192,23 @@ def _check_score(by: str) -> None:
 
 def _bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Generator, budget: int = 4_000_000):
     """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
-    replacement; the same draw for every column (paired). Each resample is a count per question, so a chunk of
-    resamples is one matrix product; chunks keep memory under `budget` numbers."""
-    num_questions = values.shape[0]
-    per_chunk = max(1, budget // num_questions)
-    out = np.empty((num_resamples, values.shape[1]))
+    replacement; the same draw for every column (paired). Resamples go in chunks that keep memory under `budget`
+    numbers, and the result does not depend on the chunking: each question index comes from one uniform double (one
+    draw of the generator; `rng.integers` would drop a spare 32-bit half at the end of each chunk), and each resample's
+    means are computed on their own, as (times each question was drawn) . values (a matrix product over a chunk of
+    resamples would round differently for different chunk shapes; a gather of the drawn rows costs B x Q x C)."""
+    num_questions, num_columns = values.shape
+    per_chunk = max(1, budget // (num_questions * num_columns))
+    by_column = np.ascontiguousarray(values.T)  # (C, Q)
+    out = np.empty((num_resamples, num_columns))
     for start in range(0, num_resamples, per_chunk):
         size = min(num_resamples, start + per_chunk) - start
-        draws = rng.integers(0, num_questions, size=(size, num_questions))  # (B, Q) question indices
-        draws += np.arange(size)[:, None] * num_questions
-        counts = np.bincount(draws.ravel(), minlength=size * num_questions).reshape(size, num_questions)  # (B, Q)
-        out[start:start + size] = counts @ values / num_questions  # (B, C)
+        uniform = rng.random((size, num_questions))
+        draws = np.multiply(uniform, num_questions, out=uniform).astype(np.int64)  # (B, Q) question indices
+        np.minimum(draws, num_questions - 1, out=draws)
+        for b in range(size):  # each resample alone (a fresh count vector), so chunking never changes a rounding
+            counts = np.bincount(draws[b], minlength=num_questions).astype(np.float64)  # times each question drawn
+            out[start + b] = by_column @ counts / num_questions
     return out
 
 
@@ -271,10 +277,10 @@ def rank_teachers(
     if not 0 < confidence < 1:
         raise ConfigError(f"`confidence` must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}.")
     require_columns(dataset, [teacher_column, *SCORES], what="ranking")
-    qids = question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
-    row_teachers = [str(t) for t in dataset[teacher_column]]
-    lalp, galp = dataset["lalp"], dataset["galp"]
-    present = list(dict.fromkeys(row_teachers))
+    qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
+                                                  question_id_column=question_id_column))
+    teacher_codes, present = factorize(as_labels(arrow_column(dataset, teacher_column)))
+    (lalp, has_lalp), (galp, has_galp) = score_array(dataset, "lalp"), score_array(dataset, "galp")
     if teachers is None:
         teachers = present
     else:
@@ -284,53 +290,42 @@ def rank_teachers(
             raise ConfigError(f"Teacher(s) {unknown!r} not found in column {teacher_column!r} (teachers: {present}).")
     if not teachers:
         raise SelectionError("The dataset has no rows to rank; score some responses first.")
-    column = {t: i for i, t in enumerate(teachers)}
+    n = len(teachers)
 
-    # (question, teacher) -> [sum lalp, sum galp, scored responses, all responses]
-    cells: dict[tuple[str, int], list] = {}
-    question_order: dict[str, None] = {}
-    for qid, teacher, l, g in zip(qids, row_teachers, lalp, galp, strict=True):
-        question_order.setdefault(qid)
-        if teacher not in column:
-            continue
-        cell = cells.setdefault((qid, column[teacher]), [0.0, 0.0, 0, 0])
-        cell[3] += 1
-        if l is not None and g is not None:
-            cell[0] += l
-            cell[1] += g
-            cell[2] += 1
+    # One cell per (question, ranked teacher): responses, scored responses and score sums, summed in row order.
+    column = np.full(len(present), -1, dtype=np.int64)
+    column[[present.index(t) for t in teachers]] = np.arange(n)
+    row_column = column[teacher_codes]
+    ranked = row_column >= 0
+    cell = qid_codes[ranked] * n + row_column[ranked]
+    scored = (has_lalp & has_galp)[ranked]
+    size = len(qids) * n
+    responses_per_cell = np.bincount(cell, minlength=size).reshape(-1, n)  # (all questions, T)
+    scored_per_cell = np.bincount(cell[scored], minlength=size).reshape(-1, n)
+    sums = [np.bincount(cell[scored], weights=s[ranked][scored], minlength=size).reshape(-1, n) for s in (lalp, galp)]
 
-    kept, dropped = [], []
-    for qid in question_order:
-        missing = tuple(t for t in teachers if (qid, column[t]) not in cells)
-        unscored = tuple(t for t in teachers if (qid, column[t]) in cells and cells[qid, column[t]][2] == 0)
-        if missing:
-            dropped.append(DroppedQuestion(qid, "missing_teacher", missing))
-        elif unscored:
-            dropped.append(DroppedQuestion(qid, "unscored_response", unscored))
-        else:
-            kept.append(qid)
-    if not kept:
+    missing = responses_per_cell == 0
+    unscored = ~missing & (scored_per_cell == 0)
+    is_kept = ~missing.any(axis=1) & ~unscored.any(axis=1)
+    dropped = []
+    for q in np.flatnonzero(~is_kept).tolist():  # only the dropped questions, each with its reason
+        reason, mask = ("missing_teacher", missing[q]) if missing[q].any() else ("unscored_response", unscored[q])
+        dropped.append(DroppedQuestion(qids[q], reason, tuple(teachers[t] for t in np.flatnonzero(mask))))
+    if not is_kept.any():
         raise SelectionError(
             f"No question has a scored response from every teacher ({len(teachers)} teachers, "
             f"{_dropped_text({r: sum(d.reason == r for d in dropped) for r in DROP_REASONS})}); "
             "score the missing rows or rank fewer teachers (--teacher)."
         )
-
-    values = np.empty((len(kept), 2 * len(teachers)))  # (Q, [lalp per teacher..., galp per teacher...])
-    responses = np.zeros(len(teachers), dtype=int)
-    for q, qid in enumerate(kept):
-        for t in range(len(teachers)):
-            sum_l, sum_g, count, _ = cells[qid, t]
-            values[q, t] = sum_l / count
-            values[q, len(teachers) + t] = sum_g / count
-            responses[t] += count
+    counts = scored_per_cell[is_kept]
+    values = np.concatenate([sums[0][is_kept] / counts, sums[1][is_kept] / counts], axis=1)  # (Q, 2T)
+    responses = counts.sum(axis=0)
+    kept = int(is_kept.sum())
     means = values.mean(axis=0)
     boot = _bootstrap_means(values, num_resamples, np.random.default_rng(seed))  # (B, 2T)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
 
-    n = len(teachers)
     rank_l, rank_g = _ranks(means[:n]), _ranks(means[n:])
     scores = [
         TeacherScore(
@@ -353,4 +348,4 @@ def rank_teachers(
                 pairwise.append(PairwiseDifference(
                     SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
                 ))
-    return TeacherRanking(scores, pairwise, len(kept), dropped, num_resamples, confidence, seed)
+    return TeacherRanking(scores, pairwise, kept, dropped, num_resamples, confidence, seed)

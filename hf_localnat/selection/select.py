@@ -7,14 +7,15 @@ kept; every other row is returned with a snake_case `rejection_reason`, so nothi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ConfigError
-from .layout import add_question_ids, require_columns
+from .layout import add_question_ids, arrow_column, as_labels, factorize, require_columns, score_array
 from .rank import SCORES
 
 #: Why a row was not kept, in the order the checks run.
@@ -54,8 +55,9 @@ class Selection:
 
     @property
     def reason_counts(self) -> dict[str, int]:
-        """Rejected rows per reason (only reasons that occur)."""
-        return dict(Counter(self.rejected["rejection_reason"]))
+        """Rejected rows per reason (only reasons that occur), in order of first occurrence."""
+        counts = pc.value_counts(arrow_column(self.rejected, "rejection_reason"))
+        return {c["values"]: c["counts"] for c in counts.to_pylist()}
 
     @property
     def num_questions_without_selection(self) -> int:
@@ -172,71 +174,102 @@ def select_responses(
         raise ConfigError(f"`quantile` must be in [0, 1) (0.25 drops the lowest quarter), got {quantile!r}.")
     needed = [teacher_column, by] + ([correct_column] if correct_column else [])
     require_columns(dataset, needed, what="selection")
-    dataset = add_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
-    qids = [str(q) for q in dataset[question_id_column]]
-    row_teachers = [str(t) for t in dataset[teacher_column]]
-    scores = list(dataset[by])
-    correct = list(dataset[correct_column]) if correct_column else None
-    teachers = list(dict.fromkeys(row_teachers))
-    quotas = _normalise_quota(teacher_quota, teachers)
-
-    reasons: list[str | None] = [None] * len(scores)
-    for i, score in enumerate(scores):
-        if score is None:
-            reasons[i] = "no_score"
-        elif correct is not None and correct[i] is not True:
-            reasons[i] = "unknown_correctness" if correct[i] is None else "incorrect"
-    candidates = [i for i, r in enumerate(reasons) if r is None]
-    if quantile is not None and candidates:
-        threshold = float(np.quantile([scores[i] for i in candidates], quantile))
-    if threshold is not None:
-        for i in candidates:
-            if scores[i] < threshold:
-                reasons[i] = "below_threshold"
-        candidates = [i for i in candidates if reasons[i] is None]
-
-    # Rank of each candidate within its question (1 = best), for the reason text.
-    per_question: dict[str, list[int]] = {}
-    best_first = sorted(candidates, key=lambda i: -scores[i])  # sorted() is stable: ties keep input order
-    for i in best_first:
-        per_question.setdefault(qids[i], []).append(i)
-    kept_per_question: Counter = Counter()
-    kept_per_teacher: Counter = Counter()
-    ranks: dict[int, int] = {}
-    for i in best_first:
-        question, teacher = qids[i], row_teachers[i]
-        if kept_per_question[question] >= top_k:
-            reasons[i] = f"lower_{by}"
-        elif teacher in quotas and kept_per_teacher[teacher] >= quotas[teacher]:
-            reasons[i] = "teacher_quota"
-        else:
-            kept_per_question[question] += 1
-            kept_per_teacher[teacher] += 1
-            ranks[i] = per_question[question].index(i) + 1
-
-    question_order = {q: n for n, q in enumerate(dict.fromkeys(qids))}
-    kept = sorted(ranks, key=lambda i: (question_order[qids[i]], ranks[i]))
-    kind = "correct " if correct_column else ""
-    texts = []
-    for i in kept:
-        n = len(per_question[qids[i]])
-        texts.append(f"{_ordinal(ranks[i])} {by} among {n} {kind}response{'s' if n != 1 else ''} for {qids[i]}")
-    # Add the reason columns to the whole dataset, then split it: no copy of the kept/rejected subsets is flattened.
-    rejected_rows = [i for i in range(len(scores)) if i not in ranks]
-    rank_column: list[int | None] = [None] * len(scores)
-    text_column: list[str | None] = [None] * len(scores)
-    for i, text in zip(kept, texts, strict=True):
-        rank_column[i], text_column[i] = ranks[i], text
     from datasets import Value
 
-    full = dataset.add_column("selected_by", [by] * len(scores))
-    full = full.add_column("selection_rank", rank_column, feature=Value("int64"))
-    full = full.add_column("selection_reason", text_column, feature=Value("string"))
-    full = full.add_column("rejection_reason", reasons, feature=Value("string"))
-    selected = full.select(kept).remove_columns("rejection_reason")
-    rejected = full.select(rejected_rows).remove_columns(["selection_rank", "selection_reason"])
-    return Selection(selected, rejected, by, threshold, len(question_order), len(kept_per_question),
-                     {t: kept_per_teacher[t] for t in teachers})
+    dataset = add_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
+    qid_labels = as_labels(arrow_column(dataset, question_id_column))
+    qid_codes, qids = factorize(qid_labels)
+    teacher_codes, teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))
+    scores, has_score = score_array(dataset, by)
+    quotas = _normalise_quota(teacher_quota, teachers)
+    num_rows = len(scores)
+
+    reasons = np.full(num_rows, None, dtype=object)
+    reasons[~has_score] = "no_score"
+    if correct_column:
+        correct = arrow_column(dataset, correct_column)
+        is_true = (np.asarray(pc.fill_null(correct, False).to_numpy(zero_copy_only=False), dtype=bool)
+                   if pa.types.is_boolean(correct.type) else np.zeros(num_rows, dtype=bool))
+        is_null = np.asarray(correct.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        reasons[has_score & is_null] = "unknown_correctness"
+        reasons[has_score & ~is_null & ~is_true] = "incorrect"
+    candidate = reasons == None  # noqa: E711 (elementwise on an object array)
+    if quantile is not None and candidate.any():
+        threshold = float(np.quantile(scores[candidate], quantile))
+    if threshold is not None:
+        below = candidate & (scores < threshold)
+        reasons[below] = "below_threshold"
+        candidate &= ~below
+
+    # Candidates best score first over all questions (ties: input order), and each one's rank within its question.
+    candidates = np.flatnonzero(candidate)
+    best_first = candidates[np.argsort(-scores[candidates], kind="stable")]
+    by_question = best_first[np.argsort(qid_codes[best_first], kind="stable")]
+    starts = np.searchsorted(qid_codes[by_question], qid_codes[by_question], side="left")
+    rank = np.zeros(num_rows, dtype=np.int64)
+    rank[by_question] = np.arange(len(by_question)) - starts + 1
+    per_question = np.bincount(qid_codes[candidates], minlength=len(qids))  # candidates per question
+    kept_mask = np.zeros(num_rows, dtype=bool)
+    if quotas:
+        limits = np.array([quotas.get(t, -1) for t in teachers], dtype=np.int64)  # -1: no quota
+        full = _fill_with_quotas(best_first, qid_codes, teacher_codes, top_k, limits, kept_mask)
+        reasons[full] = "teacher_quota"
+    else:
+        kept_mask[best_first[rank[best_first] <= top_k]] = True
+    reasons[candidate & ~kept_mask & (reasons == None)] = f"lower_{by}"  # noqa: E711
+
+    kept = np.flatnonzero(kept_mask)
+    kept = kept[np.lexsort((rank[kept], qid_codes[kept]))]  # by question (first appearance), then rank
+    counts = per_question[qid_codes[kept]]
+    kind = "correct " if correct_column else ""
+    texts = pc.binary_join_element_wise(
+        _ordinals(rank[kept]), f" {by} among ", pc.cast(pa.array(counts, pa.int64()), pa.string()),
+        f" {kind}response", pa.array(np.where(counts != 1, "s for ", " for "), pa.string()),
+        pc.take(qid_labels, pa.array(kept, pa.int64())), "")
+    position = np.zeros(num_rows, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    # Add the reason columns to the whole dataset, then split it: no copy of the kept/rejected subsets is flattened.
+    full_dataset = dataset.add_column("selected_by", pa.repeat(pa.scalar(by), num_rows))
+    full_dataset = full_dataset.add_column("selection_rank", pa.array(rank, pa.int64(), mask=~kept_mask),
+                                           feature=Value("int64"))
+    full_dataset = full_dataset.add_column("selection_reason", pc.take(texts, pa.array(position, mask=~kept_mask)),
+                                           feature=Value("string"))
+    full_dataset = full_dataset.add_column("rejection_reason", pa.array(reasons, pa.string()), feature=Value("string"))
+    selected = full_dataset.select(kept).remove_columns("rejection_reason")
+    rejected = full_dataset.select(np.flatnonzero(~kept_mask)).remove_columns(["selection_rank", "selection_reason"])
+    teacher_counts = np.bincount(teacher_codes[kept], minlength=len(teachers))
+    return Selection(selected, rejected, by, threshold, len(qids), len(np.unique(qid_codes[kept])),
+                     {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)})
+
+
+def _ordinals(ranks: np.ndarray) -> pa.Array:
+    """`_ordinal` of every rank, each distinct rank formatted once."""
+    distinct, inverse = np.unique(ranks, return_inverse=True)
+    return pa.array([_ordinal(int(r)) for r in distinct], pa.string()).take(pa.array(inverse.astype(np.int64)))
+
+
+def _fill_with_quotas(best_first: np.ndarray, qid_codes: np.ndarray, teacher_codes: np.ndarray, top_k: int,
+                      limits: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Walk the candidates best first, keeping one when its question has fewer than `top_k` kept rows and its teacher
+    is under its limit (-1: none); mark `kept` and return the rows rejected for their teacher's quota.
+
+    The one sequential step of a selection (each decision depends on the ones before); it runs only with quotas.
+    """
+    per_question = np.zeros(int(qid_codes.max(initial=-1)) + 1, dtype=np.int64).tolist()
+    per_teacher = [0] * len(limits)
+    limits = limits.tolist()
+    quota_rejected = []
+    questions, teachers = qid_codes[best_first].tolist(), teacher_codes[best_first].tolist()
+    for i, q, t in zip(best_first.tolist(), questions, teachers, strict=True):
+        if per_question[q] >= top_k:
+            continue
+        if limits[t] >= 0 and per_teacher[t] >= limits[t]:
+            quota_rejected.append(i)
+            continue
+        per_question[q] += 1
+        per_teacher[t] += 1
+        kept[i] = True
+    return np.array(quota_rejected, dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,200 @@
+"""Score a dataset on a Ray cluster: Ray Data streams the rows to one scorer actor per worker (the model loads once
+per actor), and finished shards are kept on disk so an interrupted run resumes where it stopped.
+
+The numbers are those of `LocalNaturalnessScorer` in one process (each actor runs a copy of the same scorer); the
+output has the same rows in the same order, the same columns and the same provenance, written by the same
+`io.save_output`.
+
+How a run goes:
+
+1. The input is read like the single-process CLI reads it (`io.load_input`) and cut into contiguous shards of
+   `shard_rows` rows. A shard's file name is derived from the scorer's fingerprint, the input's fingerprint and its
+   row range, so a rerun of the same command finds the shards it already wrote.
+2. The rows of the shards still missing (only the columns the scorer reads, plus the row number) go to Ray Data as
+   one block per shard; `map_batches` runs them through a pool of `workers` scorer actors. Ray restarts an actor
+   that dies and retries its batch.
+3. The driver collects the score columns by row number (a row seen twice, from a retried batch, is kept once) and
+   writes each shard as soon as all its rows are in: `{output}.localnat-shards/part-{i}-of-{n}-{key}.parquet`.
+4. When every shard is there, the score columns are joined to the input in order and written to `output`; the
+   shard folder is then removed.
+
+Requires the `ray` extra: `pip install "hf-localnat[ray]"`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..records import OUTPUT_COLUMNS, SCHEMA
+
+ROW_COLUMN = "__localnat_row__"
+WORKER_COLUMN = "__localnat_worker__"  # "{node id}:{pid}" of the actor that scored the row
+SHARDS_SUFFIX = ".localnat-shards"
+
+
+def shard_folder(output: str | os.PathLike) -> Path:
+    """Where the finished shards of a run writing `output` are kept until the output is written."""
+    output = Path(output).expanduser()
+    return output.with_name(output.name + SHARDS_SUFFIX)
+
+
+def shard_names(num_rows: int, shard_rows: int, key: str) -> list[tuple[int, int, str]]:
+    """`(start, stop, file name)` of every shard: contiguous row ranges, names derived from `key` and the range."""
+    ranges = [(start, min(num_rows, start + shard_rows)) for start in range(0, num_rows, shard_rows)]
+    names = []
+    for index, (start, stop) in enumerate(ranges):
+        digest = hashlib.sha256(f"{key}:{start}:{stop}".encode()).hexdigest()[:16]
+        names.append((start, stop, f"part-{index:05d}-of-{len(ranges):05d}-{digest}.parquet"))
+    return names
+
+
+class _ScorerActor:
+    """One Ray actor: a copy of the scorer (configuration only when pickled; the model loads on the first batch)."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer = scorer
+        self.node = None
+
+    def __call__(self, batch):
+        import pyarrow as pa
+        import ray
+
+        if self.node is None:
+            self.node = f"{ray.get_runtime_context().get_node_id()}:{os.getpid()}"
+        rows = batch.num_rows
+        columns = self.scorer({name: batch.column(name).to_pylist() for name in batch.column_names
+                               if name != ROW_COLUMN})
+        table = pa.Table.from_pydict({name: columns[name] for name in OUTPUT_COLUMNS}, schema=SCHEMA)
+        table = table.append_column(ROW_COLUMN, batch.column(ROW_COLUMN))
+        return table.append_column(WORKER_COLUMN, pa.array([self.node] * rows, pa.string()))
+
+
+def score_with_ray(
+    scorer,
+    input_path: str,
+    output: str | os.PathLike,
+    *,
+    address: str | None = None,
+    workers: int = 1,
+    gpus_per_worker: float = 0,
+    cpus_per_worker: float = 1,
+    batch_size: int = 64,
+    shard_rows: int = 1024,
+    config: str | None = None,
+    split: str | None = None,
+    overwrite: bool = False,
+    ray_init: dict[str, Any] | None = None,
+    stats: dict | None = None,
+) -> Path:
+    """Score `input_path` with `scorer` on a Ray cluster and write `output` (as `localnat score` would).
+
+    Args:
+        scorer (`LocalNaturalnessScorer`): the scorer; each actor gets a copy (its configuration, or the model
+            object if one was passed in).
+        input_path (`str`): anything `io.load_input` reads (a file, a `save_to_disk` folder, a Hub dataset id).
+        output (`str` or `os.PathLike`): anything `io.save_output` writes.
+        address (`str`, *optional*): the cluster (`"auto"`, `"ray://host:10001"`, `"host:6379"`); `None` connects to
+            an already-initialised Ray, else to a cluster started with `ray start`, else starts a local one.
+        workers (`int`, *optional*, defaults to 1): scorer actors (each loads the model once).
+        gpus_per_worker, cpus_per_worker (`float`): resources each actor reserves.
+        batch_size (`int`, *optional*, defaults to 64): rows per `map_batches` call.
+        shard_rows (`int`, *optional*, defaults to 1024): rows per resumable shard.
+        config, split: as in `io.load_input`.
+        overwrite (`bool`): replace an existing `output`.
+        ray_init (`dict`, *optional*): extra `ray.init` keyword arguments when this call starts or joins Ray.
+        stats (`dict`, *optional*): filled as the run goes with `shards`, `shards_reused`, `rows_scored`, `nodes`
+            (node id -> rows it scored) and `workers` (actor process id -> rows).
+
+    Returns:
+        `Path`: the output written.
+
+    Raises:
+        ConfigError: `ray` is not installed, or a bad option.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'hf-localnat[ray]' (or pip install 'ray[data]').") \
+            from None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..io import check_output, load_input, save_output
+    from ..selection.layout import require_columns
+
+    for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"`{name}` must be a whole number >= 1, got {value!r}.")
+    check_output(output, overwrite=overwrite)
+    dataset = load_input(input_path, config=config, split=split)
+    needed = [scorer.steps_column if scorer.config.segmenter == "given" else scorer.response_column]
+    if scorer.config.prompt_format != "none":
+        needed.append(scorer.question_column)
+    require_columns(dataset, needed, what="scoring")
+    columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column)
+               if c in dataset.column_names]
+    key = f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}"
+    shards = shard_names(dataset.num_rows, shard_rows, key)
+    folder = shard_folder(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = {name for _, _, name in shards if (folder / name).is_file()}
+    pending = [(start, stop, name) for start, stop, name in shards if name not in done]
+    stats = {} if stats is None else stats
+    stats.update(shards=len(shards), shards_reused=len(shards) - len(pending),
+                 rows_scored=sum(stop - start for start, stop, _ in pending), nodes={}, workers={})
+    if pending:
+        if not ray.is_initialized():
+            ray.init(address=address, **{"include_dashboard": False, "log_to_driver": False, **(ray_init or {})})
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        rows = dataset.select_columns(columns).with_format("arrow")
+        blocks = [rows[start:stop].append_column(ROW_COLUMN, pa.array(range(start, stop), pa.int64()))
+                  for start, stop, _ in pending]
+        resources = {"num_cpus": cpus_per_worker, **({"num_gpus": gpus_per_worker} if gpus_per_worker else {})}
+        scored = ray.data.from_arrow(blocks).map_batches(
+            _ScorerActor, fn_constructor_kwargs={"scorer": scorer}, batch_size=batch_size, batch_format="pyarrow",
+            concurrency=workers, **resources,
+        )
+        owner = {}
+        for index, (start, stop, _) in enumerate(pending):
+            owner.update(dict.fromkeys(range(start, stop), index))
+        received: list[dict[int, dict]] = [{} for _ in pending]
+        for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+            workers = batch.column(WORKER_COLUMN).to_pylist()
+            for row, record, worker in zip(batch.column(ROW_COLUMN).to_pylist(),
+                                           batch.select(list(OUTPUT_COLUMNS)).to_pylist(), workers, strict=True):
+                index = owner[row]
+                if row not in received[index]:
+                    node, _, pid = worker.rpartition(":")
+                    stats["nodes"][node] = stats["nodes"].get(node, 0) + 1
+                    stats["workers"][int(pid)] = stats["workers"].get(int(pid), 0) + 1
+                received[index][row] = record  # a retried batch's rows replace, never add
+            for index, (start, stop, name) in enumerate(pending):
+                if name not in done and len(received[index]) == stop - start:
+                    table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=SCHEMA)
+                    part = folder / f".{name}.tmp"
+                    pq.write_table(table, part)
+                    os.replace(part, folder / name)
+                    done.add(name)
+                    received[index] = {}
+    missing = [name for _, _, name in shards if not (folder / name).is_file()]
+    if missing:  # pragma: no cover - Ray returned fewer rows than it was given
+        raise RuntimeError(f"Ray returned no scores for {len(missing)} shard(s); rerun the command to finish them.")
+    table = pa.concat_tables([pq.read_table(folder / name) for _, _, name in shards]) if shards else SCHEMA.empty_table()
+    from ..records import output_features
+
+    out = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
+    for name in OUTPUT_COLUMNS:
+        out = out.add_column(name, table.column(name), feature=output_features()[name])
+    path = save_output(out, output, overwrite=overwrite, provenance=scorer.provenance())
+    for _, _, name in shards:
+        (folder / name).unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is in it: not ours to delete
+    return path
