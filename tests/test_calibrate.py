@@ -142,3 +142,12 @@ def test_unmatched_duplicated_and_mismatched_rows_are_refused(tiny_scored, tmp_p
         calibrate(doubled, doubled)
     ids = tiny_scored.add_column("id", [f"r{i}" for i in range(tiny_scored.num_rows)])
     assert calibrate(ids, ids, row_id_column="id", num_resamples=10).matched_by == ("id",)
+
+
+def test_a_question_without_a_kept_response_is_left_out_of_the_share(tiny_scored):
+    first = tiny_scored[0]["question_id"]
+    data = tiny_scored.map(lambda r: {"correct": False if r["question_id"] == first else r["correct"]})
+    with_pick = {q for q, c in zip(data["question_id"], data["correct"]) if c is True}
+    result = calibrate(data, data, correct_column="correct", num_resamples=20)
+    assert first not in with_pick and result.num_questions_picked == len(with_pick)
+    assert result.same_pick.value == 1.0

@@ -336,7 +336,7 @@ def calibrate(
         picks.append({qs[i]: keys[i] for i in selected["_key_row"]})
     both = [q for q in unique_q if q in picks[0] and q in picks[1]]
     if both:
-        agree = np.array([picks[0][q] == picks[1][q] for q in unique_q], dtype=float)
+        agree = np.array([q in picks[0] and picks[0][q] == picks[1].get(q) for q in unique_q], dtype=float)
         has = np.array([q in picks[0] and q in picks[1] for q in unique_q])
         boot = np.array([agree[d][has[d]].mean() if has[d].any() else np.nan for d in draws])
         same_pick = Estimate(float(agree[has].mean()), _interval(boot, confidence))
