@@ -16,10 +16,9 @@ from pathlib import Path
 
 import click
 
-from hf_localnat.cli._options import handle_errors, input_options, teacher_columns_options
+from hf_localnat.cli._options import (handle_errors, input_options, model_option, prompt_format_option,
+                                      segmenter_option, teacher_columns_options, window_option)
 from hf_localnat.cli.publish import publish_folder_cli, publish_options
-from hf_localnat.scoring.config import PROMPT_FORMATS
-from hf_localnat.scoring.segment import SEGMENTERS
 
 EXAMPLES = """
 \b
@@ -38,11 +37,10 @@ Examples:
 @click.command(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.argument("traces", metavar="TRACES")
 @publish_options
-@click.option("--model", default=None, metavar="NAME",
-              help="Student: a Hub id, a folder, or smollm2-135m-instruct  [default: the embedded SmolLM2].")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True, help="Preceding steps per step.")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True)
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True)
+@model_option()
+@window_option()
+@segmenter_option()
+@prompt_format_option()
 @click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Token budget of one forward batch.")
 @click.option("--correct-column", default=None, metavar="COLUMN", help="Boolean column: only true rows are selected.")

@@ -24,6 +24,11 @@ class ModelNotFoundError(LocalNatError, LookupError):
     """The model name is neither a local folder, a known alias, nor loadable from the Hub."""
 
 
+class UnsupportedModelError(LocalNatError, ValueError):
+    """A model folder or repo that cannot be loaded safely: it needs its own code (`trust_remote_code`) or holds
+    pickled weights that are not plain tensors."""
+
+
 class ColumnError(LocalNatError, KeyError):
     """A dataset lacks a column the operation needs."""
 

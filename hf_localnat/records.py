@@ -38,9 +38,23 @@ def error_record(reason: str, *, num_steps: int = 0, num_tokens: int = 0) -> dic
             "truncated": False, "score_error": reason}
 
 
-def to_columns(records: Sequence[dict]) -> dict[str, list]:
-    """Records (one dict per row) as columns, in `OUTPUT_COLUMNS` order."""
-    return {name: [record[name] for record in records] for name in OUTPUT_COLUMNS}
+class TypedColumn(list):
+    """A list of one column's values that carries its Arrow type: `pa.array(column)` uses the type (pyarrow's
+    `__arrow_array__` protocol) instead of guessing it from the values, so a batch whose values are all `None`
+    still gets the declared type. This is what lets `Dataset.map(scorer, batched=True)` work without `features=`.
+    """
+
+    def __init__(self, values, arrow_type: pa.DataType) -> None:
+        super().__init__(values)
+        self.arrow_type = arrow_type
+
+    def __arrow_array__(self, type: pa.DataType | None = None) -> pa.Array:
+        return pa.array(list(self), type=type or self.arrow_type)
+
+
+def to_columns(records: Sequence[dict]) -> dict[str, TypedColumn]:
+    """Records (one dict per row) as columns, in `OUTPUT_COLUMNS` order, each a list typed by `SCHEMA`."""
+    return {field.name: TypedColumn([record[field.name] for record in records], field.type) for field in SCHEMA}
 
 
 def to_table(records: Sequence[dict]) -> pa.Table:

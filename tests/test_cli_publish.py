@@ -78,6 +78,19 @@ def test_publish_cli_round_trip(hub_server, scored_file, hub_repo_name, tmp_path
     assert bad.exit_code == 1 and "NAMESPACE/NAME" in bad.output
 
 
+def test_publish_keep_folder_never_writes_into_an_existing_folder(hub_server, scored_file, hub_repo_name, tmp_path):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_bytes(b"my \x00 bytes")
+    requests = len(hub_server.requests)
+    for flags in ([], ["--overwrite"]):  # --overwrite is about the Hub repo, never about a folder of the user's
+        result = invoke("publish", str(scored_file), "--repo-id", f"{USER}/{hub_repo_name}", "--keep-folder",
+                        str(kept), *flags)
+        assert result.exit_code == 1 and "localnat did not write" in result.output
+        assert [p.name for p in kept.iterdir()] == ["mine.txt"] and (kept / "mine.txt").read_bytes() == b"my \x00 bytes"
+    assert len(hub_server.requests) == requests  # refused before anything was sent
+
+
 def test_reproduce_command_rebuilds_the_same_selection(hub_server, scored_file, hub_repo_name, tmp_path,
                                                        monkeypatch):
     repo_id = f"{USER}/{hub_repo_name}"
@@ -118,9 +131,14 @@ def test_publish_refuses_flags_that_contradict_the_record_and_needs_them_without
 
 def test_demo_refuses_a_non_empty_folder_before_scoring(tmp_path):
     (tmp_path / "mine.txt").write_text("x")
-    result = invoke("demo", "-o", str(tmp_path))
-    assert result.exit_code == 1 and "already exists and is not empty; pass --overwrite" in result.output
-    assert (tmp_path / "mine.txt").read_text() == "x"
+    for flags in ([], ["--overwrite"]):  # not a folder localnat wrote: refused even with --overwrite
+        result = invoke("demo", "-o", str(tmp_path), *flags)
+        assert result.exit_code == 1 and "localnat did not write" in result.output and "Traceback" not in result.output
+        assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"] and (tmp_path / "mine.txt").read_text() == "x"
+    (tmp_path / "file").write_bytes(b"\x00bytes")
+    result = invoke("demo", "-o", str(tmp_path / "file"))
+    assert result.exit_code == 1 and "already exists; pass --overwrite" in result.output
+    assert (tmp_path / "file").read_bytes() == b"\x00bytes"
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from hf_localnat.cli import main
+from hf_localnat.io import load_input
 from hf_localnat.hub.publish import RetryPolicy, publish_folder
 from hf_localnat.hub.repo_folder import write_repo_folder
 
@@ -29,7 +30,23 @@ def test_pull_cli(hub_server, tmp_path, hub_repo_name):
     assert Dataset.from_parquet(str(out)).to_list() == configs["galp"].to_list()
     assert os.environ["HF_TOKEN"] not in result.output
 
+    out.write_bytes(b"the user's own bytes")
     again = runner.invoke(main, ["pull", repo_id, "--config", "galp", "-o", str(out)])
     assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output and "Traceback" not in again.output
+    assert out.read_bytes() == b"the user's own bytes"
+    replaced = runner.invoke(main, ["pull", repo_id, "--config", "lalp", "-o", str(out), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert Dataset.from_parquet(str(out)).to_list() == configs["lalp"].to_list()
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("notes")
+    refused = runner.invoke(main, ["pull", repo_id, "-o", str(folder), "--overwrite"])  # not a folder localnat wrote
+    assert refused.exit_code == 1 and "localnat did not write" in refused.output
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"] and (folder / "notes.txt").read_text() == "notes"
+    pulled = runner.invoke(main, ["pull", repo_id, "-o", str(tmp_path / "pulled")])
+    again = runner.invoke(main, ["pull", repo_id, "--config", "galp", "-o", str(tmp_path / "pulled"), "--overwrite"])
+    assert pulled.exit_code == 0 and again.exit_code == 0, again.output  # a folder localnat wrote is replaced
+    assert load_input(str(tmp_path / "pulled")).to_list() == configs["galp"].to_list()
+    assert not [p for p in tmp_path.iterdir() if ".localnat-" in p.name]
     missing = runner.invoke(main, ["pull", f"{USER}/nope-{hub_repo_name}", "-o", str(tmp_path / "x.parquet")])
     assert missing.exit_code == 1 and "was not found on the Hub" in missing.output

@@ -60,7 +60,7 @@ def test_score_tiny_model_summary_cache_and_overwrite(runner, tmp_path, tiny_mod
 
     _fails(runner.invoke(main, args), "already exists; pass --overwrite")
     again = _ok(runner.invoke(main, [*args, "--overwrite"]))
-    assert "Read from the datasets cache" in again.stdout  # same input, model and options: map reads its cache
+    assert "All 3 rows reused from an earlier run's checkpoints" in again.stdout  # same input, model, options
     assert load_input(str(out))["lalp"] == scored["lalp"]
     other = _ok(runner.invoke(main, [*args[:-1], "3", "--overwrite"]))  # another window: computed afresh
     assert "response tokens/s" in other.stdout
@@ -186,3 +186,21 @@ def test_select_error_paths(runner, tmp_path, scored_file):
     _fails(runner.invoke(main, ["select", scored_file, "-o", out, "--teacher-quota", "nobody=3"]), "not in the data")
     _fails(runner.invoke(main, ["select", scored_file, "-o", out, "--by", "perplexity"]), "'perplexity'")
     assert not (tmp_path / "c.parquet").exists()
+
+
+def _hand_scored(tmp_path):
+    """A small scored file made by hand (selection needs no model)."""
+    rows = {"question": ["a", "a", "b", "b"], "teacher": ["x", "y", "x", "y"], "lalp": [-1.0, -2.0, -1.5, -0.5],
+            "galp": [-1.1, -1.0, -1.4, -0.9], "correct": [True, True, False, True]}
+    return str(save_output(Dataset.from_dict(rows), tmp_path / "hand.parquet"))
+
+
+def test_select_refuses_when_only_the_rejected_file_exists(runner, tmp_path):
+    scored = _hand_scored(tmp_path)
+    out, rejected = tmp_path / "kept.jsonl", tmp_path / "kept.rejected.jsonl"
+    rejected.write_bytes(b"the user's \xff own bytes")
+    _fails(runner.invoke(main, ["select", scored, "-o", str(out)]), "kept.rejected.jsonl' already exists")
+    assert rejected.read_bytes() == b"the user's \xff own bytes" and not out.exists()
+    _ok(runner.invoke(main, ["select", scored, "-o", str(out), "--overwrite"]))
+    assert load_input(str(out))["lalp"] == [-1.0, -0.5] and load_input(str(rejected)).num_rows == 2
+    assert not [p for p in tmp_path.iterdir() if ".localnat-" in p.name]

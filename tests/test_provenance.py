@@ -124,7 +124,7 @@ def test_score_cli_writes_the_provenance_and_a_speed_knob_reads_the_cache(tmp_pa
     assert "Provenance (in the Parquet schema metadata" in first.output and "window 3" in first.output
     again = invoke("score", str(data), "-o", str(tmp_path / "b.jsonl"), "--model", str(tiny_model_path),
                    "--window", "3", "--batch-tokens", "64")
-    assert again.exit_code == 0 and "Read from the datasets cache" in again.output, again.output
+    assert again.exit_code == 0 and "All 8 rows reused from an earlier run's checkpoints" in again.output, again.output
     assert read(tmp_path / "b.jsonl") == p and "b.jsonl.hf_localnat.json; .jsonl cannot hold it" in again.output
 
 

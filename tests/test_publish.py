@@ -94,12 +94,29 @@ def test_write_repo_folder_refuses_a_non_empty_folder(tmp_path, configs):
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
+    for overwrite in (False, True):  # a folder this project did not write is never replaced
+        with pytest.raises(OutputExistsError, match="localnat did not write"):
+            write_repo_folder(target, configs, card_for(configs, None), overwrite=overwrite)
+        assert [p.name for p in target.iterdir()] == ["keep.txt"] and (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()  # an empty folder may be written into
+    write_repo_folder(target, configs, card_for(configs, None))
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        write_repo_folder(target, configs, card_for(configs, None))
-    assert (target / "keep.txt").read_text() == "mine"
-    write_repo_folder(target, configs, card_for(configs, None), overwrite=True)
-    assert not (target / "keep.txt").exists() and (target / "README.md").is_file()
+        write_repo_folder(target, {"lalp": configs["galp"]}, card_for(configs, None))
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    write_repo_folder(target, configs, card_for(configs, None), overwrite=True)  # ours: replaced
+    assert (target / "README.md").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_a_failed_folder_write_leaves_the_old_folder_and_no_staging(tmp_path, configs):
+    target = write_repo_folder(tmp_path / "out", configs, card_for(configs, None))
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    with pytest.raises(FileNotFoundError):  # an image that does not exist fails the write half-way
+        write_repo_folder(target, configs, card_for(configs, None), {"plot.png": tmp_path / "missing.png"},
+                          overwrite=True)
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_publish_then_load_every_config_back(hub_server, folder, configs, repo_id):

@@ -118,6 +118,26 @@ def test_truncation_matches_reference_and_is_flagged(tiny_model, smol_tokenizer,
     assert all(row["truncated"] for row in got)
 
 
+@pytest.mark.parametrize(("window", "max_length"), [(0, 1000), (4, 6), (4, 12)])
+def test_empty_prefix_leaves_the_first_token_of_every_input_unscored(tiny_model, smol_tokenizer, window, max_length):
+    """SPEC §3: with P empty (`prompt_format="none"`; SmolLM2 writes no BOS), the first token of every model input has
+    no context and is not scored: the first response token, and the first token of a step whose window has no context
+    left (k = 0, or all context dropped by max_length). The reference drops input position 0 everywhere."""
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=window, prompt_format="none", max_length=max_length)
+    from hf_localnat.scoring.prefix import build_prefix
+
+    assert build_prefix(scorer.tokenizer, QUESTION, "none") == []
+    got = scorer.score(RESPONSES[:3], questions=[QUESTION] * 3)
+    want = [reference(tiny_model, smol_tokenizer, r, QUESTION, window, "none", max_length) for r in RESPONSES[:3]]
+    assert_close(got, want, 1e-4)
+    # A one-token step with no context left has nothing to score.
+    if window == 0:
+        (row,) = scorer.score(["Yes. No. Maybe."])
+        spans = segment("Yes. No. Maybe.")
+        single = [len(scorer.tokenizer("Yes. No. Maybe."[a:b], add_special_tokens=False)["input_ids"]) for a, b in spans]
+        assert [s is None for s in row["lalp_steps"]] == [n <= 1 for n in single]
+
+
 def test_prompt_longer_than_max_length_is_a_row_error(tiny_model, smol_tokenizer):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, max_length=8)
     (row,) = scorer.score(["Fine."], questions=[QUESTION])

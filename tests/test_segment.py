@@ -5,12 +5,13 @@ from __future__ import annotations
 import doctest
 import random
 import re
+import threading
 import time
 
 import pytest
 
 from hf_localnat.scoring import segment as segment_module
-from hf_localnat.scoring.segment import SEGMENTERS, join_steps, merge_whitespace_steps, segment
+from hf_localnat.scoring.segment import PIECE_LENGTH, SEGMENTERS, join_steps, merge_whitespace_steps, piece_starts, segment
 
 CUTTING = ("sentence", "line", "paragraph")  # the segmenters `segment` runs itself
 
@@ -153,7 +154,12 @@ def test_very_long_line_without_punctuation(segmenter):
     response = " ".join(words)
     assert len(response) >= 19_990
     start = time.perf_counter()
-    assert steps_of(response, segmenter) == [response]
+    if segmenter == "sentence":  # pysbd sees pieces of at most 5000 characters, cut after their last space
+        starts = piece_starts(response)
+        assert len(starts) == 5 and all(response[s - 1] == " " for s in starts[1:])
+        assert segment(response, segmenter) == list(zip(starts, [*starts[1:], len(response)]))
+    else:
+        assert steps_of(response, segmenter) == [response]
     assert time.perf_counter() - start < 30  # generous: only catches a pathological slowdown
 
 
@@ -186,6 +192,104 @@ def test_sixty_thousand_chars_of_paragraphs_runs():
         assert_partition(response, spans)
         print(f"{segmenter}: {len(response)} chars, {len(spans)} steps, {elapsed:.3f}s")
     assert len(segment(response, "paragraph")) == len(paragraphs)
+
+
+# --- long chunks: pieces of at most PIECE_LENGTH characters (SPEC §1) -------------------------------------------------
+L = PIECE_LENGTH
+
+
+def _filler(length: int, alphabet: str = "abcdefgh") -> str:
+    """`length` characters with no whitespace and no sentence end."""
+    return (alphabet * (length // len(alphabet) + 1))[:length]
+
+
+def test_piece_rule_prefers_the_last_newline():
+    # A newline early and one late in the first L characters, a sentence end and spaces after the late one.
+    text = _filler(100) + "\n" + _filler(3000) + "\n" + _filler(500) + ". " + _filler(500) + " " + _filler(4000)
+    late_newline = 100 + 1 + 3000
+    # Then no newline is left: the sentence end's run wins over the later plain space.
+    assert piece_starts(text) == [0, late_newline + 1, late_newline + 1 + 500 + 2]
+
+
+def test_piece_rule_without_newline_cuts_after_the_last_sentence_end_run():
+    # "!  \t" is the last whitespace run after a sentence end in the first L chars; a plain space comes after it.
+    text = _filler(1000) + "? " + _filler(2000) + "!  \t" + _filler(1000) + " " + _filler(3000)
+    first_cut = 1000 + 2 + 2000 + 4
+    assert piece_starts(text)[:2] == [0, first_cut]
+    # The run is cut at the window's edge when it runs past it; a sentence end at the very end has no run: not used.
+    edge = _filler(L - 3) + ".     " + _filler(10)
+    assert piece_starts(edge) == [0, L]
+    no_run = _filler(L - 1) + "." + " " + _filler(10)
+    assert piece_starts(no_run) == [0, L]  # the sentence end's run starts at L: outside the window, hard cut
+
+
+def test_piece_rule_without_sentence_end_cuts_after_the_last_whitespace_run():
+    text = _filler(10) + "   " + _filler(4000) + " \t " + _filler(2000)
+    assert piece_starts(text) == [0, 10 + 3 + 4000 + 3]
+    # "3.14 " is not a sentence end followed by whitespace... but "3. " is.
+    decimals = "x = 3.14 " * 600
+    assert piece_starts(decimals)[1] == max(i + 1 for i in range(L) if decimals[i] == " ")
+
+
+def test_piece_rule_without_whitespace_cuts_at_the_limit():
+    text = _filler(3 * L + 7)
+    assert piece_starts(text) == [0, L, 2 * L, 3 * L]
+    assert piece_starts(_filler(L)) == [0] and piece_starts("") == [0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pieces_are_bounded_and_cover_the_text(seed):
+    rng = random.Random(seed)
+    parts = ["word", " ", "  ", "\t", ". ", "!", "?\n", "\n", "x" * 700, "3.14", "é", "中文。"]
+    text = "".join(rng.choice(parts) for _ in range(rng.randint(2000, 6000)))
+    limit = rng.choice([50, 333, L])
+    starts = piece_starts(text, limit=limit)
+    stops = [*starts[1:], len(text)]
+    assert starts[0] == 0 and all(0 < b - a <= limit for a, b in zip(starts, stops))
+
+
+def test_sentence_steps_never_cross_a_piece_and_pysbd_sees_at_most_L(monkeypatch):
+    import pysbd
+
+    seen = []
+    real = pysbd.Segmenter.segment
+    monkeypatch.setattr(pysbd.Segmenter, "segment", lambda self, text: seen.append(len(text)) or real(self, text))
+    rng = random.Random(3)
+    words = ["the", "cat", "sat", "Dr.", "Smith", "3.14", "so", "x", "equals"]
+    sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 30))).capitalize() + rng.choice(".!?")
+                 for _ in range(900)]
+    response = " ".join(sentences) + "\n" + " ".join(sentences[:200]) + " no end " * 900  # no blank line
+    spans = segment(response)
+    assert_partition(response, spans)
+    assert len(response) > 8 * L and max(seen) <= L and sum(seen) == len(response)
+    starts = {a for a, _ in spans}
+    for piece in piece_starts(response)[1:]:  # a step reaches past a piece's start only over whitespace
+        boundary = min(b for b in [*starts, len(response)] if b >= piece)
+        assert response[piece:boundary].strip() == ""
+
+
+def test_concurrent_segmentation_equals_sequential():
+    rng = random.Random(4)
+    words = ["The", "cat", "sat", "on", "Dr.", "Smith's", "mat", "e.g.", "3.14", "so", "x", "Yes"]
+
+    def text(n: int) -> str:
+        return " ".join(" ".join(rng.choice(words) for _ in range(rng.randint(2, 20))) + rng.choice(".!?")
+                        for _ in range(n))
+
+    texts = [text(rng.randint(100, 400)) for _ in range(6)]
+    expected = [segment(t) for t in texts]
+    results: dict[int, list] = {}
+
+    def work(k: int) -> None:
+        results[k] = [segment(texts[(k + i) % len(texts)]) for i in range(2 * len(texts))]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for k, got in results.items():
+        assert got == [expected[(k + i) % len(texts)] for i in range(2 * len(texts))]
 
 
 # --- given ---------------------------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def test_teacher_quota_caps_a_teacher_and_fills_its_questions_from_others(scored
     rows = list(scored_sample)
     is_correct = lambda r: r["correct"]  # noqa: E731
     free = select_responses(scored_sample, correct_column="correct")
-    assert free.teacher_counts == Counter(_best(rows, "lalp", is_correct).values())
+    assert {t: n for t, n in free.teacher_counts.items() if n} == Counter(_best(rows, "lalp", is_correct).values())
     top = max(free.teacher_counts, key=free.teacher_counts.get)  # the teacher the quota will bite
     assert free.teacher_counts[top] > 2
     capped = select_responses(scored_sample, correct_column="correct", teacher_quota={top: 2})

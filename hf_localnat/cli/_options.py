@@ -1,4 +1,8 @@
-"""Options shared by several `localnat` commands, and the mapping of known errors to one-line messages."""
+"""Options shared by the `localnat` commands, and the one table that maps errors to one-line messages.
+
+Every command takes its scoring options (`--model`, `--model-revision`, `--window`, `--segmenter`,
+`--prompt-format`), `--token`, `--overwrite` and the input options from here, and wraps itself in `handle_errors`.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,53 @@ import click
 from ..errors import LocalNatError
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions a user can cause and fix: ours, file-system ones, and `datasets` failing to read a file."""
-    from datasets.exceptions import DatasetGenerationError
+def _offline(error: BaseException) -> str:
+    return ("Hugging Face offline mode is on (HF_HUB_OFFLINE=1), and this needs the Hub; unset HF_HUB_OFFLINE to go "
+            "online, or use local files and model folders.")
 
-    return (LocalNatError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
-            NotADirectoryError, DatasetGenerationError)
+
+def _innermost(error: BaseException) -> str:
+    """`datasets` wraps the real fault: report the innermost error of the chain."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return f"Cannot read the dataset: {one_line(error)}"
+
+
+def error_table() -> list[tuple[tuple[type[BaseException], ...], Callable[[BaseException], str]]]:
+    """THE table of errors a user can cause and fix -> their one-line message, in priority order.
+
+    Each row is checked against the whole chain of the error (its `__cause__`s and `__context__`s) before the next
+    row, so an offline Hub is reported as such even when another error wraps it. Errors in no row are bugs: they
+    keep their traceback.
+    """
+    from datasets.exceptions import DatasetGenerationError
+    from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
+
+    return [
+        ((OfflineModeIsEnabled,), _offline),
+        ((LocalNatError,), one_line),
+        ((HFValidationError,), lambda e: f"Not a valid Hub repo id: {one_line(e)}"),
+        ((DatasetGenerationError,), _innermost),
+        ((FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError), one_line),
+    ]
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while error is not None and all(error is not seen for seen in out):
+        out.append(error)
+        error = error.__cause__ or error.__context__
+    return out
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one-line message for `error` from `error_table()`, or `None` when it is not a user's error (a bug)."""
+    chain = _chain(error)
+    for types, message in error_table():
+        for link in chain:
+            if isinstance(link, types):
+                return message(link)
+    return None
 
 
 def one_line(error: BaseException) -> str:
@@ -30,14 +75,17 @@ def one_line(error: BaseException) -> str:
 
 
 def handle_errors(command: Callable) -> Callable:
-    """Turn known errors raised by a command into `click.ClickException` (one line, exit status 1, no traceback)."""
+    """Turn the errors of `error_table()` into `click.ClickException` (one line, exit status 1, no traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except _known_errors() as e:
-            raise click.ClickException(one_line(e)) from e
+        except Exception as e:
+            message = user_message(e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from e
 
     return wrapper
 
@@ -52,7 +100,8 @@ def _compose(*decorators: Callable) -> Callable:
 
 
 overwrite_option = click.option(
-    "--overwrite", is_flag=True, help="Replace output files that already exist (never done without this flag)."
+    "--overwrite", is_flag=True,
+    help="Replace outputs that exist: a file, or a folder localnat wrote (never done without this flag)."
 )
 
 input_options = _compose(
@@ -70,3 +119,47 @@ teacher_columns_options = _compose(
 )
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
+
+
+def token_option(function: Callable) -> Callable:
+    """`--token`: a Hub token (default: HF_TOKEN or the logged-in one)."""
+    return click.option("--token", default=None, metavar="TOKEN",
+                        help="Hub token  [default: HF_TOKEN or your `hf auth login`].")(function)
+
+
+def model_option(help: str = "Student: a Hub id, a local folder, or smollm2-135m-instruct  [default: the embedded "
+                             "SmolLM2].") -> Callable:
+    """`--model NAME`: the student model."""
+    return click.option("--model", default=None, metavar="NAME", help=help)
+
+
+def model_revision_option(help: str = "The student's Hub revision (branch, tag or commit sha)  [default: main].") -> Callable:
+    """`--model-revision REV`: the student's Hub revision."""
+    return click.option("--model-revision", default=None, metavar="REV", help=help)
+
+
+def window_option(default: int | None = 4,
+                  help: str = "Preceding steps each step is conditioned on (the paper's k).") -> Callable:
+    """`--window K`."""
+    return click.option("--window", type=click.IntRange(min=0), default=default, show_default=default is not None,
+                        help=help)
+
+
+def segmenter_option(default: str | None = "sentence",
+                     help: str = "How responses are cut into steps ('given' reads a list column, see --steps-column)."
+                     ) -> Callable:
+    """`--segmenter NAME`."""
+    from ..scoring.segment import SEGMENTERS
+
+    return click.option("--segmenter", type=click.Choice(SEGMENTERS), default=default,
+                        show_default=default is not None, help=help)
+
+
+def prompt_format_option(default: str | None = "auto",
+                         help: str = "How the question becomes the prefix (auto = chat template when the tokenizer has "
+                                     "one).") -> Callable:
+    """`--prompt-format NAME`."""
+    from ..scoring.config import PROMPT_FORMATS
+
+    return click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default=default,
+                        show_default=default is not None, help=help)

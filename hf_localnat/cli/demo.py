@@ -12,7 +12,7 @@ import shlex
 import time
 import click
 
-from ._options import handle_errors
+from ._options import handle_errors, window_option
 
 DEFAULT_OUTPUT = "localnat-demo"
 
@@ -20,14 +20,13 @@ DEFAULT_OUTPUT = "localnat-demo"
 @click.command()
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True, metavar="FOLDER",
               help="Where the would-be Hub repo (README.md card, data/, images/) is written.")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Preceding steps each step is conditioned on.")
+@window_option()
 @click.option("--data", type=click.Choice(["champ", "sample"]), default="champ", show_default=True,
               help="champ: real traces of four models on CHAMP competition math (package champ-dataset); "
                    "sample: the bundled synthetic 8-question sample (faster).")
 @click.option("--problems", type=click.IntRange(min=1, max=270), default=5, show_default=True,
               help="CHAMP problems to score (4 responses each), one per category in turn.")
-@click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and localnat wrote it.")
 @handle_errors
 def demo(output: str, window: int, data: str, problems: int, overwrite: bool) -> None:
     """Curate real multi-teacher traces with the embedded SmolLM2-135M-Instruct, offline.

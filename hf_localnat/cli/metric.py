@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
+from ._options import handle_errors, token_option
+
 
 @click.command("publish-metric")
 @click.argument("repo_id", metavar="NAMESPACE/local_naturalness")
 @click.option("--public", is_flag=True, help="Create the Space public (default: private).")
 @click.option("--overwrite", is_flag=True, help="Update the Space if it exists (default: fail).")
-@click.option("--token", envvar="HF_TOKEN", default=None, help="Hub token with write access (default: logged-in).")
+@token_option
+@handle_errors
 def publish_metric(repo_id: str, public: bool, overwrite: bool, token: str | None) -> None:
     """Publish metric/local_naturalness as a Gradio Space, then `evaluate.load("NAMESPACE/local_naturalness")` works.
 
@@ -20,12 +23,8 @@ def publish_metric(repo_id: str, public: bool, overwrite: bool, token: str | Non
       localnat publish-metric my-org/local_naturalness
       localnat publish-metric my-org/local_naturalness --public --overwrite
     """
-    from ..errors import LocalNatError
     from ..hub.space import publish_metric_space
 
-    try:
-        space = publish_metric_space(repo_id, token=token, private=not public, exist_ok=overwrite)
-    except LocalNatError as e:
-        raise click.ClickException(str(e)) from e
+    space = publish_metric_space(repo_id, token=token, private=not public, exist_ok=overwrite)
     click.echo(f"Published the metric to the Space {space} ({'public' if public else 'private'}).")
     click.echo(f'Load it with: evaluate.load("{space}")')

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..scoring.config import PROMPT_FORMATS
-from ..scoring.segment import SEGMENTERS
-from ._options import handle_errors, input_options, teacher_columns_options
+from ._options import (handle_errors, input_options, model_option, model_revision_option, prompt_format_option,
+                       segmenter_option, teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
 \b
@@ -67,7 +66,7 @@ def publish_options(function):
         click.option("--license", "license_", default="other", show_default=True,
                      help="License of the data (that of the teacher outputs), e.g. apache-2.0, mit, cc-by-4.0."),
         click.option("--commit-message", default=None, help="Title of the commit."),
-        click.option("--token", default=None, help="Hub token  [default: HF_TOKEN or your `hf auth login`]."),
+        token_option,
     ]):
         function = option(function)
     return function
@@ -90,16 +89,11 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @click.command("publish", epilog=EXAMPLES)
 @click.argument("scored", metavar="SCORED")
 @publish_options
-@click.option("--model", default=None, metavar="NAME",
-              help="The student SCORED was scored with  [default: as recorded in SCORED].")
-@click.option("--model-revision", default=None, metavar="REV",
-              help="Its Hub revision (commit sha)  [default: as recorded].")
-@click.option("--window", type=click.IntRange(min=0), default=None,
-              help="Window SCORED used  [default: as recorded].")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default=None,
-              help="Segmenter SCORED used  [default: as recorded, else sentence].")
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default=None,
-              help="Prompt format SCORED used  [default: as recorded, else auto].")
+@model_option(help="The student SCORED was scored with  [default: as recorded in SCORED].")
+@model_revision_option(help="Its Hub revision (commit sha)  [default: as recorded].")
+@window_option(default=None, help="Window SCORED used  [default: as recorded].")
+@segmenter_option(default=None, help="Segmenter SCORED used  [default: as recorded, else sentence].")
+@prompt_format_option(default=None, help="Prompt format SCORED used  [default: as recorded, else auto].")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; only rows where it is true can be selected.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
@@ -120,11 +114,14 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     """
     from ..hub.curate import curate_to_folder
     from ..hub.publish import check_repo_id
+    from ..hub.repo_folder import check_repo_folder
     from ..io import load_input
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
+    if keep_folder:
+        check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
     provenance = scored_provenance(scored, model=model, revision=model_revision, window=window, segmenter=segmenter,
                                    prompt_format=prompt_format)
     click.echo(f"Scored with: {provenance.describe()}.", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..hub.card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
-from ._options import handle_errors
+from ._options import handle_errors, overwrite_option, token_option
 
 
 @click.command()
@@ -15,8 +15,8 @@ from ._options import handle_errors
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True, writable=True),
               help="A .parquet, .jsonl, .json or .csv file, or a folder (no suffix: save_to_disk).")
 @click.option("--revision", default=None, help="Branch, tag, commit or refs/pr/N (default: main).")
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("--token", default=None, help="Hub token for private datasets (default: HF_TOKEN or your login).")
+@overwrite_option
+@token_option
 @handle_errors
 def pull(source: str, config: str, output: str, revision: str | None, overwrite: bool, token: str | None) -> None:
     """Download a curated dataset SOURCE (NS/NAME on the Hub, or a local folder), print its card's summary and how

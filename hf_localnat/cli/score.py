@@ -22,8 +22,9 @@ Examples:
 """
 
 
-def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
-    """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second."""
+def summarize(scored, seconds: float, *, reused: int = 0) -> str:
+    """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second,
+    and how many rows an earlier run had scored (`reused`)."""
     errors = Counter(e for e in scored["score_error"] if e is not None)
     tokens = sum(scored["num_tokens"])
     truncated = sum(bool(t) for t in scored["truncated"])
@@ -33,9 +34,11 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
     ]
     if truncated:
         lines.append(f"Truncated rows (inputs cut to fit max_length): {truncated}.")
-    if from_cache:
-        lines.append(f"Read from the datasets cache in {seconds:.1f} s (no model call).")
+    if reused == scored.num_rows:
+        lines.append(f"All {reused} rows reused from an earlier run's checkpoints in {seconds:.1f} s (no model call).")
     else:
+        if reused:
+            lines.append(f"Reused {reused} rows scored by an earlier run; scored the other {scored.num_rows - reused}.")
         lines.append(f"Time: {seconds:.1f} s; {tokens / seconds if seconds > 0 else 0:.0f} response tokens/s.")
     return "\n".join(lines)
 
@@ -58,6 +61,8 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
               help="Bound on every model input in tokens  [default: the model's maximum].")
 @click.option("--map-batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Rows per Dataset.map batch (larger batches pack forward batches better).")
+@click.option("--checkpoint-rows", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Rows per checkpoint: a killed run, rerun, resumes after the last finished checkpoint.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
@@ -92,8 +97,8 @@ def summarize(scored, seconds: float, *, from_cache: bool = False) -> str:
 @overwrite_option
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
-          batch_tokens: int, max_length: int | None, map_batch_size: int, dtype: str, device: str | None,
-          revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
+          batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
+          device: str | None, revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, overwrite: bool) -> None:
@@ -107,6 +112,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
     """
     from ..io import check_output, load_input, save_output
+    from ._checkpoints import score_resumable
     from ..selection.layout import require_columns
     from ..scoring.scorer import LocalNaturalnessScorer
 
@@ -151,12 +157,15 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
 
             multiprocess.set_start_method("spawn", force=True)
         parallel = dict(with_rank=True, num_proc=num_proc)
-    scored = scorer.map(dataset, batch_size=map_batch_size, desc="Scoring (LALP/GALP)", **parallel)
+    # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
+    # after success scores only the rest, and never loads the model when nothing is left.
+    resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
+                              echo=lambda line: click.echo(line, err=True), **parallel)
+    scored = resumed.dataset
     seconds = time.perf_counter() - start
-    from_cache = not scorer.is_loaded and not parallel  # workers load their own models: the parent cannot tell
     provenance = scorer.provenance()
     path = save_output(scored, output, overwrite=overwrite, provenance=provenance)
-    click.echo(summarize(scored, seconds, from_cache=from_cache))
+    click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")
     click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
 

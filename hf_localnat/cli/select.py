@@ -76,9 +76,9 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
 
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
-    rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp, lower_galp,
-    teacher_quota). The mix report shows each teacher's share under LALP and under GALP. Both outputs keep SCORED's
-    recorded provenance (how it was scored).
+    rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
+    lower_galp, teacher_quota). The mix report shows each teacher's share under LALP and under GALP. Both outputs
+    keep SCORED's recorded provenance (how it was scored).
     """
     from ..io import check_output, load_input, save_output
     from ..provenance import read, scored_with

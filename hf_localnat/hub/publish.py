@@ -103,11 +103,13 @@ def is_transient(error: BaseException) -> bool:
 
     The causes are followed too: huggingface_hub wraps a failed LFS upload in a plain `RuntimeError`."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
+        if isinstance(error, OfflineModeIsEnabled):  # HF_HUB_OFFLINE=1: retrying cannot help
+            return False
         if isinstance(error, HfHubHTTPError):
             response = error.response
             return response is not None and (response.status_code == 429 or response.status_code >= 500)
@@ -307,11 +309,20 @@ def _find_landed(api, repo_id: str, publish_id: str, create_pr: bool) -> dict[st
 
 
 def check_repo_id(repo_id: str) -> None:
-    """Raise `ConfigError` unless `repo_id` looks like `NAMESPACE/NAME`."""
+    """Raise `ConfigError` unless `repo_id` looks like `NAMESPACE/NAME` and the Hub's own rules accept it (checked
+    offline, so `--dry-run` refuses what a real publish would)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts) or any(" " in p for p in parts):
         raise ConfigError(f"--repo-id must look like NAMESPACE/NAME (your user or org, then the dataset name), got "
                           f"{repo_id!r}.")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ConfigError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {_first_line(e)} Use letters, digits, "
+                          "'-', '_' and '.' (no '--' or '..', at most 96 characters).") from e
 
 
 _HINTS = {

@@ -22,13 +22,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..io import write_parquet
 from .card import pin_data_files
-from ..errors import ConfigError, OutputExistsError
+from ..errors import ConfigError
+from ..io import atomic_output, check_target, write_parquet
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -49,16 +48,13 @@ def _sha256(path: Path) -> str:
 
 
 def check_repo_folder(folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse a destination that exists and is not an empty folder, unless `overwrite`; return it as a `Path`.
+    """Refuse a destination that exists and is not an empty folder, unless `overwrite` (and then only a file or a
+    folder this project wrote); return it resolved (see `hf_localnat.io.check_target`).
 
     Raises:
-        OutputExistsError: `folder` exists, is not empty, and `overwrite` is False.
+        OutputExistsError: `folder` exists and may not be replaced; the message says why.
     """
-    folder = Path(folder).expanduser()
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not overwrite:
-        raise OutputExistsError(f"Output folder {str(folder)!r} already exists and is not empty; pass --overwrite to "
-                                "replace it, or choose another folder with -o.")
-    return folder
+    return check_target(folder, overwrite=overwrite, empty_folder_ok=True)
 
 
 def write_parquet_shards(dataset: "Dataset", directory: Path, *, max_shard_size: int = MAX_SHARD_SIZE,
@@ -93,8 +89,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
                       provenance=None, max_shard_size: int = MAX_SHARD_SIZE) -> Path:
     """Write `configs`, `card` and `images` into `folder` as a Hub dataset repo would hold them.
 
-    The folder is built next to its destination and renamed into place, so an interrupted write never leaves half a
-    dataset behind.
+    The folder is built next to its destination and renamed into place (`hf_localnat.io.atomic_output`), so an
+    interrupted write never leaves half a dataset behind, and a failed one leaves the destination as it was.
 
     Args:
         folder (`str` or `os.PathLike`): the destination; must not exist or be empty unless `overwrite`.
@@ -102,7 +98,8 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
             `load_dataset` cannot read an empty config).
         card (`huggingface_hub.DatasetCard`): written as `README.md`.
         images (`dict[str, bytes | PathLike]`, *optional*): file name -> content or path, written under `images/`.
-        overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder (all its content).
+        overwrite (`bool`, *optional*, defaults to `False`): replace an existing file, or a folder this project wrote
+            (all its content).
         provenance (`Provenance`, *optional*): how the rows were scored, kept in every Parquet file's schema metadata
             (`localnat pull` reads it back).
         max_shard_size (`int`, *optional*, defaults to 500 MiB): the most Arrow bytes per Parquet file; a larger
@@ -112,12 +109,10 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
         `Path`: the folder.
 
     Raises:
-        OutputExistsError: `folder` exists, is not empty, and `overwrite` is False.
+        OutputExistsError: `folder` exists and may not be replaced (see `check_repo_folder`).
     """
     folder = check_repo_folder(folder, overwrite=overwrite)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_output(folder, folder=True) as staging:
         files = {}
         for name, dataset in configs.items():
             if len(dataset) == 0:
@@ -134,14 +129,6 @@ def write_repo_folder(folder: str | os.PathLike, configs: dict[str, "Dataset"], 
             else:
                 shutil.copyfile(content, path)
         (staging / "README.md").write_text(str(pin_data_files(card, files)), encoding="utf-8")
-        if folder.is_dir():
-            shutil.rmtree(folder)
-        elif folder.exists():
-            folder.unlink()
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

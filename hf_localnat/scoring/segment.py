@@ -5,9 +5,11 @@ character. Steps are returned as character spans `[start, end)` into `R`.
 
 Segmenters:
 
-- `"sentence"` (default): pysbd (English, `clean=False`, `char_span=True`) run on chunks of `R` cut right after every
-  whitespace run containing a blank line (regex `\\n\\s*\\n`); every span start, shifted by its chunk's offset, is a
-  boundary, and so is position 0. Whitespace between sentences stays with the step before it.
+- `"sentence"` (default): pysbd (English, `clean=False`, `char_span=True`) run on pieces of `R`: chunks cut right
+  after every whitespace run containing a blank line (regex `\\n\\s*\\n`), a chunk longer than `PIECE_LENGTH` (5000)
+  characters cut further by [`piece_starts`] (so pysbd's superlinear time never sees more than 5000 characters, and
+  segmentation is linear in `len(R)`); every span start, shifted by its piece's offset, is a boundary, and so is
+  position 0. Whitespace between sentences stays with the step before it. Thread-safe (one pysbd object per thread).
 - `"line"`: a boundary after every `\\n` that is followed by a character other than `\\n` or `\\r`.
 - `"paragraph"`: a boundary after every `\\n\\s*\\n` run.
 - `"given"`: the caller supplies the steps; use [`join_steps`].
@@ -18,13 +20,14 @@ first). Only this module decides where steps are; it needs neither a tokenizer n
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 from typing import Literal
 
 import pysbd
 
-__all__ = ["SEGMENTERS", "Segmenter", "join_steps", "merge_whitespace_steps", "segment"]
+__all__ = ["PIECE_LENGTH", "SEGMENTERS", "Segmenter", "is_text", "join_steps", "merge_whitespace_steps", "piece_starts",
+           "segment"]
 
 Segmenter = Literal["sentence", "line", "paragraph", "given"]
 SEGMENTERS: tuple[str, ...] = ("sentence", "line", "paragraph", "given")
@@ -37,11 +40,43 @@ _BLANK_LINE_RUN = re.compile(r"\n\s*\n")
 _LINE_START = re.compile(r"\n(?=[^\r\n])")
 
 
-@functools.lru_cache(maxsize=1)
+# pysbd never sees more than this many characters at once (SPEC §1): its time grows faster than linearly with length.
+PIECE_LENGTH = 5000
+_AFTER_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")  # a whitespace run that follows `.`, `!` or `?`
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+# A pysbd Segmenter keeps the text it is segmenting as an attribute, so one shared by two threads mixes their texts up
+# (wrong steps, silently). Building one is slow, so each thread builds its own once.
+_thread_local = threading.local()
+
+
 def _sentence_splitter() -> pysbd.Segmenter:
-    # Building a pysbd Segmenter is slow; build it once. It keeps the text being segmented as an attribute, so it
-    # is not safe to share between threads running `segment` at the same time.
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+    splitter = getattr(_thread_local, "splitter", None)
+    if splitter is None:
+        splitter = _thread_local.splitter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return splitter
+
+
+def is_text(value: object) -> bool:
+    """Whether `value` is text a tokenizer can take: a `str` that UTF-8 can encode (so no lone surrogate).
+
+    Example:
+
+    ```python
+    >>> is_text("Hi."), is_text("Hi \\ud800."), is_text(b"Hi."), is_text(None)
+    (True, False, False, False)
+
+    ```
+    """
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _chunk_starts(response: str) -> list[int]:
@@ -49,10 +84,55 @@ def _chunk_starts(response: str) -> list[int]:
     return [0] + [m.end() for m in _BLANK_LINE_RUN.finditer(response)]
 
 
-def _sentence_boundaries(response: str) -> list[int]:
-    """Boundaries of the `sentence` segmenter: 0 and every pysbd span start, in increasing order."""
+def _last_end(pattern: re.Pattern, text: str) -> int | None:
+    """End of the last match of `pattern` in `text`, or `None`."""
+    end = None
+    for match in pattern.finditer(text):
+        end = match.end()
+    return end
+
+
+def piece_starts(text: str, start: int = 0, stop: int | None = None, limit: int = PIECE_LENGTH) -> list[int]:
+    """Starts of the pieces of `text[start:stop]`, each at most `limit` characters (SPEC §1), the first at `start`.
+
+    From the start, each cut goes within the next `limit` characters of what remains: right after its last `\\n`;
+    if it has none, right after its last whitespace run that follows `.`, `!` or `?`; if none, right after its last
+    whitespace run; if none, at `limit`. Linear in the length.
+
+    Example:
+
+    ```python
+    >>> piece_starts("ab. cd\\nef gh. ij kl", limit=8)
+    [0, 7, 14]
+
+    ```
+    """
+    stop = len(text) if stop is None else stop
+    starts = [start]
+    while stop - starts[-1] > limit:
+        window = text[starts[-1]:starts[-1] + limit]
+        newline = window.rfind("\n")
+        if newline >= 0:
+            cut = newline + 1
+        else:
+            cut = _last_end(_AFTER_SENTENCE_END, window) or _last_end(_WHITESPACE_RUN, window) or limit
+        starts.append(starts[-1] + cut)
+    return starts
+
+
+def _sentence_boundaries(response: str, piece_length: int | None = PIECE_LENGTH) -> list[int]:
+    """Boundaries of the `sentence` segmenter: 0 and every pysbd span start, in increasing order.
+
+    `piece_length=None` leaves long chunks whole (what this project did before SPEC §1 bounded them; superlinear
+    time): only for `benchmarks/segmentation.py`'s side-by-side table.
+    """
     splitter = _sentence_splitter()
-    starts = _chunk_starts(response)
+    chunk_starts = _chunk_starts(response)
+    chunk_stops = chunk_starts[1:] + [len(response)]
+    if piece_length is None:
+        starts = chunk_starts
+    else:
+        starts = [s for a, b in zip(chunk_starts, chunk_stops) for s in piece_starts(response, a, b, piece_length)]
     ends = starts[1:] + [len(response)]
     boundaries = [0]
     for offset, stop in zip(starts, ends):

@@ -6,10 +6,12 @@ display; it is also the figure the dataset card shows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError, OutputExistsError, SelectionError
+from ..errors import ConfigError, SelectionError
+from ..io import atomic_output, check_target
 from .layout import require_columns
 from .rank import SCORES
 
@@ -17,18 +19,15 @@ _LABELS = {"lalp": "LALP (local, per-step mean log-prob)", "galp": "GALP (global
 
 
 def check_plot_path(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Refuse a plot path that does not end in `.png`, or that exists (unless `overwrite`); return it as a `Path`.
+    """Refuse a plot path that does not end in `.png`, or that `io.check_target` refuses; return it resolved.
 
     Raises:
         ConfigError: the suffix is not `.png`.
-        OutputExistsError: `path` exists and `overwrite` is `False`.
+        OutputExistsError: `path` exists and may not be replaced (`overwrite` is `False`, or it is a folder).
     """
-    path = Path(path).expanduser()
-    if path.suffix.lower() != ".png":
+    if Path(path).suffix.lower() != ".png":
         raise ConfigError(f"The plot is written as PNG; give a path ending in .png, got {str(path)!r}.")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"Output {str(path)!r} already exists; pass --overwrite (overwrite=True) to replace it.")
-    return path
+    return check_target(path, overwrite=overwrite)
 
 
 def plot_teacher_distributions(
@@ -73,7 +72,7 @@ def plot_teacher_distributions(
     values = {by: {t: [] for t in order} for by in SCORES}
     for by in SCORES:
         for teacher, score in zip(row_teachers, dataset[by], strict=True):
-            if score is not None and teacher in values[by]:
+            if score is not None and math.isfinite(score) and teacher in values[by]:
                 values[by][teacher].append(score)
     if not any(values[by][t] for by in SCORES for t in order):
         raise SelectionError("Nothing to plot: no row has a LALP or GALP score; score the dataset first.")
@@ -94,6 +93,6 @@ def plot_teacher_distributions(
     counts = [f"{t}\n(n={len(values['lalp'][t])})" for t in order]
     axes[-1].set_xticks(range(1, len(order) + 1), counts)
     axes[0].set_title(title or "Per-teacher naturalness to the student (higher = more natural)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    with atomic_output(path) as staged:
+        figure.savefig(staged, dpi=110, format="png")
     return path

@@ -72,13 +72,66 @@ def _mean(values):
     return sum(scored) / len(scored) if scored else None
 
 
-def _no_none(predictions, questions):
-    """Questions as strings for evaluate's string check: `""` means no question to the scorer, exactly like `None`."""
+# `evaluate` stores inputs in Arrow before `_compute` sees them, and Arrow takes only valid text. So a value that is
+# not text (a number, a lone surrogate, ...) or is missing is stored as a marked string, and read back as a value the
+# scorer gives its SPEC §4 reason. A real string starting with the mark gets a second one, so nothing is misread.
+_MARK = "\x00"
+_MISSING = _MARK + "missing"
+_NOT_TEXT = _MARK + "not text"
+
+
+class _NotText:
+    """What a stored non-text value becomes again: the scorer gives it `invalid_response`/`_question`/`_steps`."""
+
+    def __repr__(self):
+        return "<not text>"
+
+
+def _store_text(value):
+    if value is None:
+        return _MISSING
+    if not hf_localnat.scoring.segment.is_text(value):
+        return _NOT_TEXT
+    return _MARK + value if value.startswith(_MARK) else value
+
+
+def _load_text(value):
+    if value is None or not value.startswith(_MARK):
+        return value
+    if value.startswith(_MARK, 1):
+        return value[1:]
+    return None if value == _MISSING else _NotText()
+
+
+def _store_steps(value):
+    if value is None:
+        return [_MISSING]
+    if not isinstance(value, (list, tuple)) or not all(hf_localnat.scoring.segment.is_text(s) for s in value):
+        return [_NOT_TEXT]
+    return [_store_text(step) for step in value]
+
+
+def _load_steps(value):
+    if value == [_MISSING]:
+        return None
+    if value == [_NOT_TEXT]:
+        return _NotText()
+    return [_load_text(step) for step in value]
+
+
+def _is_given(predictions, segmenter=None) -> bool:
+    """Whether the predictions are steps (`segmenter="given"`): asked for, or any of them is a list."""
+    return segmenter == "given" or any(isinstance(p, (list, tuple)) for p in predictions or [])
+
+
+def _storable(predictions, questions, segmenter=None):
+    """Predictions and questions as Arrow can store them, whatever their values (see `_store_text`)."""
     if predictions is None:
-        return questions
-    if questions is None:
-        return [""] * len(predictions)
-    return ["" if q is None else q for q in questions]
+        return None, questions
+    predictions = list(predictions)
+    store = _store_steps if _is_given(predictions, segmenter) else _store_text
+    questions = [None] * len(predictions) if questions is None else list(questions)
+    return [store(p) for p in predictions], [_store_text(q) for q in questions]
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -107,13 +160,19 @@ class LocalNaturalness(evaluate.Metric):
         return self._models
 
     def add_batch(self, *, predictions=None, questions=None, **kwargs):
-        """Like `evaluate.Metric.add_batch`; `questions` may be left out or hold `None` (no question)."""
-        return super().add_batch(predictions=predictions, questions=_no_none(predictions, questions), **kwargs)
+        """Like `evaluate.Metric.add_batch`; `questions` may be left out or hold `None` (no question). Any value is
+        accepted: one that is not text gets its row a `score_error` reason."""
+        predictions, questions = _storable(predictions, questions)
+        return super().add_batch(predictions=predictions, questions=questions, **kwargs)
 
     def compute(self, *, predictions=None, questions=None, **kwargs):
-        """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question). See the module's
-        kwargs description for the scorer options."""
-        return super().compute(predictions=predictions, questions=_no_none(predictions, questions), **kwargs)
+        """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question). Any value is
+        accepted: one that is not text gets its row a `score_error` reason. See the module's kwargs description for
+        the scorer options."""
+        if predictions is not None:  # stored here (not by `add_batch`, which would mark the marks again)
+            predictions, questions = _storable(predictions, questions, kwargs.get("segmenter"))
+            super().add_batch(predictions=predictions, questions=questions)
+        return super().compute(**kwargs)
 
     def _scorer(self, model_id, model, tokenizer, revision, dtype, device, options):
         if model is not None:
@@ -147,7 +206,9 @@ class LocalNaturalness(evaluate.Metric):
         device=None,
         batch_tokens=16384,
     ):
-        given = any(isinstance(p, (list, tuple)) for p in predictions)
+        given = _is_given(predictions, segmenter)
+        predictions = [_load_steps(p) if given else _load_text(p) for p in predictions]
+        questions = [_load_text(q) for q in questions]
         options = {
             "window": window,
             "segmenter": segmenter or ("given" if given else "sentence"),

@@ -1,0 +1,86 @@
+"""Resumable scoring for `localnat score`: finished chunks of rows are checkpointed, so a killed run resumes.
+
+The rows are scored in chunks of `checkpoint_rows`. Each finished chunk's output columns (`records.SCHEMA`) are written
+as one Parquet file, through `io.atomic_output`, under the `datasets` cache:
+
+```
+$HF_DATASETS_CACHE/localnat-score/{key}/chunk-{i}-of-{n}.parquet
+```
+
+`key` digests the scorer's fingerprint (definition, model identity, package version), the input's `datasets`
+fingerprint (its content), its columns, its row count and the chunk size: the same command on the same input finds
+the chunks of an earlier run, whether it was killed or finished, and scores only the rest. A chunk being written when
+the run was killed is left as a hidden temporary file, which the next write of that chunk removes (`io.clean_stale`).
+Nothing is written through `Dataset.map`'s own cache, so no orphan `tmp*` file is left there either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import atomic_output
+from ..records import OUTPUT_COLUMNS, SCHEMA
+
+#: Folder under the `datasets` cache that holds the checkpoints.
+CHECKPOINT_DIR = "localnat-score"
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The scored dataset and how many of its rows were read back from checkpoints instead of being scored."""
+
+    dataset: object
+    reused_rows: int
+    folder: Path
+
+
+def checkpoint_folder(scorer, dataset, checkpoint_rows: int) -> Path:
+    """Where the checkpoints of scoring `dataset` with `scorer` in chunks of `checkpoint_rows` live."""
+    import datasets
+
+    key = json.dumps({"scorer": scorer.fingerprint(), "input": dataset._fingerprint, "rows": dataset.num_rows,
+                      "columns": dataset.column_names, "checkpoint_rows": checkpoint_rows}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Path(datasets.config.HF_DATASETS_CACHE) / CHECKPOINT_DIR / digest
+
+
+def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: int,
+                    echo: Callable[[str], None] = print, **map_kwargs) -> Resumed:
+    """Score `dataset` with `scorer.map`, chunk by chunk, reusing the chunks an earlier run finished.
+
+    Returns:
+        `Resumed`: the input columns (any old score columns replaced) followed by `records.OUTPUT_COLUMNS`, equal
+        to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import Dataset, concatenate_datasets
+
+    folder = checkpoint_folder(scorer, dataset, checkpoint_rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    num_chunks = max(1, -(-dataset.num_rows // checkpoint_rows))
+    tables, reused = [], 0
+    for i in range(num_chunks):
+        path = folder / f"chunk-{i:05d}-of-{num_chunks:05d}.parquet"
+        start, stop = i * checkpoint_rows, min(dataset.num_rows, (i + 1) * checkpoint_rows)
+        if path.is_file():
+            tables.append(pq.read_table(path, schema=SCHEMA))
+            reused += stop - start
+            continue
+        chunk = dataset.select(range(start, stop))
+        scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
+                            desc=f"Scoring (LALP/GALP) {i + 1}/{num_chunks}" if num_chunks > 1 else "Scoring (LALP/GALP)")
+        table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
+        with atomic_output(path) as staged:
+            pq.write_table(table, staged)
+        tables.append(table)
+    if reused:
+        echo(f"Resumed: reused {reused} of {dataset.num_rows} rows scored by an earlier run of this command "
+             f"(checkpoints in {folder}).")
+    columns = Dataset(pa.concat_tables(tables)) if tables else Dataset(SCHEMA.empty_table())
+    base = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
+    return Resumed(concatenate_datasets([base, columns], axis=1), reused, folder)
