@@ -147,12 +147,13 @@ def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sampl
     monkeypatch.delenv("HF_TOKEN")  # no token needed
     requests = len(hub_server.requests)  # HF_ENDPOINT points at this server: the only "network" there is
     out = tmp_path / "localnat-demo"
-    result = invoke("demo", "-o", str(out))
+    result = invoke("demo", "-o", str(out), "--data", "sample")
     assert result.exit_code == 0, result.output
     assert len(hub_server.requests) == requests
     for needle in ("teacher-clear", "Mix report", f'load_dataset("{out}", "lalp")', "Wrote the would-be Hub repo"):
         assert needle in result.output
     assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>") and "step report" in result.output
     card = DatasetCard((out / "README.md").read_text())
     assert card.data.license == "apache-2.0" and card.data.to_dict()["localnat"]["student_model"] == "smollm2-135m-instruct"
     recorded = read(out)  # every config's Parquet file records the same provenance

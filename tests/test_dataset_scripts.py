@@ -24,7 +24,9 @@ def load_script(name: str):
 @pytest.mark.parametrize("script", sorted(p.stem for p in SCRIPTS.glob("*.py")))
 def test_every_script_has_help(script):
     result = CliRunner().invoke(load_script(script).main, ["--help"])
-    assert result.exit_code == 0 and "Examples:" in result.output and "--repo-id" in result.output
+    assert result.exit_code == 0 and "Examples:" in result.output
+    if script.startswith("curate"):
+        assert "--repo-id" in result.output
 
 
 def test_curate_mixed_teachers_end_to_end(hub_server, tiny_model_path, hub_repo_name, tmp_path):

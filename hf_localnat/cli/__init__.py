@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .calibrate import calibrate_command
 from .demo import demo
+from .inspect import inspect_command
 from .metric import install_metric_command, publish_metric
 from .publish import publish
 from .pull import pull
@@ -25,12 +27,16 @@ def main() -> None:
       localnat score traces.jsonl -o scored.parquet  # score your own traces
       localnat rank-teachers scored.parquet --plot teachers.png
       localnat select scored.parquet -o curated.parquet --correct-column correct
+      localnat inspect scored.parquet -o report.html --correct-column correct
+      localnat calibrate proxy.parquet student.parquet    # can the small student stand in for the big one?
       localnat publish scored.parquet --repo-id you/curated --correct-column correct --dry-run
       localnat pull you/curated -o train.parquet
     """
 
 
+main.add_command(calibrate_command)
 main.add_command(demo)
+main.add_command(inspect_command)
 main.add_command(install_metric_command)
 main.add_command(publish_metric)
 main.add_command(publish)

@@ -1,0 +1,66 @@
+"""`localnat inspect`: the step report of a scored file, one self-contained HTML page."""
+
+from __future__ import annotations
+
+import click
+
+from ._options import handle_errors, input_options, overwrite_option, teacher_columns_options
+
+EXAMPLES = """
+\b
+Examples:
+  localnat inspect scored.parquet -o report.html --correct-column correct
+  localnat inspect scored.parquet -o report.html --question P_Combinatorics_1 --question P_Sequence_3
+  localnat inspect scored.parquet -o report.html --segmenter given --steps-column steps
+"""
+
+
+@click.command("inspect", epilog=EXAMPLES)
+@click.argument("scored", metavar="SCORED")
+@click.option("-o", "--output", required=True, metavar="REPORT.html", help="The HTML file to write.")
+@click.option("--question", "questions", multiple=True, metavar="ID",
+              help="Question id to show step by step (repeatable)  [default: where LALP and GALP picks differ most].")
+@click.option("--num-questions", type=click.IntRange(min=0), default=3, show_default=True,
+              help="How many questions to show when --question is not given.")
+@click.option("--least-natural", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Lowest-scoring steps quoted per teacher.")
+@click.option("--correct-column", default=None, metavar="COLUMN",
+              help="Boolean column; the LALP and GALP selections keep only rows where it is true.")
+@click.option("--segmenter", type=click.Choice(["sentence", "line", "paragraph", "given"]), default=None,
+              help="The segmenter SCORED was scored with, for a file that does not record it  [default: the "
+                   "recorded one, else sentence].")
+@click.option("--steps-column", default="steps", show_default=True, help="Column of the steps for --segmenter given.")
+@click.option("--response-column", default="response", show_default=True, help="Column with the response text.")
+@click.option("--max-mb", type=click.FloatRange(min=0.1), default=8.0, show_default=True,
+              help="Upper bound of the file size; longer responses are cut (and the report says so) to fit.")
+@click.option("--title", default=None, help="Page title.")
+@teacher_columns_options
+@input_options
+@overwrite_option
+@handle_errors
+def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_questions: int, least_natural: int,
+                    correct_column: str | None, segmenter: str | None, steps_column: str, response_column: str,
+                    max_mb: float, title: str | None, teacher_column: str, question_column: str,
+                    question_id_column: str, config_name: str | None, split: str | None, overwrite: bool) -> None:
+    """Write a self-contained HTML report of SCORED (the output of `localnat score`).
+
+    It holds the teacher ranking with intervals and the score distributions, the chosen questions with every step
+    of every teacher's response shaded by its step score (exact score on hover), each teacher's least natural steps
+    with context, and the mix under LALP and under GALP. Inline CSS and SVG only: no script, no network request.
+    """
+    from ..io import load_input
+    from ..provenance import read
+    from ..report.html import build_report, check_report_path, write_report
+
+    check_report_path(output, overwrite=overwrite)  # before the work
+    provenance = read(scored)
+    if provenance is not None:
+        provenance.check(segmenter=segmenter)
+    dataset = load_input(scored, config=config_name, split=split)
+    html = build_report(
+        dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
+        least_natural=least_natural, correct_column=correct_column, title=title, source=scored, provenance=provenance,
+        max_bytes=int(max_mb * 1_000_000), teacher_column=teacher_column, question_column=question_column,
+        question_id_column=question_id_column, response_column=response_column, steps_column=steps_column)
+    path = write_report(output, html, overwrite=overwrite)
+    click.echo(f"Wrote {path} ({len(html.encode('utf-8')) / 1e6:.2f} MB). Open it in a browser; it needs no network.")
