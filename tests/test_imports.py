@@ -56,7 +56,8 @@ def test_the_selection_and_hub_commands_load_neither_when_they_run(tmp_path, hub
     runs = {
         "rank-teachers": ["rank-teachers", str(scored), "--json", "--resamples", "20"],
         "select": ["select", str(scored), "-o", str(tmp_path / "kept.parquet")],
-        "publish": ["publish", str(scored), "--repo-id", repo_id],
+        # the file records no provenance, so publish needs the student and window stated
+        "publish": ["publish", str(scored), "--repo-id", repo_id, "--model", "smollm2-135m-instruct", "--window", "4"],
         "pull": ["pull", repo_id, "--config", "lalp", "-o", str(tmp_path / "pulled.parquet")],
     }
     for name, args in runs.items():  # in this order: pull reads what publish pushed
