@@ -109,7 +109,7 @@ def test_tiny_model_against_the_embedded_student(tiny_scored, scored_sample, tmp
     out = CliRunner().invoke(main, ["calibrate", str(pa), str(pb), "--json", "--resamples", "300",
                                     "--correct-column", "correct"])
     assert out.exit_code == 0, out.output
-    data = json.loads(out.output)
+    data = json.loads(out.stdout)  # output also holds stderr (datasets progress bars)
     assert data["spearman"]["lalp"]["value"] == pytest.approx(result.spearman["lalp"].value)
     assert data["verdict"].startswith("Verdict: ") and data["num_rows"] == 32
     table = CliRunner().invoke(main, ["calibrate", str(pa), str(pb), "--resamples", "50"])

@@ -16,7 +16,7 @@ from hf_localnat.selection.select import select_responses
 
 
 def _has(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
+    return x is not None and math.isfinite(x)
 
 
 def _random_rows(seed: int, num_questions: int = 60, teachers: int = 4) -> dict:
@@ -85,8 +85,10 @@ def _reference_selection(rows: dict, *, by: str, top_k: int = 1, correct: bool =
     scores = rows[by]
     reasons: list = [None] * len(scores)
     for i, score in enumerate(scores):
-        if not _has(score):
+        if score is None:
             reasons[i] = "no_score"
+        elif not _has(score):
+            reasons[i] = "non_finite_score"
         elif correct and rows["correct"][i] is not True:
             reasons[i] = "unknown_correctness" if rows["correct"][i] is None else "incorrect"
     candidates = [i for i, r in enumerate(reasons) if r is None]

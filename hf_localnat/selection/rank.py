@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
-from .layout import arrow_column, as_labels, factorize, question_id_array, require_columns, score_array
+from .layout import arrow_column, as_labels, check_question_ids, factorize, question_id_array, require_columns, score_array
 
 #: The two scores a ranking reports, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")
@@ -277,6 +277,7 @@ def rank_teachers(
     if not 0 < confidence < 1:
         raise ConfigError(f"`confidence` must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}.")
     require_columns(dataset, [teacher_column, *SCORES], what="ranking")
+    check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
                                                   question_id_column=question_id_column))
     teacher_codes, present = factorize(as_labels(arrow_column(dataset, teacher_column)))

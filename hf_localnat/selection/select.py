@@ -15,12 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError
-from .layout import add_question_ids, arrow_column, as_labels, factorize, require_columns, score_array
+from .layout import (add_question_ids, arrow_column, as_labels, check_correctness_column, check_question_ids, factorize,
+                     non_finite_mask, require_columns, score_array)
 from .rank import SCORES
 
 #: Why a row was not kept, in the order the checks run.
 REJECTION_REASONS: tuple[str, ...] = (
-    "no_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
+    "no_score", "non_finite_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
 )
 
 
@@ -121,7 +122,8 @@ def select_responses(
 
     Checks run in this order, and the first that fails names the row's `rejection_reason`:
 
-    1. `no_score`: the row has no `by` score (see its `score_error`).
+    1. `no_score`: the row has no `by` score (see its `score_error`); `non_finite_score`: its score is NaN or +-inf,
+       which is no score either (a corrupted file, never a best response).
     2. `unknown_correctness` / `incorrect`: with `correct_column`, only rows whose value is `True` stay candidates.
     3. `below_threshold`: the score is below `threshold`, or below the `quantile` of the candidates' scores
        (`quantile=0.25` drops the lowest quarter of the candidates left after steps 1-2).
@@ -176,6 +178,7 @@ def select_responses(
     require_columns(dataset, needed, what="selection")
     from datasets import Value
 
+    check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     dataset = add_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_labels = as_labels(arrow_column(dataset, question_id_column))
     qid_codes, qids = factorize(qid_labels)
@@ -186,8 +189,9 @@ def select_responses(
 
     reasons = np.full(num_rows, None, dtype=object)
     reasons[~has_score] = "no_score"
+    reasons[non_finite_mask(dataset, by)] = "non_finite_score"
     if correct_column:
-        correct = arrow_column(dataset, correct_column)
+        correct = check_correctness_column(dataset, correct_column)
         is_true = (np.asarray(pc.fill_null(correct, False).to_numpy(zero_copy_only=False), dtype=bool)
                    if pa.types.is_boolean(correct.type) else np.zeros(num_rows, dtype=bool))
         is_null = np.asarray(correct.is_null().to_numpy(zero_copy_only=False), dtype=bool)
