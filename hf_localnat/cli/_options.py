@@ -120,6 +120,14 @@ teacher_columns_options = _compose(
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 
+bootstrap_options = _compose(
+    click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
+                 help="Bootstrap resamples (over questions, paired)."),
+    click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                 show_default=True, help="Coverage of the confidence intervals."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed."),
+)
+
 
 def token_option(function: Callable) -> Callable:
     """`--token`: a Hub token (default: HF_TOKEN or the logged-in one)."""

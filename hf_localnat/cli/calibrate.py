@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._options import handle_errors, json_option, teacher_columns_options
+from ._options import bootstrap_options, handle_errors, json_option, teacher_columns_options
 
 EXAMPLES = """
 \b
@@ -25,11 +25,7 @@ Examples:
               help="Match rows by this column  [default: by question id and teacher].")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column (read from B); the selections keep only rows where it is true.")
-@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Bootstrap resamples (over questions).")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
-              show_default=True, help="Coverage of the intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@bootstrap_options
 @json_option
 @teacher_columns_options
 @handle_errors

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._options import handle_errors, input_options, json_option, overwrite_option, teacher_columns_options
+from ._options import bootstrap_options, handle_errors, input_options, json_option, overwrite_option, teacher_columns_options
 
 EXAMPLES = """
 \b
@@ -22,11 +22,7 @@ Examples:
 @click.argument("scored", metavar="SCORED")
 @click.option("--teacher", "teachers", multiple=True, metavar="NAME",
               help="Rank only these teachers (repeat the option)  [default: every teacher].")
-@click.option("--resamples", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Bootstrap resamples (over questions, paired across teachers).")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
-              show_default=True, help="Coverage of the confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@bootstrap_options
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png",
               help="Also write per-teacher LALP and GALP distributions as a PNG.")
 @json_option
