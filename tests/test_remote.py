@@ -187,6 +187,31 @@ def test_remote_input_checkpoints_key_on_content(memory, traces, tiny_model_path
     assert responses == [json.loads(line)["response"] for line in changed.decode().splitlines()]
 
 
+def test_calibrate_inspect_publish_pull_take_urls(memory, reference, tmp_path):
+    """The other commands that read SCORED (calibrate, inspect, publish) read it from a URL with its provenance, and
+    pull writes to a URL with the provenance in the Parquet footer."""
+    rows, provenance, path = reference
+    memory.pipe("/scored.parquet", path.read_bytes())
+    url = "memory://scored.parquet"
+
+    calibrated = json.loads(_ok("calibrate", url, path, "--json", "--resamples", "20").stdout)
+    assert calibrated["provenance"] == {"a": provenance.to_dict(), "b": provenance.to_dict()}
+    assert calibrated["spearman"]["lalp"]["value"] == pytest.approx(1.0)
+
+    _ok("inspect", url, "-o", tmp_path / "report.html", "--storage-options", "{}")
+    assert f"window {provenance.window}" in (tmp_path / "report.html").read_text()
+
+    _ok("publish", url, "--repo-id", "me/curated", "--dry-run", "--correct-column", "correct",
+        "--keep-folder", tmp_path / "repo")
+    assert f"{url}" in (tmp_path / "repo" / "README.md").read_text()
+
+    pulled = _ok("pull", tmp_path / "repo", "--config", "scored", "-o", "memory://pulled/scored.parquet")
+    assert "(with its provenance)" in pulled.output
+    assert _provenance_of_parquet(memory, "/pulled/scored.parquet") == provenance
+    with memory.open("/pulled/scored.parquet", "rb") as f:
+        assert pq.read_table(f).num_rows == len(rows)
+
+
 # -------------------------------------------------------------------------------------------------------- file://
 def test_file_urls_are_local_paths(traces, tiny_model_path, tmp_path, reference):
     reference, recorded, _ = reference
