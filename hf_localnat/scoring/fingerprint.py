@@ -173,6 +173,36 @@ def tokenizer_identity(tokenizer) -> dict:
     }
 
 
+#: `from_pretrained` arguments that only decide where and how fast the student runs, not its numbers (SPEC §6).
+PLACEMENT_KWARGS = frozenset({"attn_implementation", "device_map", "low_cpu_mem_usage", "max_memory"})
+
+
+def student_identity(model, tokenizer=None, *, revision: str | None = None, adapter: str | None = None,
+                     model_kwargs: dict | None = None, resolved: dict | None = None) -> dict:
+    """Who the student is, as a scorer's `Provenance.student`: the model's identity (`name_identity` of a name,
+    `object_identity` of an object), plus a tokenizer other than the model's own, a merged PEFT adapter, and the
+    `from_pretrained` arguments that change the numbers (a `quantization_config`; not `PLACEMENT_KWARGS`).
+
+    Args:
+        model (`str` or model, *optional*): the scorer's `model` argument. `tokenizer`: its `tokenizer` argument.
+        revision (`str`, *optional*): the Hub revision of `model`.
+        resolved (`dict`, *optional*): memo of Hub revisions already resolved (see `name_identity`).
+    """
+    if model is None or isinstance(model, str):
+        student = name_identity(model, revision, resolved)
+    else:
+        student = object_identity(model)
+    if tokenizer is not None:  # else the model's own tokenizer, part of its identity
+        student["tokenizer"] = (name_identity(tokenizer, None, resolved) if isinstance(tokenizer, str)
+                                else tokenizer_identity(tokenizer))
+    if adapter is not None:  # a PEFT adapter merged into the student is part of who the student is
+        student["adapter"] = name_identity(adapter, None, resolved)
+    loading = {k: repr(v) for k, v in sorted((model_kwargs or {}).items()) if k not in PLACEMENT_KWARGS}
+    if loading:  # e.g. a quantization_config changes the numbers; where the layers go does not
+        student["model_kwargs"] = loading
+    return student
+
+
 def digest(state: dict) -> str:
     """A short stable hex digest of a fingerprint state (canonical JSON, sha256)."""
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]

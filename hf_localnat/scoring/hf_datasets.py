@@ -1,5 +1,6 @@
-"""The `datasets` integration of `LocalNaturalnessScorer`: `map`, its features, fingerprint and pickling, the worker's
-rank placement and fork handling. `DatasetsIntegration` is a mixin; `scorer.py` keeps the scoring itself.
+"""The `datasets` integration of `LocalNaturalnessScorer`: `__call__` (a `map` batch in, SPEC §7 columns out), `map`,
+its features, fingerprint and pickling, the worker's rank placement and fork handling. `DatasetsIntegration` is a
+mixin; `scorer.py` keeps the scoring itself.
 
 Fingerprint: `datasets` caches a `map` under a hash of the function's dill pickle, taken by
 `datasets.fingerprint.Hasher`. A scorer must pickle with its speed knobs (a `num_proc` worker needs them) yet hash
@@ -15,8 +16,11 @@ import logging
 import os
 import sys
 
+import pyarrow as pa
+
 from .. import provenance as _provenance
-from ..records import output_features
+from ..errors import ColumnError
+from ..records import output_features, to_columns, to_table
 from . import fingerprint as _fingerprint
 
 logger = logging.getLogger(__name__)
@@ -45,8 +49,54 @@ def features_for(dataset):
 
 
 class DatasetsIntegration:
-    """`Dataset.map` support for `LocalNaturalnessScorer` (see the module docstring). Needs `provenance()`,
-    `_init_args()`, `_resolved`, `_model`, `device_arg` and the `*_column` attributes of the scorer."""
+    """`Dataset.map` support for `LocalNaturalnessScorer` (see the module docstring). Needs `score()`,
+    `provenance()`, `_init_args()`, `config`, `_resolved`, `_model`, `device_arg` and the `*_column` attributes of the
+    scorer."""
+
+    def __call__(self, batch, rank: int | None = None):
+        """`Dataset.map(scorer, batched=True[, with_rank=True])`: read the configured columns, return the SPEC §7
+        columns (exactly `output_features()`, in that order), typed, so that `map` needs no `features=` whatever
+        the batch (a first batch whose `score_error` values are all `None` still writes a string column).
+
+        Args:
+            batch (`dict[str, list]` or `pyarrow.Table`): a batch of rows (`question`/`response`, or `steps` with
+                `segmenter="given"`). An Arrow table (an `"arrow"`-formatted dataset) gets back the same table with
+                the SPEC §7 columns added, since `datasets` does not merge a returned table with its input.
+            rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
+                device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
+
+        Returns:
+            `dict[str, list]` of `records.TypedColumn` (for a table: a `pyarrow.Table`).
+        """
+        self._before_batch(rank)
+        table = batch if isinstance(batch, pa.Table) else None
+        names = table.column_names if table is not None else list(batch)
+        given = self.config.segmenter == "given"
+        needed = self.steps_column if given else self.response_column
+        if needed not in names:
+            raise ColumnError(
+                f"Column {needed!r} not found (columns: {', '.join(names)}); "
+                f"pass {'steps_column' if given else 'response_column'}= to the scorer."
+            )
+
+        def column(name: str) -> list | None:
+            if name not in names:
+                return None
+            return table.column(name).to_pylist() if table is not None else batch[name]
+
+        rows = self.score(
+            responses=None if given else column(self.response_column),
+            questions=column(self.question_column),
+            steps=column(self.steps_column) if given else None,
+            progress=False,
+        )
+        if table is None:
+            return to_columns(rows)
+        scored = to_table(rows)
+        kept = table.drop_columns([name for name in scored.column_names if name in names])
+        for field_ in scored.schema:
+            kept = kept.append_column(field_, scored.column(field_.name))
+        return kept
 
     # ---------------------------------------------------------------------------------------------- in a worker
     def _before_batch(self, rank: int | None) -> None:

