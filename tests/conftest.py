@@ -64,6 +64,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+#: A test outside the `slow` marker that takes longer than this (setup, call and teardown) is named at the end of
+#: the run, so that `-m "not slow"` stays a fast loop: mark it `slow`, or make it cheaper.
+FAST_LOOP_BUDGET_S = 2.0
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Name the tests not marked `slow` that took over `FAST_LOOP_BUDGET_S` (a report, never a failure)."""
+    seconds: dict[str, float] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) and "slow" not in getattr(report, "keywords", {}):
+                seconds[report.nodeid] = seconds.get(report.nodeid, 0.0) + report.duration
+    over = sorted(((s, node) for node, s in seconds.items() if s > FAST_LOOP_BUDGET_S), reverse=True)
+    if over:
+        terminalreporter.section(f"tests outside the slow marker over {FAST_LOOP_BUDGET_S:.0f} s")
+        for s, node in over:
+            terminalreporter.write_line(f"{s:6.1f} s  {node}")
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory):
     """A local Hub (tests/hub_server.py) on HF_ENDPOINT's port for the whole session."""

@@ -117,6 +117,7 @@ def test_tiny_model_against_the_embedded_student(tiny_scored, scored_sample, tmp
         "Verdict:")
 
 
+@pytest.mark.slow
 def test_a_student_against_itself_stands_in(tiny_scored):
     result = calibrate(tiny_scored, tiny_scored, name_a="x", name_b="y", num_resamples=50)
     assert result.spearman["lalp"].value == pytest.approx(1.0) and result.spearman["lalp"].ci == pytest.approx((1, 1))
