@@ -173,6 +173,18 @@ def sample_rows() -> list[dict]:
     return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines() if line.strip()]
 
 
+@pytest.fixture(scope="session")
+def tiny_scored_sample(sample_rows, tiny_model_path):
+    """The bundled sample scored once per session with the tiny model folder (float32, CPU, default options), through
+    `scorer.map`; shared by the calibration and step-report tests."""
+    from datasets import Dataset
+
+    from hf_localnat import LocalNaturalnessScorer
+
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu")
+    return scorer.map(Dataset.from_list(sample_rows), batch_size=64, keep_in_memory=True)
+
+
 # --- selection helper (branch `select`): the bundled sample scored once per session with the embedded student -------
 @pytest.fixture(scope="session")
 def scored_sample(smol_model, smol_tokenizer):

@@ -69,12 +69,9 @@ def plain_picks(rows, key):
     return {q: key(r) for q, r in best.items()}
 
 
-@pytest.fixture(scope="module")
-def tiny_scored(sample_rows, tiny_model_path):
-    from hf_localnat import LocalNaturalnessScorer
-
-    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu")
-    return scorer.map(Dataset.from_list(sample_rows), batch_size=64, keep_in_memory=True)
+@pytest.fixture
+def tiny_scored(tiny_scored_sample):
+    return tiny_scored_sample
 
 
 @pytest.mark.slow

@@ -77,9 +77,9 @@ def score(rows: list[dict], model_path, **options) -> Dataset:
     return scorer.map(Dataset.from_list(rows), batch_size=64, keep_in_memory=True)
 
 
-@pytest.fixture(scope="module")
-def scored(sample_rows, tiny_model_path):
-    return score(sample_rows, tiny_model_path)
+@pytest.fixture
+def scored(tiny_scored_sample):
+    return tiny_scored_sample
 
 
 def shaded_blocks(page: _Page) -> list[list[tuple[str, str]]]:
