@@ -64,6 +64,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _fast_tests_never_load_the_embedded_model(request, monkeypatch):
+    """The `slow` marker covers every test that loads the embedded model's weights: a test outside it that tries
+    (in this process) fails, saying so."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from transformers import PreTrainedModel
+
+    from hf_localnat.scoring.models import EMBEDDED_GGUF, EMBEDDED_MODEL
+
+    load = PreTrainedModel.from_pretrained.__func__
+
+    def guarded(cls, path, *args, **kwargs):
+        if EMBEDDED_MODEL in str(path).lower() or kwargs.get("gguf_file") == EMBEDDED_GGUF:
+            pytest.fail(f"{request.node.nodeid} loads the embedded model ({path}): mark it @pytest.mark.slow")
+        return load(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(guarded))
+
+
 #: A test outside the `slow` marker that takes longer than this (setup, call and teardown) is named at the end of
 #: the run, so that `-m "not slow"` stays a fast loop: mark it `slow`, or make it cheaper.
 FAST_LOOP_BUDGET_S = 2.0
