@@ -75,6 +75,19 @@ def test_prefix_reuse_auto_skips_short_prefixes(tiny_model, smol_tokenizer):
     assert scorer.last_run.prefix_reuse
 
 
+def test_prefix_reuse_auto_is_on_for_the_cpu_only(tiny_model_path):
+    """"auto" reuses P on the CPU and not on an accelerator (benchmarks/RESULTS.md: slower there); the same model on
+    the meta device stands in for one, since the decision reads only where the weights live."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from hf_localnat.scoring.forward import auto_prefix_reuse
+
+    config = AutoConfig.from_pretrained(tiny_model_path)
+    assert auto_prefix_reuse(AutoModelForCausalLM.from_config(config))
+    with torch.device("meta"):
+        assert not auto_prefix_reuse(AutoModelForCausalLM.from_config(config))
+
+
 @pytest.mark.slow
 def test_prefix_reuse_matches_plain_path_on_embedded_model(smol_model, smol_tokenizer, sample_rows):
     rows = sorted(sample_rows, key=lambda r: len(r["response"]))[:2]
