@@ -3,7 +3,8 @@
 
 Every remote result is compared with the same command on local files, and the provenance is read back through the
 remote filesystem (Parquet footer, or the `.hf_localnat.json` sidecar). `hf://` runs against the local Hub server
-(tests/hub_server.py), so the uploads are real commits."""
+(tests/hub_server.py), so the uploads are real commits. The tests that score are `slow` (several CLI runs of the
+tiny model each); the error cases stay in the fast loop."""
 
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ def _provenance_of_parquet(fs, path: str) -> Provenance:
 
 
 # ------------------------------------------------------------------------------------------------------ memory://
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_memory_round_trip_score_rank_select(memory, traces, tiny_model_path, reference):
     reference, recorded, reference_path = reference
     memory.pipe("/in/traces.jsonl", traces)
@@ -131,6 +133,7 @@ def test_memory_round_trip_score_rank_select(memory, traces, tiny_model_path, re
         assert read(f"memory://out/{name}") == provenance
 
 
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_memory_output_is_never_replaced_unless_ours(memory, traces, tiny_model_path):
     memory.pipe("/in/traces.jsonl", traces)
     foreign = b"PAR1 someone else's bytes"
@@ -163,6 +166,7 @@ def test_memory_output_is_never_replaced_unless_ours(memory, traces, tiny_model_
     assert sorted(memory.find("/")) == ["/in/traces.jsonl", "/out/scored.jsonl", "/out/scored.parquet"]
 
 
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_remote_input_checkpoints_key_on_content(memory, traces, tiny_model_path, tmp_path, monkeypatch):
     """A rerun on the same remote bytes reuses the checkpoints; new bytes at the same URL are scored afresh (neither
     `datasets`' cache nor the checkpoints serve the old rows)."""
@@ -187,6 +191,7 @@ def test_remote_input_checkpoints_key_on_content(memory, traces, tiny_model_path
     assert responses == [json.loads(line)["response"] for line in changed.decode().splitlines()]
 
 
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_calibrate_inspect_publish_pull_take_urls(memory, reference, tmp_path):
     """The other commands that read SCORED (calibrate, inspect, publish) read it from a URL with its provenance, and
     pull writes to a URL with the provenance in the Parquet footer."""
@@ -213,6 +218,7 @@ def test_calibrate_inspect_publish_pull_take_urls(memory, reference, tmp_path):
 
 
 # -------------------------------------------------------------------------------------------------------- file://
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_file_urls_are_local_paths(traces, tiny_model_path, tmp_path, reference):
     reference, recorded, _ = reference
     (tmp_path / "in.jsonl").write_bytes(traces)
@@ -226,6 +232,7 @@ def test_file_urls_are_local_paths(traces, tiny_model_path, tmp_path, reference)
 
 
 # ---------------------------------------------------------------------------------------------------------- hf://
+@pytest.mark.slow  # the tiny model through the CLI, several runs
 def test_hf_urls_against_the_local_hub(hub_server, hub_repo_name, traces, tiny_model_path, reference):
     from datasets import load_dataset
     from huggingface_hub import HfApi, HfFileSystem
