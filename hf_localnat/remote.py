@@ -196,6 +196,7 @@ def check_output(url: str, *, overwrite: bool = False, storage_options: Mapping[
         raise InputError(f"Unknown output type {suffix or '(no suffix)'!r} for {url!r}; a remote OUTPUT is one "
                          f"{', '.join(_SUFFIXES)} file.")
     fs, path = filesystem(url, storage_options)
+    _check_hub_repo(fs, path, url)
     if not fs.exists(path):
         return url
     if fs.isdir(path):
@@ -208,6 +209,20 @@ def check_output(url: str, *, overwrite: bool = False, storage_options: Mapping[
                                 "provenance); --overwrite replaces only outputs localnat wrote: choose another URL, or "
                                 "remove it yourself.")
     return url
+
+
+def _check_hub_repo(fs, path: str, url: str) -> None:
+    """Refuse, before any work, an `hf://` output in a repo (or revision) that does not exist or the token cannot see."""
+    from huggingface_hub import HfFileSystem
+
+    if not isinstance(fs, HfFileSystem):
+        return
+    try:
+        fs.resolve_path(path)
+    except FileNotFoundError:
+        raise InputError(f"Output {url!r}: its Hub repo (or revision) does not exist, or your token cannot see it; "
+                         "create it first (`hf repos create NS/NAME --repo-type dataset`) or fix the URL/token.") \
+            from None
 
 
 def upload(files: Mapping[str, Path | None], storage_options: Mapping[str, Any] | None = None) -> None:

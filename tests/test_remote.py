@@ -308,3 +308,11 @@ def test_remote_errors_are_one_line(memory, traces, tiny_model_path):
     _one_line_error(fails("memory://in/latin1.jsonl", "-o", "memory://out.parquet"),  # names the URL, not the copy
                     "'memory://in/latin1.jsonl' is not valid UTF-8", "line 1")
     assert sorted(memory.find("/")) == ["/in/latin1.jsonl", "/in/traces.jsonl"]
+
+
+def test_an_hf_output_in_a_missing_repo_is_refused_before_scoring(hub_server, memory, traces, tiny_model_path):
+    memory.pipe("/in/traces.jsonl", traces)
+    result = _invoke("score", "memory://in/traces.jsonl", "-o", "hf://datasets/test-user/no-such-repo/s.parquet",
+                     "--model", tiny_model_path)
+    _one_line_error(result, "its Hub repo (or revision) does not exist", "hf repos create")
+    assert "Scoring" not in result.output
