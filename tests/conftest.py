@@ -64,6 +64,45 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _fast_tests_never_load_the_embedded_model(request, monkeypatch):
+    """The `slow` marker covers every test that loads the embedded model's weights: a test outside it that tries
+    (in this process) fails, saying so."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from transformers import PreTrainedModel
+
+    from hf_localnat.scoring.models import EMBEDDED_GGUF, EMBEDDED_MODEL
+
+    load = PreTrainedModel.from_pretrained.__func__
+
+    def guarded(cls, path, *args, **kwargs):
+        if EMBEDDED_MODEL in str(path).lower() or kwargs.get("gguf_file") == EMBEDDED_GGUF:
+            pytest.fail(f"{request.node.nodeid} loads the embedded model ({path}): mark it @pytest.mark.slow")
+        return load(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(guarded))
+
+
+#: A test outside the `slow` marker that takes longer than this (setup, call and teardown) is named at the end of
+#: the run, so that `-m "not slow"` stays a fast loop: mark it `slow`, or make it cheaper.
+FAST_LOOP_BUDGET_S = 2.0
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Name the tests not marked `slow` that took over `FAST_LOOP_BUDGET_S` (a report, never a failure)."""
+    seconds: dict[str, float] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) and "slow" not in getattr(report, "keywords", {}):
+                seconds[report.nodeid] = seconds.get(report.nodeid, 0.0) + report.duration
+    over = sorted(((s, node) for node, s in seconds.items() if s > FAST_LOOP_BUDGET_S), reverse=True)
+    if over:
+        terminalreporter.section(f"tests outside the slow marker over {FAST_LOOP_BUDGET_S:.0f} s")
+        for s, node in over:
+            terminalreporter.write_line(f"{s:6.1f} s  {node}")
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory):
     """A local Hub (tests/hub_server.py) on HF_ENDPOINT's port for the whole session."""
@@ -152,6 +191,18 @@ def sample_rows() -> list[dict]:
     from hf_localnat.sample import SAMPLE_PATH
 
     return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def tiny_scored_sample(sample_rows, tiny_model_path):
+    """The bundled sample scored once per session with the tiny model folder (float32, CPU, default options), through
+    `scorer.map`; shared by the calibration and step-report tests."""
+    from datasets import Dataset
+
+    from hf_localnat import LocalNaturalnessScorer
+
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu")
+    return scorer.map(Dataset.from_list(sample_rows), batch_size=64, keep_in_memory=True)
 
 
 # --- selection helper (branch `select`): the bundled sample scored once per session with the embedded student -------

@@ -69,12 +69,9 @@ def plain_picks(rows, key):
     return {q: key(r) for q, r in best.items()}
 
 
-@pytest.fixture(scope="module")
-def tiny_scored(sample_rows, tiny_model_path):
-    from hf_localnat import LocalNaturalnessScorer
-
-    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu")
-    return scorer.map(Dataset.from_list(sample_rows), batch_size=64, keep_in_memory=True)
+@pytest.fixture
+def tiny_scored(tiny_scored_sample):
+    return tiny_scored_sample
 
 
 @pytest.mark.slow
@@ -117,6 +114,7 @@ def test_tiny_model_against_the_embedded_student(tiny_scored, scored_sample, tmp
         "Verdict:")
 
 
+@pytest.mark.slow
 def test_a_student_against_itself_stands_in(tiny_scored):
     result = calibrate(tiny_scored, tiny_scored, name_a="x", name_b="y", num_resamples=50)
     assert result.spearman["lalp"].value == pytest.approx(1.0) and result.spearman["lalp"].ci == pytest.approx((1, 1))

@@ -58,6 +58,7 @@ def test_judge(summary, answer, correct):
     assert value is correct and JUDGE_REASONS[reason] is correct
 
 
+@pytest.mark.slow
 def test_long_format_is_the_package_data(champ, zero_shot):
     problems = champ.problems
     assert zero_shot.num_rows == len(problems) * len(CHAMP_MODELS) == 1080
@@ -76,6 +77,7 @@ def test_long_format_is_the_package_data(champ, zero_shot):
     assert counts["number_match"] > 0 and counts["number_mismatch"] > 0 and counts["answer_not_numeric"] > 0
 
 
+@pytest.mark.slow
 def test_demo_subset_is_judgeable_and_balanced(champ):
     ids = demo_problem_ids(10)
     assert len(ids) == len(set(ids)) == 10
@@ -83,6 +85,7 @@ def test_demo_subset_is_judgeable_and_balanced(champ):
     assert len({champ.problems[i].category for i in ids}) == 5
 
 
+@pytest.mark.slow
 def test_recipe_writes_the_long_format_and_prints_counts(tmp_path):
     spec = importlib.util.spec_from_file_location("champ_recipe", SCRIPT)
     module = importlib.util.module_from_spec(spec)
@@ -100,6 +103,7 @@ def test_recipe_writes_the_long_format_and_prints_counts(tmp_path):
     assert bad.exit_code == 1 and "Unknown CHAMP prompt setting" in bad.output and "0-Shot" in bad.output
 
 
+@pytest.mark.slow
 def test_the_demo_reads_champ_by_default():
     from hf_localnat.cli.demo import demo_dataset
 

@@ -98,6 +98,7 @@ def _run_offline(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_offline_mode_is_named_not_retried(tmp_path, hub_server):
     scored = _hand_scored(tmp_path)
     for args in (["publish", scored, "--repo-id", "test-user/offline-try", "--model", "smollm2-135m-instruct",

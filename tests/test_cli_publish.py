@@ -38,6 +38,7 @@ def invoke(*args: str):
     return result
 
 
+@pytest.mark.slow
 def test_publish_cli_round_trip(hub_server, scored_file, hub_repo_name, tmp_path):
     repo_id = f"{USER}/{hub_repo_name}"
     expected = curate(load_dataset("parquet", data_files=str(scored_file), split="train")).configs
@@ -91,6 +92,7 @@ def test_publish_keep_folder_never_writes_into_an_existing_folder(hub_server, sc
     assert len(hub_server.requests) == requests  # refused before anything was sent
 
 
+@pytest.mark.slow
 def test_reproduce_command_rebuilds_the_same_selection(hub_server, scored_file, hub_repo_name, tmp_path,
                                                        monkeypatch):
     repo_id = f"{USER}/{hub_repo_name}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from click.testing import CliRunner
 from datasets import Dataset
 
@@ -15,6 +17,7 @@ from hf_localnat.hub.repo_folder import write_repo_folder
 from .test_publish import USER, card_for, curated_configs
 
 
+@pytest.mark.slow
 def test_pull_cli(hub_server, tmp_path, hub_repo_name):
     repo_id = f"{USER}/{hub_repo_name}"
     configs = curated_configs(hub_repo_name)

@@ -97,6 +97,7 @@ def test_a_killed_score_resumes_and_equals_an_uninterrupted_run(tmp_path, tiny_m
 
 
 
+@pytest.mark.slow
 def test_checkpoints_are_keyed_by_the_definition(tmp_path, tiny_model_path):
     """A different window cannot reuse checkpoints; the same command reuses them all (in process, through click)."""
     from click.testing import CliRunner

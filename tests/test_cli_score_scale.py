@@ -13,6 +13,7 @@ from hf_localnat.cli import main
 from hf_localnat.io import load_input
 
 
+@pytest.mark.slow
 def test_num_proc_2_equals_one_process(tmp_path, tiny_model_path):
     rows = [{"question": f"What is {n} * 3?", "response": f"We multiply. {n} * 3 = {3 * n}. The answer is {3 * n}."}
             for n in range(10)] + [{"question": "q", "response": ""}]
@@ -34,6 +35,7 @@ def test_num_proc_2_equals_one_process(tmp_path, tiny_model_path):
             assert one[key] is None or math.isclose(one[key], two[key], abs_tol=1e-4)
 
 
+@pytest.mark.slow
 def test_adapter_is_merged_into_the_student_and_keys_the_cache(tmp_path, tiny_model_path):
     """A LoRA adapter made here on the tiny model: --adapter scores with base + adapter (the merged model's numbers),
     not the base model's, and the adapter is part of the scorer's identity."""

@@ -46,6 +46,7 @@ def _few_rows(tmp_path, name="few.jsonl"):
     return save_output(Dataset.from_dict(rows), tmp_path / name)
 
 
+@pytest.mark.slow
 def test_score_tiny_model_summary_cache_and_overwrite(runner, tmp_path, tiny_model_path):
     source = _few_rows(tmp_path)
     out = tmp_path / "scored.parquet"

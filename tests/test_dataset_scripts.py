@@ -29,6 +29,7 @@ def test_every_script_has_help(script):
         assert "--repo-id" in result.output
 
 
+@pytest.mark.slow
 def test_curate_mixed_teachers_end_to_end(hub_server, tiny_model_path, hub_repo_name, tmp_path):
     from hf_localnat.sample import SAMPLE_PATH
 

@@ -73,6 +73,7 @@ def test_create_repos_private_and_exist_ok(api: HfApi, hub_repo_name: str):
     assert api.repo_info(model.repo_id).id == model.repo_id
 
 
+@pytest.mark.slow
 def test_push_to_hub_two_configs_round_trip(hub_server, dataset_repo: str):
     rows_a = {"text": ["a cat", "a dog", "a bird"], "score": [0.5, 1.5, -2.0]}
     rows_b = {"text": ["x", "y"], "score": [1.0, 2.0]}
@@ -194,6 +195,7 @@ def test_dataset_card_push_and_metadata_update(dataset_repo: str):
     assert loaded.data.license == "mit" and loaded.data.tags == ["nlp"] and "# Hello" in loaded.text
 
 
+@pytest.mark.slow
 def test_fault_injection_retries(api: HfApi, hub_server, dataset_repo: str):
     # The commit POST itself is NOT retried by huggingface_hub (a retry could duplicate a commit).
     head = api.dataset_info(dataset_repo).sha

@@ -49,6 +49,7 @@ def test_help_of_the_selection_and_hub_commands_loads_neither(tmp_path, command)
     assert probe["code"] == 0 and "Usage: localnat" in probe["output"] and probe["loaded"] == []
 
 
+@pytest.mark.slow
 def test_the_selection_and_hub_commands_load_neither_when_they_run(tmp_path, hub_server, hub_repo_name):
     scored = tmp_path / "scored.parquet"
     curated_configs(hub_repo_name)["scored"].to_parquet(str(scored))

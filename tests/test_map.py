@@ -73,6 +73,7 @@ def test_plain_map_types_every_column_whatever_the_batches(tiny_model, smol_toke
     assert out["score_error"][3:] == ["empty_response", None, "missing_response"]
 
 
+@pytest.mark.slow
 def test_plain_map_with_num_proc_and_remove_columns(tiny_model, smol_tokenizer):
     ds = Dataset.from_dict(MIXED)
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer)
@@ -83,6 +84,7 @@ def test_plain_map_with_num_proc_and_remove_columns(tiny_model, smol_tokenizer):
     _assert_rows_equal(out.to_list(), want)
 
 
+@pytest.mark.slow
 def test_plain_map_on_an_iterable_dataset(tiny_model, smol_tokenizer):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer)
     want = _expected(scorer, MIXED)

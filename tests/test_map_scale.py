@@ -42,6 +42,7 @@ def _load(path: Path, cache: Path):
 
 
 # ------------------------------------------------------------------------------------------------ pickling, hashing
+@pytest.mark.slow
 def test_pickle_carries_configuration_only(tiny_model_path):
     scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
     before = Hasher.hash(scorer)
@@ -140,6 +141,7 @@ def test_large_weight_files_are_hashed_by_samples(tmp_path, monkeypatch):
     assert len(digests) == 4
 
 
+@pytest.mark.slow
 def test_in_memory_model_fingerprint_follows_the_weights(tiny_model_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -155,6 +157,7 @@ def test_in_memory_model_fingerprint_follows_the_weights(tiny_model_path):
     assert Hasher.hash(LocalNaturalnessScorer(model, tokenizer)) != first
 
 
+@pytest.mark.slow
 def test_hub_model_fingerprint_pins_the_resolved_commit(hub_server, hub_repo_name, tiny_model_path, tmp_path):
     from huggingface_hub import HfApi
 
@@ -205,6 +208,7 @@ def _map_in_fresh_process(tmp_path: Path, jsonl: Path, model: Path, window: int,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_fresh_process_cache_hits_on_reruns_and_speed_knobs_and_misses_on_the_window(tmp_path, jsonl, tiny_model_path):
     first = _map_in_fresh_process(tmp_path, jsonl, tiny_model_path, window=4)
     assert first["loaded"] and len(first["cache_files"]) == 1 and "/cache-" in first["cache_files"][0]
@@ -221,6 +225,7 @@ def test_fresh_process_cache_hits_on_reruns_and_speed_knobs_and_misses_on_the_wi
 
 
 # --------------------------------------------------------------------------------------------- with_rank, num_proc
+@pytest.mark.slow
 def test_with_rank_num_proc_2_equals_one_process_and_resumes_missing_shards(tmp_path, jsonl, tiny_model_path):
     ds = _load(jsonl, tmp_path / "cache")
     scorer = LocalNaturalnessScorer(str(tiny_model_path))
@@ -282,6 +287,7 @@ def test_declared_features_keep_the_schema_of_empty_and_all_error_batches(tiny_m
     assert list(scorer(errors[:2])) == list(output_features())  # __call__ returns exactly the declared columns
 
 
+@pytest.mark.slow
 def test_given_steps_mode_reads_a_list_of_strings_column(tiny_model_path):
     scorer = LocalNaturalnessScorer(str(tiny_model_path), segmenter="given", steps_column="steps")
     steps = [["First, 2 + 2 = 4.", " So 4."], ["One step only."], None, ["Check.", " ", " Done."]]

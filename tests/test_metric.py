@@ -31,6 +31,7 @@ def _as_metric(rows: list[dict]) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_load_from_path_equals_scorer_and_loads_the_model_once(tiny_model_path, caplog):
     module = evaluate.load(str(METRIC_DIR))
     assert type(module).__name__ == "LocalNaturalness"

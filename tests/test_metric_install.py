@@ -152,6 +152,7 @@ def test_a_copy_from_another_version_warns_and_install_replaces_it(tmp_path):
     assert STALE_HINT not in _load(env, project)[1]
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_metric_and_publish_finds_it(tmp_path):
     source = tmp_path / "src"  # a copy of the sources: the build writes build/ and *.egg-info beside them
     source.mkdir()

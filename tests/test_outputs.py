@@ -134,6 +134,7 @@ def _kill_while_writing(tmp_path: Path, target: Path, rows: int) -> bool:
     return seen and process.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["data.jsonl", "saved"])
 def test_sigkill_mid_write_leaves_the_old_output_and_a_rerun_cleans_up(tmp_path, name):
     old = Dataset.from_dict({"question": ["old"], "response": ["kept"]})

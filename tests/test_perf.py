@@ -12,6 +12,9 @@ from hf_localnat.scoring.batching import batch_cost, run_batches, token_budget_b
 from hf_localnat.scoring.forward import prefix_state, scored_logprobs
 from hf_localnat.scoring.windows import Window
 
+#: Cases only the full run (`make test`) needs: one case of each test keeps `-m "not slow"` covered.
+SLOW = pytest.mark.slow
+
 
 def _sibling(name: str):
     """A sibling test module (tests/ is not a package; `--import-mode=importlib` puts nothing on sys.path)."""
@@ -40,9 +43,9 @@ def tiny_plain(tiny_model, smol_tokenizer):
     return score
 
 
-@pytest.mark.parametrize("prompt_format", ["chat", "plain", "none"])
-@pytest.mark.parametrize("padding_side", ["right", "left"])
-@pytest.mark.parametrize("batch_tokens", [64, 16384])
+@pytest.mark.parametrize("prompt_format", ["chat", pytest.param("plain", marks=SLOW), "none"])
+@pytest.mark.parametrize("padding_side", ["right", pytest.param("left", marks=SLOW)])
+@pytest.mark.parametrize("batch_tokens", [64, pytest.param(16384, marks=SLOW)])
 def test_prefix_reuse_matches_plain_path(tiny_model, smol_tokenizer, tiny_plain, prompt_format, padding_side, batch_tokens):
     scorer = LocalNaturalnessScorer(
         tiny_model, smol_tokenizer, prompt_format=prompt_format, prefix_reuse=True, padding_side=padding_side,
@@ -70,6 +73,19 @@ def test_prefix_reuse_auto_skips_short_prefixes(tiny_model, smol_tokenizer):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", prefix_reuse_min_tokens=5)
     scorer.score(RESPONSES[:1], questions=[QUESTION])
     assert scorer.last_run.prefix_reuse
+
+
+def test_prefix_reuse_auto_is_on_for_the_cpu_only(tiny_model_path):
+    """"auto" reuses P on the CPU and not on an accelerator (benchmarks/RESULTS.md: slower there); the same model on
+    the meta device stands in for one, since the decision reads only where the weights live."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from hf_localnat.scoring.forward import auto_prefix_reuse
+
+    config = AutoConfig.from_pretrained(tiny_model_path)
+    assert auto_prefix_reuse(AutoModelForCausalLM.from_config(config))
+    with torch.device("meta"):
+        assert not auto_prefix_reuse(AutoModelForCausalLM.from_config(config))
 
 
 @pytest.mark.slow
@@ -116,6 +132,7 @@ def test_packed_windows_never_attend_to_each_other_sdpa(tiny_model):
     _assert_packed_windows_are_isolated(tiny_model)
 
 
+@pytest.mark.slow
 def test_packed_windows_never_attend_to_each_other_flex_attention(tiny_model_path):
     from transformers import AutoModelForCausalLM
 
@@ -167,7 +184,7 @@ def oom_above(tiny_model):
     [(torch.OutOfMemoryError, "CUDA out of memory. Tried to allocate 2.00 GiB"),
      (RuntimeError, "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes.")],
 )
-@pytest.mark.parametrize("prefix_reuse", [False, True])
+@pytest.mark.parametrize("prefix_reuse", [pytest.param(False, marks=SLOW), True])
 def test_oom_backoff_retries_smaller_batches_and_keeps_the_numbers(tiny_model, smol_tokenizer, tiny_plain, oom_above, error, message, prefix_reuse):
     want = tiny_plain("plain")
     calls = oom_above(150, error, message)
@@ -194,6 +211,7 @@ def test_oom_backoff_off_reraises(tiny_model, smol_tokenizer, oom_above):
         scorer.score([RESPONSES[0]], questions=["Q?"])
 
 
+@pytest.mark.slow
 def test_blockmask_backs_off_on_out_of_memory_and_keeps_the_numbers(tiny_model, smol_tokenizer, oom_above):
     kwargs = dict(prompt_format="plain", mode="blockmask", window=1, batch_tokens=4096, bucket_ratio=0.0)
     questions = [QUESTION, None, QUESTION, "Short?", QUESTION]
@@ -241,7 +259,7 @@ def test_a_window_left_without_result_is_an_error_not_out_of_memory(tiny_model, 
         scorer.score(RESPONSES[:2], questions=["Q?", "Q?"])
 
 
-@pytest.mark.parametrize("prefetch_rows", [1, 2])
+@pytest.mark.parametrize("prefetch_rows", [pytest.param(1, marks=SLOW), 2])
 def test_chunked_prefetch_matches_one_chunk(tiny_model, smol_tokenizer, tiny_plain, prefetch_rows):
     import threading
 
@@ -319,6 +337,7 @@ def test_blockmask_equals_exact_when_the_window_covers_every_step(tiny_model, sm
     assert_close(block.score(RESPONSES, questions=questions), exact.score(RESPONSES, questions=questions), 1e-4)
 
 
+@pytest.mark.slow
 def test_blockmask_equals_exact_in_a_one_layer_model_without_prefix(tiny_model, tiny_model_path, smol_tokenizer):
     # One layer and no P: every position sees exactly its exact-LALP window, at the same relative distances.
     from transformers import AutoModelForCausalLM

@@ -79,6 +79,7 @@ def scored(tiny_model_path):
     return scorer, scorer.map(Dataset.from_list(ROWS), batch_size=8)
 
 
+@pytest.mark.slow
 def test_map_result_carries_the_scorers_provenance(scored, tiny_model_path):
     scorer, out = scored
     p = of_dataset(out)
@@ -113,6 +114,7 @@ def test_a_folder_of_parquet_parts_scored_differently_is_refused(scored, tmp_pat
         read(tmp_path / "parts")
 
 
+@pytest.mark.slow
 def test_score_cli_writes_the_provenance_and_a_speed_knob_reads_the_cache(tmp_path, tiny_model_path):
     data = tmp_path / "traces.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -129,6 +131,7 @@ def test_score_cli_writes_the_provenance_and_a_speed_knob_reads_the_cache(tmp_pa
 
 
 # ----------------------------------------------------------------------------------------------- later steps
+@pytest.mark.slow
 def test_a_file_scored_with_window_3_is_published_and_pulled_with_that_model_and_window(hub_server, hub_repo_name,
                                                                                         tmp_path, tiny_model_path):
     from huggingface_hub import DatasetCard

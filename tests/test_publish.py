@@ -142,6 +142,7 @@ def test_public_flag(hub_server, folder, repo_id):
     assert HfApi(token=False).dataset_info(repo_id).private is False
 
 
+@pytest.mark.slow
 def test_refuses_an_existing_repo_then_overwrite_keeps_user_files_and_card(hub_server, tmp_path, folder, configs,
                                                                             repo_id):
     api = HfApi()
@@ -223,6 +224,7 @@ def test_other_calls_are_retried_too(hub_server, folder, repo_id):
     assert HfApi().file_exists(repo_id, "README.md", repo_type="dataset")
 
 
+@pytest.mark.slow
 def test_interrupted_publish_leaves_the_repo_as_it_was_then_a_rerun_completes(hub_server, folder, configs, repo_id,
                                                                                 capsys):
     api = HfApi()
@@ -317,6 +319,7 @@ def test_a_commit_whose_answer_was_lost_is_found_not_repeated(hub_server, repo_i
     assert _find_landed(api, repo_id, "def456", create_pr=True)["pr_url"].endswith("/discussions/1")
 
 
+@pytest.mark.slow
 def test_token_never_appears(hub_server, tmp_path, folder, configs, repo_id, capsys, caplog):
     token = os.environ["HF_TOKEN"]
     caplog.set_level(logging.DEBUG)

@@ -77,9 +77,9 @@ def score(rows: list[dict], model_path, **options) -> Dataset:
     return scorer.map(Dataset.from_list(rows), batch_size=64, keep_in_memory=True)
 
 
-@pytest.fixture(scope="module")
-def scored(sample_rows, tiny_model_path):
-    return score(sample_rows, tiny_model_path)
+@pytest.fixture
+def scored(tiny_scored_sample):
+    return tiny_scored_sample
 
 
 def shaded_blocks(page: _Page) -> list[list[tuple[str, str]]]:
@@ -87,6 +87,7 @@ def shaded_blocks(page: _Page) -> list[list[tuple[str, str]]]:
     return [b for b in page.blocks if b and all(t and t.startswith("step ") for t, _ in b)]
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_shows_every_part(scored):
     html = build_report(scored, correct_column="correct", source="sample.parquet")
     page = parse(html)
@@ -197,6 +198,7 @@ def test_given_steps_come_from_their_column(tiny_model_path):
     assert "Two plus two. That is 4." in texts and "It is four, so 4." in texts
 
 
+@pytest.mark.slow
 def test_size_bound_is_kept_and_stated(scored):
     full = build_report(scored)
     bound = len(full.encode()) - 2000
@@ -229,6 +231,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install -y chromium; "
                                              ".ci/run installs it)")
 def test_renders_in_headless_chromium(scored, tmp_path):

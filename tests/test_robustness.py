@@ -177,6 +177,7 @@ def test_score_never_raises_and_keeps_rows_in_order(scorer, rows):
             assert len(record["lalp_steps"]) == record["num_steps"]
 
 
+@pytest.mark.slow
 @SOME
 @given(steps=st.lists(st.one_of(st.none(), ANY_VALUE, st.lists(TRACE_TEXT, max_size=4)), min_size=1, max_size=5))
 def test_given_steps_never_raise(given_scorer, steps):
@@ -193,6 +194,7 @@ def test_given_steps_never_raise(given_scorer, steps):
             assert record["score_error"] in (None, "no_scored_tokens")
 
 
+@pytest.mark.slow
 @FEW
 @given(rows=st.lists(st.tuples(ANY_VALUE, st.one_of(st.none(), ANY_VALUE)), min_size=1, max_size=6))
 def test_map_over_arbitrary_values_keeps_every_row_in_order(scorer, rows):

@@ -12,6 +12,9 @@ import torch
 from hf_localnat import ConfigError, LocalNaturalnessScorer, TokenizerError
 from hf_localnat.scoring.segment import segment
 
+#: Cases only the full run (`make test`) needs: one case of each test keeps `-m "not slow"` covered.
+SLOW = pytest.mark.slow
+
 QUESTION = "Tom has 3 boxes of 12 pencils and gives away 5. How many pencils are left?"
 RESPONSES = [
     "Tom starts with 3 boxes. Each box has 12 pencils, so he has 3 * 12 = 36 pencils. "
@@ -90,8 +93,8 @@ def tiny_scorer(tiny_model, smol_tokenizer):
     return LocalNaturalnessScorer(tiny_model, smol_tokenizer)
 
 
-@pytest.mark.parametrize("window", [0, 1, 4])
-@pytest.mark.parametrize("prompt_format", ["chat", "plain", "none"])
+@pytest.mark.parametrize("window", [0, pytest.param(1, marks=SLOW), pytest.param(4, marks=SLOW)])
+@pytest.mark.parametrize("prompt_format", ["chat", pytest.param("plain", marks=SLOW), pytest.param("none", marks=SLOW)])
 def test_matches_plain_per_step_reference_on_tiny_model(tiny_model, smol_tokenizer, window, prompt_format):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=window, prompt_format=prompt_format)
     got = scorer.score(RESPONSES, questions=[QUESTION] * len(RESPONSES))
@@ -109,7 +112,7 @@ def test_matches_plain_per_step_reference_on_embedded_model(smol_model, smol_tok
     assert_close(got, want, 1e-4)
 
 
-@pytest.mark.parametrize("max_length", [40, 52, 60])
+@pytest.mark.parametrize("max_length", [40, pytest.param(52, marks=SLOW), pytest.param(60, marks=SLOW)])
 def test_truncation_matches_reference_and_is_flagged(tiny_model, smol_tokenizer, max_length):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="plain", max_length=max_length)
     got = scorer.score(RESPONSES[:2], questions=[QUESTION] * 2)
@@ -118,7 +121,7 @@ def test_truncation_matches_reference_and_is_flagged(tiny_model, smol_tokenizer,
     assert all(row["truncated"] for row in got)
 
 
-@pytest.mark.parametrize(("window", "max_length"), [(0, 1000), (4, 6), (4, 12)])
+@pytest.mark.parametrize(("window", "max_length"), [(0, 1000), pytest.param(4, 6, marks=SLOW), (4, 12)])
 def test_empty_prefix_leaves_the_first_token_of_every_input_unscored(tiny_model, smol_tokenizer, window, max_length):
     """SPEC §3: with P empty (`prompt_format="none"`; SmolLM2 writes no BOS), the first token of every model input has
     no context and is not scored: the first response token, and the first token of a step whose window has no context
@@ -174,6 +177,7 @@ def _variants(model, tokenizer, dtype):
     }
 
 
+@pytest.mark.slow
 def test_scores_do_not_depend_on_batching_order_padding_or_reuse(tiny_model, smol_tokenizer):
     questions = [QUESTION, None, "Another question?", QUESTION, QUESTION]
     variants = _variants(tiny_model, smol_tokenizer, "float32")
@@ -188,6 +192,7 @@ def test_scores_do_not_depend_on_batching_order_padding_or_reuse(tiny_model, smo
     assert_close(alone, base, 1e-4)
 
 
+@pytest.mark.slow
 def test_bfloat16_scores_agree_across_batching_within_spec_tolerance(tiny_model, smol_tokenizer):
     model = copy.deepcopy(tiny_model).to(torch.bfloat16)
     variants = _variants(model, smol_tokenizer, "bfloat16")
@@ -257,8 +262,8 @@ def test_bos_tokenizer_puts_bos_in_the_prefix(bos_tokenizer):
     assert build_prefix(bos_tokenizer, "Q", "plain")[0] == bos_tokenizer.bos_token_id
 
 
-@pytest.mark.parametrize("window", [0, 2])
-@pytest.mark.parametrize("prompt_format", ["none", "plain", "chat"])
+@pytest.mark.parametrize("window", [0, pytest.param(2, marks=SLOW)])
+@pytest.mark.parametrize("prompt_format", ["none", pytest.param("plain", marks=SLOW), "chat"])
 def test_a_bos_tokenizer_scores_like_the_reference_including_the_first_token(tiny_model, bos_tokenizer, window,
                                                                              prompt_format):
     questions = [QUESTION, None, QUESTION, None, QUESTION]

@@ -268,6 +268,7 @@ def test_sentence_steps_never_cross_a_piece_and_pysbd_sees_at_most_L(monkeypatch
         assert response[piece:boundary].strip() == ""
 
 
+@pytest.mark.slow
 def test_concurrent_segmentation_equals_sequential():
     rng = random.Random(4)
     words = ["The", "cat", "sat", "on", "Dr.", "Smith's", "mat", "e.g.", "3.14", "so", "x", "Yes"]

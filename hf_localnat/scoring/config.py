@@ -72,8 +72,9 @@ class ComputeOptions:
             that share of every batch is real tokens. `0` fills batches up to `batch_tokens` whatever the padding.
         prefix_reuse (`bool` or `"auto"`, *optional*, defaults to `"auto"`):
             Compute the keys/values of each distinct prefix P once and run only the tokens after P for every window
-            that starts with it. `"auto"`: when P has at least `prefix_reuse_min_tokens` tokens, the model's layers
-            all use full attention, and batches are not packed. Same numbers either way (SPEC §6 tolerances).
+            that starts with it. `"auto"`: on the CPU (on a GPU, recomputing P in dense batches measured faster),
+            when P has at least `prefix_reuse_min_tokens` tokens, the model's layers all use full attention, and
+            batches are not packed. Same numbers either way (SPEC §6 tolerances).
         prefix_reuse_min_tokens (`int`, *optional*, defaults to 16):
             Shortest P that `prefix_reuse="auto"` reuses (shorter ones cost less to re-run than to batch apart).
         packing (`bool` or `"auto"`, *optional*, defaults to `"auto"`):

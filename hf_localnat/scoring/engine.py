@@ -22,7 +22,7 @@ from .batching import BatchRun, run_batches
 from .blockmask import blockmask_logprobs
 from .config import ScoringConfig
 from ..errors import ConfigError
-from .forward import PrefixState, prefix_state, scored_logprobs, supports_prefix_reuse
+from .forward import PrefixState, auto_prefix_reuse, prefix_state, scored_logprobs, supports_prefix_reuse
 from .windows import Window
 
 # Attention implementations whose packed (padding-free) batches cost no dense T x T mask.
@@ -108,7 +108,7 @@ def run_windows(
     reuse = config.prefix_reuse
     # Packed rows carry no cache: an explicit `prefix_reuse=True` wins over packing, packing over "auto" reuse.
     packed = reuse is not True and resolve_packing(model, config.packing)
-    can_reuse = reuse is True or (reuse == "auto" and not packed and supports_prefix_reuse(model))
+    can_reuse = reuse is True or (reuse == "auto" and not packed and auto_prefix_reuse(model))
     if reuse is True and not supports_prefix_reuse(model):
         raise ConfigError(
             f"prefix_reuse=True needs a model whose layers all use full attention, and {type(model).__name__} has "
