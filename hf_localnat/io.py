@@ -5,6 +5,8 @@ Inputs: a local JSON Lines (`.jsonl`), JSON (`.json`), Parquet (`.parquet`) or C
 Outputs: the same four suffixes, or a `save_to_disk` folder for a path without a suffix. Every output is written beside
 its target and renamed into place (`atomic_output`); an existing output is replaced only with `overwrite=True`, and
 a folder only when this project wrote it (`check_target`).
+Inputs and outputs may also be fsspec URLs (`hf://datasets/...`, `s3://...`, `memory://...`) with `storage_options`;
+`hf_localnat.remote` says how they are read and written. A `file://` URL is a local path.
 """
 
 from __future__ import annotations
@@ -34,16 +36,20 @@ def _looks_like_path(source: str) -> bool:
     )
 
 
-def load_input(source: str, *, config: str | None = None, split: str | None = None):
+def load_input(source: str, *, config: str | None = None, split: str | None = None,
+               storage_options: dict | None = None):
     """Load a file, a `save_to_disk` folder or a Hub dataset id as one `datasets.Dataset`.
 
     Args:
         source (`str`):
-            A path to a `.jsonl`, `.json`, `.parquet` or `.csv` file, a `save_to_disk` folder, or a Hub dataset id.
+            A path to a `.jsonl`, `.json`, `.parquet` or `.csv` file, a `save_to_disk` folder, a Hub dataset id, or an
+            fsspec URL of such a file (`hf://datasets/org/repo/traces.jsonl`, `s3://bucket/traces.parquet`).
         config (`str`, *optional*):
             The Hub dataset's configuration (subset); only for Hub ids.
         split (`str`, *optional*):
             Which split to read from a Hub id or a saved `DatasetDict` (defaults to `"train"`, or the only split).
+        storage_options (`dict`, *optional*):
+            Options for the filesystem of a URL (credentials, endpoint); see `hf_localnat.remote`.
 
     Returns:
         `datasets.Dataset`
@@ -63,7 +69,10 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
     """
     import datasets
 
-    path = Path(source).expanduser()
+    from .remote import fetch, is_url, local_path
+
+    # A remote file is read from its local, content-addressed copy; messages still name `source`.
+    path = fetch(source, storage_options) if is_url(source) else Path(local_path(source)).expanduser()
     if path.is_dir():
         if not ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
             raise InputError(
@@ -242,17 +251,25 @@ def check_target(target: str | os.PathLike, *, overwrite: bool = False, empty_fo
     return path
 
 
-def check_output(target: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def check_output(target: str | os.PathLike, *, overwrite: bool = False,
+                 storage_options: dict | None = None) -> Path | str:
     """Refuse an output path with an unknown suffix, or one `check_target` refuses; return it resolved.
 
     Args:
-        target (`str` or `Path`): a `.jsonl`, `.json`, `.parquet` or `.csv` file, or a folder (no suffix).
+        target (`str` or `Path`): a `.jsonl`, `.json`, `.parquet` or `.csv` file, or a folder (no suffix); or an
+            fsspec URL of such a file (returned as given; see `hf_localnat.remote.check_output`).
         overwrite (`bool`, *optional*, defaults to `False`): allow replacing an existing output.
+        storage_options (`dict`, *optional*): options for the filesystem of a URL.
 
     Raises:
         OutputExistsError: `target` exists and may not be replaced (see `check_target`).
         InputError: `target` has a suffix other than the four supported.
     """
+    from . import remote
+
+    if remote.is_url(target):
+        return remote.check_output(target, overwrite=overwrite, storage_options=storage_options)
+    target = remote.local_path(target)
     suffix = Path(target).suffix
     if suffix and suffix.lower() not in FILE_BUILDERS:
         raise InputError(
@@ -369,7 +386,8 @@ def atomic_output(target: str | os.PathLike, *, folder: bool = False) -> Iterato
         raise
 
 
-def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, provenance=None) -> Path:
+def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, provenance=None,
+                storage_options: dict | None = None) -> Path | str:
     """Write `dataset` to `target`: by suffix (`.jsonl` lines, `.json` one array, `.parquet`, `.csv`) or as a folder.
 
     The output is written beside `target` and renamed into place (`atomic_output`), so `target` may also be the
@@ -384,17 +402,23 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
             any): in a Parquet file's schema metadata, else in `hf_localnat.json` inside a folder or beside a
             `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`). A folder's is renamed into place with it; a
             file's is written (the same way) right after the file, and a stale one is removed.
+        storage_options (`dict`, *optional*): options for the filesystem of a URL `target`.
 
     Returns:
-        `Path`: the path written (resolved).
+        `Path`: the path written (resolved); for a URL `target`, the URL (`str`).
 
     Raises:
         OutputExistsError: `target` exists and may not be replaced.
     """
     from . import provenance as _provenance
+    from . import remote
 
-    path = check_output(target, overwrite=overwrite)
     provenance = provenance or _provenance.of_dataset(dataset)
+    if remote.is_url(target):
+        return _save_remote(dataset, target, overwrite=overwrite, provenance=provenance,
+                            storage_options=storage_options)
+    target = remote.local_path(target)
+    path = check_output(target, overwrite=overwrite)
     suffix = Path(target).suffix.lower()
     with atomic_output(path, folder=not suffix) as staged:
         if not suffix:
@@ -417,6 +441,26 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
         elif sidecar.is_file():
             sidecar.unlink()  # it described the file just replaced
     return path
+
+
+def _save_remote(dataset, url: str, *, overwrite: bool, provenance, storage_options: dict | None) -> str:
+    """`save_output` to a URL: written (with its sidecar) into a local temporary folder, then `remote.upload`ed
+    (one commit on a Hub repo; elsewhere a temporary path beside the target, moved into place)."""
+    import posixpath
+    import tempfile
+
+    from . import remote
+    from .provenance import sidecar_path
+
+    remote.check_output(url, overwrite=overwrite, storage_options=storage_options)
+    with tempfile.TemporaryDirectory(prefix="localnat-upload-") as tmp:
+        local = Path(tmp) / posixpath.basename(url.split("?", 1)[0])
+        save_output(dataset, local, provenance=provenance)
+        files: dict[str, Path | None] = {url: local}
+        if local.suffix.lower() != ".parquet":
+            files[remote.sidecar_url(url)] = sidecar_path(local) if provenance is not None else None
+        remote.upload(files, storage_options)
+    return url
 
 
 def write_parquet(dataset, path: str | Path, provenance=None, *, batch_rows: int = 65_536) -> None:

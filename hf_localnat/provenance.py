@@ -250,17 +250,22 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path / FOLDER_FILE if not path.suffix else path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def read(source: str | os.PathLike) -> Provenance | None:
-    """The provenance recorded with a local scored output (file or folder); `None` when none is recorded.
+def read(source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
+    """The provenance recorded with a scored output (file or folder); `None` when none is recorded.
 
     Reads a Parquet file's schema metadata (only the footer), a folder's `hf_localnat.json` or the Parquet files in
-    it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar. A Hub dataset id gives `None`: pull it first
-    (`localnat pull` keeps the provenance).
+    it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar; for an fsspec URL of a file, the same through
+    its filesystem (`storage_options`). A Hub dataset id gives `None`: pull it first (`localnat pull` keeps the
+    provenance).
 
     Raises:
         ProvenanceError: the parts of a folder were scored differently.
     """
-    path = Path(source).expanduser()
+    from .remote import is_url, local_path, read_provenance
+
+    if is_url(source):
+        return read_provenance(source, storage_options)
+    path = Path(local_path(source)).expanduser()
     if path.is_file() and path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 

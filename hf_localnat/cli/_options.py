@@ -1,7 +1,7 @@
 """Options shared by the `localnat` commands, and the one table that maps errors to one-line messages.
 
 Every command takes its scoring options (`--model`, `--model-revision`, `--window`, `--segmenter`,
-`--prompt-format`), `--token`, `--overwrite` and the input options from here, and wraps itself in `handle_errors`.
+`--prompt-format`), `--token`, `--overwrite`, `--storage-options` and the input options from here, and wraps itself in `handle_errors`.
 """
 
 from __future__ import annotations
@@ -117,6 +117,21 @@ teacher_columns_options = _compose(
     click.option("--question-id-column", default="question_id", show_default=True,
                  help="Column with question ids; derived from the question text when missing."),
 )
+
+def _parse_storage_options(ctx: click.Context, param: click.Parameter, value: str | None) -> dict:
+    from ..remote import parse_storage_options
+
+    try:
+        return parse_storage_options(value)
+    except LocalNatError as e:
+        raise click.ClickException(one_line(e)) from e
+
+
+storage_options_option = click.option(
+    "--storage-options", "storage_options", default=None, metavar="JSON", callback=_parse_storage_options,
+    help="Options for the filesystem of a URL INPUT/OUTPUT (hf://, s3://, gs://, memory://), one JSON object, e.g. "
+         "'{\"anon\": true}'; the same options go to every URL of the command.")
+"""`--storage-options JSON` -> `storage_options: dict` (`{}` when not given); bad JSON is a one-line error."""
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._options import bootstrap_options, handle_errors, json_option, teacher_columns_options
+from ._options import bootstrap_options, handle_errors, json_option, storage_options_option, teacher_columns_options
 
 EXAMPLES = """
 \b
@@ -28,10 +28,11 @@ Examples:
 @bootstrap_options
 @json_option
 @teacher_columns_options
+@storage_options_option
 @handle_errors
 def calibrate_command(proxy: str, student: str, row_id_column: str | None, correct_column: str | None,
                       resamples: int, confidence: float, seed: int, as_json: bool, teacher_column: str,
-                      question_column: str, question_id_column: str) -> None:
+                      question_column: str, question_id_column: str, storage_options: dict) -> None:
     """Compare the same rows scored by two students: A (a cheap proxy) and B (the student you will train).
 
     Reports, with bootstrap intervals over questions, the Spearman and Kendall correlation of row LALP and of row
@@ -43,9 +44,10 @@ def calibrate_command(proxy: str, student: str, row_id_column: str | None, corre
     from ..provenance import read, scored_with
     from ..selection.calibrate import calibrate
 
-    recorded = {path: read(path) for path in (proxy, student)}
+    recorded = {path: read(path, storage_options) for path in (proxy, student)}
     names = {path: f"{path} ({p.student_name})" if p is not None else path for path, p in recorded.items()}
-    result = calibrate(load_input(proxy), load_input(student), name_a=names[proxy], name_b=names[student],
+    result = calibrate(load_input(proxy, storage_options=storage_options),
+                       load_input(student, storage_options=storage_options), name_a=names[proxy], name_b=names[student],
                        row_id_column=row_id_column, correct_column=correct_column, num_resamples=resamples,
                        confidence=confidence, seed=seed, teacher_column=teacher_column,
                        question_column=question_column, question_id_column=question_id_column)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..hub.card import CONFIG_DESCRIPTIONS, DEFAULT_CONFIG
-from ._options import handle_errors, overwrite_option, token_option
+from ._options import handle_errors, overwrite_option, storage_options_option, token_option
 
 
 @click.command()
@@ -13,12 +13,15 @@ from ._options import handle_errors, overwrite_option, token_option
 @click.option("--config", "config", default=DEFAULT_CONFIG, show_default=True,
               type=click.Choice(list(CONFIG_DESCRIPTIONS)), help="Which config to download.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=True, writable=True),
-              help="A .parquet, .jsonl, .json or .csv file, or a folder (no suffix: save_to_disk).")
+              help="A .parquet, .jsonl, .json or .csv file, or a folder (no suffix: save_to_disk); or an fsspec URL "
+                   "of such a file (s3://..., hf://datasets/...).")
 @click.option("--revision", default=None, help="Branch, tag, commit or refs/pr/N (default: main).")
 @overwrite_option
 @token_option
+@storage_options_option
 @handle_errors
-def pull(source: str, config: str, output: str, revision: str | None, overwrite: bool, token: str | None) -> None:
+def pull(source: str, config: str, output: str, revision: str | None, overwrite: bool, token: str | None,
+         storage_options: dict) -> None:
     """Download a curated dataset SOURCE (NS/NAME on the Hub, or a local folder), print its card's summary and how
     its rows were scored (the provenance its Parquet files record, kept in OUTPUT too).
 
@@ -32,7 +35,8 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
     from ..hub.pull import pull as pull_dataset
     from ..provenance import scored_with
 
-    result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite)
+    result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite,
+                          storage_options=storage_options)
     if result.summary:
         click.echo(result.summary + "\n")
     click.echo(scored_with(result.provenance))

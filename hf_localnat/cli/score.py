@@ -8,7 +8,7 @@ from collections import Counter
 import click
 
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
-                       prompt_format_option, segmenter_option, window_option)
+                       prompt_format_option, segmenter_option, storage_options_option, window_option)
 
 EXAMPLES = """
 \b
@@ -17,6 +17,7 @@ Examples:
   localnat score traces.parquet -o scored.jsonl --model Qwen/Qwen2.5-1.5B-Instruct --window 4
   localnat score my-org/traces --config math --split train -o scored_folder
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
+  localnat score hf://datasets/my-org/traces/train.jsonl -o s3://bucket/scored.parquet --storage-options '{"anon": false}'
   localnat score traces.parquet -o scored.parquet --engine ray --ray-address auto --workers 8 --gpus-per-worker 1
 """
 
@@ -89,6 +90,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @click.option("--shard-rows", type=click.IntRange(min=1), default=1024, show_default=True,
               help="With --engine ray: rows per resumable shard (a rerun skips finished shards).")
 @input_options
+@storage_options_option
 @overwrite_option
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
@@ -96,11 +98,12 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
-          split: str | None, overwrite: bool) -> None:
+          split: str | None, storage_options: dict, overwrite: bool) -> None:
     """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
 
     INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
-    response (columns question and response). OUTPUT gets every input column plus lalp, galp, lalp_steps,
+    response (columns question and response). INPUT and OUTPUT may be fsspec URLs of such files (hf://datasets/...,
+    s3://..., gs://..., memory://...; --storage-options for credentials). OUTPUT gets every input column plus lalp, galp, lalp_steps,
     num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
     prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
     OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
@@ -111,7 +114,8 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     from ..selection.layout import require_columns
     from ..scoring.scorer import LocalNaturalnessScorer
 
-    check_output(output, overwrite=overwrite)
+    remote = dict(storage_options=storage_options)
+    check_output(output, overwrite=overwrite, **remote)
     scorer = LocalNaturalnessScorer(
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
@@ -126,14 +130,14 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
         stats: dict = {}
         path = score_with_ray(scorer, input_path, output, address=ray_address, workers=workers,
                               gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                              config=config_name, split=split, overwrite=overwrite, stats=stats)
-        click.echo(summarize(load_input(str(path)), time.perf_counter() - start))
+                              config=config_name, split=split, overwrite=overwrite, stats=stats, **remote)
+        click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
         click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
                    f"{sorted(stats['nodes'].values(), reverse=True)}.")
         click.echo(f"Wrote {path}.")
         click.echo(f"Provenance ({where_recorded(path)}): {scorer.provenance().describe()}.")
         return
-    dataset = load_input(input_path, config=config_name, split=split)
+    dataset = load_input(input_path, config=config_name, split=split, **remote)
     needed = [steps_column if segmenter == "given" else response_column]
     if prompt_format != "none":
         needed.append(question_column)
@@ -159,16 +163,19 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     scored = resumed.dataset
     seconds = time.perf_counter() - start
     provenance = scorer.provenance()
-    path = save_output(scored, output, overwrite=overwrite, provenance=provenance)
+    path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
     click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")
     click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
 
 
 def where_recorded(path) -> str:
-    """Where `save_output` put the provenance of `path`, for the summary."""
+    """Where `save_output` put the provenance of `path` (a local path or a URL), for the summary."""
     from ..provenance import sidecar_path
+    from ..remote import is_url, sidecar_url, suffix_of
 
-    if path.suffix.lower() == ".parquet":
+    suffix = suffix_of(path) if is_url(path) else path.suffix.lower()
+    if suffix == ".parquet":
         return "in the Parquet schema metadata, key hf_localnat"
-    return f"in {sidecar_path(path)}; {path.suffix or 'a folder'} cannot hold it, keep the two together"
+    sidecar = sidecar_url(path) if is_url(path) else sidecar_path(path)
+    return f"in {sidecar}; {suffix or 'a folder'} cannot hold it, keep the two together"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ._options import handle_errors, input_options, json_option, overwrite_option, teacher_columns_options
+from ._options import (handle_errors, input_options, json_option, overwrite_option, storage_options_option,
+                       teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -20,9 +21,11 @@ Examples:
 
 
 def default_rejected_path(output: str) -> str:
-    """Where rejected rows go when --rejected is not given: `curated.parquet` -> `curated.rejected.parquet`."""
-    path = Path(output)
-    return str(path.with_name(f"{path.stem}.rejected{path.suffix}")) if path.suffix else f"{output}.rejected"
+    """Where rejected rows go when --rejected is not given: `curated.parquet` -> `curated.rejected.parquet` (also
+    for a URL: `memory://out/curated.jsonl` -> `memory://out/curated.rejected.jsonl`)."""
+    head, slash, name = output.rpartition("/")
+    suffix = Path(name).suffix
+    return f"{head}{slash}{name[:len(name) - len(suffix)]}.rejected{suffix}" if suffix else f"{output}.rejected"
 
 
 def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int] | None:
@@ -66,12 +69,14 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @json_option
 @teacher_columns_options
 @input_options
+@storage_options_option
 @overwrite_option
 @handle_errors
 def select_command(scored: str, output: str, by: str, top_k: int, correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
-                   question_id_column: str, config_name: str | None, split: str | None, overwrite: bool) -> None:
+                   question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
+                   overwrite: bool) -> None:
     """Keep, for each question of SCORED, the response(s) the student finds most natural.
 
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
@@ -88,10 +93,11 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
     rejected_path = rejected_path or default_rejected_path(output)
-    check_output(output, overwrite=overwrite)
-    check_output(rejected_path, overwrite=overwrite)
-    provenance = read(scored)  # refuses a folder whose parts were scored differently
-    dataset = load_input(scored, config=config_name, split=split)
+    remote = dict(storage_options=storage_options)
+    check_output(output, overwrite=overwrite, **remote)
+    check_output(rejected_path, overwrite=overwrite, **remote)
+    provenance = read(scored, storage_options)  # refuses a folder whose parts were scored differently
+    dataset = load_input(scored, config=config_name, split=split, **remote)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
     quotas = parse_quotas(teacher_quotas, teachers)
@@ -100,8 +106,8 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
                    question_id_column=question_id_column)
     selection = select_responses(dataset, by=by, **options)
     report = mix_report(dataset, done=selection, **options)
-    kept = save_output(selection.selected, output, overwrite=overwrite, provenance=provenance)
-    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite, provenance=provenance)
+    kept = save_output(selection.selected, output, overwrite=overwrite, provenance=provenance, **remote)
+    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite, provenance=provenance, **remote)
     if as_json:
         click.echo(json.dumps({
             "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,

@@ -20,7 +20,7 @@ class PullResult:
     source: str
     config: str
     rows: int
-    output: Path
+    output: Path | str
     summary: str
     provenance: Provenance | None = None
 
@@ -67,7 +67,7 @@ def data_files_provenance(source: str, patterns: list[str], *, local: bool, revi
 
 
 def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG, revision: str | None = None,
-         token: str | None = None, overwrite: bool = False) -> PullResult:
+         token: str | None = None, overwrite: bool = False, storage_options: dict | None = None) -> PullResult:
     """Load `config` of a curated dataset with `load_dataset` and save it to `output`.
 
     Args:
@@ -78,6 +78,7 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
         revision (`str`, *optional*): a branch, tag, commit or `refs/pr/N`.
         token (`str`, *optional*): a Hub token for private repos; defaults to the logged-in one.
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing `output`.
+        storage_options (`dict`, *optional*): options for the filesystem of a URL `output` (`hf_localnat.remote`).
 
     Returns:
         `PullResult`.
@@ -93,7 +94,7 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
 
     from ..io import check_output, save_output
 
-    output = check_output(output, overwrite=overwrite)
+    output = check_output(output, overwrite=overwrite, storage_options=storage_options)
     local = Path(source).expanduser().is_dir()
     try:
         card_text = ((Path(source).expanduser() / "README.md").read_text(encoding="utf-8") if local
@@ -112,5 +113,6 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
                            revision=revision, token=token)
     patterns = _patterns((entries.get(config) or {}).get("data_files"))
     provenance = data_files_provenance(source, patterns, local=local, revision=revision, token=token)
-    output = save_output(dataset, output, overwrite=overwrite, provenance=provenance)
+    output = save_output(dataset, output, overwrite=overwrite, provenance=provenance,
+                         storage_options=storage_options)
     return PullResult(source, config, len(dataset), output, card_summary(card_text), provenance)

@@ -37,8 +37,16 @@ SHARDS_SUFFIX = ".localnat-shards"
 
 
 def shard_folder(output: str | os.PathLike) -> Path:
-    """Where the finished shards of a run writing `output` are kept until the output is written."""
-    output = Path(output).expanduser()
+    """Where the finished shards of a run writing `output` are kept until the output is written: beside a local
+    `output`; for a URL, under `$HF_DATASETS_CACHE/localnat-ray-shards/` in a folder named by the URL's digest."""
+    from ..remote import is_url, local_path
+
+    if is_url(output):
+        import datasets
+
+        digest = hashlib.sha256(str(output).encode()).hexdigest()[:24]
+        return Path(datasets.config.HF_DATASETS_CACHE) / "localnat-ray-shards" / f"{digest}{SHARDS_SUFFIX}"
+    output = Path(local_path(output)).expanduser()
     return output.with_name(output.name + SHARDS_SUFFIX)
 
 
@@ -89,7 +97,8 @@ def score_with_ray(
     overwrite: bool = False,
     ray_init: dict[str, Any] | None = None,
     stats: dict | None = None,
-) -> Path:
+    storage_options: dict | None = None,
+) -> Path | str:
     """Score `input_path` with `scorer` on a Ray cluster and write `output` (as `localnat score` would).
 
     Args:
@@ -108,6 +117,8 @@ def score_with_ray(
         ray_init (`dict`, *optional*): extra `ray.init` keyword arguments when this call starts or joins Ray.
         stats (`dict`, *optional*): filled as the run goes with `shards`, `shards_reused`, `rows_scored`, `nodes`
             (node id -> rows it scored) and `workers` (actor process id -> rows).
+        storage_options (`dict`, *optional*): options for the filesystem of a URL `input_path` or `output` (the
+            shards of a URL output are kept under the `datasets` cache, see `shard_folder`).
 
     Returns:
         `Path`: the output written.
@@ -129,8 +140,8 @@ def score_with_ray(
     for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"`{name}` must be a whole number >= 1, got {value!r}.")
-    check_output(output, overwrite=overwrite)
-    dataset = load_input(input_path, config=config, split=split)
+    check_output(output, overwrite=overwrite, storage_options=storage_options)
+    dataset = load_input(input_path, config=config, split=split, storage_options=storage_options)
     needed = [scorer.steps_column if scorer.config.segmenter == "given" else scorer.response_column]
     if scorer.config.prompt_format != "none":
         needed.append(scorer.question_column)
@@ -190,7 +201,8 @@ def score_with_ray(
     out = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
     for name in OUTPUT_COLUMNS:
         out = out.add_column(name, table.column(name), feature=output_features()[name])
-    path = save_output(out, output, overwrite=overwrite, provenance=scorer.provenance())
+    path = save_output(out, output, overwrite=overwrite, provenance=scorer.provenance(),
+                       storage_options=storage_options)
     for _, _, name in shards:
         (folder / name).unlink()
     try:
