@@ -156,9 +156,11 @@ def model_option(help: str = "Student: a Hub id, a local folder, or smollm2-135m
     return click.option("--model", default=None, metavar="NAME", help=help)
 
 
-def model_revision_option(help: str = "The student's Hub revision (branch, tag or commit sha)  [default: main].") -> Callable:
-    """`--model-revision REV`: the student's Hub revision."""
-    return click.option("--model-revision", default=None, metavar="REV", help=help)
+def model_revision_option(*aliases: str,
+                          help: str = "The student's Hub revision (branch, tag or commit sha)  [default: main]."
+                          ) -> Callable:
+    """`--model-revision REV` (also spelled as each of `aliases`): the student's Hub revision, as `model_revision`."""
+    return click.option("--model-revision", *aliases, "model_revision", default=None, metavar="REV", help=help)
 
 
 def window_option(default: int | None = 4,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import handle_errors, input_options, overwrite_option, storage_options_option, teacher_columns_options
+from ._options import (handle_errors, input_options, overwrite_option, segmenter_option, storage_options_option,
+                       teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -26,9 +27,8 @@ Examples:
               help="Lowest-scoring steps quoted per teacher.")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; the LALP and GALP selections keep only rows where it is true.")
-@click.option("--segmenter", type=click.Choice(["sentence", "line", "paragraph", "given"]), default=None,
-              help="The segmenter SCORED was scored with, for a file that does not record it  [default: the "
-                   "recorded one, else sentence].")
+@segmenter_option(default=None, help="The segmenter SCORED was scored with, for a file that does not record it  "
+                                     "[default: the recorded one, else sentence].")
 @click.option("--steps-column", default="steps", show_default=True, help="Column of the steps for --segmenter given.")
 @click.option("--response-column", default="response", show_default=True, help="Column with the response text.")
 @click.option("--max-mb", type=click.FloatRange(min=0.1), default=8.0, show_default=True,

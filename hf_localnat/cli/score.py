@@ -7,9 +7,8 @@ from collections import Counter
 
 import click
 
-from ..scoring.config import PROMPT_FORMATS
-from ..scoring.segment import SEGMENTERS
-from ._options import handle_errors, input_options, overwrite_option, storage_options_option
+from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
+                       prompt_format_option, segmenter_option, storage_options_option, window_option)
 
 EXAMPLES = """
 \b
@@ -48,14 +47,10 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", required=True, metavar="OUTPUT",
               help="A .jsonl/.json/.parquet/.csv file, or a folder (no suffix) for save_to_disk.")
-@click.option("--model", default=None, metavar="NAME",
-              help="Student: a Hub id, a local folder, or smollm2-135m-instruct  [default: the embedded SmolLM2].")
-@click.option("--window", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Preceding steps each step is conditioned on (the paper's k).")
-@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="sentence", show_default=True,
-              help="How responses are cut into steps ('given' reads a list column, see --steps-column).")
-@click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default="auto", show_default=True,
-              help="How the question becomes the prefix (auto = chat template when the tokenizer has one).")
+@model_option()
+@window_option()
+@segmenter_option()
+@prompt_format_option()
 @click.option("--batch-tokens", type=click.IntRange(min=1), default=16384, show_default=True,
               help="Token budget of one forward batch (rows x longest row).")
 @click.option("--max-length", type=click.IntRange(min=2), default=None,
@@ -67,7 +62,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
               show_default=True, help="auto = bfloat16 on GPU, float32 on CPU.")
 @click.option("--device", default=None, help="torch device  [default: cuda when available, else cpu].")
-@click.option("--revision", default=None, metavar="REV", help="Hub revision of --model (branch, tag or commit).")
+@model_revision_option("--revision")
 @click.option("--attn-implementation", default=None, metavar="NAME",
               help="transformers attention (sdpa, eager, flash_attention_2, flex_attention); packing on GPU needs "
                    "flash_attention_2 or flex_attention.")
@@ -100,7 +95,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @handle_errors
 def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
-          device: str | None, revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
+          device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, storage_options: dict, overwrite: bool) -> None:
@@ -124,7 +119,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     scorer = LocalNaturalnessScorer(
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
-        steps_column=steps_column, revision=revision, adapter=adapter,
+        steps_column=steps_column, revision=model_revision, adapter=adapter,
         model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                       if v is not None},
     )

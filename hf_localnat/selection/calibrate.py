@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, SelectionError
+from ..errors import SelectionError
+from .bootstrap import check_bootstrap, percentile_interval
 from .layout import question_ids, require_columns
 from .select import select_responses
 
@@ -184,8 +185,7 @@ def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     samples = samples[~np.isnan(samples)]
     if not len(samples):
         return float("nan"), float("nan")
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(samples, [alpha, 1 - alpha])
+    lo, hi = percentile_interval(samples, confidence)
     return float(lo), float(hi)
 
 
@@ -225,10 +225,7 @@ def calibrate(
         ColumnError: a needed column is missing.
         ConfigError: bad bootstrap settings.
     """
-    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
-        raise ConfigError(f"`num_resamples` must be a positive integer, got {num_resamples!r}.")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"`confidence` must be strictly between 0 and 1, got {confidence!r}.")
+    check_bootstrap(num_resamples, confidence)
     for dataset, name in ((a, name_a), (b, name_b)):
         require_columns(dataset, [teacher_column, "lalp", "galp"] + ([row_id_column] if row_id_column else []),
                         what=f"calibration ({name})")

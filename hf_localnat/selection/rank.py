@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
+from .bootstrap import check_bootstrap, percentile_interval
 from .layout import arrow_column, as_labels, check_question_ids, factorize, question_id_array, require_columns, score_array
 
 #: The two scores a ranking reports, in display order.
@@ -272,10 +273,7 @@ def rank_teachers(
 
         ```
     """
-    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
-        raise ConfigError(f"`num_resamples` must be a positive integer, got {num_resamples!r}.")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"`confidence` must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}.")
+    check_bootstrap(num_resamples, confidence)
     require_columns(dataset, [teacher_column, *SCORES], what="ranking")
     check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
@@ -324,8 +322,7 @@ def rank_teachers(
     kept = int(is_kept.sum())
     means = values.mean(axis=0)
     boot = _bootstrap_means(values, num_resamples, np.random.default_rng(seed))  # (B, 2T)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    low, high = percentile_interval(boot, confidence, axis=0)
 
     rank_l, rank_g = _ranks(means[:n]), _ranks(means[n:])
     scores = [
@@ -345,7 +342,7 @@ def rank_teachers(
             for y in range(x + 1, n):
                 a, b = offset + order[x], offset + order[y]
                 diffs = boot[:, a] - boot[:, b]
-                lo, hi = np.quantile(diffs, [alpha, 1 - alpha])
+                lo, hi = percentile_interval(diffs, confidence)
                 pairwise.append(PairwiseDifference(
                     SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
                 ))
