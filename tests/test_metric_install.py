@@ -17,11 +17,11 @@ import pytest
 from hf_localnat import LocalNaturalnessScorer
 from hf_localnat.hub.metric_cache import VERSION_KEY
 
+from .test_metric import QUESTIONS, RESPONSES, _as_metric
+
 REPO = Path(__file__).resolve().parents[1]
 METRIC_DIR = REPO / "metric" / "local_naturalness"
 CACHED_MODULE = "evaluate_modules.metrics.evaluate-metric--local_naturalness."
-RESPONSES = ["First, 2 + 2 = 4. So the answer is 4.", "", "Blue is a colour. Red is one too. So is green."]
-QUESTIONS = ["What is 2 + 2?", "Name a colour.", None]
 STALE_HINT = "run `localnat install-metric`"
 
 LOAD = """
@@ -76,17 +76,6 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
-def _expected(tiny_model_path: Path) -> dict:
-    rows = LocalNaturalnessScorer(str(tiny_model_path), window=1).score(RESPONSES, QUESTIONS)
-    lalp, galp = [r["lalp"] for r in rows], [r["galp"] for r in rows]
-    return {
-        "lalp": lalp, "galp": galp, "lalp_steps": [r["lalp_steps"] for r in rows],
-        "score_error": [r["score_error"] for r in rows],
-        "mean_lalp": sum(x for x in lalp if x is not None) / sum(x is not None for x in lalp),
-        "mean_galp": sum(x for x in galp if x is not None) / sum(x is not None for x in galp),
-    }
-
-
 @pytest.mark.slow
 def test_install_then_load_by_name_offline_and_against_a_hub_without_the_space(tmp_path, tiny_model_path, hub_server):
     home, project = tmp_path / "hf_home", tmp_path / "project"
@@ -107,7 +96,7 @@ def test_install_then_load_by_name_offline_and_against_a_hub_without_the_space(t
     assert _snapshot(home) == first  # same files, same bytes, same modification times
 
     args = (str(tiny_model_path), json.dumps(RESPONSES), json.dumps(QUESTIONS))
-    expected = _expected(tiny_model_path)
+    expected = _as_metric(LocalNaturalnessScorer(str(tiny_model_path), window=1).score(RESPONSES, QUESTIONS))
     offline, stderr = _load(_offline(home), project, *args)
     assert offline["module"].startswith(CACHED_MODULE) and offline["result"] == expected
     assert STALE_HINT not in stderr

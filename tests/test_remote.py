@@ -20,6 +20,8 @@ from fsspec.implementations.memory import MemoryFileSystem
 from hf_localnat.cli import main
 from hf_localnat.provenance import SIDECAR_SUFFIX, Provenance, from_metadata, read
 
+from .test_cli_resume import _close  # rows equal, scores within SPEC §6 (separate processes)
+
 QUESTIONS = ("q01", "q02", "q03")
 
 
@@ -76,20 +78,6 @@ def reference(tmp_path_factory, sample_rows, tiny_model_path) -> tuple[list[dict
     return pq.read_table(path).to_pylist(), read(path), path
 
 
-def _same_rows(rows: list[dict], reference: list[dict]) -> None:
-    """Same rows, in order; scores equal within SPEC §6's float32 tolerance."""
-    assert len(rows) == len(reference)
-    for row, ref in zip(rows, reference, strict=True):
-        assert row.keys() == ref.keys()
-        for key in ref:
-            if key in ("lalp", "galp") and ref[key] is not None:
-                assert row[key] == pytest.approx(ref[key], abs=1e-4)
-            elif key == "lalp_steps":
-                assert row[key] == pytest.approx(ref[key], abs=1e-4)
-            else:
-                assert row[key] == ref[key], key
-
-
 def _provenance_of_parquet(fs, path: str) -> Provenance:
     with fs.open(path, "rb") as f:
         return from_metadata(pq.read_schema(f).metadata)
@@ -106,7 +94,7 @@ def test_memory_round_trip_score_rank_select(memory, traces, tiny_model_path, re
     assert "Wrote memory://out/scored.parquet." in result.output
     with memory.open("/out/scored.parquet", "rb") as f:
         rows = pq.read_table(f).to_pylist()
-    _same_rows(rows, reference)
+    _close(rows, reference)
     provenance = _provenance_of_parquet(memory, "/out/scored.parquet")
     assert provenance == recorded
     assert provenance.student["path"] == str(tiny_model_path)
@@ -224,7 +212,7 @@ def test_file_urls_are_local_paths(traces, tiny_model_path, tmp_path, reference)
     (tmp_path / "in.jsonl").write_bytes(traces)
     _score(f"file://{tmp_path}/in.jsonl", f"file://{tmp_path}/scored.jsonl", tiny_model_path)
     rows = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
-    _same_rows(rows, reference)
+    _close(rows, reference)
     assert read(f"file://{tmp_path}/scored.jsonl") == recorded
     assert (tmp_path / f"scored.jsonl{SIDECAR_SUFFIX}").is_file()
     _one_line_error(_invoke("score", f"file://{tmp_path}/in.jsonl", "-o", f"file://{tmp_path}/scored.jsonl",
@@ -255,7 +243,7 @@ def test_hf_urls_against_the_local_hub(hub_server, hub_repo_name, traces, tiny_m
     assert set(api.list_repo_files(repo, repo_type="dataset")) >= {"scored/scored.jsonl",
                                                                    f"scored/scored.jsonl{SIDECAR_SUFFIX}"}
     loaded = load_dataset("json", data_files=f"{base}/scored/scored.jsonl", split="train")
-    _same_rows(loaded.to_list(), reference)
+    _close(loaded.to_list(), reference)
     assert read(f"{base}/scored/scored.jsonl") == provenance
 
     # .parquet out, read back through HfFileSystem: the provenance is in the footer
@@ -263,7 +251,7 @@ def test_hf_urls_against_the_local_hub(hub_server, hub_repo_name, traces, tiny_m
     fs = HfFileSystem()
     assert _provenance_of_parquet(fs, f"datasets/{repo}/scored.parquet") == provenance
     loaded = load_dataset("parquet", data_files=f"{base}/scored.parquet", split="train")
-    _same_rows(loaded.to_list(), reference)
+    _close(loaded.to_list(), reference)
     # rank-teachers straight from the Hub
     ranked = json.loads(_ok("rank-teachers", f"{base}/scored.parquet", "--json", "--resamples", "20").stdout)
     assert ranked["provenance"] == provenance.to_dict()
