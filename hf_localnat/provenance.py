@@ -9,7 +9,7 @@ Every scored output carries one `Provenance`, as JSON under the key `hf_localnat
 - a `Dataset` in memory (what `scorer.map` returns): in the schema metadata of its table, inside the `huggingface`
   entry `datasets` keeps (`datasets` drops every other key; a later `map` drops it too).
 
-Later steps (`rank-teachers`, `select`, `publish`, `pull`) read it with `read`, refuse flags that contradict it
+Later steps (`rank-teachers`, `select`, `publish`, `pull`) read it with `hf_localnat.io.read_provenance`, refuse flags that contradict it
 (`check`) and refuse to mix rows scored under different definitions (`common`).
 
 Imports no torch, transformers or `datasets` at module level: selection and hub code read it.
@@ -248,33 +248,3 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     return path / FOLDER_FILE if not path.suffix else path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def read(source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
-    """The provenance recorded with a scored output (file or folder); `None` when none is recorded.
-
-    Reads a Parquet file's schema metadata (only the footer), a folder's `hf_localnat.json` or the Parquet files in
-    it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar; for an fsspec URL of a file, the same through
-    its filesystem (`storage_options`). A Hub dataset id gives `None`: pull it first (`localnat pull` keeps the
-    provenance).
-
-    Raises:
-        ProvenanceError: the parts of a folder were scored differently.
-    """
-    from .remote import is_url, local_path, read_provenance
-
-    if is_url(source):
-        return read_provenance(source, storage_options)
-    path = Path(local_path(source)).expanduser()
-    if path.is_file() and path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        return from_metadata(pq.read_schema(path).metadata)
-    if path.is_dir() and not (path / FOLDER_FILE).is_file():
-        parquet = sorted(path.rglob("*.parquet"))
-        return common((read(p) for p in parquet), what=str(source)) if parquet else None
-    if path.exists():
-        side = sidecar_path(path)
-        return Provenance.from_json(side.read_text(encoding="utf-8")) if side.is_file() else None
-    return None
-

@@ -14,7 +14,8 @@ from huggingface_hub import DatasetCard, HfApi
 from hf_localnat.cli import main
 from hf_localnat.hub.curate import curate
 from hf_localnat.io import save_output
-from hf_localnat.provenance import Provenance, read
+from hf_localnat.io import read_provenance as read
+from hf_localnat.provenance import Provenance
 
 from .test_publish import USER, curated_configs
 

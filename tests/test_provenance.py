@@ -13,8 +13,9 @@ from datasets import Dataset, load_dataset, load_from_disk
 from hf_localnat import LocalNaturalnessScorer
 from hf_localnat.cli import main
 from hf_localnat.errors import ProvenanceError
+from hf_localnat.io import read_provenance as read
 from hf_localnat.io import save_output
-from hf_localnat.provenance import (METADATA_KEY, Provenance, common, from_metadata, of_dataset, read,
+from hf_localnat.provenance import (METADATA_KEY, Provenance, common, from_metadata, of_dataset,
                                     sidecar_path)
 
 ROWS = [{"question": f"What is {i} + {i}?", "teacher": f"t{i % 2}", "question_id": f"q{i // 2}",

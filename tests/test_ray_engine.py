@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 ray = pytest.importorskip("ray")
 
-from hf_localnat import provenance  # noqa: E402
+from hf_localnat.io import read_provenance  # noqa: E402
 from hf_localnat.cli import main  # noqa: E402
 from hf_localnat.io import load_input  # noqa: E402
 from hf_localnat.scoring.ray_engine import score_with_ray, shard_folder  # noqa: E402
@@ -103,7 +103,7 @@ def test_ray_cli_equals_one_process_in_order_and_both_nodes_work(cluster, tmp_pa
     assert result.exit_code == 0, result.output
     got = load_input(str(out)).to_list()
     _same(got, reference)
-    assert provenance.read(out) == provenance.read(reference_path) is not None  # same student, settings, version
+    assert read_provenance(out) == read_provenance(reference_path) is not None  # same student, settings, version
     assert {r["score_error"] for r in got} >= {"empty_response", "missing_response"}
     per_node = json.loads(result.output.split("rows per node: ")[1].split("]")[0] + "]")
     assert len(per_node) == 2 and min(per_node) > 0 and sum(per_node) == len(reference)  # both nodes did work

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from fsspec.implementations.memory import MemoryFileSystem
 
 from hf_localnat.cli import main
-from hf_localnat.provenance import SIDECAR_SUFFIX, Provenance, from_metadata, read
+from hf_localnat.provenance import SIDECAR_SUFFIX, Provenance, from_metadata
+from hf_localnat.io import read_provenance as read
 
 from .test_cli_resume import _close  # rows equal, scores within SPEC §6 (separate processes)
 

@@ -10,7 +10,7 @@ $HF_DATASETS_CACHE/localnat-score/{key}/chunk-{i}-of-{n}.parquet
 `key` digests the scorer's fingerprint (definition, model identity, package version), the input's `datasets`
 fingerprint (its content), its columns, its row count and the chunk size: the same command on the same input finds
 the chunks of an earlier run, whether it was killed or finished, and scores only the rest. A remote INPUT (an fsspec
-URL) is read from a local copy named by its sha256 (`hf_localnat.remote.fetch`), so its fingerprint is that of its
+URL) is read from a local copy named by its sha256 (`hf_localnat.io.remote.fetch`), so its fingerprint is that of its
 bytes: the same bytes at any URL resume, new bytes at the same URL are scored afresh (an ETag or mtime would not do:
 `memory://` reports neither, and `hf://` paths name a branch, not a commit). A chunk being written when
 the run was killed is left as a hidden temporary file, which the next write of that chunk removes (`io.clean_stale`).

@@ -119,7 +119,7 @@ teacher_columns_options = _compose(
 )
 
 def _parse_storage_options(ctx: click.Context, param: click.Parameter, value: str | None) -> dict:
-    from ..remote import parse_storage_options
+    from ..io.remote import parse_storage_options
 
     try:
         return parse_storage_options(value)

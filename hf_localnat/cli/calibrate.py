@@ -41,7 +41,8 @@ def calibrate_command(proxy: str, student: str, row_id_column: str | None, corre
     text differs, are refused.
     """
     from ..io import load_input
-    from ..provenance import read, scored_with
+    from ..io import read_provenance as read
+    from ..provenance import scored_with
     from ..selection.calibrate import calibrate
 
     recorded = {path: read(path, storage_options) for path in (proxy, student)}

@@ -51,7 +51,7 @@ def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_qu
     with context, and the mix under LALP and under GALP. Inline CSS and SVG only: no script, no network request.
     """
     from ..io import load_input
-    from ..provenance import read
+    from ..io import read_provenance as read
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work

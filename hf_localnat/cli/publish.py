@@ -37,7 +37,8 @@ def scored_provenance(source: str, *, model: str | None, revision: str | None, w
         ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
     """
     from ..errors import ProvenanceError
-    from ..provenance import Provenance, read
+    from ..io import read_provenance as read
+    from ..provenance import Provenance
 
     recorded = read(source, storage_options)
     if recorded is not None:

@@ -45,7 +45,8 @@ def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int
     report starts with how SCORED was scored (its recorded provenance).
     """
     from ..io import load_input
-    from ..provenance import read, scored_with
+    from ..io import read_provenance as read
+    from ..provenance import scored_with
     from ..selection.plot import check_plot_path, plot_teacher_distributions
     from ..selection.rank import rank_teachers
 

@@ -111,7 +111,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     """
     from ..io import check_output, load_input, save_output
     from ._checkpoints import score_resumable
-    from ..selection.layout import require_columns
+    from ..io import require_columns
     from ..scoring.scorer import LocalNaturalnessScorer
 
     remote = dict(storage_options=storage_options)
@@ -172,7 +172,7 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
 def where_recorded(path) -> str:
     """Where `save_output` put the provenance of `path` (a local path or a URL), for the summary."""
     from ..provenance import sidecar_path
-    from ..remote import is_url, sidecar_url, suffix_of
+    from ..io.remote import is_url, sidecar_url, suffix_of
 
     suffix = suffix_of(path) if is_url(path) else path.suffix.lower()
     if suffix == ".parquet":

@@ -86,8 +86,10 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     keep SCORED's recorded provenance (how it was scored).
     """
     from ..io import check_output, load_input, save_output
-    from ..provenance import read, scored_with
-    from ..selection.layout import arrow_column, as_labels, factorize, require_columns
+    from ..io import read_provenance as read
+    from ..provenance import scored_with
+    from ..io import require_columns
+    from ..selection.layout import arrow_column, as_labels, factorize
     from ..selection.select import MixReport, mix_report, select_responses
 
     if threshold is not None and quantile is not None:

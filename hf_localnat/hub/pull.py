@@ -78,7 +78,7 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
         revision (`str`, *optional*): a branch, tag, commit or `refs/pr/N`.
         token (`str`, *optional*): a Hub token for private repos; defaults to the logged-in one.
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing `output`.
-        storage_options (`dict`, *optional*): options for the filesystem of a URL `output` (`hf_localnat.remote`).
+        storage_options (`dict`, *optional*): options for the filesystem of a URL `output` (`hf_localnat.io.remote`).
 
     Returns:
         `PullResult`.

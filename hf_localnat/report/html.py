@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, OutputExistsError, SelectionError
-from ..selection.layout import question_ids, require_columns
+from ..io.columns import require_columns
+from ..selection.layout import question_ids
 from ..selection.rank import rank_teachers
 from ..selection.select import MixReport, select_responses
 from .steps import RecoveredSteps, recover_steps
@@ -367,7 +368,7 @@ def build_report(
         least_natural (`int`, *optional*, defaults to 5): lowest-scoring steps quoted per teacher.
         correct_column (`str`, *optional*): a boolean column; both selections keep only `True` rows.
         title, source (`str`, *optional*): the page title and the input's name, shown in the header.
-        provenance (`Provenance`, *optional*): how the file was scored (`hf_localnat.provenance.read`); default:
+        provenance (`Provenance`, *optional*): how the file was scored (`hf_localnat.io.read_provenance`); default:
             the one recorded in `dataset`'s schema, if any. It is shown in the header, and its segmenter is used.
         max_points, max_response_chars, max_bytes: the size bounds of the module docstring.
         seed, num_resamples: for the bootstrap and the sampled dots.

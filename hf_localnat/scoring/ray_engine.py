@@ -39,7 +39,7 @@ SHARDS_SUFFIX = ".localnat-shards"
 def shard_folder(output: str | os.PathLike) -> Path:
     """Where the finished shards of a run writing `output` are kept until the output is written: beside a local
     `output`; for a URL, under `$HF_DATASETS_CACHE/localnat-ray-shards/` in a folder named by the URL's digest."""
-    from ..remote import is_url, local_path
+    from ..io.remote import is_url, local_path
 
     if is_url(output):
         import datasets
@@ -135,7 +135,7 @@ def score_with_ray(
     import pyarrow.parquet as pq
 
     from ..io import check_output, load_input, save_output
-    from ..selection.layout import require_columns
+    from ..io import require_columns
 
     for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

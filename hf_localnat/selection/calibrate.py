@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import SelectionError
 from .bootstrap import check_bootstrap, percentile_interval
-from .layout import question_ids, require_columns
+from ..io.columns import require_columns
+from .layout import question_ids
 from .select import select_responses
 
 #: Verdict thresholds: the proxy stands in when the lower end of the row-LALP Spearman interval reaches this ...

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ColumnError
+from ..io.columns import require_columns
 
 #: Prefix of derived question ids, so they cannot be mistaken for a dataset's own ids.
 QUESTION_ID_PREFIX = "q-"
@@ -35,22 +36,6 @@ def question_id(question: str | None) -> str:
         ```
     """
     return QUESTION_ID_PREFIX + hashlib.sha1((question or "").encode("utf-8")).hexdigest()[:12]
-
-
-def require_columns(dataset, columns: Sequence[str], *, what: str) -> None:
-    """Raise `ColumnError` naming every column of `columns` missing from `dataset` (and the columns it has).
-
-    Args:
-        dataset (`datasets.Dataset`): the dataset to check.
-        columns (`Sequence[str]`): the columns `what` needs.
-        what (`str`): the operation, for the message (`"ranking"`, `"selection"`).
-    """
-    missing = [c for c in columns if c not in dataset.column_names]
-    if missing:
-        raise ColumnError(
-            f"{what.capitalize()} needs column(s) {', '.join(map(repr, missing))}, not found in the dataset "
-            f"(columns: {', '.join(dataset.column_names)}); rename them or pass the matching --*-column option."
-        )
 
 
 def arrow_column(dataset, name: str) -> pa.ChunkedArray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, SelectionError
 from ..io import atomic_output, check_target
-from .layout import require_columns
+from ..io.columns import require_columns
 from .rank import SCORES
 
 _LABELS = {"lalp": "LALP (local, per-step mean log-prob)", "galp": "GALP (global mean log-prob)"}

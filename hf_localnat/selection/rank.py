@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import ConfigError, SelectionError
 from .bootstrap import check_bootstrap, percentile_interval
-from .layout import arrow_column, as_labels, check_question_ids, factorize, question_id_array, require_columns, score_array
+from .layout import arrow_column, as_labels, check_question_ids, factorize, question_id_array, score_array
+from ..io.columns import require_columns
 
 #: The two scores a ranking reports, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 
 from ..errors import ConfigError
 from .layout import (add_question_ids, arrow_column, as_labels, check_correctness_column, check_question_ids, factorize,
-                     non_finite_mask, require_columns, score_array)
+                     non_finite_mask, score_array)
+from ..io.columns import require_columns
 from .rank import SCORES
 
 #: Why a row was not kept, in the order the checks run.

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputError, OutputExistsError
+from ..errors import ConfigError, InputError, OutputExistsError
 
 #: Folder under the `datasets` cache holding the content-addressed copies of remote inputs.
 REMOTE_CACHE_DIR = "localnat-remote"
@@ -115,7 +115,7 @@ def suffix_of(url: str) -> str:
 
 def sidecar_url(url: str) -> str:
     """The provenance sidecar of a remote `.jsonl`/`.json`/`.csv` output: `<url>.hf_localnat.json`."""
-    from .provenance import SIDECAR_SUFFIX
+    from ..provenance import SIDECAR_SUFFIX
 
     return url + SIDECAR_SUFFIX
 
@@ -164,7 +164,7 @@ def fetch(url: str, storage_options: Mapping[str, Any] | None = None) -> Path:
 
 def read_provenance(url: str, storage_options: Mapping[str, Any] | None = None):
     """The provenance recorded with a remote scored file (Parquet footer, or its sidecar); `None` when none."""
-    from .provenance import Provenance, from_metadata
+    from ..provenance import Provenance, from_metadata
 
     fs, path = filesystem(url, storage_options)
     if not fs.isfile(path):

@@ -1,0 +1,20 @@
+"""The input/output layer: everything that reads data, changes its shape, or writes it, one job a module.
+
+- `read`: any input (a file, a `save_to_disk` folder, a Hub id, an fsspec URL) -> `datasets.Dataset`, and the
+  provenance recorded with a scored one (`read_provenance`).
+- `shapes`: every input shape (flat, conversations, lists of responses, one column per response, several inputs)
+  -> long rows, one per response (SPEC §9): `to_long`.
+- `pool`: several scored inputs -> one dataset, refusing inputs scored under different definitions.
+- `columns`: the columns an operation needs.
+- `write`: a dataset -> a file or folder, atomically, never replacing what this project did not write.
+- `remote`: the fsspec side of reading and writing URLs.
+"""
+
+from .columns import require_columns
+from .read import FILE_BUILDERS, load_input, read_provenance
+from .write import OUTPUT_MARKER, atomic_output, check_output, check_target, clean_stale, save_output, write_parquet
+
+__all__ = [
+    "FILE_BUILDERS", "OUTPUT_MARKER", "atomic_output", "check_output", "check_target", "clean_stale", "load_input",
+    "read_provenance", "require_columns", "save_output", "write_parquet",
+]

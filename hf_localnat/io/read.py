@@ -1,0 +1,235 @@
+"""Read any input the CLI accepts into a `datasets.Dataset`, and the provenance recorded with a scored one.
+
+Inputs: a local JSON Lines (`.jsonl`), JSON (`.json`), Parquet (`.parquet`) or CSV (`.csv`) file, a folder written by
+`Dataset.save_to_disk` / `DatasetDict.save_to_disk`, or a Hub dataset id (`load_dataset(id, config, split=...)`), or an
+fsspec URL of such a file (`hf://datasets/...`, `s3://...`, `memory://...`) with `storage_options` (see `remote`). A
+`file://` URL is a local path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..provenance import Provenance
+
+#: File suffix -> the `datasets` builder that reads it.
+FILE_BUILDERS: dict[str, str] = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def _looks_like_path(source: str) -> bool:
+    """A source that is clearly meant as a local path (so a missing one is an error, not a Hub id)."""
+    path = Path(source)
+    return (
+        source.startswith((".", "/", "~"))
+        or path.suffix.lower() in FILE_BUILDERS
+        or (bool(path.suffix) and "/" not in source)
+        or source.count("/") > 1
+    )
+
+
+def load_input(source: str, *, config: str | None = None, split: str | None = None,
+               storage_options: dict | None = None):
+    """Load a file, a `save_to_disk` folder or a Hub dataset id as one `datasets.Dataset`.
+
+    Args:
+        source (`str`):
+            A path to a `.jsonl`, `.json`, `.parquet` or `.csv` file, a `save_to_disk` folder, a Hub dataset id, or an
+            fsspec URL of such a file (`hf://datasets/org/repo/traces.jsonl`, `s3://bucket/traces.parquet`).
+        config (`str`, *optional*):
+            The Hub dataset's configuration (subset); only for Hub ids.
+        split (`str`, *optional*):
+            Which split to read from a Hub id or a saved `DatasetDict` (defaults to `"train"`, or the only split).
+        storage_options (`dict`, *optional*):
+            Options for the filesystem of a URL (credentials, endpoint); see `hf_localnat.remote`.
+
+    Returns:
+        `datasets.Dataset`
+
+    Raises:
+        FileNotFoundError: `source` looks like a local path but does not exist.
+        InputError: unknown file suffix, a folder that is not a saved dataset, a missing split, or a Hub id that
+            cannot be loaded.
+
+    Example:
+        ```python
+        >>> from hf_localnat.sample import SAMPLE_PATH
+        >>> load_input(str(SAMPLE_PATH)).num_rows
+        32
+
+        ```
+    """
+    import datasets
+
+    from .remote import fetch, is_url, local_path
+
+    # A remote file is read from its local, content-addressed copy; messages still name `source`.
+    path = fetch(source, storage_options) if is_url(source) else Path(local_path(source)).expanduser()
+    if path.is_dir():
+        if not ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+            raise InputError(
+                f"{source!r} is a folder but not one written by `save_to_disk` (no dataset_info.json or "
+                "dataset_dict.json); pass a .jsonl/.json/.parquet/.csv file or a saved dataset folder."
+            )
+        loaded = datasets.load_from_disk(str(path))
+        return _pick_split(loaded, split, source) if isinstance(loaded, datasets.DatasetDict) else loaded
+    if path.is_file():
+        builder = FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise InputError(
+                f"Unknown file type {path.suffix or '(no suffix)'!r} for {source!r}; "
+                f"use one of {', '.join(FILE_BUILDERS)}, a save_to_disk folder, or a Hub dataset id."
+            )
+        _check_file(path, source)
+        try:
+            loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
+        except Exception as e:  # datasets wraps parse errors in several types; say which line instead
+            raise InputError(_unreadable(path, source, e)) from e
+        if loaded.num_rows == 0:
+            raise InputError(f"{source!r} has no rows (only a header, or an empty table); nothing to do.")
+        return loaded
+    if _looks_like_path(source):
+        raise FileNotFoundError(f"Input {source!r} does not exist; check the path (or pass a Hub dataset id).")
+    try:
+        if split is None:
+            return _pick_split(datasets.load_dataset(source, config), None, source)
+        return datasets.load_dataset(source, config, split=split)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(
+            f"Cannot load {source!r} (config={config!r}, split={split!r}) from the Hub: {first_line} "
+            "Check the dataset id, --config and --split, or pass a local file."
+        ) from e
+
+
+def _check_file(path: Path, source: str) -> None:
+    """Refuse, with the place of the fault, a file with no rows or (for text formats) with bytes that are not UTF-8.
+
+    Zero-row Parquet is read from its footer; text is decoded in blocks, so a file of any size costs one fast pass.
+    """
+    if path.stat().st_size == 0:
+        raise InputError(f"{source!r} is empty (0 bytes); nothing to do.")
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except Exception as e:
+            raise InputError(f"{source!r} is not a readable Parquet file ({_first_line(e)}).") from e
+        if rows == 0:
+            raise InputError(f"{source!r} has no rows (a Parquet file with a schema only); nothing to do.")
+        return
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, blank = 0, True  # offset: bytes given to the decoder so far
+    with path.open("rb") as f:
+        for block in [*iter(lambda: f.read(1 << 22), b""), None]:
+            held = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                text = decoder.decode(block or b"", final=block is None)
+            except UnicodeDecodeError as e:
+                raise InputError(_invalid_utf8(path, source, offset - held + e.start)) from e
+            blank = blank and not text.strip()
+            offset += len(block or b"")
+    if blank:
+        raise InputError(f"{source!r} holds only whitespace; nothing to do.")
+
+
+def _invalid_utf8(path: Path, source: str, byte: int) -> str:
+    """Where the first byte that is not UTF-8 is: its line and byte offset."""
+    with path.open("rb") as f:
+        head = f.read(byte + 1)
+    line = head.count(b"\n", 0, byte) + 1
+    column = byte - (head.rfind(b"\n", 0, byte) + 1) + 1
+    return (f"{source!r} is not valid UTF-8: byte {byte} (line {line}, column {column}) is 0x{head[byte]:02x}; "
+            "save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`).")
+
+
+def _unreadable(path: Path, source: str, error: BaseException) -> str:
+    """Why `datasets` could not read a file: for JSON, the first line that does not parse; else its first words."""
+    import json
+
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with path.open(encoding="utf-8") as f:
+            if path.suffix.lower() == ".json" and f.read(1) == "[":
+                f.seek(0)
+                try:
+                    json.load(f)
+                except json.JSONDecodeError as e:
+                    return (f"{source!r} is not valid JSON at line {e.lineno}, column {e.colno} ({e.msg}); "
+                            "is the file truncated?")
+            else:
+                f.seek(0)
+                for number, text in enumerate(f, start=1):
+                    if not text.strip():
+                        continue
+                    try:
+                        value = json.loads(text)
+                    except json.JSONDecodeError as e:
+                        return (f"{source!r} line {number} is not valid JSON ({e.msg}, column {e.colno}); is the file "
+                                "truncated? Fix or remove that line.")
+                    if not isinstance(value, dict):
+                        return (f"{source!r} line {number} is a JSON {type(value).__name__}, not an object; every line "
+                                'must be one row such as {"question": ..., "response": ...}.')
+    cause = error
+    while cause.__cause__ is not None or cause.__context__ is not None:  # the innermost error names the fault
+        cause = cause.__cause__ or cause.__context__
+    if "corresponds to no data" in str(error) or isinstance(error, StopIteration):
+        return f"{source!r} has no rows; nothing to do."
+    return f"Cannot read {source!r} as {path.suffix.lower()[1:].upper()}: {_first_line(cause)}."
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _pick_split(dataset_dict, split: str | None, source: str):
+    """One split of a `DatasetDict`: the one asked for, else `train`, else the only one."""
+    names = list(dataset_dict)
+    if split is None:
+        if "train" in dataset_dict:
+            return dataset_dict["train"]
+        if len(names) == 1:
+            return dataset_dict[names[0]]
+        raise InputError(f"{source!r} has splits {', '.join(names)}; choose one with --split.")
+    if split not in dataset_dict:
+        raise InputError(f"{source!r} has no split {split!r} (splits: {', '.join(names)}); fix --split.")
+    return dataset_dict[split]
+
+
+def read_provenance(source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
+    """The provenance recorded with a scored output (file or folder); `None` when none is recorded.
+
+    Reads a Parquet file's schema metadata (only the footer), a folder's `hf_localnat.json` or the Parquet files in
+    it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar; for an fsspec URL of a file, the same through
+    its filesystem (`storage_options`). A Hub dataset id gives `None`: pull it first (`localnat pull` keeps the
+    provenance).
+
+    Raises:
+        ProvenanceError: the parts of a folder were scored differently.
+    """
+    from ..provenance import FOLDER_FILE, Provenance, common, from_metadata, sidecar_path
+    from . import remote
+
+    if remote.is_url(source):
+        return remote.read_provenance(source, storage_options)
+    path = Path(remote.local_path(source)).expanduser()
+    if path.is_file() and path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return from_metadata(pq.read_schema(path).metadata)
+    if path.is_dir() and not (path / FOLDER_FILE).is_file():
+        parquet = sorted(path.rglob("*.parquet"))
+        return common((read_provenance(p) for p in parquet), what=str(source)) if parquet else None
+    if path.exists():
+        side = sidecar_path(path)
+        return Provenance.from_json(side.read_text(encoding="utf-8")) if side.is_file() else None
+    return None
+
