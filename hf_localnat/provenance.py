@@ -32,7 +32,8 @@ SIDECAR_SUFFIX = f".{METADATA_KEY}.json"
 """Suffix of the sidecar file beside a `.jsonl`/`.json`/`.csv` output: `scored.jsonl.hf_localnat.json`."""
 FOLDER_FILE = f"{METADATA_KEY}.json"
 """Name of the provenance file inside a `save_to_disk` folder."""
-DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype")
+DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype",
+                                      "response_part")
 """What decides a score besides the student (SPEC.md): the same values and student give the same numbers."""
 
 
@@ -52,6 +53,8 @@ class Provenance:
             - `stated`: not recorded with the scores, only stated by a user's flags (`localnat publish` of a file
               that records nothing): `name`, `revision`.
         version (`str`): the hf_localnat version that scored.
+        response_part (`str`): the part of each response that was scored (`full`, `thinking`, `answer`; SPEC §9).
+            Outputs of versions that did not record it scored the `full` response.
     """
 
     window: int
@@ -62,6 +65,7 @@ class Provenance:
     dtype: str
     student: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
+    response_part: str = "full"
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -84,7 +88,7 @@ class Provenance:
         Raises:
             ProvenanceError: `data` lacks a definition field.
         """
-        definition = data.get("definition") or {}
+        definition = {"response_part": "full", **(data.get("definition") or {})}  # recorded since 0.1.0's §9
         missing = [name for name in DEFINITION_FIELDS if name not in definition]
         if missing:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
@@ -130,7 +134,8 @@ class Provenance:
         elif self.student.get("package_version"):
             student += f" ({self.student.get('package')} {self.student['package_version']})"
         max_length = self.max_length if self.max_length is not None else "model maximum"
-        return (f"student {student}, window {self.window}, {self.segmenter} steps, prompt {self.prompt_format}, "
+        part = "" if self.response_part == "full" else f", {self.response_part} part"
+        return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
                 f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}")
 
     # ------------------------------------------------------------------------------------------------- checking

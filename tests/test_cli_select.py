@@ -91,7 +91,7 @@ def test_score_error_paths(runner, tmp_path, tiny_model_path, hub_server):
     _fails(runner.invoke(main, ["score", str(source), "-o", out, "--model", "nobody/no-such-model"]),
            "Error: Cannot load")
     _fails(runner.invoke(main, ["score", str(source), "-o", out, "--response-column", "answer"]),
-           "Error: Scoring needs column(s) 'answer'")
+           "Error: --response-column 'answer' is not a column of the input. Columns found: question (text)")
     (tmp_path / "traces.txt").write_text("hi")
     _fails(runner.invoke(main, ["score", str(tmp_path / "traces.txt"), "-o", out]), "Error: Unknown file type '.txt'")
     _fails(runner.invoke(main, ["score", str(source), "-o", str(tmp_path / "o.xlsx")]), "Unknown output type '.xlsx'")

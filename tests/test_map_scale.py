@@ -58,7 +58,7 @@ def test_pickle_carries_configuration_only(tiny_model_path):
 
 # A value other than the default for every field of the definition and every speed knob.
 DEFINITION_CHANGES = {"window": 3, "segmenter": "line", "prompt_format": "plain", "max_length": 64,
-                      "mode": "blockmask"}
+                      "mode": "blockmask", "response_part": "thinking"}
 COMPUTE_CHANGES = {"batch_tokens": 2048, "reuse_galp": False, "padding_side": "left", "bucket_ratio": 0.0,
                    "prefix_reuse": True, "prefix_reuse_min_tokens": 4, "packing": False, "oom_backoff": False,
                    "prefetch_rows": 3}
@@ -78,7 +78,7 @@ def test_fingerprint_changes_with_every_definition_field_and_never_with_a_speed_
     base = Hasher.hash(LocalNaturalnessScorer(path))
     assert Hasher.hash(LocalNaturalnessScorer(path)) == base
     for name, value in {**DEFINITION_CHANGES, "dtype": "bfloat16", "question_column": "q", "response_column": "text",
-                        "steps_column": "s"}.items():
+                        "messages_column": "conversations", "steps_column": "s"}.items():
         assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) != base, name
     for name, value in COMPUTE_CHANGES.items():
         assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) == base, name

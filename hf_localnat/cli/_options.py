@@ -188,3 +188,13 @@ def prompt_format_option(default: str | None = "auto",
 
     return click.option("--prompt-format", type=click.Choice(PROMPT_FORMATS), default=default,
                         show_default=default is not None, help=help)
+
+
+def response_part_option(default: str | None = "full",
+                         help: str = "The part of each response that is scored: full, thinking (inside <think>…</think> "
+                                     "or <|begin_of_thought|>…<|end_of_thought|>) or answer (after it).") -> Callable:
+    """`--response-part {full,thinking,answer}`."""
+    from ..io.parts import RESPONSE_PARTS
+
+    return click.option("--response-part", type=click.Choice(RESPONSE_PARTS), default=default,
+                        show_default=default is not None, help=help)

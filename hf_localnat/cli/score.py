@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 
 import click
 
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
-                       prompt_format_option, segmenter_option, storage_options_option, window_option)
+                       prompt_format_option, response_part_option, segmenter_option, storage_options_option,
+                       window_option)
 
 EXAMPLES = """
 \b
 Examples:
   localnat score traces.jsonl -o scored.parquet
+  localnat score r1=r1.jsonl qwq=qwq.parquet -o scored.parquet          # one input per teacher
+  localnat score openthoughts.parquet -o scored.parquet --response-part thinking   # conversations, <think> blocks
+  localnat score openr1.parquet -o scored.parquet --question-column problem --response-column generations
+  localnat score deepmath.parquet -o scored.parquet --response-column r1_solution_1 --response-column r1_solution_2
   localnat score traces.parquet -o scored.jsonl --model Qwen/Qwen2.5-1.5B-Instruct --window 4
   localnat score my-org/traces --config math --split train -o scored_folder
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
@@ -44,7 +50,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 
 
 @click.command("score", epilog=EXAMPLES)
-@click.argument("input_path", metavar="INPUT")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, metavar="OUTPUT",
               help="A .jsonl/.json/.parquet/.csv file, or a folder (no suffix) for save_to_disk.")
 @model_option()
@@ -70,8 +76,23 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
               help="transformers device_map (e.g. auto) to spread a student larger than one GPU over several.")
 @click.option("--adapter", default=None, metavar="PATH_OR_ID",
               help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
-@click.option("--question-column", default="question", show_default=True)
-@click.option("--response-column", default="response", show_default=True)
+@click.option("--question-column", default=None, metavar="COLUMN",
+              help="The question column of flat, list or wide inputs  [default: question].")
+@click.option("--response-column", "response_columns", multiple=True, metavar="COLUMN|TEACHER=COLUMN",
+              help="The response column: texts, or lists of texts (one row per element); repeat it for one column "
+                   "per response (one row per column, teacher = the column name or TEACHER)  [default: response, "
+                   "else a messages/conversations column].")
+@click.option("--messages-column", default=None, metavar="COLUMN",
+              help="A column of turns (role/content or ShareGPT from/value): response = the last assistant turn, "
+                   "question = the last user turn before it  [default: messages or conversations, when there is no "
+                   "response column].")
+@click.option("--teacher-column", default=None, metavar="COLUMN", help="The column naming each row's teacher.")
+@click.option("--teacher", "teacher_name", default=None, metavar="NAME",
+              help="One teacher for every row (NAME=INPUT sets it per input).")
+@click.option("--explode-with", multiple=True, metavar="COLUMN",
+              help="A list column exploded alongside a list of responses even where its lengths differ (missing "
+                   "elements are null); lists of scalars whose lengths always match are exploded anyway.")
+@response_part_option()
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
 @click.option("--num-proc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes, each with its own model: one per GPU when GPUs exist (rank r on cuda:r), else N CPU "
@@ -93,57 +114,69 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @storage_options_option
 @overwrite_option
 @handle_errors
-def score(input_path: str, output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
+def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
-          question_column: str, response_column: str, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
+          question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
+          teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...], response_part: str,
+          steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
           split: str | None, storage_options: dict, overwrite: bool) -> None:
-    """Score every response of INPUT by LALP and GALP with a student model and write OUTPUT.
+    """Score every response of the INPUTs by LALP and GALP with a student model and write OUTPUT.
 
-    INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, with one row per
-    response (columns question and response). INPUT and OUTPUT may be fsspec URLs of such files (hf://datasets/...,
+    Each INPUT is a .jsonl, .json, .parquet or .csv file, a save_to_disk folder, or a Hub dataset id, in any shape
+    of SPEC §9: flat rows (question, response), conversations (a messages or conversations column), lists of
+    responses, or one column per response; `NAME=INPUT` makes NAME the teacher of that input's rows (a path that
+    itself contains `=` is written with a folder part, ./a=b.jsonl: a value is NAME=INPUT only when no `/` comes
+    before its first `=`). The rows of all INPUTs are scored as one dataset, in the order given; one line before
+    scoring says how each was read. --response-part thinking/answer scores only the <think> block or what follows
+    it (the response column keeps the full text). INPUT and OUTPUT may be fsspec URLs of such files (hf://datasets/...,
     s3://..., gs://..., memory://...; --storage-options for credentials). OUTPUT gets every input column plus lalp, galp, lalp_steps,
     num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
     prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
     OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
     by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
     """
-    from ..io import check_output, load_input, save_output
-    from ._checkpoints import score_resumable
-    from ..io import require_columns
+    from ..io import check_output, load_input, require_columns, save_output
     from ..scoring.scorer import LocalNaturalnessScorer
+    from ._checkpoints import score_resumable
 
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
     scorer = LocalNaturalnessScorer(
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
-        device=device, batch_tokens=batch_tokens, question_column=question_column, response_column=response_column,
-        steps_column=steps_column, revision=model_revision, adapter=adapter,
+        device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
+        revision=model_revision, adapter=adapter,
         model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                       if v is not None},
     )
+    shape = dict(question_column=question_column, response_columns=response_columns or None,
+                 messages_column=messages_column, teacher_column=teacher_column, explode_with=explode_with,
+                 steps_column=steps_column if segmenter == "given" else None)
+    dataset = read_inputs(inputs, teacher=teacher_name, echo=lambda line: click.echo(line, err=True),
+                          load=lambda source: load_input(source, config=config_name, split=split, **remote), **shape)
+    needed = [steps_column if segmenter == "given" else "response"]
+    if prompt_format != "none":
+        needed.append("question")
+    require_columns(dataset, needed, what="scoring")
     if engine == "ray":
         from ..scoring.ray_engine import score_with_ray
 
         start = time.perf_counter()
         stats: dict = {}
-        path = score_with_ray(scorer, input_path, output, address=ray_address, workers=workers,
+        path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
                               gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                              config=config_name, split=split, overwrite=overwrite, stats=stats, **remote)
+                              overwrite=overwrite, stats=stats, **remote)
         click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
         click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
                    f"{sorted(stats['nodes'].values(), reverse=True)}.")
         click.echo(f"Wrote {path}.")
         click.echo(f"Provenance ({where_recorded(path)}): {scorer.provenance().describe()}.")
         return
-    dataset = load_input(input_path, config=config_name, split=split, **remote)
-    needed = [steps_column if segmenter == "given" else response_column]
-    if prompt_format != "none":
-        needed.append(question_column)
-    require_columns(dataset, needed, what="scoring")
-    click.echo(f"Scoring {dataset.num_rows} rows of {input_path} with {model or 'the embedded smollm2-135m-instruct'}"
-               f" (dtype {dtype}), window {window}, {segmenter} steps.", err=True)
+    names = ", ".join(inputs) if len(inputs) <= 3 else f"{len(inputs)} inputs"
+    click.echo(f"Scoring {dataset.num_rows} rows of {names} with {model or 'the embedded smollm2-135m-instruct'}"
+               f" (dtype {dtype}), window {window}, {segmenter} steps"
+               f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
     start = time.perf_counter()
     # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
     # loads only when a batch actually needs scoring, so a rerun never loads it.
@@ -167,6 +200,38 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
     click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")
     click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
+
+
+def split_named_input(value: str) -> tuple[str | None, str]:
+    """`"r1=traces.jsonl"` -> `("r1", "traces.jsonl")`; a value with a `/` before its first `=` (or none) is a plain
+    INPUT: `"./a=b.jsonl"` -> `(None, "./a=b.jsonl")`."""
+    name, sep, source = value.partition("=")
+    if sep and name and "/" not in name and ":" not in name and source:
+        return name, source
+    return None, value
+
+
+def read_inputs(inputs: tuple[str, ...], *, load, teacher: str | None, echo, **shape):
+    """Read every INPUT (`NAME=INPUT` names its teacher), make each long (`io.to_long`), say how each was read, and
+    return their rows as one dataset."""
+    from ..io import concat_rows, to_long
+
+    named = [split_named_input(value) for value in inputs]
+    longs = [to_long(load(source), teacher=name or teacher, **shape) for name, source in named]
+    lines = longs
+    if any(name for name, _ in named):
+        teachers = f"teachers from NAME=INPUT ({len({name for name, _ in named if name})})"
+        lines = [dataclasses.replace(long, teachers=teachers) for long in lines]
+    readings = {(long.reading, long.teachers) for long in lines}
+    if len(readings) == 1 and len(lines) > 1:
+        rows = sum(long.dataset.num_rows for long in lines)
+        echo(f"Read {lines[0].reading}; {lines[0].teachers}; {rows} rows from {len(lines)} inputs"
+             + (f" ({sum(long.without_response for long in lines)} input rows with no response, so no row)."
+                if any(long.without_response for long in lines) else "."))
+    else:
+        for (_, source), long in zip(named, lines, strict=True):
+            echo(long.describe() if len(lines) == 1 else f"{source}: {long.describe()}")
+    return concat_rows([long.dataset for long in longs])
 
 
 def where_recorded(path) -> str:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 from ..errors import ConfigError
+from ..io.parts import RESPONSE_PARTS
 from .segment import SEGMENTERS
 
 PromptFormat = Literal["auto", "chat", "plain", "none"]
@@ -33,6 +34,9 @@ class ScoringDefinition:
             forward pass per response with an attention mask letting each step's tokens see P and the `window`
             steps before it; deeper layers see context beyond the window. About one extra GALP pass instead of
             (k+1); see `benchmarks/RESULTS.md` for its rank agreement with exact LALP.
+        response_part (`str`, *optional*, defaults to `"full"`):
+            The part of each response that is scored (SPEC §9): `"full"`, `"thinking"` (inside the `<think>` or
+            `<|begin_of_thought|>` block) or `"answer"` (after it); see `hf_localnat.io.parts`.
     """
 
     window: int = 4
@@ -40,6 +44,7 @@ class ScoringDefinition:
     prompt_format: str = "auto"
     max_length: int | None = None
     mode: str = "exact"
+    response_part: str = "full"
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
@@ -52,6 +57,11 @@ class ScoringDefinition:
             raise ConfigError(f"`max_length` must be an integer >= 2 or None, got {self.max_length!r}.")
         if self.mode not in ("exact", "blockmask"):
             raise ConfigError(f"Unknown mode {self.mode!r}; use 'exact' (LALP) or 'blockmask' (an approximation).")
+        if self.response_part not in RESPONSE_PARTS:
+            raise ConfigError(f"Unknown response_part {self.response_part!r}; use one of {', '.join(RESPONSE_PARTS)}.")
+        if self.response_part != "full" and self.segmenter == "given":
+            raise ConfigError("response_part applies to a response text; with segmenter='given' the steps are the "
+                              "text: pass the steps of the part you want scored, with response_part='full'.")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from .. import provenance as _provenance
 from ..errors import ColumnError
+from ..io.shapes import BatchTexts, _values, batch_texts
 from ..records import output_features, to_columns, to_table
 from . import fingerprint as _fingerprint
 
@@ -59,8 +60,9 @@ class DatasetsIntegration:
         the batch (a first batch whose `score_error` values are all `None` still writes a string column).
 
         Args:
-            batch (`dict[str, list]` or `pyarrow.Table`): a batch of rows (`question`/`response`, or `steps` with
-                `segmenter="given"`). An Arrow table (an `"arrow"`-formatted dataset) gets back the same table with
+            batch (`dict[str, list]` or `pyarrow.Table`): a batch of rows (`question`/`response`; a `messages` or
+                `conversations` column of turns when there is no response column, see `io.shapes.batch_texts`; or
+                `steps` with `segmenter="given"`). An Arrow table (an `"arrow"`-formatted dataset) gets back the same table with
                 the SPEC §7 columns added, since `datasets` does not merge a returned table with its input.
             rank (`int`, *optional*): the worker's rank, from `map(..., with_rank=True)`. With GPUs and no explicit
                 device (or `device="cuda"`), rank `r` runs on `cuda:{r % device_count}`; otherwise it changes nothing.
@@ -71,25 +73,25 @@ class DatasetsIntegration:
         self._before_batch(rank)
         table = batch if isinstance(batch, pa.Table) else None
         names = table.column_names if table is not None else list(batch)
-        given = self.config.segmenter == "given"
-        needed = self.steps_column if given else self.response_column
-        if needed not in names:
-            raise ColumnError(
-                f"Column {needed!r} not found (columns: {', '.join(names)}); "
-                f"pass {'steps_column' if given else 'response_column'}= to the scorer."
-            )
 
-        def column(name: str) -> list | None:
+        def column(name: str):
             if name not in names:
                 return None
-            return table.column(name).to_pylist() if table is not None else batch[name]
+            return table.column(name) if table is not None else batch[name]
 
-        rows = self.score(
-            responses=None if given else column(self.response_column),
-            questions=column(self.question_column),
-            steps=column(self.steps_column) if given else None,
-            progress=False,
-        )
+        if self.config.segmenter == "given":
+            if self.steps_column not in names:
+                raise ColumnError(f"Column {self.steps_column!r} not found (columns: {', '.join(names)}); "
+                                  "pass steps_column= to the scorer.")
+            steps = column(self.steps_column)
+            texts = BatchTexts([None] * len(steps), _values(column(self.question_column)), None)
+            steps = _values(steps)
+        else:
+            texts = batch_texts(column, names, question_column=self.question_column,
+                                response_column=self.response_column, messages_column=self.messages_column)
+            steps = None
+        rows = self.score(responses=texts.responses, questions=texts.questions, steps=steps, progress=False,
+                          input_errors=texts.errors)
         if table is None:
             return to_columns(rows)
         scored = to_table(rows)
@@ -138,7 +140,7 @@ class DatasetsIntegration:
             part of it.
         """
         return {"scorer": "hf_localnat.LocalNaturalnessScorer", "provenance": self.provenance().to_dict(),
-                "columns": [self.question_column, self.response_column, self.steps_column]}
+                "columns": [self.question_column, self.response_column, self.steps_column, self.messages_column]}
 
     def fingerprint(self) -> str:
         """A short hex digest of `fingerprint_state()` (for logs and cache keys)."""

@@ -83,7 +83,7 @@ class _ScorerActor:
 
 def score_with_ray(
     scorer,
-    input_path: str,
+    input_path,
     output: str | os.PathLike,
     *,
     address: str | None = None,
@@ -104,7 +104,9 @@ def score_with_ray(
     Args:
         scorer (`LocalNaturalnessScorer`): the scorer; each actor gets a copy (its configuration, or the model
             object if one was passed in).
-        input_path (`str`): anything `io.load_input` reads (a file, a `save_to_disk` folder, a Hub dataset id).
+        input_path (`str` or `datasets.Dataset`): anything `io.load_input` reads (a file, a `save_to_disk` folder, a
+            Hub dataset id), made long by `io.to_long` (SPEC §9; a conversation column, a column of lists, ...), or a
+            dataset already in long rows (what `localnat score` passes).
         output (`str` or `os.PathLike`): anything `io.save_output` writes.
         address (`str`, *optional*): the cluster (`"auto"`, `"ray://host:10001"`, `"host:6379"`); `None` connects to
             an already-initialised Ray, else to a cluster started with `ray start`, else starts a local one.
@@ -134,20 +136,23 @@ def score_with_ray(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..io import check_output, load_input, save_output
-    from ..io import require_columns
+    from ..io import check_output, load_input, require_columns, save_output, to_long
+    from ..io.shapes import INPUT_ERROR_COLUMN
 
     for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"`{name}` must be a whole number >= 1, got {value!r}.")
     check_output(output, overwrite=overwrite, storage_options=storage_options)
-    dataset = load_input(input_path, config=config, split=split, storage_options=storage_options)
+    if isinstance(input_path, str):
+        dataset = to_long(load_input(input_path, config=config, split=split, storage_options=storage_options)).dataset
+    else:
+        dataset = input_path
     needed = [scorer.steps_column if scorer.config.segmenter == "given" else scorer.response_column]
     if scorer.config.prompt_format != "none":
         needed.append(scorer.question_column)
     require_columns(dataset, needed, what="scoring")
-    columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column)
-               if c in dataset.column_names]
+    columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
+                           scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
     key = f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}"
     shards = shard_names(dataset.num_rows, shard_rows, key)
     folder = shard_folder(output)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..io.parts import response_part
 from ..records import error_record
 from .align import align_steps, tokenize_response
 from .config import ScoringConfig
@@ -84,14 +85,15 @@ def prepare_row(
         tokenizer: the student's fast tokenizer.
         config (`ScoringConfig`): `segmenter`, `prompt_format`, `window`, `reuse_galp`.
         max_length (`int`): the bound on every model input.
-        response (`str`, *optional*): the response (ignored with `segmenter="given"`).
+        response (`str`, *optional*): the response (ignored with `segmenter="given"`); its `config.response_part`
+            is what is cut into steps and scored.
         question (`str`, *optional*): its question; `None` means no question.
         steps (`Sequence[str]`, *optional*): its steps, with `segmenter="given"`.
         prefix_cache (`dict`): question -> its prompt's token ids (P), shared by the rows of a call.
 
     Returns:
         `PreparedRow`: with `error` set (`missing_steps`, `invalid_steps`, `missing_response`, `invalid_response`,
-        `empty_response`, `invalid_question`, `prompt_too_long`) instead of windows when the row cannot be scored.
+        `empty_response`, `invalid_question`, `prompt_too_long`, `no_thinking_block`) instead of windows when the row cannot be scored.
     """
     row = PreparedRow()
     if config.segmenter == "given":
@@ -108,6 +110,9 @@ def prepare_row(
             return row
         if not is_text(response):
             row.error = "invalid_response"
+            return row
+        response, row.error = response_part(response, config.response_part)
+        if row.error is not None:
             return row
         spans = segment(response, config.segmenter)
     row.num_steps = len(spans)

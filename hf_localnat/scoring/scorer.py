@@ -37,7 +37,13 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         dtype (`str` or `torch.dtype`, *optional*, defaults to `"auto"`): float32 on CPU, bfloat16 on GPU.
         device (`str`, *optional*): defaults to `cuda` when available, else `cpu`.
         batch_tokens (`int`, *optional*, defaults to 16384): token budget of one forward batch.
+        response_part (`str`, *optional*, defaults to `"full"`): the part of each response that is scored:
+            `"full"`, `"thinking"` (inside `<think>…</think>` or `<|begin_of_thought|>…<|end_of_thought|>`) or
+            `"answer"` (after it); part of the definition (SPEC §9).
         question_column, response_column, steps_column (`str`): column names read by `__call__`.
+        messages_column (`str`, *optional*): a column of conversation turns read by `__call__` instead of the
+            question and response columns (the last assistant turn and the last user turn before it, SPEC §9);
+            by default a `messages` or `conversations` column is read when the batch has no response column.
         reuse_galp (`bool`, *optional*, defaults to `True`): read prefix-window steps from the GALP pass.
         padding_side (`str`, *optional*, defaults to `"right"`).
         revision (`str`, *optional*): Hub revision of `model` (branch, tag or commit); resolved to a commit sha for
@@ -93,6 +99,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
         mode: str = "exact",
+        response_part: str = "full",
+        messages_column: str | None = None,
         model_kwargs: dict | None = None,
         adapter: str | None = None,
     ) -> None:
@@ -101,11 +109,13 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, mode=mode,
+            response_part=response_part,
         )
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.model_arg, self.tokenizer_arg, self.revision_arg, self.adapter = model, tokenizer, revision, adapter
         self.dtype_arg, self.device_arg, self.model_kwargs = dtype, device, dict(model_kwargs or {})
         self.question_column, self.response_column, self.steps_column = question_column, response_column, steps_column
+        self.messages_column = messages_column
         self._model = None if model is None or isinstance(model, str) else model  # a name loads on first use
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None  # `models.ModelSource` of the loaded student
@@ -161,6 +171,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         steps: Sequence[Sequence[str] | None] | None = None,
         *,
         progress: bool | None = None,
+        input_errors: Sequence[str | None] | None = None,
     ) -> list[dict]:
         """Score responses; one dict per response with the SPEC §7 fields, in input order.
 
@@ -169,6 +180,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             questions (`Sequence[str]`, *optional*): the question of each response; `None` means no question.
             steps (`Sequence[Sequence[str]]`, *optional*): the steps of each response, with `segmenter="given"`.
             progress (`bool`, *optional*): show a progress bar (default: only on a terminal).
+            input_errors (`Sequence[str]`, *optional*): per row, the reason the input layer found no response in it
+                (`invalid_conversation`, SPEC §9), or `None`; such a row gets it as `score_error` unscored.
 
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
@@ -176,16 +189,23 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         from .pipeline import pad_token_id, score_prepared
 
         responses, questions, steps = check_inputs(responses, questions, steps, self.config.segmenter)
+        errors = list(input_errors) if input_errors is not None else [None] * len(questions)
+        if len(errors) != len(questions):
+            raise ConfigError(f"Got {len(questions)} rows but {len(errors)} input_errors; pass one per row.")
         prefix_cache: dict = {}  # question -> P, shared by the rows of this call
         pad_id = pad_token_id(self.tokenizer)  # loads the model and tokenizer before the preparing thread starts
         results, self.last_run = score_prepared(
-            self.model, lambda i: self._prepare(i, responses[i], questions[i], steps[i], prefix_cache), len(questions),
+            self.model, lambda i: self._prepare(i, responses[i], questions[i], steps[i], prefix_cache, errors[i]),
+            len(questions),
             pad_id, self.config, progress=progress,
         )
         return results
 
-    def _prepare(self, index: int, response, question, steps, prefix_cache: dict) -> PreparedRow:
-        """`rows.prepare_row` with this scorer's tokenizer, configuration and `max_length`."""
+    def _prepare(self, index: int, response, question, steps, prefix_cache: dict, error: str | None) -> PreparedRow:
+        """`rows.prepare_row` with this scorer's tokenizer, configuration and `max_length`; a row the input layer
+        could not read gets its reason."""
+        if error is not None:
+            return PreparedRow(error=error)
         return prepare_row(self.tokenizer, self.config, self.max_length, index, response, question, steps, prefix_cache)
 
     # ------------------------------------------------------------------------------------------------ provenance
@@ -206,6 +226,6 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         return {
             "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
-            "steps_column": self.steps_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
+            "steps_column": self.steps_column, "messages_column": self.messages_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
             "adapter": self.adapter,
         }
