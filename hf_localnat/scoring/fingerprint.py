@@ -138,7 +138,9 @@ def model_checksum(model) -> str:
             digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
             flat = tensor.detach().reshape(-1)
             if flat.numel() > SAMPLED_ELEMENTS:
-                index = torch.linspace(0, flat.numel() - 1, SAMPLED_ELEMENTS, device=flat.device).long()
+                # integer steps: a float32 linspace rounds the last index past the end above 2**24 elements
+                index = torch.arange(SAMPLED_ELEMENTS, device=flat.device) * (flat.numel() - 1) \
+                    // (SAMPLED_ELEMENTS - 1)
                 flat = flat[index]
             digest.update(flat.contiguous().cpu().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()

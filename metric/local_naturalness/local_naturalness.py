@@ -15,6 +15,7 @@ import datasets
 import evaluate
 
 import hf_localnat
+import hf_localnat.io.shapes
 
 _CITATION = """\
 @article{just2025signal,
@@ -44,6 +45,11 @@ Args:
     predictions (`list[str]` or `list[list[str]]`): the responses (reasoning traces) to score; a list of steps per
         response selects `segmenter="given"`.
     questions (`list[str]`, *optional*): the question of each response (`None` entries: no question).
+    messages (`list[list[dict]]`, *optional*): instead of `predictions`/`questions`, one conversation per response
+        (role/content or ShareGPT from/value turns): the response is its last assistant turn, the question the last
+        user turn before it; one without such a pair gets `score_error="invalid_conversation"` (SPEC §9).
+    response_part (`str`, *optional*, defaults to `"full"`): `"full"`, `"thinking"` (the `<think>` block) or
+        `"answer"` (what follows it).
     model_id (`str`, *optional*): Hub id or local folder of the student; `None` = the embedded SmolLM2-135M-Instruct.
     model (`PreTrainedModel`, *optional*): an already loaded student (instead of `model_id`).
     tokenizer (`str` or tokenizer, *optional*): defaults to the model's own (must be a fast tokenizer).
@@ -82,6 +88,7 @@ def _mean(values):
 _MARK = "\x00"
 _MISSING = _MARK + "missing"
 _NOT_TEXT = _MARK + "not text"
+_INVALID_CONVERSATION = _MARK + hf_localnat.io.shapes.INVALID_CONVERSATION
 
 
 class _NotText:
@@ -104,7 +111,31 @@ def _load_text(value):
         return value
     if value.startswith(_MARK, 1):
         return value[1:]
+    if value == _INVALID_CONVERSATION:
+        return _InputError(hf_localnat.io.shapes.INVALID_CONVERSATION)
     return None if value == _MISSING else _NotText()
+
+
+class _InputError:
+    """A stored conversation without a (question, response) pair: the scorer gives its row `reason`."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def _from_messages(messages, predictions, questions):
+    """`messages=` as predictions and questions (a conversation without a pair becomes its marked reason)."""
+    if messages is None:
+        return predictions, questions
+    if predictions is not None or questions is not None:
+        raise ValueError("Pass either messages= or predictions= (with questions=), not both.")
+    messages = list(messages)
+    texts = hf_localnat.io.shapes.batch_texts(lambda name: messages if name == "messages" else None, ["messages"],
+                                              question_column="question", response_column="response",
+                                              messages_column="messages")
+    predictions = [_INVALID_CONVERSATION if error else response
+                   for response, error in zip(texts.responses, texts.errors, strict=True)]
+    return predictions, texts.questions
 
 
 def _store_steps(value):
@@ -181,16 +212,18 @@ class LocalNaturalness(evaluate.Metric):
             self._models = {}  # (model_id, revision, tokenizer, dtype, device) -> (model, tokenizer)
         return self._models
 
-    def add_batch(self, *, predictions=None, questions=None, **kwargs):
-        """Like `evaluate.Metric.add_batch`; `questions` may be left out or hold `None` (no question). Any value is
-        accepted: one that is not text gets its row a `score_error` reason."""
-        predictions, questions = _storable(predictions, questions)
+    def add_batch(self, *, predictions=None, questions=None, messages=None, **kwargs):
+        """Like `evaluate.Metric.add_batch`; `questions` may be left out or hold `None` (no question), and
+        `messages=` (conversations) may stand for both. Any value is accepted: one that is not text gets its row a
+        `score_error` reason."""
+        predictions, questions = _storable(*_from_messages(messages, predictions, questions))
         return super().add_batch(predictions=predictions, questions=questions, **kwargs)
 
-    def compute(self, *, predictions=None, questions=None, **kwargs):
-        """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question). Any value is
-        accepted: one that is not text gets its row a `score_error` reason. See the module's kwargs description for
-        the scorer options."""
+    def compute(self, *, predictions=None, questions=None, messages=None, **kwargs):
+        """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question), and
+        `messages=` (conversations) may stand for both. Any value is accepted: one that is not text gets its row a
+        `score_error` reason. See the module's kwargs description for the scorer options."""
+        predictions, questions = _from_messages(messages, predictions, questions)
         if predictions is not None:  # stored here (not by `add_batch`, which would mark the marks again)
             predictions, questions = _storable(predictions, questions, kwargs.get("segmenter"))
             super().add_batch(predictions=predictions, questions=questions)
@@ -227,11 +260,15 @@ class LocalNaturalness(evaluate.Metric):
         dtype="auto",
         device=None,
         batch_tokens=16384,
+        response_part="full",
     ):
         given = _is_given(predictions, segmenter)
         predictions = [_load_steps(p) if given else _load_text(p) for p in predictions]
         questions = [_load_text(q) for q in questions]
+        errors = [p.reason if isinstance(p, _InputError) else None for p in predictions]
+        predictions = [None if isinstance(p, _InputError) else p for p in predictions]
         options = {
+            "response_part": response_part,
             "window": window,
             "segmenter": segmenter or ("given" if given else "sentence"),
             "prompt_format": prompt_format,
@@ -242,7 +279,7 @@ class LocalNaturalness(evaluate.Metric):
         if options["segmenter"] == "given":
             rows = scorer.score(steps=predictions, questions=questions)
         else:
-            rows = scorer.score(predictions, questions)
+            rows = scorer.score(predictions, questions, input_errors=errors)
         lalp = [row["lalp"] for row in rows]
         galp = [row["galp"] for row in rows]
         return {
