@@ -166,8 +166,9 @@ class _Report:
         return self.dataset[int(index)]
 
     def _recover(self, index: int) -> RecoveredSteps:
+        part = self.provenance.response_part if self.provenance is not None else "full"
         return recover_steps(self._row(index), self.segmenter, response_column=self.response_column,
-                             steps_column=self.steps_column)
+                             steps_column=self.steps_column, response_part=part)
 
     def _shaded(self, steps: RecoveredSteps, max_chars: int) -> str:
         if not steps.matches:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..io.parts import response_part as part_of
 from ..scoring.segment import join_steps, segment
 
 
@@ -27,9 +28,9 @@ class RecoveredSteps:
 
 
 def recover_steps(row: dict, segmenter: str, *, response_column: str = "response",
-                  steps_column: str = "steps") -> RecoveredSteps:
-    """Cut `row` exactly as the scorer did: `segment(response, segmenter)`, or `join_steps(row[steps_column])` for
-    `given`; then check that the number of steps equals the row's `num_steps` and `len(lalp_steps)`."""
+                  steps_column: str = "steps", response_part: str = "full") -> RecoveredSteps:
+    """Cut `row` exactly as the scorer did: `segment(part of the response, segmenter)` (the scored `response_part`,
+    SPEC §9), or `join_steps(row[steps_column])` for `given`; then check that the number of steps equals the row's `num_steps` and `len(lalp_steps)`."""
     scores = list(row.get("lalp_steps") or [])
     if segmenter == "given":
         steps = row.get(steps_column)
@@ -40,6 +41,10 @@ def recover_steps(row: dict, segmenter: str, *, response_column: str = "response
         text = row.get(response_column)
         if not isinstance(text, str):
             return RecoveredSteps("", [], scores, False, f"no response text in column {response_column!r}")
+        part, error = part_of(text, response_part)
+        if error is not None:
+            return RecoveredSteps(text, [], scores, False, f"not scored: {error}")
+        text = part
         spans = segment(text, segmenter)
     num_steps = row.get("num_steps")
     if row.get("score_error"):
