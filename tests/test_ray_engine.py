@@ -163,3 +163,21 @@ def test_an_interrupted_run_resumes_without_rescoring_finished_shards(cluster, t
     assert stats["shards"] == 10 and stats["shards_reused"] == len(finished)
     assert stats["rows_scored"] == len(reference) - 4 * len(finished) == sum(stats["workers"].values())
     _same(load_input(str(out)).to_list(), reference)
+
+
+def test_ray_reads_every_input_shape_like_one_process(cluster, tmp_path, rows, tiny_model_path):
+    """Conversations and NAME=INPUT through the Ray engine: the same long rows and scores as the local engine."""
+    turns = [[{"from": "human", "value": r["question"]}, {"from": "gpt", "value": r["response"]}] for r in rows[:12]]
+    turns[5] = turns[5][:1]  # no assistant turn: invalid_conversation
+    for name, part in (("a", turns[:6]), ("b", turns[6:])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"conversations": c}) + "\n" for c in part))
+    common = ["a=" + str(tmp_path / "a.jsonl"), "b=" + str(tmp_path / "b.jsonl"), "--model", str(tiny_model_path),
+              "--window", "2"]
+    local, remote = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    for out, extra in ((local, []), (remote, ["--engine", "ray", "--workers", "2", "--shard-rows", "4"])):
+        result = CliRunner().invoke(main, ["score", *common, "-o", str(out), *extra], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "Read conversations (ShareGPT from/value)" in result.output
+    got = load_input(str(remote)).to_list()
+    _same(got, load_input(str(local)).to_list())
+    assert [r["teacher"] for r in got] == ["a"] * 6 + ["b"] * 6 and got[5]["score_error"] == "invalid_conversation"

@@ -290,3 +290,19 @@ def test_the_same_pair_scores_the_same_in_every_shape_on_the_embedded_student(sm
     long = to_long(lists, question_column="problem", response_columns=["generations"]).dataset
     scored = scorer.map(long)
     _close(list(scored), [flat[0], flat[2], flat[1]])
+
+
+@pytest.mark.slow
+def test_the_metric_takes_messages(tiny_model_path):
+    import evaluate
+
+    metric = evaluate.load(str(README.parent / "metric" / "local_naturalness"))
+    messages = [_turns(["What is 2 + 2?", THINK]), _turns(["Hi?"], roles=("user",))]
+    got = metric.compute(messages=messages, model_id=str(tiny_model_path), window=2)
+    assert got["score_error"] == [None, "invalid_conversation"]
+    want = LocalNaturalnessScorer(str(tiny_model_path), window=2).score([THINK], ["What is 2 + 2?"])[0]
+    assert abs(got["lalp"][0] - want["lalp"]) <= 1e-4 and abs(got["galp"][0] - want["galp"]) <= 1e-4
+    thinking = metric.compute(messages=messages[:1], model_id=str(tiny_model_path), window=2, response_part="thinking")
+    assert thinking["lalp"][0] != got["lalp"][0]
+    with pytest.raises(ValueError, match="not both"):
+        metric.compute(messages=messages, predictions=["x", "y"], model_id=str(tiny_model_path))

@@ -101,6 +101,8 @@ class _NotText:
 def _store_text(value):
     if value is None:
         return _MISSING
+    if isinstance(value, _InputError):
+        return _INVALID_CONVERSATION
     if not hf_localnat.scoring.segment.is_text(value):
         return _NOT_TEXT
     return _MARK + value if value.startswith(_MARK) else value
@@ -133,7 +135,7 @@ def _from_messages(messages, predictions, questions):
     texts = hf_localnat.io.shapes.batch_texts(lambda name: messages if name == "messages" else None, ["messages"],
                                               question_column="question", response_column="response",
                                               messages_column="messages")
-    predictions = [_INVALID_CONVERSATION if error else response
+    predictions = [_InputError(error) if error else response
                    for response, error in zip(texts.responses, texts.errors, strict=True)]
     return predictions, texts.questions
 
