@@ -29,8 +29,8 @@ Examples:
   # your traces (one row per response: question, teacher, response[, correct]) with your student:
   python dataset_scripts/curate_mixed_teachers.py traces.parquet --repo-id you/math-curated \\
       --model Qwen/Qwen2.5-1.5B-Instruct --correct-column correct --license mit
-  # one column per teacher instead of one row per response:
-  python dataset_scripts/curate_mixed_teachers.py wide.jsonl --wide r1,qwq,gemini --repo-id you/x
+  # one column per teacher instead of one row per response (TEACHER=COLUMN names a column's teacher):
+  python dataset_scripts/curate_mixed_teachers.py wide.jsonl --wide r1,qwq,gemini=gemini_trace --repo-id you/x
 """
 
 
@@ -46,7 +46,9 @@ Examples:
 @click.option("--correct-column", default=None, metavar="COLUMN", help="Boolean column: only true rows are selected.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
 @click.option("--wide", default=None, metavar="COL1,COL2,...",
-              help="TRACES has one response column per teacher (named so); turn it into one row per response first.")
+              help="TRACES has one response column per teacher (named so, or TEACHER=COLUMN); it becomes one row "
+                   "per response (hf_localnat.io.to_long). Conversations and lists of responses are read as they "
+                   "are.")
 @teacher_columns_options
 @input_options
 @handle_errors
@@ -63,17 +65,17 @@ def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bo
     from hf_localnat import LocalNaturalnessScorer
     from hf_localnat.hub.curate import curate_to_folder
     from hf_localnat.hub.publish import check_repo_id
-    from hf_localnat.io import load_input
-    from hf_localnat.selection.layout import wide_to_long
+    from hf_localnat.io import load_input, to_long
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
     dataset = load_input(traces, config=config_name, split=split)
-    if wide:
-        dataset = wide_to_long(dataset, [c.strip() for c in wide.split(",") if c.strip()],
-                               question_column=question_column, question_id_column=question_id_column,
-                               teacher_column=teacher_column)
+    long = to_long(dataset, question_column=question_column if question_column in dataset.column_names else None,
+                   response_columns=[c.strip() for c in wide.split(",") if c.strip()] if wide else None,
+                   teacher_column=teacher_column if not wide and teacher_column in dataset.column_names else None)
+    click.echo(long.describe(), err=True)
+    dataset, question_column, teacher_column = long.dataset, "question", "teacher"
     # 1. score
     scorer = LocalNaturalnessScorer(model, window=window, segmenter=segmenter, prompt_format=prompt_format,
                                     batch_tokens=batch_tokens, question_column=question_column)

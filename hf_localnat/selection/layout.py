@@ -1,14 +1,14 @@
 """The long data layout ranking and selection read: one row per candidate response.
 
 Columns: `question` (text), `response` (text), `teacher` (who wrote it), optional `question_id` (else derived from the
-question text by `question_id`), optional correctness column (bool). `wide_to_long` turns the common wide layout (one
-response column per teacher) into it.
+question text by `question_id`), optional correctness column (bool). Every input shape becomes this layout in
+`hf_localnat.io.shapes` (`to_long`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+
 
 import numpy as np
 import pyarrow as pa
@@ -93,78 +93,6 @@ def add_question_ids(dataset, *, question_column: str = "question", question_id_
         return dataset
     ids = question_id_array(dataset, question_column=question_column, question_id_column=question_id_column)
     return dataset.add_column(question_id_column, ids)
-
-
-def wide_to_long(
-    dataset,
-    teacher_columns: Sequence[str] | Mapping[str, str],
-    *,
-    correct_columns: Mapping[str, str] | None = None,
-    question_column: str = "question",
-    question_id_column: str = "question_id",
-    response_column: str = "response",
-    teacher_column: str = "teacher",
-    correct_column: str = "correct",
-):
-    """Turn one-column-per-teacher rows into one row per (question, teacher) response.
-
-    Every other column (an answer, a source) is copied to each of the question's rows. A cell that is `None` means
-    the teacher did not answer that question; it produces no row (ranking then reports the question as missing that
-    teacher).
-
-    Args:
-        dataset (`datasets.Dataset`): wide rows, one per question.
-        teacher_columns (`Sequence[str]` or `Mapping[str, str]`):
-            The response columns; a mapping gives each column's teacher name (`{"r1_answer": "deepseek-r1"}`),
-            a list uses the column names as teacher names.
-        correct_columns (`Mapping[str, str]`, *optional*):
-            Response column -> its correctness column (bool), copied to `correct_column`.
-        question_column, question_id_column, response_column, teacher_column, correct_column (`str`):
-            Column names; the question id is derived from the question text when `question_id_column` is missing.
-
-    Returns:
-        `datasets.Dataset` in the long layout, ordered by question then teacher (in the order given).
-
-    Raises:
-        ColumnError: a named column is missing.
-
-    Example:
-        ```python
-        >>> from datasets import Dataset
-        >>> wide = Dataset.from_dict({"question": ["1+1?"], "a": ["2."], "b": [None]})
-        >>> long = wide_to_long(wide, ["a", "b"])
-        >>> [(r["teacher"], r["response"]) for r in long]
-        [('a', '2.')]
-
-        ```
-    """
-    from datasets import Dataset
-
-    names = dict(teacher_columns) if isinstance(teacher_columns, Mapping) else {c: c for c in teacher_columns}
-    correct_columns = dict(correct_columns or {})
-    require_columns(dataset, [question_column, *names, *correct_columns.values()], what="wide_to_long")
-    unknown = [c for c in correct_columns if c not in names]
-    if unknown:
-        raise ColumnError(f"correct_columns names {unknown!r}, which are not teacher columns ({list(names)}).")
-    ids = question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
-    wide_only = set(names) | set(correct_columns.values()) | {question_id_column}
-    carried = [c for c in dataset.column_names if c not in wide_only]
-    long: dict[str, list] = {question_id_column: [], **{c: [] for c in carried}, teacher_column: [], response_column: []}
-    if correct_columns:
-        long[correct_column] = []
-    for qid, row in zip(ids, dataset, strict=True):
-        for column, teacher in names.items():
-            if row[column] is None:
-                continue
-            long[question_id_column].append(qid)
-            for c in carried:
-                long[c].append(row[c])
-            long[teacher_column].append(teacher)
-            long[response_column].append(row[column])
-            if correct_columns:
-                flag = correct_columns.get(column)
-                long[correct_column].append(None if flag is None else row[flag])
-    return Dataset.from_dict(long)
 
 
 def score_array(dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
