@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .calibrate import calibrate_command
 from .demo import demo
+from .estimate import estimate_command
 from .inspect import inspect_command
 from .metric import install_metric_command, publish_metric
 from .publish import publish
@@ -24,6 +25,7 @@ def main() -> None:
     \b
     Examples:
       localnat demo                                  # everything, offline, on the bundled sample
+      localnat estimate traces.jsonl                 # what scoring will cost, before scoring
       localnat score traces.jsonl -o scored.parquet  # score your own traces
       localnat rank-teachers scored.parquet --plot teachers.png
       localnat select scored.parquet -o curated.parquet --correct-column correct
@@ -36,6 +38,7 @@ def main() -> None:
 
 main.add_command(calibrate_command)
 main.add_command(demo)
+main.add_command(estimate_command)
 main.add_command(inspect_command)
 main.add_command(install_metric_command)
 main.add_command(publish_metric)

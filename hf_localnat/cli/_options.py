@@ -198,3 +198,24 @@ def response_part_option(default: str | None = "full",
 
     return click.option("--response-part", type=click.Choice(RESPONSE_PARTS), default=default,
                         show_default=default is not None, help=help)
+
+
+#: The input-shape options of SPEC §9 (`localnat score`, `localnat estimate`): `io.to_long`'s arguments.
+shape_options = _compose(
+    click.option("--question-column", default=None, metavar="COLUMN",
+                 help="The question column of flat, list or wide inputs  [default: question]."),
+    click.option("--response-column", "response_columns", multiple=True, metavar="COLUMN|TEACHER=COLUMN",
+                 help="The response column: texts, or lists of texts (one row per element); repeat it for one column "
+                      "per response (one row per column, teacher = the column name or TEACHER)  [default: response, "
+                      "else a messages/conversations column]."),
+    click.option("--messages-column", default=None, metavar="COLUMN",
+                 help="A column of turns (role/content or ShareGPT from/value): response = the last assistant turn, "
+                      "question = the last user turn before it  [default: messages or conversations, when there is no "
+                      "response column]."),
+    click.option("--teacher-column", default=None, metavar="COLUMN", help="The column naming each row's teacher."),
+    click.option("--teacher", "teacher_name", default=None, metavar="NAME",
+                 help="One teacher for every row (NAME=INPUT sets it per input)."),
+    click.option("--explode-with", multiple=True, metavar="COLUMN",
+                 help="A list column exploded alongside a list of responses even where its lengths differ (missing "
+                      "elements are null); lists of scalars whose lengths always match are exploded anyway."),
+)

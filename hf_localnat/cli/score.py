@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 
 import click
 
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
-                       prompt_format_option, response_part_option, segmenter_option, storage_options_option,
+                       prompt_format_option, response_part_option, segmenter_option, shape_options, storage_options_option,
                        window_option)
 
 EXAMPLES = """
@@ -76,22 +75,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
               help="transformers device_map (e.g. auto) to spread a student larger than one GPU over several.")
 @click.option("--adapter", default=None, metavar="PATH_OR_ID",
               help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
-@click.option("--question-column", default=None, metavar="COLUMN",
-              help="The question column of flat, list or wide inputs  [default: question].")
-@click.option("--response-column", "response_columns", multiple=True, metavar="COLUMN|TEACHER=COLUMN",
-              help="The response column: texts, or lists of texts (one row per element); repeat it for one column "
-                   "per response (one row per column, teacher = the column name or TEACHER)  [default: response, "
-                   "else a messages/conversations column].")
-@click.option("--messages-column", default=None, metavar="COLUMN",
-              help="A column of turns (role/content or ShareGPT from/value): response = the last assistant turn, "
-                   "question = the last user turn before it  [default: messages or conversations, when there is no "
-                   "response column].")
-@click.option("--teacher-column", default=None, metavar="COLUMN", help="The column naming each row's teacher.")
-@click.option("--teacher", "teacher_name", default=None, metavar="NAME",
-              help="One teacher for every row (NAME=INPUT sets it per input).")
-@click.option("--explode-with", multiple=True, metavar="COLUMN",
-              help="A list column exploded alongside a list of responses even where its lengths differ (missing "
-                   "elements are null); lists of scalars whose lengths always match are exploded anyway.")
+@shape_options
 @response_part_option()
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
 @click.option("--num-proc", type=click.IntRange(min=1), default=1, show_default=True,
@@ -137,7 +121,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
     by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
     """
-    from ..io import check_output, load_input, require_columns, save_output
+    from ..io import check_output, load_input, read_inputs, require_columns, save_output
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import score_resumable
 
@@ -153,12 +137,21 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     shape = dict(question_column=question_column, response_columns=response_columns or None,
                  messages_column=messages_column, teacher_column=teacher_column, explode_with=explode_with,
                  steps_column=steps_column if segmenter == "given" else None)
-    dataset = read_inputs(inputs, teacher=teacher_name, echo=lambda line: click.echo(line, err=True),
-                          load=lambda source: load_input(source, config=config_name, split=split, **remote), **shape)
+    dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split, **remote),
+                                 teacher=teacher_name, **shape)
+    for line in lines:
+        click.echo(line, err=True)
     needed = [steps_column if segmenter == "given" else "response"]
     if prompt_format != "none":
         needed.append("question")
     require_columns(dataset, needed, what="scoring")
+    from ..scoring.estimate import Projection
+    from .estimate import estimate_rows, summary_line
+
+    counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
+                                   prompt_format=prompt_format, max_length=max_length, response_part=response_part,
+                                   steps_column=steps_column)
+    click.echo(summary_line(counts, Projection.of(counts, params)), err=True)
     if engine == "ray":
         from ..scoring.ray_engine import score_with_ray
 
@@ -200,38 +193,6 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
     click.echo(f"Wrote {path}.")
     click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
-
-
-def split_named_input(value: str) -> tuple[str | None, str]:
-    """`"r1=traces.jsonl"` -> `("r1", "traces.jsonl")`; a value with a `/` before its first `=` (or none) is a plain
-    INPUT: `"./a=b.jsonl"` -> `(None, "./a=b.jsonl")`."""
-    name, sep, source = value.partition("=")
-    if sep and name and "/" not in name and ":" not in name and source:
-        return name, source
-    return None, value
-
-
-def read_inputs(inputs: tuple[str, ...], *, load, teacher: str | None, echo, **shape):
-    """Read every INPUT (`NAME=INPUT` names its teacher), make each long (`io.to_long`), say how each was read, and
-    return their rows as one dataset."""
-    from ..io import concat_rows, to_long
-
-    named = [split_named_input(value) for value in inputs]
-    longs = [to_long(load(source), teacher=name or teacher, **shape) for name, source in named]
-    lines = longs
-    if any(name for name, _ in named):
-        teachers = f"teachers from NAME=INPUT ({len({name for name, _ in named if name})})"
-        lines = [dataclasses.replace(long, teachers=teachers) for long in lines]
-    readings = {(long.reading, long.teachers) for long in lines}
-    if len(readings) == 1 and len(lines) > 1:
-        rows = sum(long.dataset.num_rows for long in lines)
-        echo(f"Read {lines[0].reading}; {lines[0].teachers}; {rows} rows from {len(lines)} inputs"
-             + (f" ({sum(long.without_response for long in lines)} input rows with no response, so no row)."
-                if any(long.without_response for long in lines) else "."))
-    else:
-        for (_, source), long in zip(named, lines, strict=True):
-            echo(long.describe() if len(lines) == 1 else f"{source}: {long.describe()}")
-    return concat_rows([long.dataset for long in longs])
 
 
 def where_recorded(path) -> str:

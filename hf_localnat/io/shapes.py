@@ -16,7 +16,7 @@ Shapes:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -549,3 +549,40 @@ def concat_rows(parts: Sequence) -> object:
         raise ShapeError(f"The inputs' columns cannot be combined ({str(e).splitlines()[0]}); give inputs whose "
                          "shared columns have the same types.") from e
     return Dataset(InMemoryTable(table), fingerprint=Hasher.hash([part._fingerprint for part in parts]))
+
+
+def split_named_input(value: str) -> tuple[str | None, str]:
+    """`"r1=traces.jsonl"` -> `("r1", "traces.jsonl")`; a value with a `/` before its first `=` (or none) is a plain
+    INPUT: `"./a=b.jsonl"` -> `(None, "./a=b.jsonl")`."""
+    name, sep, source = value.partition("=")
+    if sep and name and "/" not in name and ":" not in name and source:
+        return name, source
+    return None, value
+
+
+def read_inputs(inputs: Sequence[str], load: Callable[[str], object], *, teacher: str | None = None,
+                **shape) -> tuple[object, list[str]]:
+    """Read every INPUT (`NAME=INPUT` makes NAME the teacher of its rows), make each long (`to_long` with `shape`),
+    and return their rows as one dataset (`concat_rows`) with the lines that say how each was read.
+
+    Args:
+        inputs: `INPUT` or `NAME=INPUT` values (see `split_named_input`).
+        load: reads one INPUT as a `datasets.Dataset` (e.g. `io.load_input`).
+        teacher: the teacher of inputs given without a NAME.
+    """
+    named = [split_named_input(value) for value in inputs]
+    longs = [to_long(load(source), teacher=name or teacher, **shape) for name, source in named]
+    lines = longs
+    if any(name for name, _ in named):
+        teachers = f"teachers from NAME=INPUT ({len({name for name, _ in named if name})})"
+        lines = [replace(long, teachers=teachers) for long in lines]
+    readings = {(long.reading, long.teachers) for long in lines}
+    if len(readings) == 1 and len(lines) > 1:
+        rows = sum(long.dataset.num_rows for long in lines)
+        dropped = sum(long.without_response for long in lines)
+        said = [f"Read {lines[0].reading}; {lines[0].teachers}; {rows} rows from {len(lines)} inputs"
+                + (f" ({dropped} input rows with no response, so no row)." if dropped else ".")]
+    else:
+        said = [long.describe() if len(lines) == 1 else f"{source}: {long.describe()}"
+                for (_, source), long in zip(named, lines, strict=True)]
+    return concat_rows([long.dataset for long in longs]), said

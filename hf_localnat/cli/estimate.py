@@ -1,0 +1,149 @@
+"""`localnat estimate`: the SPEC §10 token counts of an input, its FLOPs and a projected GPU time, without scoring."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..scoring.estimate import GPU_PEAK_TFLOPS
+from ._options import (handle_errors, input_options, json_option, model_option, model_revision_option,
+                       prompt_format_option, response_part_option, segmenter_option, shape_options,
+                       storage_options_option, window_option)
+
+EXAMPLES = """
+\b
+Examples:
+  localnat estimate traces.jsonl
+  localnat estimate openr1.parquet --question-column problem --response-column generations --model Qwen/Qwen2.5-7B-Instruct
+  localnat estimate r1=r1.jsonl qwq=qwq.jsonl --model ./my-student --gpu h200 --gpus 8 --mfu 0.4
+  localnat estimate traces.parquet --json
+"""
+
+
+def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int, segmenter: str,
+                  prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
+                  progress: bool = True):
+    """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
+    parameter count from its config. Reads no weights (the embedded student is converted once if it never was)."""
+    from transformers import AutoConfig
+
+    from ..io.shapes import batch_texts
+    from ..scoring.config import ScoringConfig
+    from ..scoring.estimate import TokenCounts, count_tokens, non_embedding_parameters
+    from ..scoring.models import load_tokenizer, resolve_model
+
+    source = resolve_model(model)
+    tokenizer = load_tokenizer(source.path, revision)
+    model_config = AutoConfig.from_pretrained(source.path, revision=revision)
+    limit = max_length or getattr(model_config.get_text_config(), "max_position_embeddings", None)
+    if limit is None:
+        raise click.UsageError(f"{source.model_id!r} does not say its maximum input length; pass --max-length.")
+    config = ScoringConfig(window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
+                           response_part=response_part)
+    totals = TokenCounts()
+    arrow = dataset.with_format("arrow")
+    chunk = 4096
+    with click.progressbar(length=dataset.num_rows, label="Counting tokens", file=sys.stderr,
+                           show_eta=True, hidden=not progress) as bar:
+        for start in range(0, dataset.num_rows, chunk):
+            table = arrow[start:start + chunk]
+            if segmenter == "given":
+                steps = table.column(steps_column).to_pylist()
+                responses, errors = [None] * len(steps), None
+                questions = table.column("question").to_pylist() if "question" in table.column_names else None
+            else:
+                texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
+                                    table.column_names, question_column="question", response_column="response")
+                responses, questions, errors, steps = texts.responses, texts.questions, texts.errors, None
+            totals.add(count_tokens(tokenizer, config, int(limit), responses, questions or [None] * len(responses),
+                                    steps, errors))
+            bar.update(table.num_rows)
+    return totals, non_embedding_parameters(model_config)
+
+
+def summary_line(counts, projection) -> str:
+    """The one line `localnat score` prints before it starts."""
+    hours = projection.hours
+    return (f"Estimate: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
+            f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
+            f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp']:.2g} FLOPs, about "
+            f"{_duration(hours['lalp'])} on {projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU.")
+
+
+def _duration(hours: float) -> str:
+    if hours < 1 / 3600:
+        return "under 1 s"
+    if hours < 1 / 60:
+        return f"{hours * 3600:.0f} s"
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+
+
+@click.command("estimate", epilog=EXAMPLES)
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@model_option()
+@model_revision_option("--revision")
+@window_option()
+@segmenter_option()
+@prompt_format_option()
+@response_part_option()
+@click.option("--max-length", type=click.IntRange(min=2), default=None,
+              help="Bound on every model input in tokens  [default: the model's maximum].")
+@shape_options
+@click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
+@click.option("--gpu", type=click.Choice(sorted(GPU_PEAK_TFLOPS)), default="h100", show_default=True,
+              help="The GPU of the projection (its published dense bf16 peak).")
+@click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, help="GPUs scoring in parallel.")
+@click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Share of the peak reached  [default: this project's measured CLI default, 0.09].")
+@json_option
+@input_options
+@storage_options_option
+@handle_errors
+def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision: str | None, window: int,
+                     segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
+                     question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
+                     teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
+                     steps_column: str, gpu: str, gpus: int, mfu: float | None, as_json: bool,
+                     config_name: str | None, split: str | None, storage_options: dict) -> None:
+    """Count what scoring the INPUTs will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
+
+    Prints rows, steps, response_tokens, window_tokens (the tokens the exact LALP windows hold), model_tokens (the
+    same with each question's prefix computed once) and galp_tokens, then the FLOPs (2 x N x tokens, N = the
+    student's parameters without embeddings; attention not counted) and the projected time on --gpus x --gpu at
+    --mfu, for exact LALP, LALP with the prefix computed once, the blockmask approximation (two passes over each
+    response) and GALP alone. INPUTs and the shape options are those of `localnat score`.
+    """
+    from ..io import load_input, read_inputs
+    from ..scoring.estimate import MEASURED_MFU, Projection
+
+    dataset, lines = read_inputs(inputs, lambda s: load_input(s, config=config_name, split=split,
+                                                                storage_options=storage_options),
+                                 teacher=teacher_name, question_column=question_column,
+                                 response_columns=response_columns or None, messages_column=messages_column,
+                                 teacher_column=teacher_column, explode_with=explode_with,
+                                 steps_column=steps_column if segmenter == "given" else None)
+    for line in lines:
+        click.echo(line, err=True)
+    counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
+                                   prompt_format=prompt_format, max_length=max_length, response_part=response_part,
+                                   steps_column=steps_column, progress=not as_json)
+    projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
+    if as_json:
+        click.echo(json.dumps({**counts.to_dict(), "params": params, "flops": projection.flops,
+                               "projection": projection.to_dict()}, indent=2))
+        return
+    width = max(len(k) for k in counts.to_dict())
+    for key, value in counts.to_dict().items():
+        if key != "errors":
+            click.echo(f"{key:<{width}}  {value:>16,}")
+    if counts.errors:
+        click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
+    click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "
+               f"time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
+               f"{projection.mfu:.0%} MFU{' (measured: the CLI default on an H100)' if mfu is None else ''}:")
+    names = {"lalp": "exact LALP (every window)", "lalp_shared_prefix": "exact LALP, question computed once",
+             "blockmask": "blockmask approximation", "galp": "GALP alone"}
+    for key, label in names.items():
+        click.echo(f"  {label:<36} {projection.flops[key]:>10.3g} FLOPs  {_duration(projection.hours[key]):>9}")

@@ -1,0 +1,92 @@
+"""`localnat estimate`: its SPEC §10 counts equal counts made here, independently, from the definition (§2–§5)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from datasets import Dataset
+
+from hf_localnat.cli import main
+from hf_localnat.scoring.estimate import GPU_PEAK_TFLOPS, TokenCounts, count_row
+from hf_localnat.scoring.segment import segment
+
+ROWS = [
+    {"question": "What is 2 + 2?", "response": "First, 2 + 2 = 4. Check: 4 - 2 = 2. So the answer is 4."},
+    {"question": "Name a colour.", "response": "Blue.\n\nRed is one too. Green as well! And yellow? Yes."},
+    {"question": "Long one.", "response": " ".join(f"Step {i} adds {i} to the total." for i in range(40))},
+    {"question": "Empty.", "response": "   "},
+]
+
+
+def _by_the_definition(tokenizer, question: str, response: str, window: int, max_length: int) -> tuple[int, ...]:
+    """(steps, response_tokens, window_tokens, model_tokens, galp_tokens) of one row, from SPEC §2–§5 and §10."""
+    prefix = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                           tokenize=True, return_dict=False)
+    encoded = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    spans = segment(response, "sentence")
+    owner = []  # SPEC §2: a token belongs to the step holding its last character (its start when empty)
+    for a, b in offsets:
+        char = b - 1 if b > a else a
+        owner.append(next(j for j, (s, e) in enumerate(spans) if s <= char < e))
+    inputs = []
+    for i in range(len(spans)):
+        mine = [t for t, o in enumerate(owner) if o == i]
+        if not mine:
+            continue
+        w = max(0, i - window)
+        first = min(t for t, o in enumerate(owner) if o >= w)
+        full = list(prefix) + ids[first:mine[-1] + 1]
+        inputs.append(full if len(full) <= max_length else full[:len(prefix)] + full[len(full) - (max_length - len(prefix)):]
+                      if len(prefix) + len(mine) <= max_length else full[:max_length])
+    galp = len(prefix) + min(len(ids), max_length - len(prefix))
+    windows = sum(len(x) for x in inputs)
+    return len(spans), len(ids), windows, len(prefix) + windows - len(prefix) * len(inputs), galp
+
+
+@pytest.mark.parametrize("window,max_length", [(4, 1024), (1, 1024), (2, 60)])
+def test_counts_equal_the_definition(tiny_model_path, smol_tokenizer, window, max_length, tmp_path):
+    path = tmp_path / "traces.jsonl"
+    Dataset.from_list(ROWS).to_json(path)
+    result = CliRunner().invoke(main, ["estimate", str(path), "--model", str(tiny_model_path), "--window", str(window),
+                                       "--max-length", str(max_length), "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    want = TokenCounts(rows=len(ROWS))
+    for row in ROWS[:3]:
+        steps, response, windows, model, galp = _by_the_definition(smol_tokenizer, row["question"], row["response"],
+                                                                   window, max_length)
+        want.add(TokenCounts(0, steps, response, windows, model, galp))
+    assert {k: got[k] for k in ("rows", "steps", "response_tokens", "window_tokens", "model_tokens", "galp_tokens")} \
+        == {k: v for k, v in want.to_dict().items() if k != "errors"}
+    assert got["errors"] == {"empty_response": 1}
+    assert got["model_tokens"] < got["window_tokens"]  # each question once instead of once per window
+    assert got["flops"]["lalp"] == 2 * got["params"] * got["window_tokens"]
+    hours = got["projection"]["hours"]["lalp"]
+    assert hours == pytest.approx(got["flops"]["lalp"] / (GPU_PEAK_TFLOPS["h100"] * 1e12 * 0.09) / 3600)
+
+
+def test_count_row_drops_context_then_cuts_the_step():
+    # P of 3, steps of 4 and 4 tokens, window 1, max_length 6: step 1's window P+8 is cut to 6 (context dropped)
+    assert count_row(3, [(0, 4), (4, 8)], 8, window=1, max_length=6) == (12, 3 + 3 + 3, 6)
+
+
+@pytest.mark.slow
+def test_estimate_reads_the_shapes_and_projects_on_several_gpus(tiny_model_path, tmp_path):
+    conversations = [[{"from": "human", "value": r["question"]}, {"from": "gpt", "value": r["response"]}]
+                     for r in ROWS[:2]]
+    Dataset.from_dict({"conversations": conversations}).to_json(tmp_path / "a.jsonl")
+    Dataset.from_list(ROWS[:2]).to_json(tmp_path / "flat.jsonl")
+    runner = CliRunner()
+    shaped = runner.invoke(main, ["estimate", f"r1={tmp_path / 'a.jsonl'}", "--model", str(tiny_model_path),
+                                  "--gpu", "h200", "--gpus", "8", "--mfu", "0.5", "--json"])
+    flat = runner.invoke(main, ["estimate", str(tmp_path / "flat.jsonl"), "--model", str(tiny_model_path), "--json"])
+    assert shaped.exit_code == 0 and flat.exit_code == 0, shaped.output + flat.output
+    a, b = json.loads(shaped.stdout), json.loads(flat.stdout)
+    assert a["window_tokens"] == b["window_tokens"] and a["model_tokens"] == b["model_tokens"]
+    assert a["projection"]["gpus"] == 8 and a["projection"]["hours"]["lalp"] == pytest.approx(
+        b["projection"]["hours"]["lalp"] * (989 * 0.09) / (989 * 0.5 * 8))
+    table = runner.invoke(main, ["estimate", str(tmp_path / "flat.jsonl"), "--model", str(tiny_model_path)])
+    assert "window_tokens" in table.output and "blockmask approximation" in table.output
