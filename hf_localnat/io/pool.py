@@ -66,7 +66,7 @@ def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = No
         >>> b = save_output(Dataset.from_dict({"question": ["1+1?"], "teacher": ["b"], "lalp": [-0.7],
         ...                                    "correct": [True]}), folder / "b.parquet")
         >>> pooled, provenance = pool_scored([a, b])
-        >>> pooled["teacher"], pooled["correct"], provenance is None
+        >>> pooled["teacher"][:], pooled["correct"][:], provenance is None
         (['a', 'b'], [None, True], True)
 
         ```
