@@ -53,14 +53,15 @@ def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, 
     Several SCORED inputs are pooled (rows in the order given; equal question texts are one question); inputs scored
     under different definitions or students are refused.
     """
-    from ..io.pool import pool_scored
+    from ..io.pool import pool_provenance, pool_scored
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work
-    dataset, provenance = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                                      question_column=question_column, question_id_column=question_id_column)
+    provenance = pool_provenance(scored, storage_options=storage_options)
     if provenance is not None:
-        provenance.check(segmenter=segmenter)
+        provenance.check(segmenter=segmenter)  # before any row is read
+    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
+                             question_column=question_column, question_id_column=question_id_column)
     html = build_report(
         dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
         least_natural=least_natural, correct_column=correct_column, title=title, source=", ".join(scored),

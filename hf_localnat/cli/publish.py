@@ -121,18 +121,19 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     from ..hub.curate import curate_to_folder
     from ..hub.publish import check_repo_id
     from ..hub.repo_folder import check_repo_folder
-    from ..io.pool import pool_scored
+    from ..io.pool import pool_provenance, pool_scored
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
     if keep_folder:
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
-    dataset, recorded = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                                    question_column=question_column, question_id_column=question_id_column)
+    recorded = pool_provenance(scored, storage_options=storage_options)  # flags are checked before any row is read
     provenance = scored_provenance(recorded, ", ".join(scored), model=model, revision=model_revision, window=window,
                                    segmenter=segmenter, prompt_format=prompt_format)
     click.echo(f"Scored with: {provenance.describe()}.", err=True)
+    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
+                             question_column=question_column, question_id_column=question_id_column)
     if pooled_line(scored, dataset.num_rows):
         click.echo(pooled_line(scored, dataset.num_rows), err=True)
     # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),

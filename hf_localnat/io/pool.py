@@ -71,22 +71,41 @@ def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = No
 
         ```
     """
-    from .read import load_input, read_provenance
+    from .read import load_input
 
+    names = _names(sources)
+    options = dict(storage_options or {}) or None
+    provenance = None if ignore_provenance else pool_provenance(names, storage_options=options)
+    loaded = [load_input(n, config=config, split=split, storage_options=options) for n in names]
+    if len(loaded) == 1:
+        return loaded[0], provenance
+    return concatenate(loaded, names, question_column=question_column,
+                       question_id_column=question_id_column), provenance
+
+
+def _names(sources: Sequence[str | os.PathLike]) -> list[str]:
     names = [os.fspath(s) for s in sources]
     if not names:
         raise InputError("No scored input given; pass one or more files, folders or Hub ids.")
     twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if twice is not None:
         raise InputError(f"{twice} is given twice; pass each scored input once (its rows would count twice).")
+    return names
+
+
+def pool_provenance(sources: Sequence[str | os.PathLike], *,
+                    storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
+    """The provenance `pool_scored(sources)` returns, read without loading any row (a Parquet footer, a sidecar), so
+    that a command can check its flags against it before the work.
+
+    Raises:
+        ProvenanceError, InputError: as `pool_scored`.
+    """
+    from .read import read_provenance
+
+    names = _names(sources)
     options = dict(storage_options or {}) or None
-    recorded = [read_provenance(n, options) for n in names]
-    provenance = None if ignore_provenance else pooled_provenance(recorded, names)
-    loaded = [load_input(n, config=config, split=split, storage_options=options) for n in names]
-    if len(loaded) == 1:
-        return loaded[0], provenance
-    return concatenate(loaded, names, question_column=question_column,
-                       question_id_column=question_id_column), provenance
+    return pooled_provenance([read_provenance(n, options) for n in names], names)
 
 
 def pooled_provenance(recorded: Sequence[Provenance | None], names: Sequence[str]) -> Provenance | None:
