@@ -127,8 +127,8 @@ def pooled_provenance(recorded: Sequence[Provenance | None], names: Sequence[str
         which = listed(missing)
         raise ProvenanceError(
             f"Cannot pool {listed(names)}: {which} {'records' if len(missing) == 1 else 'record'} no provenance "
-            f"(how it was scored) while {known[0][0]} does; rescore {which} with `localnat score`, or keep the "
-            ".hf_localnat.json sidecar beside a .jsonl/.json/.csv file.")
+            f"(how it was scored) while {known[0][0]} does; rescore {which} with `localnat score`, keep the "
+            ".hf_localnat.json sidecar beside a .jsonl/.json/.csv file, or `localnat pull` a Hub dataset first.")
     first_name, first = known[0]
     for name, other in known[1:]:
         for field in DEFINITION_FIELDS:
