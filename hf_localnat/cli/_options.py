@@ -133,6 +133,17 @@ storage_options_option = click.option(
          "'{\"anon\": true}'; the same options go to every URL of the command.")
 """`--storage-options JSON` -> `storage_options: dict` (`{}` when not given); bad JSON is a one-line error."""
 
+scored_inputs_argument = click.argument("scored", metavar="SCORED...", nargs=-1, required=True)
+"""`SCORED...`: one or more scored inputs, pooled in the order given (`hf_localnat.io.pool.pool_scored`)."""
+
+
+def pooled_line(scored: tuple[str, ...], num_rows: int) -> str | None:
+    """The report line naming the pooled inputs (`None` for one input, whose report is unchanged)."""
+    if len(scored) < 2:
+        return None
+    return f"Pooled {len(scored)} inputs ({num_rows} rows, in this order): {', '.join(scored)}."
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 
 bootstrap_options = _compose(

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import click
 
-from ._options import (handle_errors, input_options, overwrite_option, segmenter_option, storage_options_option,
-                       teacher_columns_options)
+from ._options import (handle_errors, input_options, overwrite_option, scored_inputs_argument, segmenter_option,
+                       storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
 Examples:
   localnat inspect scored.parquet -o report.html --correct-column correct
+  localnat inspect a.parquet b.parquet -o report.html        # teachers scored separately, pooled
   localnat inspect scored.parquet -o report.html --question P_Combinatorics_1 --question P_Sequence_3
   localnat inspect scored.parquet -o report.html --segmenter given --steps-column steps
 """
 
 
 @click.command("inspect", epilog=EXAMPLES)
-@click.argument("scored", metavar="SCORED")
+@scored_inputs_argument
 @click.option("-o", "--output", required=True, metavar="REPORT.html", help="The HTML file to write.")
 @click.option("--question", "questions", multiple=True, metavar="ID",
               help="Question id to show step by step (repeatable)  [default: where LALP and GALP picks differ most].")
@@ -39,9 +40,9 @@ Examples:
 @storage_options_option
 @overwrite_option
 @handle_errors
-def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_questions: int, least_natural: int,
-                    correct_column: str | None, segmenter: str | None, steps_column: str, response_column: str,
-                    max_mb: float, title: str | None, teacher_column: str, question_column: str,
+def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, ...], num_questions: int,
+                    least_natural: int, correct_column: str | None, segmenter: str | None, steps_column: str,
+                    response_column: str, max_mb: float, title: str | None, teacher_column: str, question_column: str,
                     question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
                     overwrite: bool) -> None:
     """Write a self-contained HTML report of SCORED (the output of `localnat score`).
@@ -49,20 +50,22 @@ def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_qu
     It holds the teacher ranking with intervals and the score distributions, the chosen questions with every step
     of every teacher's response shaded by its step score (exact score on hover), each teacher's least natural steps
     with context, and the mix under LALP and under GALP. Inline CSS and SVG only: no script, no network request.
+    Several SCORED inputs are pooled (rows in the order given; equal question texts are one question); inputs scored
+    under different definitions or students are refused.
     """
-    from ..io import load_input
-    from ..io import read_provenance as read
+    from ..io.pool import pool_provenance, pool_scored
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work
-    provenance = read(scored, storage_options)
+    provenance = pool_provenance(scored, storage_options=storage_options)
     if provenance is not None:
-        provenance.check(segmenter=segmenter)
-    dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
+        provenance.check(segmenter=segmenter)  # before any row is read
+    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
+                             question_column=question_column, question_id_column=question_id_column)
     html = build_report(
         dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
-        least_natural=least_natural, correct_column=correct_column, title=title, source=scored, provenance=provenance,
-        max_bytes=int(max_mb * 1_000_000), teacher_column=teacher_column, question_column=question_column,
-        question_id_column=question_id_column, response_column=response_column, steps_column=steps_column)
+        least_natural=least_natural, correct_column=correct_column, title=title, source=", ".join(scored),
+        provenance=provenance, max_bytes=int(max_mb * 1_000_000), teacher_column=teacher_column,
+        question_column=question_column, question_id_column=question_id_column, response_column=response_column, steps_column=steps_column)
     path = write_report(output, html, overwrite=overwrite)
     click.echo(f"Wrote {path} ({len(html.encode('utf-8')) / 1e6:.2f} MB). Open it in a browser; it needs no network.")

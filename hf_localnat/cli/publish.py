@@ -8,15 +8,16 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, model_option, model_revision_option, prompt_format_option,
-                       segmenter_option, storage_options_option, teacher_columns_options, token_option,
-                       window_option)
+from ._options import (handle_errors, input_options, model_option, model_revision_option, pooled_line,
+                       prompt_format_option, scored_inputs_argument, segmenter_option, storage_options_option,
+                       teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
 \b
 Examples:
   localnat publish scored.parquet --repo-id you/curated-math --correct-column correct --dry-run
   localnat publish scored.parquet --repo-id you/curated-math --correct-column correct
+  localnat publish a.parquet b.parquet --repo-id you/curated-math       # teachers scored separately, pooled
   localnat publish scored.parquet --repo-id you/curated-math --overwrite       # update your own repo
   localnat publish scored.parquet --repo-id org/curated-math --create-pr       # propose a change
   localnat publish scored.parquet --repo-id you/curated-math --model Qwen/Qwen2.5-1.5B-Instruct --license mit
@@ -24,28 +25,28 @@ Examples:
 SCORED comes from `localnat score` (or `localnat pull`), which records how it was scored; the card states exactly
 that. --model/--window/--segmenter/--prompt-format are only needed for a file that records nothing (then --model and
 --window are required); a value that contradicts the record is refused. Students then train with
-load_dataset("you/curated-math", "lalp").
+load_dataset("you/curated-math", "lalp"), whose messages column TRL's SFTTrainer reads as it is.
 """
 
 
-def scored_provenance(source: str, *, model: str | None, revision: str | None, window: int | None,
-                      segmenter: str | None, prompt_format: str | None, storage_options: dict | None = None):
-    """How SCORED was scored: its recorded provenance, checked against the flags given; or, for a file that records
-    none, the provenance the flags state (then `--model` and `--window` are required).
+def scored_provenance(recorded, source: str, *, model: str | None, revision: str | None, window: int | None,
+                      segmenter: str | None, prompt_format: str | None):
+    """How SCORED was scored: its `recorded` provenance (`pool_scored`'s), checked against the flags given; or, for
+    input that records none (`source` names it), the provenance the flags state (then `--model` and `--window` are
+    required).
 
     Raises:
         ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
     """
     from ..errors import ProvenanceError
-    from ..io import read_provenance as read
     from ..provenance import Provenance
 
-    recorded = read(source, storage_options)
     if recorded is not None:
         recorded.check(model=model, revision=revision, window=window, segmenter=segmenter, prompt_format=prompt_format)
         return recorded
     if model is None or window is None:
-        raise ProvenanceError(f"{source} does not record how it was scored (not written by `localnat score`, or a "
+        verb = "do" if ", " in source else "does"
+        raise ProvenanceError(f"{source} {verb} not record how it was scored (not written by `localnat score`, or a "
                               ".jsonl/.csv without its .hf_localnat.json); pass --model and --window to state it.")
     student = {"kind": "stated", "name": model, "revision": revision}
     return Provenance(window=window, segmenter=segmenter or "sentence", prompt_format=prompt_format or "auto",
@@ -89,7 +90,7 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 
 
 @click.command("publish", epilog=EXAMPLES)
-@click.argument("scored", metavar="SCORED")
+@scored_inputs_argument
 @publish_options
 @model_option(help="The student SCORED was scored with  [default: as recorded in SCORED].")
 @model_revision_option(help="Its Hub revision (commit sha)  [default: as recorded].")
@@ -103,7 +104,7 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @input_options
 @storage_options_option
 @handle_errors
-def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
+def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
             token: str | None, model: str | None, model_revision: str | None, window: int | None,
             segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
@@ -113,22 +114,28 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     The repo gets the configs lalp (the LALP selection, default), galp (the GALP baseline), scored (every row with
     its scores) and rejected (rows LALP did not keep, with rejection_reason), the distribution plot, and a card
     saying how it was selected and how to reproduce it. It is private unless --public, lands in one commit, and an
-    existing repo is never written without --overwrite or --create-pr.
+    existing repo is never written without --overwrite or --create-pr. Several SCORED inputs are pooled (rows in the
+    order given; equal question texts are one question); inputs scored under different definitions or students are
+    refused.
     """
     from ..hub.curate import curate_to_folder
     from ..hub.publish import check_repo_id
     from ..hub.repo_folder import check_repo_folder
-    from ..io import load_input
+    from ..io.pool import pool_provenance, pool_scored
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
     check_repo_id(repo_id)
     if keep_folder:
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
-    provenance = scored_provenance(scored, model=model, revision=model_revision, window=window, segmenter=segmenter,
-                                   prompt_format=prompt_format, storage_options=storage_options)
+    recorded = pool_provenance(scored, storage_options=storage_options)  # flags are checked before any row is read
+    provenance = scored_provenance(recorded, ", ".join(scored), model=model, revision=model_revision, window=window,
+                                   segmenter=segmenter, prompt_format=prompt_format)
     click.echo(f"Scored with: {provenance.describe()}.", err=True)
-    dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
+    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
+                             question_column=question_column, question_id_column=question_id_column)
+    if pooled_line(scored, dataset.num_rows):
+        click.echo(pooled_line(scored, dataset.num_rows), err=True)
     # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),
     # without touching this repo.
     command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id]
@@ -146,7 +153,7 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
         curate_to_folder(
             dataset, folder, provenance, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
             question_column=question_column, question_id_column=question_id_column, echo=click.echo,
-            pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=scored,
+            pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=", ".join(scored),
             license=license_, reproduce_command=reproduce)
         publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
                            dry_run=dry_run, token=token, commit_message=commit_message)

@@ -6,13 +6,14 @@ import json
 
 import click
 
-from ._options import (bootstrap_options, handle_errors, input_options, json_option, overwrite_option,
-                       storage_options_option, teacher_columns_options)
+from ._options import (bootstrap_options, handle_errors, input_options, json_option, overwrite_option, pooled_line,
+                       scored_inputs_argument, storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
 Examples:
   localnat rank-teachers scored.parquet
+  localnat rank-teachers a.parquet b.parquet             # teachers scored separately, pooled
   localnat rank-teachers scored.parquet --plot teachers.png
   localnat rank-teachers scored.jsonl --json --resamples 5000 --seed 1
   localnat rank-teachers scored.parquet --teacher deepseek-r1 --teacher qwq-32b
@@ -21,7 +22,7 @@ Examples:
 
 
 @click.command("rank-teachers", epilog=EXAMPLES)
-@click.argument("scored", metavar="SCORED")
+@scored_inputs_argument
 @click.option("--teacher", "teachers", multiple=True, metavar="NAME",
               help="Rank only these teachers (repeat the option)  [default: every teacher].")
 @bootstrap_options
@@ -33,35 +34,42 @@ Examples:
 @storage_options_option
 @overwrite_option
 @handle_errors
-def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int, confidence: float, seed: int,
-                          plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
+def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], resamples: int, confidence: float,
+                          seed: int, plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                           question_id_column: str, config_name: str | None, split: str | None,
                           storage_options: dict, overwrite: bool) -> None:
     """Rank the teachers of SCORED (the output of `localnat score`) by mean LALP and by mean GALP.
+
+    Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question), so
+    teachers scored at different times are ranked together; inputs scored under different definitions or students
+    are refused.
 
     Means are taken over the questions every ranked teacher answered with a score (a teacher's repeated answers to
     one question are averaged first); the others are counted as dropped. Each mean and each pairwise difference gets
     a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *. The
     report starts with how SCORED was scored (its recorded provenance).
     """
-    from ..io import load_input
-    from ..io import read_provenance as read
+    from ..io.pool import pool_scored
     from ..provenance import scored_with
     from ..selection.plot import check_plot_path, plot_teacher_distributions
     from ..selection.rank import rank_teachers
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
-    provenance = read(scored, storage_options)  # refuses a folder whose parts were scored differently
-    dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
+    # Refuses inputs (or parts of a folder) scored differently.
+    dataset, provenance = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
+                                      question_column=question_column, question_id_column=question_id_column)
     ranking = rank_teachers(
         dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,
         teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
     )
     if as_json:
-        click.echo(json.dumps({**ranking.to_dict(), "provenance": provenance and provenance.to_dict()}, indent=2))
+        click.echo(json.dumps({**ranking.to_dict(), "provenance": provenance and provenance.to_dict(),
+                               "inputs": list(scored)}, indent=2))
     else:
         click.echo(scored_with(provenance))
+        if pooled_line(scored, dataset.num_rows):
+            click.echo(pooled_line(scored, dataset.num_rows))
         click.echo(ranking.format_table())
     if plot_path is not None:
         path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order("lalp"),

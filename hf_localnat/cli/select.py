@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, json_option, overwrite_option, storage_options_option,
-                       teacher_columns_options)
+from ._options import (handle_errors, input_options, json_option, overwrite_option, pooled_line, scored_inputs_argument,
+                       storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
 Examples:
   localnat select scored.parquet -o curated.parquet --correct-column correct
+  localnat select a.parquet b.parquet -o curated.parquet   # teachers scored separately, pooled
   localnat select scored.parquet -o curated.parquet --by galp            # the GRAPE-style baseline
   localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
   localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
@@ -51,7 +52,7 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 
 
 @click.command("select", epilog=EXAMPLES)
-@click.argument("scored", metavar="SCORED")
+@scored_inputs_argument
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="Kept rows: a .jsonl/.json/.parquet/.csv file, or a folder (no suffix).")
 @click.option("--by", type=click.Choice(["lalp", "galp"]), default="lalp", show_default=True,
@@ -72,7 +73,7 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @storage_options_option
 @overwrite_option
 @handle_errors
-def select_command(scored: str, output: str, by: str, top_k: int, correct_column: str | None,
+def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
@@ -82,13 +83,16 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
     rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
-    lower_galp, teacher_quota). The mix report shows each teacher's share under LALP and under GALP. Both outputs
-    keep SCORED's recorded provenance (how it was scored).
+    lower_galp, teacher_quota). Kept rows also get messages, the user/assistant turns TRL's SFTTrainer trains on
+    (a conversation the response came from is kept as it was). The mix report shows each teacher's share under LALP
+    and under GALP. Both outputs keep SCORED's recorded provenance (how it was scored).
+
+    Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question);
+    inputs scored under different definitions or students are refused.
     """
-    from ..io import check_output, load_input, save_output
-    from ..io import read_provenance as read
+    from ..io import check_output, require_columns, save_output
+    from ..io.pool import pool_scored
     from ..provenance import scored_with
-    from ..io import require_columns
     from ..selection.layout import arrow_column, as_labels, factorize
     from ..selection.select import MixReport, mix_report, select_responses
 
@@ -98,8 +102,9 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
     check_output(rejected_path, overwrite=overwrite, **remote)
-    provenance = read(scored, storage_options)  # refuses a folder whose parts were scored differently
-    dataset = load_input(scored, config=config_name, split=split, **remote)
+    # Refuses inputs (or parts of a folder) scored differently.
+    dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
+                                      question_id_column=question_id_column, **remote)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
     quotas = parse_quotas(teacher_quotas, teachers)
@@ -117,10 +122,12 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
             "questions": selection.num_questions, "questions_without_selection":
             selection.num_questions_without_selection, "mix": report.to_dict(),
             "output": str(kept), "rejected_output": str(rejected),
-            "provenance": provenance and provenance.to_dict(),
+            "provenance": provenance and provenance.to_dict(), "inputs": list(scored),
         }, indent=2))
         return
     click.echo(scored_with(provenance))
+    if pooled_line(scored, dataset.num_rows):
+        click.echo(pooled_line(scored, dataset.num_rows))
     click.echo(selection.summary())
     click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
     click.echo("\n" + MixReport.TITLE)

@@ -34,8 +34,9 @@ MARK_END = "<!-- localnat:end -->"
 
 #: Configs this package writes, in card order, with what each holds. `lalp` is the default config.
 CONFIG_DESCRIPTIONS: dict[str, str] = {
-    "lalp": "the LALP selection: per question, the candidate response with the highest local naturalness",
-    "galp": "the GALP baseline: the same selection by global naturalness (GRAPE's score)",
+    "lalp": "the LALP selection: per question, the candidate response with the highest local naturalness, with "
+            "`messages` to train on",
+    "galp": "the GALP baseline: the same selection by global naturalness (GRAPE's score), with `messages`",
     "scored": "every input row with its scores",
     "rejected": "rows the LALP selection did not keep, each with its `rejection_reason`",
 }
@@ -252,6 +253,8 @@ def managed_section(params: LocalNatCardParams) -> str:
         "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == DEFAULT_CONFIG else "")),
                                   "rows": p.counts[name], "what": CONFIG_DESCRIPTIONS[name]} for name in p.configs]),
         "repo": json.dumps(p.repo_id or "path/to/this/folder"),
+        # The student the rows were scored for; the embedded one is a GGUF copy of a Hub model, which SFT loads.
+        "train_model": json.dumps(str(p.student_provenance.get("original_model") or p.student_model)),
         "default_config": DEFAULT_CONFIG,
         "window": escape(p.window),
         "settings_table": _table([{"setting": k, "value": Markdown(v)} for k, v in settings]),

@@ -97,7 +97,7 @@ class _Report:
             self.ranking, self.ranking_error = None, str(e)
         indexed = dataset.add_column(_ROW, list(range(dataset.num_rows)))
         options = dict(correct_column=correct_column, **names)
-        self.selections = {by: select_responses(indexed, by=by, **options) for by in ("lalp", "galp")}
+        self.selections = {by: select_responses(indexed, by=by, with_messages=False, **options) for by in ("lalp", "galp")}
         self.mix = MixReport.of(self.selections)
         self.picks = {by: dict(zip(s.selected[question_id_column], s.selected[_ROW]))
                       for by, s in self.selections.items()}

@@ -330,7 +330,7 @@ def calibrate(
     picks = []
     for dataset, keys, qs in ((a, keys_a, qa), (b, keys_b, qb)):
         ids = dataset.add_column("_key_row", list(range(dataset.num_rows)))
-        selected = select_responses(ids, by="lalp", **options).selected
+        selected = select_responses(ids, by="lalp", with_messages=False, **options).selected
         picks.append({qs[i]: keys[i] for i in selected["_key_row"]})
     both = [q for q in unique_q if q in picks[0] and q in picks[1]]
     if both:

@@ -118,6 +118,8 @@ def select_responses(
     teacher_column: str = "teacher",
     question_column: str = "question",
     question_id_column: str = "question_id",
+    response_column: str = "response",
+    with_messages: bool = True,
 ) -> Selection:
     """Keep, for each question, the `top_k` responses with the highest `by` score.
 
@@ -146,6 +148,12 @@ def select_responses(
             only the teachers it names.
         teacher_column, question_column, question_id_column (`str`): column names; the question id is derived
             from the question text when `question_id_column` is missing (and added to the outputs).
+        response_column (`str`, *optional*, defaults to `"response"`): the response text, for `messages`.
+        with_messages (`bool`, *optional*, defaults to `True`): give the kept rows a `messages` column (SPEC §9),
+            `[{"role": "user", "content": question}, {"role": "assistant", "content": response}]`, what TRL's
+            `SFTTrainer` trains on; a row that already has a `messages` value (the conversation its response came
+            from) keeps it; a null question gives the user turn empty content. Only when the data has both the
+            question and the response column; the rejected rows get none.
 
     Returns:
         `Selection`: the kept rows and the rejected rows, each with their reason columns.
@@ -240,8 +248,15 @@ def select_responses(
     full_dataset = full_dataset.add_column("selection_reason", pc.take(texts, pa.array(position, mask=~kept_mask)),
                                            feature=Value("string"))
     full_dataset = full_dataset.add_column("rejection_reason", pa.array(reasons, pa.string()), feature=Value("string"))
+    new_messages = False
+    if with_messages and {question_column, response_column} <= set(full_dataset.column_names):
+        from .messages import MESSAGES_COLUMN, add_messages
+
+        full_dataset, new_messages = add_messages(full_dataset, kept_mask, question_column=question_column,
+                                                  response_column=response_column)
     selected = full_dataset.select(kept).remove_columns("rejection_reason")
-    rejected = full_dataset.select(np.flatnonzero(~kept_mask)).remove_columns(["selection_rank", "selection_reason"])
+    rejected = full_dataset.select(np.flatnonzero(~kept_mask)).remove_columns(
+        ["selection_rank", "selection_reason", *([MESSAGES_COLUMN] if new_messages else [])])
     teacher_counts = np.bincount(teacher_codes[kept], minlength=len(teachers))
     return Selection(selected, rejected, by, threshold, len(qids), len(np.unique(qid_codes[kept])),
                      {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)})
@@ -330,6 +345,6 @@ def mix_report(dataset, *, done: Selection | None = None, **options) -> MixRepor
     """
     if "by" in options:
         raise ConfigError("mix_report compares LALP and GALP itself; do not pass `by`.")
-    selections = {by: done if done is not None and done.by == by else select_responses(dataset, by=by, **options)
-                  for by in SCORES}
+    selections = {by: done if done is not None and done.by == by
+                  else select_responses(dataset, by=by, with_messages=False, **options) for by in SCORES}
     return MixReport.of(selections)

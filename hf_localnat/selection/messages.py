@@ -1,0 +1,105 @@
+"""The `messages` column of curated rows (SPEC §9): the conversational format TRL's `SFTTrainer` and open-r1 train on.
+
+Each kept row gets `[{"role": "user", "content": question}, {"role": "assistant", "content": response}]`, built with
+Arrow arrays (no Python loop per row: selections hold 10^5+ rows). A row that already has a `messages` value (the
+conversation its response came from, SPEC §9) keeps it as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ColumnError
+
+MESSAGES_COLUMN = "messages"
+"""The column TRL reads a conversation from."""
+_STRING_LIMIT = 2**31 - 1
+"""Bytes a `string` array can hold (int32 offsets); longer contents go into a `large_string` array."""
+
+
+def conversation_array(questions: pa.Array | pa.ChunkedArray, responses: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """One two-turn conversation per row: the question as the user turn, the response as the assistant turn.
+
+    A null question gives a user turn with empty content (`""`): the turn is kept, so every row has the same shape;
+    a null response gives an assistant turn with null content.
+
+    Example:
+        ```python
+        >>> conversation_array(pa.array(["1+1?", None]), pa.array(["2.", "Hi."])).to_pylist()[1]
+        [{'role': 'user', 'content': ''}, {'role': 'assistant', 'content': 'Hi.'}]
+
+        ```
+    """
+    return _conversations(questions, responses, np.ones(len(questions), dtype=bool))
+
+
+def _conversations(questions, responses, rows: np.ndarray) -> pa.ListArray:
+    """`conversation_array` of the rows where `rows` is true; null (an empty list slot) elsewhere."""
+    picked = pa.array(np.flatnonzero(rows), pa.int64())
+    question = _combined(pc.take(questions, picked))
+    response = _combined(pc.take(responses, picked))
+    size = sum(int(pc.sum(pc.binary_length(a)).as_py() or 0) for a in (question, response) if len(a))
+    text = pa.large_string() if size > _STRING_LIMIT else pa.string()
+    question = pc.fill_null(question.cast(text), pa.scalar("", text))
+    response = response.cast(text)
+    n = len(picked)
+    order = np.empty(2 * n, dtype=np.int64)  # user, assistant, user, assistant, ...
+    order[0::2] = np.arange(n)
+    order[1::2] = np.arange(n) + n
+    contents = pa.concat_arrays([question, response]).take(pa.array(order))
+    roles = pa.array(["user", "assistant"], pa.string()).take(pa.array(np.tile(np.array([0, 1]), n)))
+    turns = pa.StructArray.from_arrays([roles, contents], names=["role", "content"])
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32 if 2 * n < _STRING_LIMIT else np.int64)
+    offsets[1:] = np.cumsum(rows.astype(offsets.dtype) * 2)
+    kind = pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray
+    return kind.from_arrays(pa.array(offsets), turns, mask=pa.array(~rows))
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    return values
+
+
+def add_messages(dataset, rows: np.ndarray, *, question_column: str = "question",
+                 response_column: str = "response"):
+    """`dataset` with a `messages` column holding `conversation_array` for the rows where `rows` is true.
+
+    Where the dataset already has a `messages` column, its values are kept; only its null values in `rows` are
+    filled. Rows outside `rows` hold null in a new column and their own value in an existing one.
+
+    Args:
+        dataset (`datasets.Dataset`): the rows (no `select` indices, or they are applied).
+        rows (`np.ndarray`): a boolean mask, one entry per row: which rows get a conversation.
+        question_column, response_column (`str`): the columns of the user and assistant turns.
+
+    Returns:
+        `tuple[datasets.Dataset, bool]`: the dataset, and whether the `messages` column is new.
+
+    Raises:
+        ColumnError: an existing `messages` column holds a type the built turns cannot be cast to.
+    """
+    from .layout import arrow_column
+
+    built = _conversations(arrow_column(dataset, question_column), arrow_column(dataset, response_column),
+                           np.asarray(rows, dtype=bool))
+    if MESSAGES_COLUMN not in dataset.column_names:
+        return dataset.add_column(MESSAGES_COLUMN, built), True
+    existing = _combined(arrow_column(dataset, MESSAGES_COLUMN))
+    if pa.types.is_null(existing.type):
+        filled = built
+    elif existing.null_count == 0:
+        return dataset, False
+    else:
+        try:
+            filled = pc.coalesce(existing, built.cast(existing.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+            raise ColumnError(
+                f"Column {MESSAGES_COLUMN!r} holds {existing.type}, which the user/assistant turns of the rows "
+                f"without one ({built.type}) cannot be cast to; rename the input's {MESSAGES_COLUMN!r} column "
+                f"(e.g. to input_messages) before selecting.") from e
+    order = dataset.column_names
+    filled_dataset = dataset.remove_columns(MESSAGES_COLUMN).add_column(MESSAGES_COLUMN, filled)
+    return filled_dataset.select_columns(order), False
