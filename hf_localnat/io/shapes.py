@@ -532,25 +532,6 @@ def batch_texts(column: Callable[[str], object], names: Sequence[str], *, questi
     return BatchTexts(_values(column(response_column)), _values(column(question_column)), errors)
 
 
-def concat_rows(parts: Sequence) -> object:
-    """The rows of several datasets, one after another in the order given, as one `datasets.Dataset`; a column that
-    one part lacks is null in its rows (the parts' types are unified, e.g. `int64` and `null`). One part is returned
-    as it is."""
-    if len(parts) == 1:
-        return parts[0]
-    from datasets import Dataset
-    from datasets.fingerprint import Hasher
-    from datasets.table import InMemoryTable
-
-    tables = [_pa(_arrow(part)).replace_schema_metadata(None) for part in parts]
-    try:
-        table = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise ShapeError(f"The inputs' columns cannot be combined ({str(e).splitlines()[0]}); give inputs whose "
-                         "shared columns have the same types.") from e
-    return Dataset(InMemoryTable(table), fingerprint=Hasher.hash([part._fingerprint for part in parts]))
-
-
 def split_named_input(value: str) -> tuple[str | None, str]:
     """`"r1=traces.jsonl"` -> `("r1", "traces.jsonl")`; a value with a `/` before its first `=` (or none) is a plain
     INPUT: `"./a=b.jsonl"` -> `(None, "./a=b.jsonl")`."""
@@ -563,7 +544,8 @@ def split_named_input(value: str) -> tuple[str | None, str]:
 def read_inputs(inputs: Sequence[str], load: Callable[[str], object], *, teacher: str | None = None,
                 **shape) -> tuple[object, list[str]]:
     """Read every INPUT (`NAME=INPUT` makes NAME the teacher of its rows), make each long (`to_long` with `shape`),
-    and return their rows as one dataset (`concat_rows`) with the lines that say how each was read.
+    and return their rows as one dataset (`pool.concatenate`: in the order given, columns unified) with the lines
+    that say how each was read.
 
     Args:
         inputs: `INPUT` or `NAME=INPUT` values (see `split_named_input`).
@@ -585,4 +567,8 @@ def read_inputs(inputs: Sequence[str], load: Callable[[str], object], *, teacher
     else:
         said = [long.describe() if len(lines) == 1 else f"{source}: {long.describe()}"
                 for (_, source), long in zip(named, lines, strict=True)]
-    return concat_rows([long.dataset for long in longs]), said
+    if len(longs) == 1:
+        return longs[0].dataset, said
+    from .pool import concatenate
+
+    return concatenate([long.dataset for long in longs], [source for _, source in named]), said
