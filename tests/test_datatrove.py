@@ -327,3 +327,41 @@ def test_a_folder_of_mixed_or_no_shards_is_refused(tmp_path):
     _write(ParquetWriter(str(tmp_path), schema=dt.parquet_schema()), _docs())
     with pytest.raises(InputError, match="holds both JSON Lines and Parquet shards"):
         load_input(str(tmp_path))
+
+
+# ------------------------------------------------------------------------------------------ dataset_scripts recipe
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "dataset_scripts_datatrove_score", Path(__file__).resolve().parents[1] / "dataset_scripts" / "datatrove_score.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_recipe_builds_the_same_pipeline_for_slurm(tmp_path):
+    import dill
+    from datatrove.executor import SlurmPipelineExecutor
+
+    script = _script()
+    pipeline = script.build_pipeline(str(tmp_path / "in"), str(tmp_path / "out"), model="org/student", window=3)
+    assert [type(step).__name__ for step in pipeline] == ["JsonlReader", "LocalNaturalnessScorer", "JsonlWriter"]
+    executor = script.build_executor(pipeline, logging_dir=str(tmp_path / "logs"), tasks=8, workers=-1, slurm=True,
+                                     partition="gpu", gpus_per_task=1)
+    assert isinstance(executor, SlurmPipelineExecutor) and executor.gpus_per_task == 1 and executor.world_size == 8
+    restored = dill.loads(dill.dumps(executor))  # what `run()` writes as executor.pik for the job array
+    assert restored.pipeline[1].scorer_kwargs["window"] == 3
+
+
+@pytest.mark.slow
+def test_the_recipe_runs_here_then_select_reads_its_folder(tmp_path, tiny_model_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows()[:6]))
+    out = str(tmp_path / "out")
+    args = [str(tmp_path / "in"), out, "--model", str(tiny_model_path), "--window", "2", "--dtype", "float32"]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 0, result.output
+    assert "Scored 6 of 6 documents in this run; without a score: none." in result.output
+    assert f"localnat select {out} -o curated.parquet" in result.output
+    assert read_provenance(out).window == 2 and load_input(out).num_rows == 6
+    again = CliRunner().invoke(_script().main, args)
+    assert again.exit_code == 0 and "Nothing to do: every task is complete" in again.output
