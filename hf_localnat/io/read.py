@@ -1,7 +1,8 @@
 """Read any input the CLI accepts into a `datasets.Dataset`, and the provenance recorded with a scored one.
 
 Inputs: a local JSON Lines (`.jsonl`), JSON (`.json`), Parquet (`.parquet`) or CSV (`.csv`) file, a folder written by
-`Dataset.save_to_disk` / `DatasetDict.save_to_disk`, or a Hub dataset id (`load_dataset(id, config, split=...)`), or an
+`Dataset.save_to_disk` / `DatasetDict.save_to_disk`, a DataTrove writer's output folder (`load_datatrove_folder`:
+its `text` column read as `response`), or a Hub dataset id (`load_dataset(id, config, split=...)`), or an
 fsspec URL of such a file (`hf://datasets/...`, `s3://...`, `memory://...`) with `storage_options` (see `remote`). A
 `file://` URL is a local path.
 """
@@ -39,8 +40,9 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
 
     Args:
         source (`str`):
-            A path to a `.jsonl`, `.json`, `.parquet` or `.csv` file, a `save_to_disk` folder, a Hub dataset id, or an
-            fsspec URL of such a file (`hf://datasets/org/repo/traces.jsonl`, `s3://bucket/traces.parquet`).
+            A path to a `.jsonl`, `.json`, `.parquet` or `.csv` file, a `save_to_disk` folder, the output folder of
+            a DataTrove `JsonlWriter` / `ParquetWriter` (see `load_datatrove_folder`: `text` becomes `response`,
+            nested `metadata` becomes columns), a Hub dataset id, or an fsspec URL of such a file (`hf://datasets/org/repo/traces.jsonl`, `s3://bucket/traces.parquet`).
         config (`str`, *optional*):
             The Hub dataset's configuration (subset); only for Hub ids.
         split (`str`, *optional*):
@@ -72,9 +74,13 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
     path = fetch(source, storage_options) if is_url(source) else Path(local_path(source)).expanduser()
     if path.is_dir():
         if not ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+            shards = datatrove_shards(path)
+            if shards:
+                return load_datatrove_folder(shards, source)
             raise InputError(
                 f"{source!r} is a folder but not one written by `save_to_disk` (no dataset_info.json or "
-                "dataset_dict.json); pass a .jsonl/.json/.parquet/.csv file or a saved dataset folder."
+                "dataset_dict.json) nor by a DataTrove writer (no .jsonl, .jsonl.gz or .parquet shards); pass a "
+                ".jsonl/.json/.parquet/.csv file, a saved dataset folder or a DataTrove output folder."
             )
         loaded = datasets.load_from_disk(str(path))
         return _pick_split(loaded, split, source) if isinstance(loaded, datasets.DatasetDict) else loaded
@@ -105,6 +111,60 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
             f"Cannot load {source!r} (config={config!r}, split={split!r}) from the Hub: {first_line} "
             "Check the dataset id, --config and --split, or pass a local file."
         ) from e
+
+
+#: File name endings of the shards DataTrove's writers produce: JsonlWriter (gzip by default, or none, or zstd) and
+#: ParquetWriter.
+DATATROVE_SHARD_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+
+
+def datatrove_shards(folder: Path) -> list[Path]:
+    """The non-empty DataTrove shards under `folder` (any depth, hidden names skipped), sorted; `[]` if none."""
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.name.lower().endswith(DATATROVE_SHARD_SUFFIXES) and p.is_file() and p.stat().st_size > 0
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def load_datatrove_folder(shards: list[Path], source: str):
+    """The shards of a DataTrove writer's output folder (`datatrove_shards`) as one `datasets.Dataset`.
+
+    The folder is what `JsonlWriter` or `ParquetWriter` wrote after `hf_localnat.datatrove.LocalNaturalnessScorer`
+    (or any DataTrove pipeline): one row per document. With the writer's `expand_metadata=True` the metadata keys
+    are already top-level columns; a nested `metadata` column (the writers' default) is flattened one level into
+    columns, a metadata key winning over a top-level column of the same name, as `expand_metadata` would have
+    written it. DataTrove's text column is `text`: it becomes `response` when there is no `response` column (`id`
+    stays `id`). Shards of both kinds in one folder are refused.
+
+    Raises:
+        InputError: JSON Lines and Parquet shards mixed, unreadable shards, or no rows.
+    """
+    import datasets
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kinds = {"parquet" if p.name.lower().endswith(".parquet") else "json" for p in shards}
+    if len(kinds) > 1:
+        raise InputError(f"{source!r} holds both JSON Lines and Parquet shards; a DataTrove output folder holds one "
+                         "writer's shards. Pass one folder per writer.")
+    try:
+        loaded = datasets.load_dataset(kinds.pop(), data_files=[str(p) for p in shards], split="train")
+    except Exception as e:  # datasets wraps parse errors in several types
+        raise InputError(f"Cannot read the DataTrove shards of {source!r} ({len(shards)} files): "
+                         f"{_first_line(e)}.") from e
+    if loaded.num_rows == 0:
+        raise InputError(f"{source!r} holds DataTrove shards with no rows; nothing to do.")
+    table = loaded.data.table
+    if "metadata" in table.column_names and pa.types.is_struct(table.schema.field("metadata").type):
+        nested = table.column("metadata")
+        keys = [nested.type.field(i).name for i in range(nested.type.num_fields)]
+        columns = {name: table.column(name) for name in table.column_names if name != "metadata" and name not in keys}
+        columns |= {key: pc.struct_field(nested, [i]) for i, key in enumerate(keys)}
+        loaded = datasets.Dataset(pa.table(columns))
+    if "response" not in loaded.column_names and "text" in loaded.column_names:
+        loaded = loaded.rename_column("text", "response")
+    return loaded
 
 
 def _check_file(path: Path, source: str) -> None:
@@ -207,8 +267,9 @@ def _pick_split(dataset_dict, split: str | None, source: str):
 def read_provenance(source: str | os.PathLike, storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
     """The provenance recorded with a scored output (file or folder); `None` when none is recorded.
 
-    Reads a Parquet file's schema metadata (only the footer), a folder's `hf_localnat.json` or the Parquet files in
-    it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar; for an fsspec URL of a file, the same through
+    Reads a Parquet file's schema metadata (only the footer), a folder's `hf_localnat.json` (a `save_to_disk`
+    folder, or a DataTrove writer's folder where `hf_localnat.datatrove.LocalNaturalnessScorer` wrote it) or else the
+    Parquet files in it (all must agree), or a `.jsonl`/`.json`/`.csv` file's sidecar; for an fsspec URL of a file, the same through
     its filesystem (`storage_options`). A Hub dataset id gives `None`: pull it first (`localnat pull` keeps the
     provenance).
 
@@ -225,7 +286,9 @@ def read_provenance(source: str | os.PathLike, storage_options: Mapping[str, Any
         import pyarrow.parquet as pq
 
         return from_metadata(pq.read_schema(path).metadata)
-    if path.is_dir() and not (path / FOLDER_FILE).is_file():
+    if path.is_dir():  # a save_to_disk folder or a DataTrove writer's folder (`hf_localnat.datatrove`): FOLDER_FILE
+        if (path / FOLDER_FILE).is_file():
+            return Provenance.from_json((path / FOLDER_FILE).read_text(encoding="utf-8"))
         parquet = sorted(path.rglob("*.parquet"))
         return common((read_provenance(p) for p in parquet), what=str(source)) if parquet else None
     if path.exists():
