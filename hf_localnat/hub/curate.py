@@ -109,7 +109,8 @@ def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:
         student_provenance=facts, window=provenance.window, segmenter=provenance.segmenter,
         prompt_format=provenance.prompt_format,
         scoring_options={"max_length": "model maximum" if provenance.max_length is None else provenance.max_length,
-                         "mode": provenance.mode, "dtype": provenance.dtype, "scoring_version": provenance.version},
+                         "mode": provenance.mode, "dtype": provenance.dtype, "response_part": provenance.response_part,
+                         "scoring_version": provenance.version},
     )
 
 
