@@ -92,3 +92,14 @@ def test_one_trl_sft_step_on_a_file_localnat_select_wrote(tmp_path, tiny_scored_
     trainer = trl.SFTTrainer(model=str(tiny_model_path), train_dataset=dataset, args=args)
     output = trainer.train()
     assert output.global_step == 1 and output.training_loss > 0
+
+
+def test_a_sharegpt_conversation_becomes_trl_messages_and_is_kept_as_input_conversations():
+    sharegpt = [[{"from": "system", "value": "Think."}, {"from": "human", "value": "a"}, {"from": "gpt", "value": "r1"}],
+                [{"from": "human", "value": "a"}, {"from": "gpt", "value": "r2"}], None,
+                [{"from": "human", "value": "b"}, {"from": "gpt", "value": "r4"}]]
+    kept = select_responses(_rows(conversations=sharegpt), by="lalp").selected
+    assert "conversations" not in kept.column_names and kept["input_conversations"][0] == sharegpt[0]
+    by_response = dict(zip(kept["response"], kept["messages"], strict=True))
+    assert by_response["r1"] == [{"role": "system", "content": "Think."}, *_turns("a", "r1")]  # every turn, renamed
+    assert by_response["r3"] == _turns("", "r3")  # no conversation on that row: built from question and response

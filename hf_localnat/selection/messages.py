@@ -2,7 +2,11 @@
 
 Each kept row gets `[{"role": "user", "content": question}, {"role": "assistant", "content": response}]`, built with
 Arrow arrays (no Python loop per row: selections hold 10^5+ rows). A row that already has a `messages` value (the
-conversation its response came from, SPEC §9) keeps it as it is.
+conversation its response came from, SPEC §9) keeps it as it is. A row that came from a ShareGPT conversation
+(`conversations` of `from`/`value` turns, OpenThoughts / Sky-T1 / AM) gets that conversation in TRL's role/content
+form (`human` -> `user`, `gpt` -> `assistant`; every turn kept, the system turn included), and the ShareGPT column is
+kept as `input_conversations`: TRL would otherwise rename `conversations` to `messages` over ours, keeping the
+`human`/`gpt` roles that chat templates refuse.
 """
 
 from __future__ import annotations
@@ -57,6 +61,32 @@ def _conversations(questions, responses, rows: np.ndarray) -> pa.ListArray:
     return kind.from_arrays(pa.array(offsets), turns, mask=pa.array(~rows))
 
 
+SHAREGPT_COLUMN = "conversations"
+"""The column TRL renames to `messages` (converting `from`/`value` keys but not the roles)."""
+CHATML_ROLES: dict[str, str] = {"human": "user", "gpt": "assistant"}
+
+
+def chatml(turns: pa.Array) -> pa.Array:
+    """ShareGPT turns (`from`/`value`) as role/content turns with TRL's role names, row for row (null stays null).
+
+    Example:
+        ```python
+        >>> chatml(pa.array([[{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2."}]])).to_pylist()
+        [[{'role': 'user', 'content': '1+1?'}, {'role': 'assistant', 'content': '2.'}]]
+
+        ```
+    """
+    flat = pc.list_flatten(turns)
+    roles = pc.cast(pc.struct_field(flat, "from"), pa.string())
+    for old, new in CHATML_ROLES.items():
+        roles = pc.if_else(pc.equal(pc.utf8_lower(roles), old), new, roles)
+    contents = pc.cast(pc.struct_field(flat, "value"), pa.string())
+    lengths = np.asarray(pc.fill_null(pc.list_value_length(turns), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    values = pa.StructArray.from_arrays([roles, contents], names=["role", "content"])
+    return pa.ListArray.from_arrays(offsets, values, mask=turns.is_null())
+
+
 def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
@@ -81,10 +111,19 @@ def add_messages(dataset, rows: np.ndarray, *, question_column: str = "question"
     Raises:
         ColumnError: an existing `messages` column holds a type the built turns cannot be cast to.
     """
+    from ..io.shapes import find_conversation_column
     from .layout import arrow_column
 
-    built = _conversations(arrow_column(dataset, question_column), arrow_column(dataset, response_column),
-                           np.asarray(rows, dtype=bool))
+    rows = np.asarray(rows, dtype=bool)
+    built = _conversations(arrow_column(dataset, question_column), arrow_column(dataset, response_column), rows)
+    sharegpt = find_conversation_column(pa.schema([f for f in dataset.features.arrow_schema
+                                                   if f.name == SHAREGPT_COLUMN]))
+    if sharegpt is not None:
+        turns = _combined(arrow_column(dataset, sharegpt))
+        from_sharegpt = rows & np.asarray(turns.is_valid())
+        built = pc.if_else(pa.array(from_sharegpt), chatml(turns).cast(built.type), built)
+        names = [c if c != sharegpt else f"input_{sharegpt}" for c in dataset.column_names]
+        dataset = dataset.rename_columns(dict(zip(dataset.column_names, names)))
     if MESSAGES_COLUMN not in dataset.column_names:
         return dataset.add_column(MESSAGES_COLUMN, built), True
     existing = _combined(arrow_column(dataset, MESSAGES_COLUMN))
