@@ -32,11 +32,16 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
     from ..io.shapes import batch_texts
     from ..scoring.config import ScoringConfig
     from ..scoring.estimate import TokenCounts, count_tokens, non_embedding_parameters
+    from ..scoring.models import _check_supported as check_supported
     from ..scoring.models import load_tokenizer, resolve_model
 
     source = resolve_model(model)
     tokenizer = load_tokenizer(source.path, revision)
-    model_config = AutoConfig.from_pretrained(source.path, revision=revision)
+    try:
+        model_config = AutoConfig.from_pretrained(source.path, revision=revision, trust_remote_code=False)
+    except ValueError as e:  # a model that ships its own code: refused in one line, never run, never prompted for
+        check_supported(source.path, e)
+        raise
     limit = max_length or getattr(model_config.get_text_config(), "max_position_embeddings", None)
     if limit is None:
         raise click.UsageError(f"{source.model_id!r} does not say its maximum input length; pass --max-length.")
