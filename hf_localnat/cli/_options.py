@@ -133,6 +133,12 @@ storage_options_option = click.option(
          "'{\"anon\": true}'; the same options go to every URL of the command.")
 """`--storage-options JSON` -> `storage_options: dict` (`{}` when not given); bad JSON is a one-line error."""
 
+ignore_provenance_option = click.option(
+    "--ignore-provenance", is_flag=True,
+    help="Go on as if the input recorded no provenance (for a damaged .hf_localnat.json sidecar or Parquet footer "
+         "entry): nothing is checked against it and reports say 'not recorded'.")
+"""`--ignore-provenance`: the commands that read a scored input's provenance treat it as not recorded."""
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 
 bootstrap_options = _compose(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import (handle_errors, input_options, overwrite_option, segmenter_option, storage_options_option,
-                       teacher_columns_options)
+from ._options import (handle_errors, ignore_provenance_option, input_options, overwrite_option, segmenter_option,
+                       storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -37,13 +37,14 @@ Examples:
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_questions: int, least_natural: int,
                     correct_column: str | None, segmenter: str | None, steps_column: str, response_column: str,
                     max_mb: float, title: str | None, teacher_column: str, question_column: str,
                     question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
-                    overwrite: bool) -> None:
+                    ignore_provenance: bool, overwrite: bool) -> None:
     """Write a self-contained HTML report of SCORED (the output of `localnat score`).
 
     It holds the teacher ranking with intervals and the score distributions, the chosen questions with every step
@@ -55,7 +56,7 @@ def inspect_command(scored: str, output: str, questions: tuple[str, ...], num_qu
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work
-    provenance = read(scored, storage_options)
+    provenance = None if ignore_provenance else read(scored, storage_options)
     if provenance is not None:
         provenance.check(segmenter=segmenter)
     dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, model_option, model_revision_option, prompt_format_option,
-                       segmenter_option, storage_options_option, teacher_columns_options, token_option,
-                       window_option)
+from ._options import (handle_errors, ignore_provenance_option, input_options, model_option, model_revision_option,
+                       prompt_format_option, segmenter_option, storage_options_option, teacher_columns_options,
+                       token_option, window_option)
 
 EXAMPLES = """
 \b
@@ -29,9 +29,10 @@ load_dataset("you/curated-math", "lalp").
 
 
 def scored_provenance(source: str, *, model: str | None, revision: str | None, window: int | None,
-                      segmenter: str | None, prompt_format: str | None, storage_options: dict | None = None):
+                      segmenter: str | None, prompt_format: str | None, storage_options: dict | None = None,
+                      ignore_provenance: bool = False):
     """How SCORED was scored: its recorded provenance, checked against the flags given; or, for a file that records
-    none, the provenance the flags state (then `--model` and `--window` are required).
+    none (or with `ignore_provenance`), the provenance the flags state (then `--model` and `--window` are required).
 
     Raises:
         ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
@@ -40,7 +41,7 @@ def scored_provenance(source: str, *, model: str | None, revision: str | None, w
     from ..io import read_provenance as read
     from ..provenance import Provenance
 
-    recorded = read(source, storage_options)
+    recorded = None if ignore_provenance else read(source, storage_options)
     if recorded is not None:
         recorded.check(model=model, revision=revision, window=window, segmenter=segmenter, prompt_format=prompt_format)
         return recorded
@@ -102,12 +103,14 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @handle_errors
 def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
             token: str | None, model: str | None, model_revision: str | None, window: int | None,
             segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
-            question_id_column: str, config_name: str | None, split: str | None, storage_options: dict) -> None:
+            question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
+            ignore_provenance: bool) -> None:
     """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
 
     The repo gets the configs lalp (the LALP selection, default), galp (the GALP baseline), scored (every row with
@@ -126,7 +129,8 @@ def publish(scored: str, repo_id: str, public: bool, overwrite: bool, create_pr:
     if keep_folder:
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
     provenance = scored_provenance(scored, model=model, revision=model_revision, window=window, segmenter=segmenter,
-                                   prompt_format=prompt_format, storage_options=storage_options)
+                                   prompt_format=prompt_format, storage_options=storage_options,
+                                   ignore_provenance=ignore_provenance)
     click.echo(f"Scored with: {provenance.describe()}.", err=True)
     dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
     # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),

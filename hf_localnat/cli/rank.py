@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ._options import (bootstrap_options, handle_errors, input_options, json_option, overwrite_option,
-                       storage_options_option, teacher_columns_options)
+from ._options import (bootstrap_options, handle_errors, ignore_provenance_option, input_options, json_option,
+                       overwrite_option, storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -31,12 +31,13 @@ Examples:
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int, confidence: float, seed: int,
                           plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                           question_id_column: str, config_name: str | None, split: str | None,
-                          storage_options: dict, overwrite: bool) -> None:
+                          storage_options: dict, ignore_provenance: bool, overwrite: bool) -> None:
     """Rank the teachers of SCORED (the output of `localnat score`) by mean LALP and by mean GALP.
 
     Means are taken over the questions every ranked teacher answered with a score (a teacher's repeated answers to
@@ -52,7 +53,7 @@ def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
-    provenance = read(scored, storage_options)  # refuses a folder whose parts were scored differently
+    provenance = None if ignore_provenance else read(scored, storage_options)  # refuses a folder whose parts were scored differently
     dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
     ranking = rank_teachers(
         dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,

@@ -130,7 +130,8 @@ def score(input_path: str, output: str, model: str | None, window: int, segmente
         stats: dict = {}
         path = score_with_ray(scorer, input_path, output, address=ray_address, workers=workers,
                               gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                              config=config_name, split=split, overwrite=overwrite, stats=stats, **remote)
+                              config=config_name, split=split, overwrite=overwrite, stats=stats,
+                              warn=lambda line: click.echo(line, err=True), **remote)
         click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
         click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
                    f"{sorted(stats['nodes'].values(), reverse=True)}.")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, json_option, overwrite_option, storage_options_option,
-                       teacher_columns_options)
+from ._options import (handle_errors, ignore_provenance_option, input_options, json_option, overwrite_option,
+                       storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -70,13 +70,14 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def select_command(scored: str, output: str, by: str, top_k: int, correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
-                   overwrite: bool) -> None:
+                   ignore_provenance: bool, overwrite: bool) -> None:
     """Keep, for each question of SCORED, the response(s) the student finds most natural.
 
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
@@ -98,7 +99,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
     check_output(rejected_path, overwrite=overwrite, **remote)
-    provenance = read(scored, storage_options)  # refuses a folder whose parts were scored differently
+    provenance = None if ignore_provenance else read(scored, storage_options)  # refuses a folder whose parts were scored differently
     dataset = load_input(scored, config=config_name, split=split, **remote)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
