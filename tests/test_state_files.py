@@ -243,7 +243,8 @@ def test_a_marker_localnat_did_not_write_is_not_trusted(tmp_path, marker):
             path.unlink()
             os.symlink(path.with_name("nowhere"), path)
     before = sorted(p.name for p in folder.iterdir())
-    with pytest.raises(OutputExistsError, match=rf"{OUTPUT_MARKER} marker that localnat cannot trust .*delete it yourself"):
+    untrusted = rf"{OUTPUT_MARKER} marker that localnat cannot trust .*delete it yourself"
+    with pytest.raises(OutputExistsError, match=untrusted):
         save_output(Dataset.from_dict({"question": ["q2"]}), folder, overwrite=True)
     assert sorted(p.name for p in folder.iterdir()) == before
     result = CliRunner().invoke(main, ["select", str(_scored_jsonl(tmp_path)), "-o", str(folder), "--overwrite"])

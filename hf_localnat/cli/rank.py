@@ -53,7 +53,8 @@ def rank_teachers_command(scored: str, teachers: tuple[str, ...], resamples: int
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
-    provenance = None if ignore_provenance else read(scored, storage_options)  # refuses a folder whose parts were scored differently
+    # read_provenance refuses a folder whose parts were scored differently
+    provenance = None if ignore_provenance else read(scored, storage_options)
     dataset = load_input(scored, config=config_name, split=split, storage_options=storage_options)
     ranking = rank_teachers(
         dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,

@@ -99,7 +99,8 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
     check_output(rejected_path, overwrite=overwrite, **remote)
-    provenance = None if ignore_provenance else read(scored, storage_options)  # refuses a folder whose parts were scored differently
+    # read_provenance refuses a folder whose parts were scored differently
+    provenance = None if ignore_provenance else read(scored, storage_options)
     dataset = load_input(scored, config=config_name, split=split, **remote)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
