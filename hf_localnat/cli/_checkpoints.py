@@ -35,6 +35,26 @@ from ..records import OUTPUT_COLUMNS, SCHEMA
 CHECKPOINT_DIR = "localnat-score"
 
 
+@dataclass
+class Progress:
+    """Where `score_resumable` keeps its checkpoints, known once it starts (read when a run is interrupted).
+
+    Attributes:
+        folder (`Path`, *optional*): the checkpoint folder, once known.
+        chunks (`int`): how many chunks the input makes (0 until known).
+    """
+
+    folder: Path | None = None
+    chunks: int = 0
+
+    def checkpointed(self) -> int:
+        """Chunks checkpointed so far, counted on disk (so a signal between a write and any bookkeeping cannot
+        make the count wrong)."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        return sum(p.is_file() for p in self.folder.glob(f"chunk-*-of-{self.chunks:05d}.parquet"))
+
+
 @dataclass(frozen=True)
 class Resumed:
     """The scored dataset and how many of its rows were read back from checkpoints instead of being scored."""
@@ -55,8 +75,13 @@ def checkpoint_folder(scorer, dataset, checkpoint_rows: int) -> Path:
 
 
 def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: int,
-                    echo: Callable[[str], None] = print, **map_kwargs) -> Resumed:
+                    echo: Callable[[str], None] = print, progress: Progress | None = None,
+                    between_chunks: Callable[[], None] | None = None, **map_kwargs) -> Resumed:
     """Score `dataset` with `scorer.map`, chunk by chunk, reusing the chunks an earlier run finished.
+
+    `progress`, if given, gets the checkpoint folder and the chunk count as soon as they are known;
+    `between_chunks`, if given, is called before each chunk is scored (the CLI raises a signal there that a library
+    swallowed, see `cli._signals`).
 
     Returns:
         `Resumed`: the input columns (any old score columns replaced) followed by `records.OUTPUT_COLUMNS`, equal
@@ -71,6 +96,8 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
         discard(folder)
     folder.mkdir(parents=True, exist_ok=True)
     num_chunks = max(1, -(-dataset.num_rows // checkpoint_rows))
+    progress = progress if progress is not None else Progress()
+    progress.folder, progress.chunks = folder, num_chunks
     tables, reused = [], 0
     for i in range(num_chunks):
         path = folder / f"chunk-{i:05d}-of-{num_chunks:05d}.parquet"
@@ -84,6 +111,8 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
             echo(f"Warning: checkpoint {path} is unusable ({damage}); discarded, its {stop - start} rows are scored "
                  "again.")
             discard(path)
+        if between_chunks is not None:
+            between_chunks()
         chunk = dataset.select(range(start, stop))
         scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
                             desc=f"Scoring (LALP/GALP) {i + 1}/{num_chunks}" if num_chunks > 1 else "Scoring (LALP/GALP)")

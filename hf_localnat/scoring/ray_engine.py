@@ -170,8 +170,9 @@ def score_with_ray(
                 del tables[name]
                 discard(folder / name)
     done = set(tables)
-    pending = [(start, stop, name) for start, stop, name in shards if name not in done]
     stats = {} if stats is None else stats
+    stats["shards"], stats["shards_done"] = len(shards), len(done)
+    pending = [(start, stop, name) for start, stop, name in shards if name not in done]
     stats.update(shards=len(shards), shards_reused=len(shards) - len(pending),
                  rows_scored=sum(stop - start for start, stop, _ in pending), nodes={}, workers={})
     if pending:
@@ -207,6 +208,7 @@ def score_with_ray(
                     write_checked(table, folder / name, start=start, stop=stop)
                     tables[name] = table
                     done.add(name)
+                    stats["shards_done"] = len(done)
                     received[index] = {}
     missing = [name for _, _, name in shards if name not in tables]
     if missing:  # pragma: no cover - Ray returned fewer rows than it was given
