@@ -223,6 +223,45 @@ def from_metadata(metadata: Mapping[bytes, bytes] | None) -> Provenance | None:
     return None
 
 
+#: The fix every unreadable-provenance error ends with: the flag that goes on without it.
+IGNORE_HINT = "or pass --ignore-provenance to go on as if none were recorded"
+
+
+def _cause(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def parse_sidecar(text: str | bytes, where: str) -> Provenance:
+    """The provenance in the JSON file `where` (a sidecar or a folder's `hf_localnat.json`).
+
+    Raises:
+        ProvenanceError: it cannot be parsed; the message names the file and how to repair it or go on without it.
+    """
+    try:
+        return Provenance.from_json(text)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # bad UTF-8 and JSON are ValueErrors
+        raise ProvenanceError(
+            f"The provenance file {where} cannot be read ({_cause(e)}): delete it (the scores stay; how they were "
+            f"scored becomes 'not recorded'), rescore with `localnat score`, {IGNORE_HINT}."
+        ) from e
+
+
+def parse_footer(metadata: Mapping[bytes, bytes] | None, where: str) -> Provenance | None:
+    """`from_metadata` of the Parquet file `where`'s schema metadata.
+
+    Raises:
+        ProvenanceError: the entry is there but cannot be parsed; the message names the file and the fixes.
+    """
+    try:
+        return from_metadata(metadata)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ProvenanceError(
+            f"The provenance in the Parquet footer of {where} (schema metadata key {METADATA_KEY}) cannot be read "
+            f"({_cause(e)}): rescore with `localnat score` (it rewrites the file), {IGNORE_HINT}."
+        ) from e
+
+
 def with_provenance(table, provenance: Provenance):
     """`table` (a `pyarrow.Table` or a `datasets` table) with the provenance in its schema metadata.
 

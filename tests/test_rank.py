@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from datasets import Dataset
@@ -183,3 +185,39 @@ def test_teacher_subset_and_errors(scored_sample):
     with pytest.raises(SelectionError, match="No question has a scored response from every teacher"):
         rank_teachers(no_common)
     assert rank_teachers(no_common, teachers=["y"], num_resamples=10).num_questions == 1
+
+
+def test_a_teacher_without_any_finite_score_is_left_out_and_the_others_ranked():
+    # z's scores are all NaN, inf or missing: it is left out, named with its non-finite count; x and y are ranked
+    nan, inf = float("nan"), float("inf")
+    rows = {"question": ["a", "a", "a", "b", "b", "b", "c"], "teacher": ["x", "y", "z", "x", "y", "z", "z"],
+            "lalp": [-1.0, -2.0, nan, -1.5, -2.5, None, -1.0], "galp": [-1.0, -2.0, -1.0, -1.5, -2.5, -1.0, inf]}
+    ranking = rank_teachers(Dataset.from_dict(rows), num_resamples=50)
+    assert ranking.order("lalp") == ["x", "y"] and ranking.num_questions == 2
+    assert [(d.reason, d.teachers) for d in ranking.dropped] == [("missing_teacher", ("x", "y"))]  # c: only z answered
+    assert [(t.teacher, t.num_rows, t.num_non_finite) for t in ranking.left_out] == [("z", 3, 2)]
+    line = "Left out: teacher 'z' has no finite score on any question (3 rows: 2 non-finite (NaN or inf), 1 without a score)."
+    assert ranking.format_table().count(line) == 1
+    assert ranking.to_dict()["left_out"] == [{"teacher": "z", "num_rows": 3, "num_non_finite": 2}]
+    # the same when z is asked for by name; only when no teacher has a finite score is the ranking refused
+    assert rank_teachers(Dataset.from_dict(rows), teachers=["z", "y"], num_resamples=50).order() == ["y"]
+    with pytest.raises(SelectionError, match="No teacher has a finite score on any question .*'z'"):
+        rank_teachers(Dataset.from_dict(rows), teachers=["z"])
+
+
+def test_rank_teachers_command_names_a_left_out_teacher_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import main
+
+    path = tmp_path / "scored.jsonl"
+    Dataset.from_dict({"question": ["a", "a", "a", "b", "b", "b"], "teacher": ["x", "y", "z"] * 2,
+                       "lalp": [-1.0, -2.0, None, -1.5, -2.5, None],
+                       "galp": [-1.0, -2.0, None, -1.5, -2.5, None]}).to_json(path)
+    result = CliRunner().invoke(main, ["rank-teachers", str(path), "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stdout.splitlines() if "'z'" in line] == [
+        "Left out: teacher 'z' has no finite score on any question (2 rows: 0 non-finite (NaN or inf), 2 without a score)."]
+    result = CliRunner().invoke(main, ["rank-teachers", str(path), "--resamples", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["left_out"] == [{"teacher": "z", "num_rows": 2, "num_non_finite": 0}]

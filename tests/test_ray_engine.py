@@ -181,3 +181,36 @@ def test_ray_reads_every_input_shape_like_one_process(cluster, tmp_path, rows, t
     got = load_input(str(remote)).to_list()
     _same(got, load_input(str(local)).to_list())
     assert [r["teacher"] for r in got] == ["a"] * 6 + ["b"] * 6 and got[5]["score_error"] == "invalid_conversation"
+
+
+def test_a_damaged_shard_is_discarded_with_one_warning_and_rescored(cluster, tmp_path, data, reference,
+                                                                    tiny_model_path):
+    """Shards left by an earlier run (written here from the reference rows, as the engine writes them): one is cut
+    short, one holds other values; each is named in one warning line and scored again, the others are reused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hf_localnat.io.checked import write_checked
+    from hf_localnat.records import OUTPUT_COLUMNS, SCHEMA
+    from hf_localnat.scoring.ray_engine import shard_names
+
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
+    out = tmp_path / "scored.parquet"
+    dataset = load_input(str(data))
+    shards = shard_names(dataset.num_rows, 8, f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}")
+    folder = shard_folder(out)
+    folder.mkdir(parents=True)
+    for start, stop, name in shards:
+        rows = [{k: r[k] for k in OUTPUT_COLUMNS} for r in reference[start:stop]]
+        write_checked(pa.Table.from_pylist(rows, schema=SCHEMA), folder / name, start=start, stop=stop)
+    cut, changed = folder / shards[1][2], folder / shards[3][2]
+    cut.write_bytes(cut.read_bytes()[:64])
+    table = pq.read_table(changed)
+    pq.write_table(table.set_column(1, "galp", pa.array([-99.0] * table.num_rows, pa.float64())), changed)
+    warnings: list[str] = []
+    stats: dict = {}
+    score_with_ray(scorer, str(data), out, shard_rows=8, stats=stats, warn=warnings.append)
+    assert len(warnings) == 2 and str(cut) in warnings[0] and str(changed) in warnings[1], warnings
+    assert "unreadable" in warnings[0] and "checksum" in warnings[1]
+    assert stats["shards_reused"] == len(shards) - 2 and stats["rows_scored"] == 16
+    _same(load_input(str(out)).to_list(), reference)

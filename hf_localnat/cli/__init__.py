@@ -14,10 +14,11 @@ from .publish import publish
 from .pull import pull
 from .rank import rank_teachers_command
 from .score import score
+from ._signals import RecordingGroup
 from .select import select_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=RecordingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="localnat")
 def main() -> None:
     """Score teacher reasoning traces by local naturalness (LALP) and choose which to distil.

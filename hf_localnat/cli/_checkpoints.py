@@ -14,6 +14,8 @@ URL) is read from a local copy named by its sha256 (`hf_localnat.io.remote.fetch
 bytes: the same bytes at any URL resume, new bytes at the same URL are scored afresh (an ETag or mtime would not do:
 `memory://` reports neither, and `hf://` paths name a branch, not a commit). A chunk being written when
 the run was killed is left as a hidden temporary file, which the next write of that chunk removes (`io.clean_stale`).
+A checkpoint is never trusted blindly: each records its rows and a checksum (`io.checked`), and one that cannot be
+read or does not match them is discarded with one warning line and scored again.
 Nothing is written through `Dataset.map`'s own cache, so no orphan `tmp*` file is left there either.
 """
 
@@ -21,15 +23,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_output
+from ..io.checked import discard, read_checked, write_checked
 from ..records import OUTPUT_COLUMNS, SCHEMA
 
 #: Folder under the `datasets` cache that holds the checkpoints.
 CHECKPOINT_DIR = "localnat-score"
+
+
+@dataclass
+class Progress:
+    """Where `score_resumable` keeps its checkpoints, known once it starts (read when a run is interrupted).
+
+    Attributes:
+        folder (`Path`, *optional*): the checkpoint folder, once known.
+        chunks (`int`): how many chunks the input makes (0 until known).
+    """
+
+    folder: Path | None = None
+    chunks: int = 0
+
+    def checkpointed(self) -> int:
+        """Chunks checkpointed so far, counted on disk (so a signal between a write and any bookkeeping cannot
+        make the count wrong)."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        return sum(p.is_file() for p in self.folder.glob(f"chunk-*-of-{self.chunks:05d}.parquet"))
 
 
 @dataclass(frozen=True)
@@ -52,34 +75,49 @@ def checkpoint_folder(scorer, dataset, checkpoint_rows: int) -> Path:
 
 
 def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: int,
-                    echo: Callable[[str], None] = print, **map_kwargs) -> Resumed:
+                    echo: Callable[[str], None] = print, progress: Progress | None = None,
+                    between_chunks: Callable[[], None] | None = None, **map_kwargs) -> Resumed:
     """Score `dataset` with `scorer.map`, chunk by chunk, reusing the chunks an earlier run finished.
+
+    `progress`, if given, gets the checkpoint folder and the chunk count as soon as they are known;
+    `between_chunks`, if given, is called before each chunk is scored (the CLI raises a signal there that a library
+    swallowed, see `cli._signals`).
 
     Returns:
         `Resumed`: the input columns (any old score columns replaced) followed by `records.OUTPUT_COLUMNS`, equal
         to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from datasets import Dataset, concatenate_datasets
 
     folder = checkpoint_folder(scorer, dataset, checkpoint_rows)
+    if os.path.lexists(folder) and not folder.is_dir():
+        echo(f"Warning: the checkpoint folder {folder} is not a folder; discarded, every row is scored.")
+        discard(folder)
     folder.mkdir(parents=True, exist_ok=True)
     num_chunks = max(1, -(-dataset.num_rows // checkpoint_rows))
+    progress = progress if progress is not None else Progress()
+    progress.folder, progress.chunks = folder, num_chunks
     tables, reused = [], 0
     for i in range(num_chunks):
         path = folder / f"chunk-{i:05d}-of-{num_chunks:05d}.parquet"
         start, stop = i * checkpoint_rows, min(dataset.num_rows, (i + 1) * checkpoint_rows)
-        if path.is_file():
-            tables.append(pq.read_table(path, schema=SCHEMA))
-            reused += stop - start
-            continue
+        if os.path.lexists(path):
+            table, damage = read_checked(path, SCHEMA, start=start, stop=stop)
+            if table is not None:
+                tables.append(table)
+                reused += stop - start
+                continue
+            echo(f"Warning: checkpoint {path} is unusable ({damage}); discarded, its {stop - start} rows are scored "
+                 "again.")
+            discard(path)
+        if between_chunks is not None:
+            between_chunks()
         chunk = dataset.select(range(start, stop))
         scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
                             desc=f"Scoring (LALP/GALP) {i + 1}/{num_chunks}" if num_chunks > 1 else "Scoring (LALP/GALP)")
         table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
-        with atomic_output(path) as staged:
-            pq.write_table(table, staged)
+        write_checked(table, path, start=start, stop=stop)
         tables.append(table)
     if reused:
         echo(f"Resumed: reused {reused} of {dataset.num_rows} rows scored by an earlier run of this command "

@@ -144,6 +144,12 @@ def pooled_line(scored: tuple[str, ...], num_rows: int) -> str | None:
     return f"Pooled {len(scored)} inputs ({num_rows} rows, in this order): {', '.join(scored)}."
 
 
+ignore_provenance_option = click.option(
+    "--ignore-provenance", is_flag=True,
+    help="Go on as if the input recorded no provenance (for a damaged .hf_localnat.json sidecar or Parquet footer "
+         "entry): nothing is checked against it and reports say 'not recorded'.")
+"""`--ignore-provenance`: the commands that read a scored input's provenance treat it as not recorded."""
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 
 bootstrap_options = _compose(

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from ._options import bootstrap_options, handle_errors, json_option, storage_options_option, teacher_columns_options
+from ._options import (bootstrap_options, handle_errors, ignore_provenance_option, json_option, storage_options_option,
+                       teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -29,10 +30,12 @@ Examples:
 @json_option
 @teacher_columns_options
 @storage_options_option
+@ignore_provenance_option
 @handle_errors
 def calibrate_command(proxy: str, student: str, row_id_column: str | None, correct_column: str | None,
                       resamples: int, confidence: float, seed: int, as_json: bool, teacher_column: str,
-                      question_column: str, question_id_column: str, storage_options: dict) -> None:
+                      question_column: str, question_id_column: str, storage_options: dict,
+                      ignore_provenance: bool) -> None:
     """Compare the same rows scored by two students: A (a cheap proxy) and B (the student you will train).
 
     Reports, with bootstrap intervals over questions, the Spearman and Kendall correlation of row LALP and of row
@@ -45,7 +48,7 @@ def calibrate_command(proxy: str, student: str, row_id_column: str | None, corre
     from ..provenance import scored_with
     from ..selection.calibrate import calibrate
 
-    recorded = {path: read(path, storage_options) for path in (proxy, student)}
+    recorded = {path: None if ignore_provenance else read(path, storage_options) for path in (proxy, student)}
     names = {path: f"{path} ({p.student_name})" if p is not None else path for path, p in recorded.items()}
     result = calibrate(load_input(proxy, storage_options=storage_options),
                        load_input(student, storage_options=storage_options), name_a=names[proxy], name_b=names[student],

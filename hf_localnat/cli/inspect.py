@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._options import (handle_errors, input_options, overwrite_option, scored_inputs_argument, segmenter_option,
-                       storage_options_option, teacher_columns_options)
+from ._options import (handle_errors, ignore_provenance_option, input_options, overwrite_option, scored_inputs_argument,
+                       segmenter_option, storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -38,13 +38,14 @@ Examples:
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, ...], num_questions: int,
                     least_natural: int, correct_column: str | None, segmenter: str | None, steps_column: str,
                     response_column: str, max_mb: float, title: str | None, teacher_column: str, question_column: str,
                     question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
-                    overwrite: bool) -> None:
+                    ignore_provenance: bool, overwrite: bool) -> None:
     """Write a self-contained HTML report of SCORED (the output of `localnat score`).
 
     It holds the teacher ranking with intervals and the score distributions, the chosen questions with every step
@@ -57,11 +58,12 @@ def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, 
     from ..report.html import build_report, check_report_path, write_report
 
     check_report_path(output, overwrite=overwrite)  # before the work
-    provenance = pool_provenance(scored, storage_options=storage_options)
+    provenance = None if ignore_provenance else pool_provenance(scored, storage_options=storage_options)
     if provenance is not None:
         provenance.check(segmenter=segmenter)  # before any row is read
     dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                             question_column=question_column, question_id_column=question_id_column)
+                             question_column=question_column, question_id_column=question_id_column,
+                             ignore_provenance=ignore_provenance)
     html = build_report(
         dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
         least_natural=least_natural, correct_column=correct_column, title=title, source=", ".join(scored),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, model_option, model_revision_option, pooled_line,
-                       prompt_format_option, scored_inputs_argument, segmenter_option, storage_options_option,
-                       teacher_columns_options, token_option, window_option)
+from ._options import (handle_errors, ignore_provenance_option, input_options, model_option, model_revision_option,
+                       pooled_line, prompt_format_option, scored_inputs_argument, segmenter_option,
+                       storage_options_option, teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
 \b
@@ -31,9 +31,9 @@ load_dataset("you/curated-math", "lalp"), whose messages column TRL's SFTTrainer
 
 def scored_provenance(recorded, source: str, *, model: str | None, revision: str | None, window: int | None,
                       segmenter: str | None, prompt_format: str | None):
-    """How SCORED was scored: its `recorded` provenance (`pool_scored`'s), checked against the flags given; or, for
-    input that records none (`source` names it), the provenance the flags state (then `--model` and `--window` are
-    required).
+    """How SCORED was scored: its `recorded` provenance (`pool_scored`'s; `None` with --ignore-provenance), checked
+    against the flags given; or, for input that records none (`source` names it), the provenance the flags state
+    (then `--model` and `--window` are required).
 
     Raises:
         ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
@@ -103,12 +103,14 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @handle_errors
 def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
             token: str | None, model: str | None, model_revision: str | None, window: int | None,
             segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
-            question_id_column: str, config_name: str | None, split: str | None, storage_options: dict) -> None:
+            question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
+            ignore_provenance: bool) -> None:
     """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
 
     The repo gets the configs lalp (the LALP selection, default), galp (the GALP baseline), scored (every row with
@@ -128,12 +130,14 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     check_repo_id(repo_id)
     if keep_folder:
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
-    recorded = pool_provenance(scored, storage_options=storage_options)  # flags are checked before any row is read
+    # the flags are checked before any row is read
+    recorded = None if ignore_provenance else pool_provenance(scored, storage_options=storage_options)
     provenance = scored_provenance(recorded, ", ".join(scored), model=model, revision=model_revision, window=window,
                                    segmenter=segmenter, prompt_format=prompt_format)
     click.echo(f"Scored with: {provenance.describe()}.", err=True)
     dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                             question_column=question_column, question_id_column=question_id_column)
+                             question_column=question_column, question_id_column=question_id_column,
+                             ignore_provenance=ignore_provenance)
     if pooled_line(scored, dataset.num_rows):
         click.echo(pooled_line(scored, dataset.num_rows), err=True)
     # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),

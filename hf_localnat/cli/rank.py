@@ -6,8 +6,9 @@ import json
 
 import click
 
-from ._options import (bootstrap_options, handle_errors, input_options, json_option, overwrite_option, pooled_line,
-                       scored_inputs_argument, storage_options_option, teacher_columns_options)
+from ._options import (bootstrap_options, handle_errors, ignore_provenance_option, input_options, json_option,
+                       overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
+                       teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -32,12 +33,13 @@ Examples:
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], resamples: int, confidence: float,
                           seed: int, plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                           question_id_column: str, config_name: str | None, split: str | None,
-                          storage_options: dict, overwrite: bool) -> None:
+                          storage_options: dict, ignore_provenance: bool, overwrite: bool) -> None:
     """Rank the teachers of SCORED (the output of `localnat score`) by mean LALP and by mean GALP.
 
     Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question), so
@@ -58,7 +60,8 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], re
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
     # Refuses inputs (or parts of a folder) scored differently.
     dataset, provenance = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                                      question_column=question_column, question_id_column=question_id_column)
+                                      question_column=question_column, question_id_column=question_id_column,
+                                      ignore_provenance=ignore_provenance)
     ranking = rank_teachers(
         dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,
         teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,

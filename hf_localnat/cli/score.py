@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
+from ._signals import catch_signals, raise_if_signalled
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options, storage_options_option,
                        window_option)
@@ -122,77 +126,107 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
     """
     from ..io import check_output, load_input, read_inputs, require_columns, save_output
-    from ..scoring.scorer import LocalNaturalnessScorer
-    from ._checkpoints import score_resumable
-
-    remote = dict(storage_options=storage_options)
-    check_output(output, overwrite=overwrite, **remote)
-    scorer = LocalNaturalnessScorer(
-        model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
-        device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
-        revision=model_revision, adapter=adapter,
-        model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
-                      if v is not None},
-    )
-    shape = dict(question_column=question_column, response_columns=response_columns or None,
-                 messages_column=messages_column, teacher_column=teacher_column, explode_with=explode_with,
-                 steps_column=steps_column if segmenter == "given" else None)
-    dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split, **remote),
-                                 teacher=teacher_name, **shape)
-    for line in lines:
-        click.echo(line, err=True)
-    needed = [steps_column if segmenter == "given" else "response"]
-    if prompt_format != "none":
-        needed.append("question")
-    require_columns(dataset, needed, what="scoring")
     from ..scoring.estimate import Projection
+    from ..scoring.scorer import LocalNaturalnessScorer
+    from ._checkpoints import Progress, score_resumable
     from .estimate import estimate_rows, summary_line
 
-    counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
-                                   prompt_format=prompt_format, max_length=max_length, response_part=response_part,
-                                   steps_column=steps_column)
-    click.echo(summary_line(counts, Projection.of(counts, params)), err=True)
-    if engine == "ray":
-        from ..scoring.ray_engine import score_with_ray
-
+    progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
+    with catch_signals(), reported_interruption(output, progress, stats, written):
+        remote = dict(storage_options=storage_options)
+        check_output(output, overwrite=overwrite, **remote)
+        scorer = LocalNaturalnessScorer(
+            model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
+            device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
+            revision=model_revision, adapter=adapter,
+            model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
+                          if v is not None},
+        )
+        shape = dict(question_column=question_column, response_columns=response_columns or None,
+                     messages_column=messages_column, teacher_column=teacher_column, explode_with=explode_with,
+                     steps_column=steps_column if segmenter == "given" else None)
+        dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split,
+                                                                       **remote), teacher=teacher_name, **shape)
+        for line in lines:
+            click.echo(line, err=True)
+        needed = [steps_column if segmenter == "given" else "response"]
+        if prompt_format != "none":
+            needed.append("question")
+        require_columns(dataset, needed, what="scoring")
+        counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window,
+                                       segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
+                                       response_part=response_part, steps_column=steps_column)
+        click.echo(summary_line(counts, Projection.of(counts, params)), err=True)
         start = time.perf_counter()
-        stats: dict = {}
-        path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
-                              gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                              overwrite=overwrite, stats=stats, **remote)
-        click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
-        click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
-                   f"{sorted(stats['nodes'].values(), reverse=True)}.")
+        if engine == "ray":
+            from ..scoring.ray_engine import score_with_ray
+
+            path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
+                                  gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
+                                  overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
+                                  **remote)
+            written.append(path)
+            click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
+            click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
+                       f"{sorted(stats['nodes'].values(), reverse=True)}.")
+            click.echo(f"Wrote {path}.")
+            click.echo(f"Provenance ({where_recorded(path)}): {scorer.provenance().describe()}.")
+            return
+        names = ", ".join(inputs) if len(inputs) <= 3 else f"{len(inputs)} inputs"
+        click.echo(f"Scoring {dataset.num_rows} rows of {names} with {model or 'the embedded smollm2-135m-instruct'}"
+                   f" (dtype {dtype}), window {window}, {segmenter} steps"
+                   f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
+        # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
+        # loads only when a batch actually needs scoring, so a rerun never loads it.
+        parallel = {}
+        if num_proc > 1:
+            import torch
+
+            if torch.cuda.is_available():  # a forked child cannot use CUDA
+                import multiprocess
+
+                multiprocess.set_start_method("spawn", force=True)
+            parallel = dict(with_rank=True, num_proc=num_proc)
+        # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
+        # after success scores only the rest, and never loads the model when nothing is left.
+        resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
+                                  echo=lambda line: click.echo(line, err=True), progress=progress,
+                                  between_chunks=raise_if_signalled, **parallel)
+        raise_if_signalled()  # one a library swallowed while the last chunk was scored
+        scored = resumed.dataset
+        seconds = time.perf_counter() - start
+        provenance = scorer.provenance()
+        path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
+        written.append(path)
+        click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
         click.echo(f"Wrote {path}.")
-        click.echo(f"Provenance ({where_recorded(path)}): {scorer.provenance().describe()}.")
-        return
-    names = ", ".join(inputs) if len(inputs) <= 3 else f"{len(inputs)} inputs"
-    click.echo(f"Scoring {dataset.num_rows} rows of {names} with {model or 'the embedded smollm2-135m-instruct'}"
-               f" (dtype {dtype}), window {window}, {segmenter} steps"
-               f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
-    start = time.perf_counter()
-    # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
-    # loads only when a batch actually needs scoring, so a rerun never loads it.
-    parallel = {}
-    if num_proc > 1:
-        import torch
+        click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
 
-        if torch.cuda.is_available():  # a forked child cannot use CUDA
-            import multiprocess
 
-            multiprocess.set_start_method("spawn", force=True)
-        parallel = dict(with_rank=True, num_proc=num_proc)
-    # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
-    # after success scores only the rest, and never loads the model when nothing is left.
-    resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
-                              echo=lambda line: click.echo(line, err=True), **parallel)
-    scored = resumed.dataset
-    seconds = time.perf_counter() - start
-    provenance = scorer.provenance()
-    path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
-    click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
-    click.echo(f"Wrote {path}.")
-    click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
+@contextmanager
+def reported_interruption(output: str, progress, stats: dict, written: list) -> Iterator[None]:
+    """On Ctrl-C or SIGTERM inside the block: one line (what was checkpointed, that OUTPUT was not written, the
+    command that resumes) and exit 130 / 143. The checkpoints stay; every temporary file is already gone (each
+    `atomic_output` removes its own)."""
+    from ._signals import Terminated, exit_code, same_command, signal_of
+
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as e:
+        signum = signal_of(e)
+        if "shards" in stats:  # --engine ray
+            kept = f"checkpointed {stats.get('shards_done', 0)} of {stats['shards']} shards"
+        elif progress.chunks:
+            kept = f"checkpointed {progress.checkpointed()} of {progress.chunks} chunks"
+        else:
+            kept = "nothing checkpointed yet"
+        if written:
+            outcome = f"{written[0]} was already written in full"
+        else:
+            outcome = f"nothing was written to {output} (an old one is intact)"
+        click.echo(f"Interrupted by {signal.Signals(signum).name}: {kept}; {outcome}. Resume with the same command: "
+                   f"{same_command(click.get_current_context())}", err=True)
+        raise click.exceptions.Exit(exit_code(signum)) from None
 
 
 def where_recorded(path) -> str:

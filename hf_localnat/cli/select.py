@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, input_options, json_option, overwrite_option, pooled_line, scored_inputs_argument,
-                       storage_options_option, teacher_columns_options)
+from ._options import (handle_errors, ignore_provenance_option, input_options, json_option, overwrite_option,
+                       pooled_line, scored_inputs_argument, storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -71,13 +71,14 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @teacher_columns_options
 @input_options
 @storage_options_option
+@ignore_provenance_option
 @overwrite_option
 @handle_errors
 def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
-                   overwrite: bool) -> None:
+                   ignore_provenance: bool, overwrite: bool) -> None:
     """Keep, for each question of SCORED, the response(s) the student finds most natural.
 
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
@@ -104,7 +105,8 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
     check_output(rejected_path, overwrite=overwrite, **remote)
     # Refuses inputs (or parts of a folder) scored differently.
     dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
-                                      question_id_column=question_id_column, **remote)
+                                      question_id_column=question_id_column, ignore_provenance=ignore_provenance,
+                                      **remote)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
     quotas = parse_quotas(teacher_quotas, teachers)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .card import DEFAULT_CONFIG, card_summary
 from ..errors import ConfigError, PublishError
-from ..provenance import Provenance, common, from_metadata
+from ..provenance import Provenance, common, parse_footer
 
 
 @dataclass
@@ -62,7 +62,7 @@ def data_files_provenance(source: str, patterns: list[str], *, local: bool, revi
     for name in files:
         if name.endswith(".parquet"):
             with opener(name, "rb") as f:
-                schemas.append(from_metadata(pq.read_schema(f).metadata))
+                schemas.append(parse_footer(pq.read_schema(f).metadata, name))
     return common(schemas, what=f"{source} ({', '.join(patterns)})")
 
 

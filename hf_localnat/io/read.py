@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import InputError, ProvenanceError
 
 if TYPE_CHECKING:
     from ..provenance import Provenance
@@ -274,9 +274,11 @@ def read_provenance(source: str | os.PathLike, storage_options: Mapping[str, Any
     provenance).
 
     Raises:
-        ProvenanceError: the parts of a folder were scored differently.
+        ProvenanceError: the parts of a folder were scored differently, or a sidecar or footer entry cannot be parsed
+            (the message names the file, how to repair it, and `--ignore-provenance`).
+        InputError: a Parquet file whose footer cannot be read at all.
     """
-    from ..provenance import FOLDER_FILE, Provenance, common, from_metadata, sidecar_path
+    from ..provenance import FOLDER_FILE, common, parse_footer, parse_sidecar, sidecar_path
     from . import remote
 
     if remote.is_url(source):
@@ -285,14 +287,27 @@ def read_provenance(source: str | os.PathLike, storage_options: Mapping[str, Any
     if path.is_file() and path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
-        return from_metadata(pq.read_schema(path).metadata)
-    if path.is_dir():  # a save_to_disk folder or a DataTrove writer's folder (`hf_localnat.datatrove`): FOLDER_FILE
-        if (path / FOLDER_FILE).is_file():
-            return Provenance.from_json((path / FOLDER_FILE).read_text(encoding="utf-8"))
+        try:
+            metadata = pq.read_schema(path).metadata
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+            raise InputError(f"Cannot read {str(path)!r} as Parquet ({_first_line(e)}): the file is damaged or not "
+                             "Parquet; write it again (rescore with `localnat score`).") from e
+        return parse_footer(metadata, str(path))
+    if path.is_dir() and not (path / FOLDER_FILE).is_file():
         parquet = sorted(path.rglob("*.parquet"))
         return common((read_provenance(p) for p in parquet), what=str(source)) if parquet else None
     if path.exists():
-        side = sidecar_path(path)
-        return Provenance.from_json(side.read_text(encoding="utf-8")) if side.is_file() else None
+        # a save_to_disk folder or a DataTrove writer's folder (`hf_localnat.datatrove`) holds FOLDER_FILE, whatever
+        # its name (a folder named `out.v2` has no sidecar beside it)
+        side = path / FOLDER_FILE if path.is_dir() else sidecar_path(path)
+        if not os.path.lexists(side):
+            return None
+        try:
+            text = side.read_bytes()
+        except OSError as e:
+            raise ProvenanceError(f"The provenance file {side} cannot be read ({_first_line(e)}): fix its "
+                                  "permissions or delete it, or pass --ignore-provenance to go on as if none were "
+                                  "recorded.") from e
+        return parse_sidecar(text, str(side))
     return None
 

@@ -164,7 +164,7 @@ def fetch(url: str, storage_options: Mapping[str, Any] | None = None) -> Path:
 
 def read_provenance(url: str, storage_options: Mapping[str, Any] | None = None):
     """The provenance recorded with a remote scored file (Parquet footer, or its sidecar); `None` when none."""
-    from ..provenance import Provenance, from_metadata
+    from ..provenance import parse_footer, parse_sidecar
 
     fs, path = filesystem(url, storage_options)
     if not fs.isfile(path):
@@ -174,14 +174,15 @@ def read_provenance(url: str, storage_options: Mapping[str, Any] | None = None):
 
         with fs.open(path, "rb") as f:
             try:
-                return from_metadata(pq.read_schema(f).metadata)
-            except Exception:  # not Parquet: `load_input` reports it with its place
+                metadata = pq.read_schema(f).metadata
+            except Exception:  # noqa: BLE001 - not Parquet: `load_input` reports it with its place
                 return None
+        return parse_footer(metadata, url)
     side_fs, side = filesystem(sidecar_url(url), storage_options)
     if not side_fs.isfile(side):
         return None
     with side_fs.open(side, "rb") as f:
-        return Provenance.from_json(f.read())
+        return parse_sidecar(f.read(), sidecar_url(url))
 
 
 def check_output(url: str, *, overwrite: bool = False, storage_options: Mapping[str, Any] | None = None) -> str:

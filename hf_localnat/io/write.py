@@ -18,6 +18,8 @@ from .read import FILE_BUILDERS
 
 #: A file inside every folder this project writes: `--overwrite` replaces a folder only when it holds this marker.
 OUTPUT_MARKER = ".localnat-output"
+#: What the marker holds: a marker with other content is not trusted (`check_target`).
+MARKER_TEXT = "Written by hf_localnat; `--overwrite` may replace this folder.\n"
 _TMP_TAG, _OLD_TAG = ".localnat-tmp-", ".localnat-old-"
 
 
@@ -49,7 +51,7 @@ def check_target(target: str | os.PathLike, *, overwrite: bool = False, empty_fo
     if path.is_dir():
         if empty_folder_ok and not any(path.iterdir()):
             return path
-        if not (path / OUTPUT_MARKER).is_file():
+        if not _marked(path, shown):
             raise OutputExistsError(
                 f"Output {shown!r} is an existing folder that localnat did not write (no {OUTPUT_MARKER} in it); "
                 "--overwrite replaces only files and folders localnat wrote: choose another path, or move it away.")
@@ -58,6 +60,34 @@ def check_target(target: str | os.PathLike, *, overwrite: bool = False, empty_fo
     if not overwrite:
         raise OutputExistsError(f"Output {shown!r} already exists; pass --overwrite (overwrite=True) to replace it.")
     return path
+
+
+def _marked(folder: Path, shown: str) -> bool:
+    """Whether `folder` holds the marker localnat writes; `False` when it holds none.
+
+    Raises:
+        OutputExistsError: a marker is there but is not a readable regular file holding `MARKER_TEXT` (it is never
+            trusted blindly: a folder is replaced on its word).
+    """
+    marker = folder / OUTPUT_MARKER
+    if not os.path.lexists(marker):
+        return False
+    try:
+        if marker.is_symlink() or not marker.is_file():
+            why = "not a regular file"
+        elif marker.stat().st_size > 4 * len(MARKER_TEXT):
+            why = "not the text localnat writes"
+        else:
+            why = None if marker.read_text(encoding="utf-8", errors="replace") == MARKER_TEXT else \
+                "not the text localnat writes"
+    except OSError as e:
+        why = f"unreadable: {e.strerror or type(e).__name__}"
+    if why is None:
+        return True
+    raise OutputExistsError(
+        f"Output {shown!r} holds a {OUTPUT_MARKER} marker that localnat cannot trust ({marker}: {why}), so --overwrite "
+        "does not replace the folder: if localnat wrote it and you want it replaced, delete it yourself; else choose "
+        "another path.")
 
 
 def check_output(target: str | os.PathLike, *, overwrite: bool = False,
@@ -188,7 +218,7 @@ def atomic_output(target: str | os.PathLike, *, folder: bool = False) -> Iterato
     try:
         yield staged
         if folder:
-            (staged / OUTPUT_MARKER).write_text("Written by hf_localnat; `--overwrite` may replace this folder.\n")
+            (staged / OUTPUT_MARKER).write_text(MARKER_TEXT)
         _put_in_place(staged, target)
     except BaseException:
         _remove(staged)

@@ -230,6 +230,7 @@ class _Report:
         text = (f'<p class="note">{r.num_questions} questions answered with a score by every teacher; '
                 f"{sum(r.dropped_counts.values())} dropped. {agree} Intervals: paired percentile bootstrap over "
                 f"questions, {r.num_resamples} resamples (seed {r.seed}).</p>")
+        text += "".join(f'<p class="warn">{escape(t.describe())}</p>' for t in r.left_out)
         # distribution panels: every scored response as a dot (a seeded sample above max_points)
         order = r.order("lalp")
         scored = [i for i, v in enumerate(self.lalp) if v is not None and self.teacher_of[i] in set(order)]

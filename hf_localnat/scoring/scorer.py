@@ -186,6 +186,9 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
         """
+        from .models import import_model_stack
+
+        import_model_stack()  # under a lock: transformers' lazy imports are not thread-safe (models.py)
         from .pipeline import pad_token_id, score_prepared
 
         responses, questions, steps = check_inputs(responses, questions, steps, self.config.segmenter)

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import ConfigError, SelectionError
 from .bootstrap import check_bootstrap, percentile_interval
-from .layout import arrow_column, as_labels, check_question_ids, factorize, question_id_array, score_array
+from .layout import (arrow_column, as_labels, check_question_ids, factorize, non_finite_mask, question_id_array,
+                     score_array)
 from ..io.columns import require_columns
 
 #: The two scores a ranking reports, in display order.
@@ -87,6 +88,28 @@ class DroppedQuestion:
 
 
 @dataclass(frozen=True)
+class LeftOutTeacher:
+    """A teacher left out of the ranking: none of its rows has a finite `lalp` and `galp`.
+
+    Attributes:
+        teacher (`str`): the teacher.
+        num_rows (`int`): its rows (every one without a finite score).
+        num_non_finite (`int`): those whose `lalp` or `galp` holds NaN or +-inf (a corrupted file, never a score);
+            the others have no score (null, see their `score_error`).
+    """
+
+    teacher: str
+    num_rows: int
+    num_non_finite: int
+
+    def describe(self) -> str:
+        """One line: the teacher, why it is left out, and its rows."""
+        return (f"Left out: teacher {self.teacher!r} has no finite score on any question "
+                f"({self.num_rows} rows: {self.num_non_finite} non-finite (NaN or inf), "
+                f"{self.num_rows - self.num_non_finite} without a score).")
+
+
+@dataclass(frozen=True)
 class TeacherRanking:
     """The result of `rank_teachers`: teachers ordered by mean LALP (best first).
 
@@ -95,6 +118,7 @@ class TeacherRanking:
         pairwise (`list[PairwiseDifference]`): every pair of teachers, for each score, higher-ranked teacher first.
         num_questions (`int`): questions every ranked teacher answered with a score (the ones averaged over).
         dropped (`list[DroppedQuestion]`): the other questions, with reasons.
+        left_out (`list[LeftOutTeacher]`): teachers not ranked because none of their rows has a finite score.
         num_resamples (`int`), confidence (`float`), seed (`int | None`): the bootstrap settings.
     """
 
@@ -102,6 +126,7 @@ class TeacherRanking:
     pairwise: list[PairwiseDifference]
     num_questions: int
     dropped: list[DroppedQuestion] = field(default_factory=list)
+    left_out: list[LeftOutTeacher] = field(default_factory=list)
     num_resamples: int = 1000
     confidence: float = 0.95
     seed: int | None = 0
@@ -134,6 +159,7 @@ class TeacherRanking:
             "num_questions": self.num_questions,
             "dropped_counts": self.dropped_counts,
             "dropped": [asdict(d) for d in self.dropped],
+            "left_out": [asdict(t) for t in self.left_out],
             "num_resamples": self.num_resamples,
             "confidence": self.confidence,
             "seed": self.seed,
@@ -154,6 +180,7 @@ class TeacherRanking:
         lines.append("")
         lines.append(f"{self.num_questions} questions answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
+        lines.extend(t.describe() for t in self.left_out)
         if self.rankings_agree:
             lines.append("LALP and GALP rank the teachers the same way.")
         else:
@@ -222,6 +249,22 @@ def _ranks(means: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _rankable(teachers: Sequence[str], present: list[str], teacher_codes: np.ndarray, scored: np.ndarray,
+              non_finite: np.ndarray) -> tuple[list[str], list[LeftOutTeacher]]:
+    """Split `teachers` into those with at least one finite-scored row (in order) and the others, left out."""
+    rows = np.bincount(teacher_codes, minlength=len(present))
+    scored_rows = np.bincount(teacher_codes[scored], minlength=len(present))
+    non_finite_rows = np.bincount(teacher_codes[non_finite], minlength=len(present))
+    keep, left_out = [], []
+    for t in teachers:
+        code = present.index(t)
+        if scored_rows[code]:
+            keep.append(t)
+        else:
+            left_out.append(LeftOutTeacher(t, int(rows[code]), int(non_finite_rows[code])))
+    return keep, left_out
+
+
 def rank_teachers(
     dataset,
     *,
@@ -239,7 +282,9 @@ def rank_teachers(
     responses). When a teacher answered a question more than once, its scored responses to that question are
     averaged first, so every question weighs the same for every teacher. A question is used only when every ranked
     teacher has at least one scored response to it; the others are reported in `dropped`, as `missing_teacher` (some
-    teacher has no response at all) or `unscored_response` (some teacher's responses all lack a score).
+    teacher has no response at all) or `unscored_response` (some teacher's responses all lack a score). A teacher none
+    of whose rows has a finite score (all null, NaN or inf) is left out of the ranking (`left_out`, with its count of
+    non-finite rows), and the others are ranked.
 
     Confidence intervals come from a paired percentile bootstrap over questions: each resample draws the questions
     with replacement and recomputes every teacher's means (and their differences) on the same draw.
@@ -261,7 +306,8 @@ def rank_teachers(
     Raises:
         ColumnError: a needed column is missing.
         ConfigError: a bad `num_resamples`, `confidence` or teacher name.
-        SelectionError: no question is answered with a score by every ranked teacher.
+        SelectionError: no teacher has a finite score, or no question is answered with a score by every ranked
+            teacher.
 
     Example:
         ```python
@@ -290,6 +336,13 @@ def rank_teachers(
             raise ConfigError(f"Teacher(s) {unknown!r} not found in column {teacher_column!r} (teachers: {present}).")
     if not teachers:
         raise SelectionError("The dataset has no rows to rank; score some responses first.")
+    teachers, left_out = _rankable(teachers, present, teacher_codes, has_lalp & has_galp,
+                                   non_finite_mask(dataset, "lalp") | non_finite_mask(dataset, "galp"))
+    if not teachers:
+        raise SelectionError(
+            f"No teacher has a finite score on any question ({'; '.join(t.describe() for t in left_out)}); "
+            "check the score_error column of the scored file, or rescore it with `localnat score`."
+        )
     n = len(teachers)
 
     # One cell per (question, ranked teacher): responses, scored responses and score sums, summed in row order.
@@ -347,4 +400,4 @@ def rank_teachers(
                 pairwise.append(PairwiseDifference(
                     SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
                 ))
-    return TeacherRanking(scores, pairwise, kept, dropped, num_resamples, confidence, seed)
+    return TeacherRanking(scores, pairwise, kept, dropped, left_out, num_resamples, confidence, seed)
