@@ -94,7 +94,7 @@ def test_a_signal_mid_run_is_one_line_and_the_printed_command_resumes(tmp_path, 
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum, code):
+def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum, code, tiny_model_path):
     """The same report without a subprocess: a real signal to this process while the (faked) scoring runs, also
     when a library swallows its first raise (`datasets` hashes inside a bare `except:`)."""
     import os
@@ -121,7 +121,8 @@ def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum,
     source.write_text(json.dumps({"question": "q", "response": "r"}) + "\n")
     previous = signal.getsignal(signal.SIGTERM)
     interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever started pytest
-    args = ["score", str(source), "-o", str(tmp_path / "out.jsonl"), "--model", str(tmp_path / "no-model")]
+    # a real student folder: `score` reads its tokenizer for the estimate line before scoring starts
+    args = ["score", str(source), "-o", str(tmp_path / "out.jsonl"), "--model", str(tiny_model_path)]
     try:
         result = CliRunner().invoke(main, args)
     finally:
