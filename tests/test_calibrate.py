@@ -149,3 +149,25 @@ def test_a_question_without_a_kept_response_is_left_out_of_the_share(tiny_scored
     result = calibrate(data, data, correct_column="correct", num_resamples=20)
     assert first not in with_pick and result.num_questions_picked == len(with_pick)
     assert result.same_pick.value == 1.0
+
+
+def test_each_side_may_pool_inputs_scored_one_teacher_at_a_time(tiny_scored, tmp_path):
+    """`--and-a` / `--and-b`: A and B split by teacher into two files each give the numbers of the whole files."""
+    from hf_localnat.io import save_output
+
+    teachers = sorted(set(tiny_scored["teacher"]))
+    first, rest = teachers[:2], teachers[2:]
+    paths = {}
+    for side in ("a", "b"):
+        for name, keep in (("1", first), ("2", rest)):
+            part = tiny_scored.filter(lambda row, keep=keep: row["teacher"] in keep)
+            paths[side + name] = str(save_output(part, tmp_path / f"{side}{name}.parquet"))
+        paths[side] = str(save_output(tiny_scored, tmp_path / f"{side}.parquet"))
+    runner = CliRunner()
+    common = ["--resamples", "30", "--json"]
+    pooled = runner.invoke(main, ["calibrate", paths["a1"], paths["b1"], "--and-a", paths["a2"], "--and-b", paths["b2"],
+                                  *common])
+    whole = runner.invoke(main, ["calibrate", paths["a"], paths["b"], *common])
+    assert pooled.exit_code == 0 and whole.exit_code == 0, pooled.output + whole.output
+    got, want = json.loads(pooled.stdout), json.loads(whole.stdout)
+    assert got["spearman"] == want["spearman"] and got["same_pick"] == want["same_pick"]

@@ -16,12 +16,17 @@ Examples:
   localnat score traces.jsonl -o student.parquet --model Qwen/Qwen2.5-7B-Instruct
   localnat calibrate proxy.parquet student.parquet --correct-column correct
   localnat calibrate proxy.parquet student.parquet --row-id id --json
+  localnat calibrate proxy-r1.parquet student-r1.parquet --and-a proxy-qwq.parquet --and-b student-qwq.parquet
 """
 
 
 @click.command("calibrate", epilog=EXAMPLES)
 @click.argument("proxy", metavar="A")
 @click.argument("student", metavar="B")
+@click.option("--and-a", "more_a", multiple=True, metavar="FILE",
+              help="Another scored input pooled with A, in order (repeatable): teachers scored one at a time.")
+@click.option("--and-b", "more_b", multiple=True, metavar="FILE",
+              help="Another scored input pooled with B (repeatable).")
 @click.option("--row-id", "row_id_column", default=None, metavar="COLUMN",
               help="Match rows by this column  [default: by question id and teacher].")
 @click.option("--correct-column", default=None, metavar="COLUMN",
@@ -32,7 +37,7 @@ Examples:
 @storage_options_option
 @ignore_provenance_option
 @handle_errors
-def calibrate_command(proxy: str, student: str, row_id_column: str | None, correct_column: str | None,
+def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b: tuple[str, ...], row_id_column: str | None, correct_column: str | None,
                       resamples: int, confidence: float, seed: int, as_json: bool, teacher_column: str,
                       question_column: str, question_id_column: str, storage_options: dict,
                       ignore_provenance: bool) -> None:
@@ -43,19 +48,21 @@ def calibrate_command(proxy: str, student: str, row_id_column: str | None, corre
     a one-line verdict. Rows are matched by question id and teacher (or --row-id); rows in one file only, or whose
     text differs, are refused.
     """
-    from ..io import load_input
-    from ..io import read_provenance as read
+    from ..io import pool_scored
     from ..provenance import scored_with
     from ..selection.calibrate import calibrate
 
-    recorded = {path: None if ignore_provenance else read(path, storage_options) for path in (proxy, student)}
-    names = {path: f"{path} ({p.student_name})" if p is not None else path for path, p in recorded.items()}
-    result = calibrate(load_input(proxy, storage_options=storage_options),
-                       load_input(student, storage_options=storage_options), name_a=names[proxy], name_b=names[student],
+    sides = {}  # A and B, each pooled from its inputs (refused when they were scored differently)
+    for side, sources in (("a", (proxy, *more_a)), ("b", (student, *more_b))):
+        dataset, provenance = pool_scored(sources, storage_options=storage_options, ignore_provenance=ignore_provenance,
+                                          question_column=question_column, question_id_column=question_id_column)
+        name = " + ".join(sources)
+        sides[side] = (dataset, provenance, f"{name} ({provenance.student_name})" if provenance is not None else name)
+    (data_a, a, name_a), (data_b, b, name_b) = sides["a"], sides["b"]
+    result = calibrate(data_a, data_b, name_a=name_a, name_b=name_b,
                        row_id_column=row_id_column, correct_column=correct_column, num_resamples=resamples,
                        confidence=confidence, seed=seed, teacher_column=teacher_column,
                        question_column=question_column, question_id_column=question_id_column)
-    a, b = recorded[proxy], recorded[student]
     differ = a is not None and b is not None and a.definition != b.definition
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "provenance": {"a": a and a.to_dict(), "b": b and b.to_dict()},
