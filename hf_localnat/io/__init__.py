@@ -3,10 +3,12 @@
 - `read`: any input (a file, a `save_to_disk` folder, a Hub id, an fsspec URL) -> `datasets.Dataset`, and the
   provenance recorded with a scored one (`read_provenance`).
 - `shapes`: every input shape (flat, conversations, lists of responses, one column per response, several inputs)
-  -> long rows, one per response (SPEC §9): `to_long`.
+  -> long rows, one per response (SPEC §9): `to_long`; `read_inputs` for `NAME=INPUT` lists.
+- `parts`: the scored part of a response (`full`, the `<think>` block, or the answer after it).
 - `pool`: several scored inputs -> one dataset, refusing inputs scored under different definitions.
 - `columns`: the columns an operation needs.
 - `write`: a dataset -> a file or folder, atomically, never replacing what this project did not write.
+- `checked`: state files (checkpoints, shards) written with their row range and a checksum, and checked on reading.
 - `remote`: the fsspec side of reading and writing URLs.
 """
 
