@@ -86,7 +86,7 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
     lower_galp, teacher_quota). The mix report shows each teacher's share under LALP and under GALP. Both outputs
     keep SCORED's recorded provenance (how it was scored).
     """
-    from ..io import check_output, load_input, save_output
+    from ..io import check_output, load_input, save_outputs
     from ..io import read_provenance as read
     from ..provenance import scored_with
     from ..io import require_columns
@@ -110,8 +110,9 @@ def select_command(scored: str, output: str, by: str, top_k: int, correct_column
                    question_id_column=question_id_column)
     selection = select_responses(dataset, by=by, **options)
     report = mix_report(dataset, done=selection, **options)
-    kept = save_output(selection.selected, output, overwrite=overwrite, provenance=provenance, **remote)
-    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite, provenance=provenance, **remote)
+    # both written before either replaces anything: a failure (no space left, ...) leaves both as they were
+    kept, rejected = save_outputs([(selection.selected, output), (selection.rejected, rejected_path)],
+                                  overwrite=overwrite, provenance=provenance, **remote)
     if as_json:
         click.echo(json.dumps({
             "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,

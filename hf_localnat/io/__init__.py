@@ -12,9 +12,11 @@
 
 from .columns import require_columns
 from .read import FILE_BUILDERS, load_input, read_provenance
-from .write import OUTPUT_MARKER, atomic_output, check_output, check_target, clean_stale, save_output, write_parquet
+from .write import (OUTPUT_MARKER, atomic_output, atomic_outputs, check_output, check_target, clean_stale, save_output,
+                    save_outputs, translated_os_errors, write_error, write_parquet)
 
 __all__ = [
-    "FILE_BUILDERS", "OUTPUT_MARKER", "atomic_output", "check_output", "check_target", "clean_stale", "load_input",
-    "read_provenance", "require_columns", "save_output", "write_parquet",
+    "FILE_BUILDERS", "OUTPUT_MARKER", "atomic_output", "atomic_outputs", "check_output", "check_target", "clean_stale",
+    "load_input", "read_provenance", "require_columns", "save_output", "save_outputs", "translated_os_errors",
+    "write_error", "write_parquet",
 ]
