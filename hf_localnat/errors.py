@@ -54,3 +54,24 @@ class PublishError(LocalNatError, RuntimeError):
 
 class ProvenanceError(LocalNatError, ValueError):
     """A flag contradicts how the input was scored, or inputs scored under different definitions would be mixed."""
+
+
+class WriteError(LocalNatError, OSError):
+    """Writing an output, a sidecar, a checkpoint, a report, a plot, a repo folder or the model cache failed in the
+    environment: no space left (`ENOSPC`), permission denied, a read-only file system (`EROFS`), an I/O error
+    (`EIO`), a folder that vanished mid-run. Nothing partial is left at the target and what was there is intact.
+
+    Attributes:
+        path (`str`): the path that could not be written.
+        errno (`int`, *optional*), strerror (`str`, *optional*): those of the `OSError` it comes from (`__cause__`).
+    """
+
+    def __init__(self, message: str, *, path: str, cause: OSError | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = cause.errno if cause is not None else None
+        self.strerror = cause.strerror if cause is not None else None
+        self.filename = path
+
+    def __str__(self) -> str:  # OSError would format errno and filename; the message already says both
+        return str(self.args[0])

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import translated_os_errors
 from ..io.checked import discard, read_checked, write_checked
 from ..records import OUTPUT_COLUMNS, SCHEMA
 
@@ -94,7 +95,8 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     if os.path.lexists(folder) and not folder.is_dir():
         echo(f"Warning: the checkpoint folder {folder} is not a folder; discarded, every row is scored.")
         discard(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with translated_os_errors(folder, what="the checkpoint folder", places=[folder.parent.parent]):
+        folder.mkdir(parents=True, exist_ok=True)
     num_chunks = max(1, -(-dataset.num_rows // checkpoint_rows))
     progress = progress if progress is not None else Progress()
     progress.folder, progress.chunks = folder, num_chunks

@@ -6,6 +6,7 @@ Every command takes its scoring options (`--model`, `--model-revision`, `--windo
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 
@@ -26,11 +27,25 @@ def _innermost(error: BaseException) -> str:
     return f"Cannot read the dataset: {one_line(error)}"
 
 
+#: errno values of environment faults (the disk, the file system), not of bugs.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM})
+
+
+def _environment(error: BaseException) -> str | None:
+    """A write the library did not translate (`WriteError` names what it was writing): the cause and the path."""
+    if getattr(error, "errno", None) not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f": {error.filename}" if getattr(error, "filename", None) else ""
+    return (f"{error.strerror or one_line(error)}{where} ({errno.errorcode.get(error.errno, '')}). Outputs are "
+            "written beside their targets and renamed into place, so the old ones are intact; fix the cause and rerun.")
+
+
 def error_table() -> list[tuple[tuple[type[BaseException], ...], Callable[[BaseException], str]]]:
     """THE table of errors a user can cause and fix -> their one-line message, in priority order.
 
     Each row is checked against the whole chain of the error (its `__cause__`s and `__context__`s) before the next
-    row, so an offline Hub is reported as such even when another error wraps it. Errors in no row are bugs: they
+    row, so an offline Hub is reported as such even when another error wraps it; a row whose function returns `None`
+    does not apply (an `OSError` that is no environment fault). Errors in no row are bugs: they
     keep their traceback.
     """
     from datasets.exceptions import DatasetGenerationError
@@ -42,6 +57,7 @@ def error_table() -> list[tuple[tuple[type[BaseException], ...], Callable[[BaseE
         ((HFValidationError,), lambda e: f"Not a valid Hub repo id: {one_line(e)}"),
         ((DatasetGenerationError,), _innermost),
         ((FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError), one_line),
+        ((OSError,), _environment),
     ]
 
 
@@ -58,8 +74,8 @@ def user_message(error: BaseException) -> str | None:
     chain = _chain(error)
     for types, message in error_table():
         for link in chain:
-            if isinstance(link, types):
-                return message(link)
+            if isinstance(link, types) and (text := message(link)) is not None:
+                return text
     return None
 
 

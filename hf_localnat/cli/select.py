@@ -91,7 +91,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
     Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question);
     inputs scored under different definitions or students are refused.
     """
-    from ..io import check_output, require_columns, save_output
+    from ..io import check_output, require_columns, save_outputs
     from ..io.pool import pool_scored
     from ..provenance import scored_with
     from ..selection.layout import arrow_column, as_labels, factorize
@@ -115,8 +115,9 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
                    question_id_column=question_id_column)
     selection = select_responses(dataset, by=by, **options)
     report = mix_report(dataset, done=selection, **options)
-    kept = save_output(selection.selected, output, overwrite=overwrite, provenance=provenance, **remote)
-    rejected = save_output(selection.rejected, rejected_path, overwrite=overwrite, provenance=provenance, **remote)
+    # both written before either replaces anything: a failure (no space left, ...) leaves both as they were
+    kept, rejected = save_outputs([(selection.selected, output), (selection.rejected, rejected_path)],
+                                  overwrite=overwrite, provenance=provenance, **remote)
     if as_json:
         click.echo(json.dumps({
             "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,

@@ -98,13 +98,19 @@ def _write_if_different(path: Path, data: bytes | None) -> bool:
     file only if there is none. Returns whether it wrote."""
     if path.exists() and (data is None or path.read_bytes() == data):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..io import translated_os_errors
+
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as file:  # the umask's permissions, like evaluate's own copies
-            file.write(data or b"")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with translated_os_errors(path, what="the metric cache file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(temporary, "xb") as file:  # the umask's permissions, like evaluate's own copies
+                file.write(data or b"")
+            os.replace(temporary, path)
+        except BaseException:
+            try:
+                Path(temporary).unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise
     return True

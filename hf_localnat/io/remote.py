@@ -144,21 +144,28 @@ def fetch(url: str, storage_options: Mapping[str, Any] | None = None) -> Path:
     if suffix not in _SUFFIXES:
         raise InputError(f"Unknown file type {suffix or '(no suffix)'!r} for {url!r}; use one of "
                          f"{', '.join(_SUFFIXES)}.")
+    from .write import translated_os_errors
+
     cache = Path(datasets.config.HF_DATASETS_CACHE) / REMOTE_CACHE_DIR
-    cache.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    handle, staged = tempfile.mkstemp(prefix=".download-", suffix=suffix, dir=cache)
-    try:
-        with os.fdopen(handle, "wb") as out, fs.open(path, "rb") as src:
-            for block in iter(lambda: src.read(1 << 22), b""):
-                digest.update(block)
-                out.write(block)
-        final = cache / digest.hexdigest()[:32] / posixpath.basename(path.rstrip("/"))
-        if not final.is_file():
-            final.parent.mkdir(exist_ok=True)
-            os.replace(staged, final)
-    finally:
-        Path(staged).unlink(missing_ok=True)
+    with translated_os_errors(cache / posixpath.basename(path.rstrip("/")), what=f"the local copy of {url}",
+                              places=[cache]):
+        cache.mkdir(parents=True, exist_ok=True)
+        handle, staged = tempfile.mkstemp(prefix=".download-", suffix=suffix, dir=cache)
+        try:
+            with os.fdopen(handle, "wb") as out, fs.open(path, "rb") as src:
+                for block in iter(lambda: src.read(1 << 22), b""):
+                    digest.update(block)
+                    out.write(block)
+            final = cache / digest.hexdigest()[:32] / posixpath.basename(path.rstrip("/"))
+            if not final.is_file():
+                final.parent.mkdir(exist_ok=True)
+                os.replace(staged, final)
+        finally:
+            try:
+                Path(staged).unlink(missing_ok=True)
+            except OSError:
+                pass
     return final
 
 

@@ -5,6 +5,7 @@ when this project wrote it (`check_target`). Outputs may be fsspec URLs (see `re
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError, LocalNatError, OutputExistsError, WriteError
 from .read import FILE_BUILDERS
 
 #: A file inside every folder this project writes: `--overwrite` replaces a folder only when it holds this marker.
@@ -129,10 +130,71 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        path.unlink(missing_ok=True)
+    """Remove a file or folder, quietly: a cleanup that fails (a read-only file system) must not hide the error that
+    made it necessary."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+#: Why a write failed, by errno, and what to do about it.
+_FAULTS = {
+    errno.ENOSPC: ("no space left on the device", "free some space"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
+    errno.EACCES: ("permission denied", "fix the permissions or choose another path"),
+    errno.EPERM: ("operation not permitted", "fix the permissions or choose another path"),
+    errno.EROFS: ("read-only file system", "choose a path on a writable file system"),
+    errno.EIO: ("input/output error", "check the disk"),
+    errno.ENOENT: ("a folder on the way is gone (removed mid-run?)", "check that the folder exists"),
+    errno.ENOTDIR: ("a folder on the way is not a folder", "check the path"),
+}
+
+
+def write_error(target: str | os.PathLike, error: OSError, *, what: str = "") -> WriteError:
+    """The one-line `WriteError` for an `OSError` met while writing `target`: the path, the cause, that what was at
+    `target` is intact, and that a rerun resumes."""
+    cause, fix = _FAULTS.get(error.errno, (error.strerror or type(error).__name__, "fix the cause"))
+    name = errno.errorcode.get(error.errno, type(error).__name__) if error.errno else type(error).__name__
+    return WriteError(
+        f"Cannot write {what + ' ' if what else ''}{target}: {cause} ({name}). Nothing partial was left and what was "
+        f"there is intact; {fix}, then rerun the same command: it resumes where it stopped.",
+        path=str(target), cause=error)
+
+
+def _concerns(error: OSError, places: list[Path]) -> bool:
+    """Whether `error` came from writing under one of `places` (not, say, from reading an input): it names no file,
+    or a file in or under one of them."""
+    names = [n for n in (error.filename, getattr(error, "filename2", None)) if n is not None]
+    if not names:
+        return True
+    for name in names:
+        try:
+            path = Path(os.fsdecode(name)).absolute()
+        except (TypeError, ValueError):
+            return True
+        if any(path == place or place in path.parents for place in places):
+            return True
+    return False
+
+
+@contextmanager
+def translated_os_errors(target: str | os.PathLike, *, what: str = "", places=None) -> Iterator[None]:
+    """Turn an `OSError` raised in the block while writing `target` into a `WriteError` (see `write_error`); an
+    `OSError` about another file (an input being read) passes unchanged. `places` (default: `target`'s folder) are
+    where the block writes."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        where = [Path(p).absolute() for p in (places or [Path(target).parent])]
+        if isinstance(e, LocalNatError) or not _concerns(e, where):
+            raise
+        raise write_error(target, e, what=what) from e
 
 
 def clean_stale(target: Path) -> None:
@@ -192,7 +254,9 @@ def atomic_output(target: str | os.PathLike, *, folder: bool = False) -> Iterato
 
     A kill at any moment leaves at `target` either what was there before or the complete new output; an error
     removes the temporary path. A folder gets `OUTPUT_MARKER`, so a later `--overwrite` may replace it. Call
-    `check_target` (or `check_output`) first: this function replaces whatever `target` holds.
+    `check_target` (or `check_output`) first: this function replaces whatever `target` holds. An `OSError` of the
+    environment (no space, permission denied, read-only, I/O error, a vanished folder) becomes a one-line
+    `WriteError` naming `target` (see `write_error`).
 
     Args:
         target (`str` or `os.PathLike`): the final path (already resolved by `check_target`).
@@ -209,19 +273,57 @@ def atomic_output(target: str | os.PathLike, *, folder: bool = False) -> Iterato
 
         ```
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(target)
-    staged = target.with_name(f".{target.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
-    if folder:
-        staged.mkdir()
-    try:
+    with atomic_outputs([target], folders=[folder]) as (staged,):
         yield staged
-        if folder:
-            (staged / OUTPUT_MARKER).write_text(MARKER_TEXT)
-        _put_in_place(staged, target)
-    except BaseException:
-        _remove(staged)
+
+
+@contextmanager
+def atomic_outputs(targets, *, folders=None) -> Iterator[list[Path]]:
+    """`atomic_output` for several targets that belong together (an output and its sidecar, kept and rejected rows):
+    every one is written to its temporary path first, and only when all are complete are they renamed into place,
+    so a failure while writing (no space left, ...) leaves every target as it was.
+
+    Args:
+        targets (`list[str | os.PathLike]`): the final paths.
+        folders (`list[bool]`, *optional*): which targets are folders (default: none).
+
+    Raises:
+        WriteError: an `OSError` of the environment while writing or renaming (the message names the target).
+    """
+    targets = [Path(t) for t in targets]
+    folders = list(folders or [False] * len(targets))
+    staged: list[Path] = []
+    phase, current = "prepare", targets[0]
+    try:
+        for target, is_folder in zip(targets, folders, strict=True):
+            current = target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale(target)
+            path = target.with_name(f".{target.name}{_TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}{target.suffix}")
+            if is_folder:
+                path.mkdir()
+            staged.append(path)
+        phase = "write"
+        yield staged
+        phase = "commit"
+        for target, path, is_folder in zip(targets, staged, folders, strict=True):
+            current = target
+            if is_folder:
+                (path / OUTPUT_MARKER).write_text(MARKER_TEXT)
+        for target, path in zip(targets, staged, strict=True):
+            current = target
+            _put_in_place(path, target)
+    except BaseException as e:
+        for path in staged:
+            _remove(path)
+        # while the caller writes, only an error about a temporary path (or naming none) is a write error
+        if isinstance(e, OSError) and not isinstance(e, LocalNatError) and (
+                phase != "write" or _concerns(e, [path.absolute() for path in staged])):
+            shown = current if phase != "write" or len(targets) == 1 else ", ".join(map(str, targets))
+            if phase == "write" and len(targets) > 1:  # the target whose temporary path the error names, if any
+                shown = next((str(t) for t, p in zip(targets, staged, strict=True)
+                              if _concerns(e, [p.absolute()]) and e.filename is not None), shown)
+            raise write_error(shown, e) from e
         raise
 
 
@@ -239,8 +341,8 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
         overwrite (`bool`, *optional*, defaults to `False`): allow replacing an existing output (see `check_target`).
         provenance (`Provenance`, *optional*): how the rows were scored (defaults to the one `dataset` carries, if
             any): in a Parquet file's schema metadata, else in `hf_localnat.json` inside a folder or beside a
-            `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`). A folder's is renamed into place with it; a
-            file's is written (the same way) right after the file, and a stale one is removed.
+            `.jsonl`/`.json`/`.csv` file (see `hf_localnat.provenance`). File and sidecar are both written completely
+            before either is renamed into place (`atomic_outputs`); a stale sidecar is removed.
         storage_options (`dict`, *optional*): options for the filesystem of a URL `target`.
 
     Returns:
@@ -248,38 +350,81 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
 
     Raises:
         OutputExistsError: `target` exists and may not be replaced.
+        WriteError: the environment refused a write (no space, permissions, read-only, I/O error); `target` is as
+            it was.
+    """
+    from . import remote
+
+    if remote.is_url(target):
+        from .. import provenance as _provenance
+
+        return _save_remote(dataset, target, overwrite=overwrite,
+                            provenance=provenance or _provenance.of_dataset(dataset), storage_options=storage_options)
+    return save_outputs([(dataset, target)], overwrite=overwrite, provenance=provenance)[0]
+
+
+def save_outputs(items, *, overwrite: bool = False, provenance=None, storage_options: dict | None = None) -> list:
+    """`save_output` for several `(dataset, target)` pairs that belong together (a selection's kept and rejected
+    rows): every file and sidecar is written completely before any is renamed into place (`atomic_outputs`), so a
+    failure (no space left, ...) leaves every target as it was. URL targets are written one after the other.
+
+    Returns:
+        `list`: the paths (or URLs) written, in order.
+
+    Raises:
+        OutputExistsError: a target exists and may not be replaced (checked for all before anything is written).
+        WriteError: the environment refused a write; nothing was replaced.
     """
     from .. import provenance as _provenance
     from . import remote
 
-    provenance = provenance or _provenance.of_dataset(dataset)
-    if remote.is_url(target):
-        return _save_remote(dataset, target, overwrite=overwrite, provenance=provenance,
-                            storage_options=storage_options)
-    target = remote.local_path(target)
-    path = check_output(target, overwrite=overwrite)
-    suffix = Path(target).suffix.lower()
-    with atomic_output(path, folder=not suffix) as staged:
-        if not suffix:
-            dataset.save_to_disk(str(staged))
-            if provenance is not None:
-                (staged / _provenance.sidecar_path(path).name).write_text(provenance.to_json(), encoding="utf-8")
-        elif suffix == ".jsonl":
-            dataset.to_json(str(staged), lines=True, force_ascii=False)
-        elif suffix == ".json":
-            dataset.to_json(str(staged), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
-        elif suffix == ".parquet":
-            write_parquet(dataset, staged, provenance)
-        else:
-            dataset.to_csv(str(staged), index=False)
-    if suffix and suffix != ".parquet":
-        sidecar = _provenance.sidecar_path(path)
+    if any(remote.is_url(target) for _, target in items):
+        return [save_output(d, t, overwrite=overwrite, provenance=provenance, storage_options=storage_options)
+                for d, t in items]
+    plans = []  # (dataset, provenance, resolved path, suffix, sidecar or None)
+    for dataset, target in items:
+        target = remote.local_path(target)
+        path = check_output(target, overwrite=overwrite)
+        suffix = Path(target).suffix.lower()
+        recorded = provenance or _provenance.of_dataset(dataset)
+        sidecar = _provenance.sidecar_path(path) if suffix and suffix != ".parquet" else None
+        plans.append((dataset, recorded, path, suffix, sidecar))
+    targets, folders = [], []
+    for _, recorded, path, suffix, sidecar in plans:
+        targets.append(path)
+        folders.append(not suffix)
+        if sidecar is not None and recorded is not None:
+            targets.append(sidecar)
+            folders.append(False)
+    with atomic_outputs(targets, folders=folders) as staged:
+        by_target = dict(zip(targets, staged, strict=True))
+        for dataset, recorded, path, suffix, sidecar in plans:
+            _write_one(dataset, by_target[path], path, suffix, recorded)
+            if sidecar is not None and recorded is not None:
+                by_target[sidecar].write_text(recorded.to_json(), encoding="utf-8")
+    for _, recorded, path, _, sidecar in plans:
+        if sidecar is not None and recorded is None and sidecar.is_file():
+            with translated_os_errors(sidecar, what="(removing the stale provenance sidecar)"):
+                sidecar.unlink()  # it described the file just replaced
+    return [path for _, _, path, _, _ in plans]
+
+
+def _write_one(dataset, staged: Path, path: Path, suffix: str, provenance) -> None:
+    """Write `dataset` to the temporary path `staged` of `path`, by suffix (none: a `save_to_disk` folder)."""
+    from .. import provenance as _provenance
+
+    if not suffix:
+        dataset.save_to_disk(str(staged))
         if provenance is not None:
-            with atomic_output(sidecar) as staged:
-                staged.write_text(provenance.to_json(), encoding="utf-8")
-        elif sidecar.is_file():
-            sidecar.unlink()  # it described the file just replaced
-    return path
+            (staged / _provenance.sidecar_path(path).name).write_text(provenance.to_json(), encoding="utf-8")
+    elif suffix == ".jsonl":
+        dataset.to_json(str(staged), lines=True, force_ascii=False)
+    elif suffix == ".json":
+        dataset.to_json(str(staged), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
+    elif suffix == ".parquet":
+        write_parquet(dataset, staged, provenance)
+    else:
+        dataset.to_csv(str(staged), index=False)
 
 
 def _save_remote(dataset, url: str, *, overwrite: bool, provenance, storage_options: dict | None) -> str:

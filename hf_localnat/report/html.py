@@ -10,8 +10,6 @@ and the report says so.
 from __future__ import annotations
 
 import heapq
-import os
-import tempfile
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -423,17 +421,13 @@ def write_report(path: str | Path, html: str, *, overwrite: bool = False) -> Pat
     Raises:
         ConfigError: the suffix is not `.html` / `.htm`.
         OutputExistsError: `path` exists and `overwrite` is `False`.
+        WriteError: the environment refused the write (no space left, ...).
     """
+    from ..io import atomic_output
+
     path = check_report_path(path, overwrite=overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp-localnat", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as staged:  # an environment fault is a one-line WriteError, the old report intact
+        staged.write_text(html, encoding="utf-8")
     return path
 
 

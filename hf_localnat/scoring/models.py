@@ -138,25 +138,34 @@ def convert_embedded_model(target: Path | None = None) -> Path:
     from filelock import FileLock
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if (target / "config.json").is_file():
-            return target
-        folder, name = str(gguf_path.parent), gguf_path.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
-        config = quantized.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config  # the weights below are plain float32: save them as such
-        model = AutoModelForCausalLM.from_config(config)
-        model.load_state_dict(quantized.state_dict())
-        staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        if target.exists():  # another process finished first (without the lock, e.g. on a shared filesystem)
-            shutil.rmtree(staging)
-        else:
-            os.replace(staging, target)
+    from ..io import translated_os_errors
+
+    # no space, a read-only cache, ...: one line naming the cache folder (HF_LOCALNAT_CACHE moves it), nothing left
+    with translated_os_errors(target, what="the embedded model's cache (set HF_LOCALNAT_CACHE to move it)",
+                              places=[target.parent]):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if (target / "config.json").is_file():
+                return target
+            folder, name = str(gguf_path.parent), gguf_path.name
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+            config = quantized.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config  # the weights below are plain float32: save them as such
+            model = AutoModelForCausalLM.from_config(config)
+            model.load_state_dict(quantized.state_dict())
+            staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+            try:
+                model.save_pretrained(staging)
+                tokenizer.save_pretrained(staging)
+                if target.exists():  # another process finished first (without the lock, e.g. a shared filesystem)
+                    shutil.rmtree(staging)
+                else:
+                    os.replace(staging, target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # never half a model in the cache
+                raise
     return target
 
 

@@ -144,7 +144,7 @@ def score_with_ray(
             from None
     import pyarrow as pa
 
-    from ..io import check_output, load_input, require_columns, save_output, to_long
+    from ..io import check_output, load_input, require_columns, save_output, to_long, translated_os_errors
     from ..io.shapes import INPUT_ERROR_COLUMN
 
     for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
@@ -164,7 +164,8 @@ def score_with_ray(
     key = f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}"
     shards = shard_names(dataset.num_rows, shard_rows, key)
     folder = shard_folder(output)
-    folder.mkdir(parents=True, exist_ok=True)
+    with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
+        folder.mkdir(parents=True, exist_ok=True)
     tables = {}  # name -> the shard's score columns, once written (or found and checked)
     for start, stop, name in shards:
         if os.path.lexists(folder / name):
