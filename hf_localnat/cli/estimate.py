@@ -68,10 +68,35 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
     return totals, non_embedding_parameters(model_config)
 
 
-def summary_line(counts, projection) -> str:
+#: `localnat score` counts at most this many rows for its estimate line (evenly spaced), and scales the counts up:
+#: counting every row of 10^6 long traces would cost as much as the preparation of the scoring itself.
+SCORE_SAMPLE_ROWS = 2000
+
+
+def sampled_estimate(dataset, **options):
+    """`(TokenCounts, N, sampled)`: `estimate_rows` of at most `SCORE_SAMPLE_ROWS` evenly spaced rows, its counts
+    scaled to the whole dataset (`sampled`: whether it was a sample)."""
+    import numpy as np
+
+    from ..scoring.estimate import COUNT_KEYS
+
+    if dataset.num_rows <= SCORE_SAMPLE_ROWS:
+        return (*estimate_rows(dataset, progress=False, **options), False)
+    picked = np.linspace(0, dataset.num_rows - 1, SCORE_SAMPLE_ROWS).round().astype(int)
+    counts, params = estimate_rows(dataset.select(picked), progress=False, **options)
+    scale = dataset.num_rows / SCORE_SAMPLE_ROWS
+    for key in COUNT_KEYS:
+        setattr(counts, key, round(getattr(counts, key) * scale))
+    counts.rows = dataset.num_rows
+    counts.errors = type(counts.errors)({reason: round(n * scale) for reason, n in counts.errors.items()})
+    return counts, params, True
+
+
+def summary_line(counts, projection, *, sampled: bool = False) -> str:
     """The one line `localnat score` prints before it starts."""
     hours = projection.hours
-    return (f"Estimate: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
+    about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
+    return (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
             f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
             f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp']:.2g} FLOPs, about "
             f"{_duration(hours['lalp'])} on {projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU.")

@@ -129,7 +129,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     from ..scoring.estimate import Projection
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import Progress, score_resumable
-    from .estimate import estimate_rows, summary_line
+    from .estimate import sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
     with catch_signals(), reported_interruption(output, progress, stats, written):
@@ -153,10 +153,11 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         if prompt_format != "none":
             needed.append("question")
         require_columns(dataset, needed, what="scoring")
-        counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window,
-                                       segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                                       response_part=response_part, steps_column=steps_column)
-        click.echo(summary_line(counts, Projection.of(counts, params)), err=True)
+        counts, params, sampled = sampled_estimate(dataset, model=model, revision=model_revision, window=window,
+                                                   segmenter=segmenter, prompt_format=prompt_format,
+                                                   max_length=max_length, response_part=response_part,
+                                                   steps_column=steps_column)
+        click.echo(summary_line(counts, Projection.of(counts, params), sampled=sampled), err=True)
         start = time.perf_counter()
         if engine == "ray":
             from ..scoring.ray_engine import score_with_ray
