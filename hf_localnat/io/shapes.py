@@ -345,10 +345,9 @@ def _dataset(table: pa.Table, source, arguments: dict):
 
 def _from_conversations(table: pa.Table, column: str) -> tuple[pa.Table, str, int]:
     conversations = read_conversations(table.column(column))
-    keep = set()
     for name, values in (("question", conversations.questions), ("response", conversations.responses),
                          (INPUT_ERROR_COLUMN, conversations.errors)):
-        table = _place(table, name, values, keep=keep)
+        table = _place(table, name, values, keep=set())  # an input's own question/response -> input_question, ...
     return table, conversations.describe(column), 0
 
 
