@@ -54,14 +54,10 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
                            show_eta=True, hidden=not progress) as bar:
         for start in range(0, dataset.num_rows, chunk):
             table = arrow[start:start + chunk]
-            if segmenter == "given":
-                steps = table.column(steps_column).to_pylist()
-                responses, errors = [None] * len(steps), None
-                questions = table.column("question").to_pylist() if "question" in table.column_names else None
-            else:
-                texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
-                                    table.column_names, question_column="question", response_column="response")
-                responses, questions, errors, steps = texts.responses, texts.questions, texts.errors, None
+            texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
+                                table.column_names, question_column="question", response_column="response",
+                                steps_column=steps_column if segmenter == "given" else None)
+            responses, questions, errors, steps = texts.responses, texts.questions, texts.errors, texts.steps
             totals.add(count_tokens(tokenizer, config, int(limit), responses, questions or [None] * len(responses),
                                     steps, errors))
             bar.update(table.num_rows)

@@ -458,11 +458,13 @@ def _with_teacher(table: pa.Table, *, teacher: str | None, teacher_column: str |
 # ------------------------------------------------------------------------------------------------ a scorer batch
 @dataclass(frozen=True)
 class BatchTexts:
-    """What a scorer reads from one `map` batch: a response, a question and an input-layer reason per row."""
+    """What a scorer reads from one `map` batch: a response, a question, an input-layer reason and (with
+    `segmenter="given"`) the steps, per row."""
 
     responses: list
     questions: list | None
     errors: list | None
+    steps: list | None = None
 
 
 def _values(values) -> list | None:
@@ -495,7 +497,8 @@ def _one_turn_list(value) -> pa.Array | None:
 
 
 def batch_texts(column: Callable[[str], object], names: Sequence[str], *, question_column: str,
-                response_column: str, messages_column: str | None = None) -> BatchTexts:
+                response_column: str, messages_column: str | None = None,
+                steps_column: str | None = None) -> BatchTexts:
     """The responses and questions of a batch, row for row (the shapes that keep the row count: flat rows, long rows
     made by `to_long`, and a conversation column).
 
@@ -505,10 +508,17 @@ def batch_texts(column: Callable[[str], object], names: Sequence[str], *, questi
         question_column, response_column: the flat columns.
         messages_column: a conversation column to read instead  [default: `messages` or `conversations`, when the
             batch has no `response_column`].
+        steps_column: with `segmenter="given"`, the column of pre-split steps, read instead of any response.
 
     Raises:
-        ColumnError: neither the response column nor a conversation column is there.
+        ColumnError: neither the response column nor a conversation column is there (or no `steps_column`).
     """
+    if steps_column is not None:
+        if steps_column not in names:
+            raise ColumnError(f"Column {steps_column!r} not found (columns: {', '.join(names)}); "
+                              "pass steps_column= to the scorer.")
+        steps = _values(column(steps_column))
+        return BatchTexts([None] * len(steps), _values(column(question_column)), None, steps)
     errors = _values(column(INPUT_ERROR_COLUMN))
     if messages_column is None and response_column not in names:
         found = {n: _turns(column(n)) for n in CONVERSATION_COLUMNS if n in names}

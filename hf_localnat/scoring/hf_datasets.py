@@ -20,8 +20,7 @@ import threading
 import pyarrow as pa
 
 from .. import provenance as _provenance
-from ..errors import ColumnError
-from ..io.shapes import BatchTexts, _values, batch_texts
+from ..io.shapes import batch_texts
 from ..records import output_features, to_columns, to_table
 from . import fingerprint as _fingerprint
 
@@ -80,18 +79,10 @@ class DatasetsIntegration:
                 return None
             return table.column(name) if table is not None else batch[name]
 
-        if self.config.segmenter == "given":
-            if self.steps_column not in names:
-                raise ColumnError(f"Column {self.steps_column!r} not found (columns: {', '.join(names)}); "
-                                  "pass steps_column= to the scorer.")
-            steps = column(self.steps_column)
-            texts = BatchTexts([None] * len(steps), _values(column(self.question_column)), None)
-            steps = _values(steps)
-        else:
-            texts = batch_texts(column, names, question_column=self.question_column,
-                                response_column=self.response_column, messages_column=self.messages_column)
-            steps = None
-        rows = self.score(responses=texts.responses, questions=texts.questions, steps=steps, progress=False,
+        texts = batch_texts(column, names, question_column=self.question_column, response_column=self.response_column,
+                            messages_column=self.messages_column,
+                            steps_column=self.steps_column if self.config.segmenter == "given" else None)
+        rows = self.score(responses=texts.responses, questions=texts.questions, steps=texts.steps, progress=False,
                           input_errors=texts.errors)
         if table is None:
             return to_columns(rows)
