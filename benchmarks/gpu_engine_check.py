@@ -11,10 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
-from hf_localnat.scoring.forward import prefix_state, scored_logprobs
-from hf_localnat.scoring.blockmask import blockmask_logprobs
-from hf_localnat.scoring.windows import Window
-from hf_localnat.scoring.engine import run_windows, run_blockmask
+from hf_localnat.scoring.compute.forward import prefix_state, scored_logprobs
+from hf_localnat.scoring.compute.blockmask import blockmask_logprobs
+from hf_localnat.scoring.prepare.windows import Window
+from hf_localnat.scoring.compute.engine import run_windows, run_blockmask
 from hf_localnat.scoring.config import ScoringConfig
 
 DEV = sys.argv[1] if len(sys.argv) > 1 else "cuda"

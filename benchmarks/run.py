@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from hf_localnat import LocalNaturalnessScorer  # noqa: E402
 from hf_localnat.scoring.config import ScoringConfig  # noqa: E402
-from hf_localnat.scoring.engine import run_windows  # noqa: E402
+from hf_localnat.scoring.compute.engine import run_windows  # noqa: E402
 from hf_localnat.sample import SAMPLE_PATH  # noqa: E402
 
 ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as trained weights)
@@ -162,8 +162,8 @@ def naive_lalp(scorer, responses, questions):
 
 
 def _all_step_windows(scorer, row, prefix, response):
-    from hf_localnat.scoring.align import tokenize_response
-    from hf_localnat.scoring.windows import step_window
+    from hf_localnat.scoring.prepare.align import tokenize_response
+    from hf_localnat.scoring.prepare.windows import step_window
 
     ids, _ = tokenize_response(scorer.tokenizer, response)
     return [step_window(0, s, prefix, ids, row.token_ranges, scorer.config.window, scorer.max_length)
@@ -208,7 +208,7 @@ def project_galp(scorer, responses, questions):
 def synthetic_traces(tokenizer, lengths, per_length, seed=0):
     """Long traces built from the sample's sentences, shuffled. For each `n`, `per_length` traces whose lengths are
     spread evenly over [n/4, n] response tokens (length-varied, as real corpora are)."""
-    from hf_localnat.scoring.segment import segment
+    from hf_localnat.scoring.prepare.segment import segment
 
     sample = load_sample_rows()
     sentences = [r["response"][a:b] for r in sample for a, b in segment(r["response"])]

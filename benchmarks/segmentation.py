@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hf_localnat.scoring import segment as segment_module  # noqa: E402
+from hf_localnat.scoring.prepare import segment as segment_module  # noqa: E402
 
 SIZES = [10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 1_000_000]
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "so", "x", "equals", "3.14", "then", "we", "check", "it", "Dr.",

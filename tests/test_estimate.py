@@ -10,7 +10,7 @@ from datasets import Dataset
 
 from hf_localnat.cli import main
 from hf_localnat.scoring.estimate import GPU_PEAK_TFLOPS, TokenCounts, count_row
-from hf_localnat.scoring.segment import segment
+from hf_localnat.scoring.prepare.segment import segment
 
 ROWS = [
     {"question": "What is 2 + 2?", "response": "First, 2 + 2 = 4. Check: 4 - 2 = 2. So the answer is 4."},

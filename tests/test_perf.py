@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from hf_localnat import ConfigError, LocalNaturalnessScorer
-from hf_localnat.scoring import forward as forward_module
-from hf_localnat.scoring.batching import batch_cost, run_batches, token_budget_batches
-from hf_localnat.scoring.forward import prefix_state, scored_logprobs
-from hf_localnat.scoring.windows import Window
+from hf_localnat.scoring.compute import forward as forward_module
+from hf_localnat.scoring.compute.batching import batch_cost, run_batches, token_budget_batches
+from hf_localnat.scoring.compute.forward import prefix_state, scored_logprobs
+from hf_localnat.scoring.prepare.windows import Window
 
 #: Cases only the full run (`make test`) needs: one case of each test keeps `-m "not slow"` covered.
 SLOW = pytest.mark.slow
@@ -80,7 +80,7 @@ def test_prefix_reuse_auto_is_on_for_the_cpu_only(tiny_model_path):
     the meta device stands in for one, since the decision reads only where the weights live."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from hf_localnat.scoring.forward import auto_prefix_reuse
+    from hf_localnat.scoring.compute.forward import auto_prefix_reuse
 
     config = AutoConfig.from_pretrained(tiny_model_path)
     assert auto_prefix_reuse(AutoModelForCausalLM.from_config(config))
@@ -245,7 +245,7 @@ def test_a_bug_is_raised_not_labelled_out_of_memory(tiny_model, smol_tokenizer, 
 
 @pytest.mark.parametrize("mode", ["exact", "blockmask"])
 def test_a_window_left_without_result_is_an_error_not_out_of_memory(tiny_model, smol_tokenizer, monkeypatch, mode):
-    from hf_localnat.scoring import engine
+    from hf_localnat.scoring.compute import engine
 
     real = engine.run_batches
 

@@ -22,7 +22,7 @@ from hf_localnat.errors import ConfigError, ProvenanceError
 from hf_localnat.io import save_output
 from hf_localnat.provenance import of_dataset
 from hf_localnat.report import build_report, write_report
-from hf_localnat.scoring.segment import segment
+from hf_localnat.scoring.prepare.segment import segment
 from hf_localnat.selection.rank import rank_teachers
 
 HOSTILE_TEACHER = '<script>alert("t")</script>&teacher'

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from hf_localnat import LocalNaturalnessScorer
 from hf_localnat.records import OUTPUT_COLUMNS
-from hf_localnat.scoring.align import align_steps, tokenize_response
-from hf_localnat.scoring.segment import segment
+from hf_localnat.scoring.prepare.align import align_steps, tokenize_response
+from hf_localnat.scoring.prepare.segment import segment
 
 METRIC_DIR = Path(__file__).resolve().parents[1] / "metric" / "local_naturalness"
 GOOD = ["Blue is a colour. Red is one too.", "First, 2 + 2 = 4. So the answer is 4."]

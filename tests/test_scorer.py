@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hf_localnat import ConfigError, LocalNaturalnessScorer, TokenizerError
-from hf_localnat.scoring.segment import segment
+from hf_localnat.scoring.prepare.segment import segment
 
 #: Cases only the full run (`make test`) needs: one case of each test keeps `-m "not slow"` covered.
 SLOW = pytest.mark.slow
@@ -127,7 +127,7 @@ def test_empty_prefix_leaves_the_first_token_of_every_input_unscored(tiny_model,
     no context and is not scored: the first response token, and the first token of a step whose window has no context
     left (k = 0, or all context dropped by max_length). The reference drops input position 0 everywhere."""
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, window=window, prompt_format="none", max_length=max_length)
-    from hf_localnat.scoring.prefix import build_prefix
+    from hf_localnat.scoring.prepare.prefix import build_prefix
 
     assert build_prefix(scorer.tokenizer, QUESTION, "none") == []
     got = scorer.score(RESPONSES[:3], questions=[QUESTION] * 3)
@@ -230,7 +230,7 @@ def test_output_fields_and_types(tiny_scorer):
 
 
 def test_prefix_formats(smol_tokenizer):
-    from hf_localnat.scoring.prefix import build_prefix, start_tokens
+    from hf_localnat.scoring.prepare.prefix import build_prefix, start_tokens
 
     assert start_tokens(smol_tokenizer) == []  # SmolLM2's tokenizer writes no BOS when encoding text
     chat = build_prefix(smol_tokenizer, "Hi?", "chat")
@@ -256,7 +256,7 @@ def bos_tokenizer(tiny_model_path):
 
 
 def test_bos_tokenizer_puts_bos_in_the_prefix(bos_tokenizer):
-    from hf_localnat.scoring.prefix import build_prefix
+    from hf_localnat.scoring.prepare.prefix import build_prefix
 
     assert build_prefix(bos_tokenizer, None, "none") == [bos_tokenizer.bos_token_id]
     assert build_prefix(bos_tokenizer, "Q", "plain")[0] == bos_tokenizer.bos_token_id
@@ -341,7 +341,7 @@ def test_bad_configuration_fails_with_the_fix_in_the_message():
 def test_slow_tokenizer_is_refused(tiny_scorer):
     from transformers import PreTrainedTokenizer
 
-    from hf_localnat.scoring.align import tokenize_response
+    from hf_localnat.scoring.prepare.align import tokenize_response
 
     class CharTokenizer(PreTrainedTokenizer):  # a real (slow) transformers tokenizer, one token per character
         def __init__(self):

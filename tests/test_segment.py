@@ -1,4 +1,4 @@
-"""Tests of hf_localnat.scoring.segment (SPEC §1): steps partition the response, with the real pysbd (no mocks)."""
+"""Tests of hf_localnat.scoring.prepare.segment (SPEC §1): steps partition the response, with the real pysbd (no mocks)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from hf_localnat.scoring import segment as segment_module
-from hf_localnat.scoring.segment import PIECE_LENGTH, SEGMENTERS, join_steps, merge_whitespace_steps, piece_starts, segment
+from hf_localnat.scoring.prepare import segment as segment_module
+from hf_localnat.scoring.prepare.segment import PIECE_LENGTH, SEGMENTERS, join_steps, merge_whitespace_steps, piece_starts, segment
 
 CUTTING = ("sentence", "line", "paragraph")  # the segmenters `segment` runs itself
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hf_localnat.scoring.align import align_steps
-from hf_localnat.scoring.batching import padding_efficiency, token_budget_batches
-from hf_localnat.scoring.windows import galp_window, row_windows, step_window
+from hf_localnat.scoring.prepare.align import align_steps
+from hf_localnat.scoring.compute.batching import padding_efficiency, token_budget_batches
+from hf_localnat.scoring.prepare.windows import galp_window, row_windows, step_window
 
 RESPONSE = list(range(100, 112))  # 12 tokens
 RANGES = [(0, 3), (3, 5), (5, 6), (6, 10), (10, 12)]  # 5 steps

@@ -207,7 +207,7 @@ def segmenter_option(default: str | None = "sentence",
                      help: str = "How responses are cut into steps ('given' reads a list column, see --steps-column)."
                      ) -> Callable:
     """`--segmenter NAME`."""
-    from ..scoring.segment import SEGMENTERS
+    from ..scoring.prepare.segment import SEGMENTERS
 
     return click.option("--segmenter", type=click.Choice(SEGMENTERS), default=default,
                         show_default=default is not None, help=help)

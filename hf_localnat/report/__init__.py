@@ -4,7 +4,7 @@
 no script, no external request, so the file opens offline and can be attached to a Hub repo or an email.
 
 Layering: like `selection/` and `hub/`, this package never imports torch or transformers. It may import exactly one
-scoring module, `hf_localnat.scoring.segment` (which needs only pysbd), because showing every step shaded by its score
+scoring module, `hf_localnat.scoring.prepare.segment` (which needs only pysbd), because showing every step shaded by its score
 needs the very segmentation that scored it.
 """
 

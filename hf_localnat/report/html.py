@@ -384,7 +384,7 @@ def build_report(
         SelectionError: no rows.
     """
     from ..provenance import of_dataset
-    from ..scoring.segment import SEGMENTERS
+    from ..scoring.prepare.segment import SEGMENTERS
 
     if provenance is None:
         provenance = of_dataset(dataset)

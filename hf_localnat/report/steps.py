@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..io.parts import response_part as part_of
-from ..scoring.segment import join_steps, segment
+from ..scoring.prepare.segment import join_steps, segment
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..io.parts import RESPONSE_PARTS
-from .segment import SEGMENTERS
+from .prepare.segment import SEGMENTERS
 
 PromptFormat = Literal["auto", "chat", "plain", "none"]
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "chat", "plain", "none")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from .config import ScoringConfig
-from .rows import prepare_row
+from .prepare.rows import prepare_row
 
 #: Published dense bf16 tensor peaks (TFLOP/s, no sparsity) of the GPUs `--gpu` names.
 GPU_PEAK_TFLOPS: dict[str, float] = {

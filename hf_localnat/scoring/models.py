@@ -52,7 +52,7 @@ def import_model_stack() -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache  # noqa: F401
         from transformers.cache_utils import DynamicLayer  # noqa: F401
 
-        from . import engine, forward, pipeline  # noqa: F401  (they import torch and transformers names)
+        from .compute import engine, forward, pipeline  # noqa: F401  (they import torch and transformers names)
 
         _STACK_IMPORTED = True
 
@@ -273,7 +273,7 @@ def load_student(model, tokenizer=None, *, source: ModelSource | None = None, re
         revision (`str`, *optional*): the Hub revision of a Hub id; `resolved` (`{(id, revision): sha}`) pins it.
         model_kwargs (`dict`, *optional*), adapter (`str`, *optional*): see `load_causal_lm`.
     """
-    from .forward import resolve_device, resolve_dtype
+    from .compute.forward import resolve_device, resolve_dtype
 
     if model is None or isinstance(model, str):
         source = resolve_model(model)
@@ -298,7 +298,7 @@ def load_student(model, tokenizer=None, *, source: ModelSource | None = None, re
 def student_dtype(model, loaded, dtype="auto", device=None) -> str:
     """The dtype the student runs in (`float32`, `bfloat16`, ...), known before it loads: a loaded model object's own
     (`model` is the scorer's argument, `loaded` the loaded model or `None`), else `dtype` resolved for `device`."""
-    from .forward import resolve_device, resolve_dtype
+    from .compute.forward import resolve_device, resolve_dtype
 
     if loaded is not None and model is not None and not isinstance(model, str):
         resolved = next(loaded.parameters()).dtype  # a model object runs in its own dtype

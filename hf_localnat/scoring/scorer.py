@@ -15,7 +15,7 @@ from .config import ScoringConfig
 from .hf_datasets import DatasetsIntegration, register_datasets_hasher
 from ..errors import ConfigError
 from ..provenance import Provenance
-from .rows import PreparedRow, check_inputs, prepare_row
+from .prepare.rows import PreparedRow, check_inputs, prepare_row
 
 
 class LocalNaturalnessScorer(DatasetsIntegration):
@@ -189,7 +189,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         from .models import import_model_stack
 
         import_model_stack()  # under a lock: transformers' lazy imports are not thread-safe (models.py)
-        from .pipeline import pad_token_id, score_prepared
+        from .compute.pipeline import pad_token_id, score_prepared
 
         responses, questions, steps = check_inputs(responses, questions, steps, self.config.segmenter)
         errors = list(input_errors) if input_errors is not None else [None] * len(questions)

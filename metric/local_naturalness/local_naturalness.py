@@ -103,7 +103,7 @@ def _store_text(value):
         return _MISSING
     if isinstance(value, _InputError):
         return _INVALID_CONVERSATION
-    if not hf_localnat.scoring.segment.is_text(value):
+    if not hf_localnat.scoring.prepare.segment.is_text(value):
         return _NOT_TEXT
     return _MARK + value if value.startswith(_MARK) else value
 
@@ -143,7 +143,7 @@ def _from_messages(messages, predictions, questions):
 def _store_steps(value):
     if value is None:
         return [_MISSING]
-    if not isinstance(value, (list, tuple)) or not all(hf_localnat.scoring.segment.is_text(s) for s in value):
+    if not isinstance(value, (list, tuple)) or not all(hf_localnat.scoring.prepare.segment.is_text(s) for s in value):
         return [_NOT_TEXT]
     return [_store_text(step) for step in value]
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .forward import gather_logprobs, pad_windows
-from .windows import Window
+from ..prepare.windows import Window
 
 
 def step_of_tokens(token_ranges: Sequence[tuple[int, int]], count: int) -> list[int]:

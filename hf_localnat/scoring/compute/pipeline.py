@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from .aggregate import aggregate_rows
-from .config import ScoringConfig
+from ..config import ScoringConfig
 from .engine import WindowRun, merge_runs, run_blockmask, run_windows
 from .prefetch import prefetched
-from .rows import PreparedRow
+from ..prepare.rows import PreparedRow
 
 
 def pad_token_id(tokenizer) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from ..errors import TokenizerError
+from ...errors import TokenizerError
 
 
 def tokenize_response(tokenizer, response: str) -> tuple[list[int], list[tuple[int, int]]]:

@@ -20,10 +20,10 @@ import torch
 
 from .batching import BatchRun, run_batches
 from .blockmask import blockmask_logprobs
-from .config import ScoringConfig
-from ..errors import ConfigError
+from ..config import ScoringConfig
+from ...errors import ConfigError
 from .forward import PrefixState, auto_prefix_reuse, prefix_state, scored_logprobs, supports_prefix_reuse
-from .windows import Window
+from ..prepare.windows import Window
 
 # Attention implementations whose packed (padding-free) batches cost no dense T x T mask.
 PACKING_ATTENTION = ("flash_attention_2", "flash_attention_3", "flex_attention")

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from .rows import PreparedRow
-from .windows import Window
+from ..prepare.rows import PreparedRow
+from ..prepare.windows import Window
 
 
 def mean_or_none(values: Sequence[float] | torch.Tensor) -> float | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .windows import Window
+from ..prepare.windows import Window
 
 # Largest logits chunk (positions x vocab) materialized at once, in float32 elements: 2^26 = 256 MiB.
 LOGITS_CHUNK_ELEMENTS = 1 << 26

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from ..io.parts import response_part
-from ..records import error_record
+from ...errors import ConfigError
+from ...io.parts import response_part
+from ...records import error_record
 from .align import align_steps, tokenize_response
-from .config import ScoringConfig
+from ..config import ScoringConfig
 from .prefix import build_prefix
 from .segment import is_text, join_steps, segment
 from .windows import Window, row_windows

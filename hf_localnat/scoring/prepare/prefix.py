@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import TokenizerError
+from ...errors import TokenizerError
 
 
 def start_tokens(tokenizer) -> list[int]:
