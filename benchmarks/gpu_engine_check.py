@@ -1,4 +1,5 @@
-"""The engine's paths on an accelerator: dense (both padding sides), prefix reuse, packed (SDPA, eager, flex attention)
+"""The engine's paths on an accelerator: dense (both padding sides), prefix reuse, packs holding P once and packs of
+whole windows (SDPA, eager, flex attention), the engine's packed path
 and blockmask log-probs against a plain per-window forward pass, plus the out-of-memory back-off of `run_windows` and
 `run_blockmask` with a real `torch.OutOfMemoryError`. A correctness check, not a benchmark; seconds on a GPU.
 
@@ -11,7 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
-from hf_localnat.scoring.compute.forward import prefix_state, scored_logprobs
+from hf_localnat.scoring.compute.forward import packed_logprobs, prefix_state, scored_logprobs
+from hf_localnat.scoring.compute.packing import pack_layout, pack_length
 from hf_localnat.scoring.compute.blockmask import blockmask_logprobs
 from hf_localnat.scoring.prepare.windows import Window
 from hf_localnat.scoring.compute.engine import run_windows, run_blockmask
@@ -20,6 +22,8 @@ from hf_localnat.scoring.config import ScoringConfig
 DEV = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 if DEV == "cuda": print(torch.cuda.get_device_name(0))
 print(torch.__version__, DEV, flush=True)
+if DEV == "cpu":  # torch's CPU code generator fails on flex attention recompiled for dynamic shapes (not Triton's)
+    torch._dynamo.config.automatic_dynamic_shapes = False
 torch.manual_seed(0)
 cfg = LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=1024, initializer_range=0.5)
@@ -49,9 +53,14 @@ for attn in ("sdpa", "eager", "flex_attention"):
         # blockmask with a window covering every step = the causal pass
         ranges = [[(0, w.num_scored)] for w in wins]
         outs["blockmask"] = blockmask_logprobs(model, wins, [len(P)] * len(wins), ranges, 50, 0)
-    outs["packed"] = scored_logprobs(model, wins, 0, packed=True)
+    shared = pack_layout(wins, [len(P)] * len(wins))
+    outs["packed-P-once"] = packed_logprobs(model, shared)
+    outs["packed-padded"] = packed_logprobs(model, pack_layout(wins, [len(P)] * len(wins), length=pack_length(len(shared), 4096)))
+    outs["packed-whole"] = packed_logprobs(model, pack_layout(wins, [0] * len(wins), share_prefix=False))
+    engine = run_windows(model, wins, [len(P)] * len(wins), 0, ScoringConfig(packing=True, prefix_reuse=False, batch_tokens=256))
+    outs["engine-packed"] = engine.logprobs
     for name, out in outs.items():
-        d = max(float((a - b).abs().max()) for a, b in zip(out, ref))
+        d = max(float((a.cpu() - b).abs().max()) for a, b in zip(out, ref))
         worst = max(worst, d)
         print(f"{attn:15s} {name:14s} max|diff| {d:.2e}", flush=True)
     # engine with OOM back-off on CUDA: a real torch.OutOfMemoryError from a hook above 100 tokens

@@ -4,7 +4,9 @@ Longest first: an out-of-memory error shows up on the first batch rather than af
 long rather than short, and neighbours have similar lengths, so dense padded batches waste little. A batch also
 closes when the next window is shorter than `bucket_ratio` x its longest (tight length buckets), so every dense
 batch keeps at least that share of real tokens. Windows of different `groups` (for instance different prefixes
-whose keys/values are reused) never share a batch.
+whose keys/values are reused) never share a batch, except in packs that hold each group's `shared` tokens (its P)
+once: a pack may hold several groups, and it is topped up from the next `PACK_LOOKAHEAD` windows with any that still
+fit, so that a pack padded to a fixed length is nearly all real tokens.
 
 Everything here is plain Python on lengths: no model, no torch import.
 """
@@ -12,18 +14,30 @@ Everything here is plain Python on lengths: no model, no torch import.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
+# How many windows ahead a pack looks for one that still fits its budget.
+PACK_LOOKAHEAD = 256
 
-def batch_cost(lengths: Sequence[int], batch: Sequence[int], packed: bool = False) -> int:
-    """Tokens a batch computes: rows x longest row (dense, padded), or the sum of lengths (packed)."""
+
+def batch_cost(
+    lengths: Sequence[int],
+    batch: Sequence[int],
+    packed: bool = False,
+    *,
+    groups: Sequence[int] | None = None,
+    shared: Mapping[int, int] | None = None,
+) -> int:
+    """Tokens a batch computes: rows x longest row (dense, padded), or the sum of lengths (packed), plus, with
+    `shared`, the shared tokens of each group the pack holds, once."""
     if not batch:
         return 0
     if packed:
-        return sum(lengths[i] for i in batch)
+        held = sum(shared.get(g, 0) for g in {groups[i] for i in batch}) if shared and groups is not None else 0
+        return sum(lengths[i] for i in batch) + held
     return len(batch) * max(lengths[i] for i in batch)
 
 
@@ -47,9 +61,15 @@ def take_batch(
     groups: Sequence[int] | None = None,
     bucket_ratio: float = 0.0,
     packed: bool = False,
+    shared: Mapping[int, int] | None = None,
 ) -> list[int]:
     """The next batch: `order[start:]` taken while the batch fits `batch_tokens`, stays in one group and (dense
-    batches) its shortest window is at least `bucket_ratio` x its longest. Always takes at least one window."""
+    batches) its shortest window is at least `bucket_ratio` x its longest. Always takes at least one window.
+
+    With `shared` (packed only), see `take_pack`: the batch may then not be a contiguous slice of `order`, which is
+    reordered in place so that it is (`order[start:start + len(batch)]`)."""
+    if packed and shared is not None and groups is not None:
+        return take_pack(order, start, lengths, batch_tokens, groups, shared)
     first = order[start]
     batch = [first]
     total = lengths[first]
@@ -66,6 +86,36 @@ def take_batch(
     return batch
 
 
+def take_pack(
+    order: list[int],
+    start: int,
+    lengths: Sequence[int],
+    batch_tokens: int,
+    groups: Sequence[int],
+    shared: Mapping[int, int],
+) -> list[int]:
+    """The next pack: windows from `order[start:]` in order while they fit `batch_tokens` (each group's `shared`
+    tokens counted once), then any of the next `PACK_LOOKAHEAD` that still fit. `order[start:]` is reordered in place
+    so the pack comes first, the others keeping their order. Always takes at least one window."""
+    ahead = order[start : start + PACK_LOOKAHEAD]
+    held: set[int] = set()
+    total = 0
+    chosen: list[int] = []
+    shortest = min(lengths[i] for i in ahead)
+    for index in ahead:
+        cost = lengths[index] + (0 if groups[index] in held else shared.get(groups[index], 0))
+        if chosen and total + cost > batch_tokens:
+            if total + shortest > batch_tokens:
+                break  # nothing ahead can fit any more
+            continue
+        chosen.append(index)
+        held.add(groups[index])
+        total += cost
+    taken = set(chosen)
+    order[start : start + len(ahead)] = chosen + [i for i in ahead if i not in taken]
+    return chosen
+
+
 def token_budget_batches(
     lengths: Sequence[int],
     batch_tokens: int,
@@ -73,6 +123,7 @@ def token_budget_batches(
     groups: Sequence[int] | None = None,
     bucket_ratio: float = 0.0,
     packed: bool = False,
+    shared: Mapping[int, int] | None = None,
 ) -> Iterator[list[int]]:
     """Indices of `lengths` grouped into batches whose cost (`batch_cost`) fits `batch_tokens`.
 
@@ -87,7 +138,8 @@ def token_budget_batches(
     order = length_order(lengths, groups)
     start = 0
     while start < len(order):
-        batch = take_batch(order, start, lengths, batch_tokens, groups=groups, bucket_ratio=bucket_ratio, packed=packed)
+        batch = take_batch(order, start, lengths, batch_tokens, groups=groups, bucket_ratio=bucket_ratio, packed=packed,
+                           shared=shared)
         start += len(batch)
         yield batch
 
@@ -133,6 +185,7 @@ def run_batches(
     groups: Sequence[int] | None = None,
     bucket_ratio: float = 0.0,
     packed: bool = False,
+    shared: Mapping[int, int] | None = None,
     backoff: bool = True,
     on_oom: Callable[[], None] | None = None,
 ) -> BatchRun:
@@ -146,7 +199,8 @@ def run_batches(
         lengths (`Sequence[int]`): tokens of each window (what a batch computes per row).
         batch_tokens (`int`): the starting (and largest) budget.
         run (`Callable`): runs one batch of indices; may raise an out-of-memory error.
-        groups, bucket_ratio, packed: as in `token_budget_batches`.
+        groups, bucket_ratio, packed, shared: as in `token_budget_batches`; with `shared`, a budget that backs off
+            stays `batch_tokens / 2^k`, the lengths packs are padded to (`packing.pack_length`).
         backoff (`bool`, *optional*, defaults to `True`): `False` re-raises the first out-of-memory error.
         on_oom (`Callable`, *optional*): called after each out-of-memory error (e.g. to empty a GPU cache).
     """
@@ -161,7 +215,8 @@ def run_batches(
             budget = min(batch_tokens, budget * 2)
             reprobe_at = head // 2
             logger.info("Window lengths fell to %d tokens: raising the batch budget to %d tokens.", head, budget)
-        batch = take_batch(order, start, lengths, budget, groups=groups, bucket_ratio=bucket_ratio, packed=packed)
+        batch = take_batch(order, start, lengths, budget, groups=groups, bucket_ratio=bucket_ratio, packed=packed,
+                           shared=shared)
         try:
             run(batch)
         except Exception as error:  # noqa: BLE001 - only out-of-memory errors are handled, the rest re-raised
@@ -175,12 +230,14 @@ def run_batches(
                 result.failed.append(batch[0])
                 start += 1
                 continue
-            cost = batch_cost(lengths, batch, packed)
+            cost = batch_cost(lengths, batch, packed, groups=groups, shared=shared)
             budget = max(1, min(budget, cost) // 2)
+            if shared is not None:  # the largest batch_tokens / 2^k below the failed pack
+                budget = next((b for b in (batch_tokens >> k for k in range(batch_tokens.bit_length())) if b < cost), 1)
             reprobe_at = head // 2
             logger.warning("Out of memory on a %d-token batch; retrying it with a budget of %d tokens.", cost, budget)
             continue
         result.batches.append(batch)
-        result.computed_tokens += batch_cost(lengths, batch, packed)
+        result.computed_tokens += batch_cost(lengths, batch, packed, groups=groups, shared=shared)
         start += len(batch)
     return result

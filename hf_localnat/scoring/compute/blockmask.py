@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from ...errors import ConfigError
-from .forward import gather_logprobs, pad_windows
+from .forward import dense_attention_mask, gather_logprobs, pad_windows
 from ..prepare.windows import Window
 
 
@@ -76,11 +76,6 @@ def blockmask_logprobs(
     for b, (w, p, ranges) in enumerate(zip(windows, prefix_lengths, token_ranges, strict=True)):
         n = len(w)
         allowed[b, 0, :n, :n] = blockmask_allowed(p, step_of_tokens(ranges, n - p), window)
-    allowed = allowed.to(device)
-    if implementation == "eager":
-        dtype = next(model.parameters()).dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
-    else:
-        mask = allowed
+    mask = dense_attention_mask(allowed.to(device), model)
     hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
     return gather_logprobs(model, hidden, ids, windows, range(len(windows)), [0] * len(windows))

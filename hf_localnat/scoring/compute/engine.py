@@ -1,10 +1,11 @@
 """Run every window of a call through the model: plan batches, reuse prefixes, pack, back off on out-of-memory.
 
-`run_windows` is the loop between `windows` and `aggregate`: it decides per prefix whether P's keys/values are
-computed once and reused (`prefix_reuse`), whether batches are packed without padding (`packing`), plans
-length-sorted token-budget batches (`batching`), runs them (`forward.scored_logprobs`) and retries smaller batches
-after an out-of-memory error. `run_blockmask` runs `mode="blockmask"`'s passes through the same batching and back-off.
-Every exact path gives the same numbers as the plain dense one (SPEC §6 tolerances).
+`run_windows` is the loop between `windows` and `aggregate`: it decides whether batches are packed (`packing`: one
+row per batch, each P held once, padded to a fixed length) or dense, and in dense batches whether P's keys/values are
+computed once and reused (`prefix_reuse`); plans token-budget batches (`batching`), runs them (`forward`) and retries
+smaller batches after an out-of-memory error. `run_blockmask` runs `mode="blockmask"`'s passes through the same
+batching and back-off. Every exact path gives the same numbers as the plain dense one (SPEC §6 tolerances). Log-probs
+stay on the device until the whole call has run, then come back in one copy: the loop never waits for the device.
 
 Failures are explicit: a window that ran out of memory even alone is in `WindowRun.failed`; every other window has
 its log-probs, or the run raises (any other error propagates as it is, never labelled out of memory).
@@ -22,11 +23,12 @@ from .batching import BatchRun, run_batches
 from .blockmask import blockmask_logprobs
 from ..config import ScoringConfig
 from ...errors import ConfigError
-from .forward import PrefixState, auto_prefix_reuse, prefix_state, scored_logprobs, supports_prefix_reuse
+from .forward import (
+    PrefixState, attention_implementation, auto_prefix_reuse, is_varlen, packed_logprobs, prefix_state,
+    scored_logprobs, shares_prefix, supports_prefix_reuse,
+)
+from .packing import pack_layout, pack_length
 from ..prepare.windows import Window
-
-# Attention implementations whose packed (padding-free) batches cost no dense T x T mask.
-PACKING_ATTENTION = ("flash_attention_2", "flash_attention_3", "flex_attention")
 
 
 @dataclass
@@ -69,14 +71,48 @@ def merge_runs(runs: Sequence[WindowRun]) -> WindowRun:
     return merged
 
 
+def packs_without_dense_mask(implementation: str) -> bool:
+    """Flex attention (a block mask) and FlashAttention (varlen): packed rows cost no dense `T x T` mask."""
+    return implementation == "flex_attention" or is_varlen(implementation)
+
+
 def resolve_packing(model, packing: bool | str) -> bool:
     """`"auto"`: pack on an accelerator when the attention implementation handles packed rows without a dense mask
-    (FlashAttention varlen, flex attention); dense padded batches otherwise (CPU, SDPA, eager)."""
+    (flex attention, FlashAttention); dense padded batches otherwise (CPU, SDPA, eager)."""
     if packing != "auto":
         return bool(packing)
     device = next(model.parameters()).device
-    implementation = getattr(model.config, "_attn_implementation", None)
-    return device.type != "cpu" and implementation in PACKING_ATTENTION
+    return device.type != "cpu" and packs_without_dense_mask(attention_implementation(model))
+
+
+def scoring_path(model, config: ScoringConfig) -> tuple[str, str | None]:
+    """What `run_windows` will run for `model`, in words, and on an accelerator the reason it is not the fast path
+    (`None` when it is, and on the CPU, where dense batches with a reused prefix are the fast path)."""
+    implementation = attention_implementation(model)
+    device = next(model.parameters()).device
+    if config.mode == "blockmask":
+        return f"blockmask approximation (one masked pass per response, {implementation})", None
+    packed = config.prefix_reuse is not True and resolve_packing(model, config.packing)
+    if packed:
+        held = "each question's prompt computed once per pack" if shares_prefix(model) else "prompt in every window"
+        return f"packed windows ({implementation}, {held})", None
+    reuse = config.prefix_reuse is True or (config.prefix_reuse == "auto" and auto_prefix_reuse(model))
+    path = f"dense batches ({implementation}{', prompt keys/values reused' if reuse else ''})"
+    if device.type == "cpu":
+        return path, None
+    if config.packing is False or config.prefix_reuse is True:
+        return path, "packing is turned off (packing=False or prefix_reuse=True)"
+    return path, (f"the model runs attn_implementation={implementation!r}, which packs only through a dense mask; load "
+                  "it with attn_implementation='flex_attention' (or pass a model name) for packed windows")
+
+
+def _to_host(logprobs: list) -> list:
+    """The per-window log-probs on the CPU, copied from an accelerator in one transfer (the only wait of a call)."""
+    present = [lp for lp in logprobs if lp is not None]
+    if not present or all(lp.device.type == "cpu" for lp in present):
+        return logprobs
+    pieces = iter(torch.split(torch.cat(present).cpu(), [len(lp) for lp in present]))
+    return [None if lp is None else next(pieces) for lp in logprobs]
 
 
 def _release_memory() -> None:
@@ -108,26 +144,19 @@ def run_windows(
     reuse = config.prefix_reuse
     # Packed rows carry no cache: an explicit `prefix_reuse=True` wins over packing, packing over "auto" reuse.
     packed = reuse is not True and resolve_packing(model, config.packing)
-    can_reuse = reuse is True or (reuse == "auto" and not packed and auto_prefix_reuse(model))
+    if packed:
+        return _run_packed(model, windows, prefix_lengths, pad_id, config, result, on_batch)
+    can_reuse = reuse is True or (reuse == "auto" and auto_prefix_reuse(model))
     if reuse is True and not supports_prefix_reuse(model):
         raise ConfigError(
             f"prefix_reuse=True needs a model whose layers all use full attention, and {type(model).__name__} has "
             "sliding, chunked or shared cache layers; use prefix_reuse='auto' (or False)."
         )
     # Group windows by P when P is reused (group -1: no reuse, any windows may share a batch).
-    prefixes: dict[tuple[int, ...], int] = {}
-    groups: list[int] = []
-    plan_lengths: list[int] = []
-    for w, p in zip(windows, prefix_lengths, strict=True):
-        if can_reuse and p > 0 and (reuse is True or p >= config.prefix_reuse_min_tokens):
-            groups.append(prefixes.setdefault(tuple(w.input_ids[:p]), len(prefixes)))
-            plan_lengths.append(len(w) - p)
-        else:
-            groups.append(-1)
-            plan_lengths.append(len(w))
-    result.prefix_reuse = bool(prefixes)
-    result.packed = packed
-    keys = {g: list(key) for key, g in prefixes.items()}
+    groups, plan_lengths, keys = _prefix_groups(
+        windows, prefix_lengths, lambda p: can_reuse and p > 0 and (reuse is True or p >= config.prefix_reuse_min_tokens)
+    )
+    result.prefix_reuse = bool(keys)
     current: dict[int, PrefixState] = {}
 
     def run(batch: list[int]) -> None:
@@ -141,18 +170,62 @@ def run_windows(
                 result.model_tokens += len(keys[group])
             state = current[group]
         batch_windows = [windows[i] for i in batch]
-        out = scored_logprobs(
-            model, batch_windows, pad_id, config.padding_side, prefix=state, packed=packed
-        )
+        out = scored_logprobs(model, batch_windows, pad_id, config.padding_side, prefix=state)
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
         if on_batch is not None:
             on_batch(sum(len(w) for w in batch_windows))
 
-    # Dense batches are costed rows x longest and kept in tight length buckets; packed ones by their sum of lengths.
+    # Dense batches are costed rows x longest and kept in tight length buckets.
     batch_run = run_batches(
-        plan_lengths, config.batch_tokens, run, groups=groups, bucket_ratio=0.0 if packed else config.bucket_ratio,
-        packed=packed, backoff=config.oom_backoff, on_oom=_release_memory,
+        plan_lengths, config.batch_tokens, run, groups=groups, bucket_ratio=config.bucket_ratio,
+        backoff=config.oom_backoff, on_oom=_release_memory,
+    )
+    return _account(result, batch_run, plan_lengths)
+
+
+def _prefix_groups(windows: Sequence[Window], prefix_lengths: Sequence[int], held: Callable[[int], bool]):
+    """Per window its P's group (-1 when its P of length p is not held apart: `held(p)` false), the tokens each
+    window adds to a batch (after P, or all of them), and each group's P."""
+    prefixes: dict[tuple[int, ...], int] = {}
+    groups: list[int] = []
+    lengths: list[int] = []
+    for w, p in zip(windows, prefix_lengths, strict=True):
+        if held(p):
+            groups.append(prefixes.setdefault(tuple(w.input_ids[:p]), len(prefixes)))
+            lengths.append(len(w) - p)
+        else:
+            groups.append(-1)
+            lengths.append(len(w))
+    return groups, lengths, {g: list(key) for key, g in prefixes.items()}
+
+
+def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRun, on_batch) -> WindowRun:
+    """`run_windows` in packs (`packing`): one row per batch, each P held once (unless the kernel is varlen),
+    padded to `packing.pack_length` of the budget so that compiled kernels see few shapes."""
+    share = shares_prefix(model)
+    groups, plan_lengths, keys = _prefix_groups(windows, prefix_lengths, lambda p: share and p > 0)
+    shared = {g: len(key) for g, key in keys.items()}
+    result.packed = True
+
+    def run(batch: list[int]) -> None:
+        batch_windows = [windows[i] for i in batch]
+        cost = sum(plan_lengths[i] for i in batch) + sum(shared[g] for g in {groups[i] for i in batch} if g >= 0)
+        layout = pack_layout(
+            batch_windows, [prefix_lengths[i] if share else 0 for i in batch], share_prefix=share,
+            length=pack_length(cost, config.batch_tokens), pad_id=pad_id,
+        )
+        out = packed_logprobs(model, layout)
+        for i, lp in zip(batch, out, strict=True):
+            result.logprobs[i] = lp
+        result.model_tokens += layout.prefix_tokens
+        result.computed_tokens += len(layout) - layout.real_tokens  # padding (the rest is counted by run_batches)
+        if on_batch is not None:
+            on_batch(sum(len(w) for w in batch_windows))
+
+    batch_run = run_batches(
+        plan_lengths, config.batch_tokens, run, groups=groups, packed=True, shared=shared,
+        backoff=config.oom_backoff, on_oom=_release_memory,
     )
     return _account(result, batch_run, plan_lengths)
 
@@ -193,7 +266,9 @@ def run_blockmask(
 
 
 def _account(result: WindowRun, batch_run: BatchRun, lengths: Sequence[int]) -> WindowRun:
-    """Fold what `run_batches` did into `result`, and check that every window has log-probs or failed."""
+    """Fold what `run_batches` did into `result`, bring the log-probs to the CPU in one copy, and check that every
+    window has log-probs or failed."""
+    result.logprobs = _to_host(result.logprobs)
     result.failed = set(batch_run.failed)
     missing = [i for i, lp in enumerate(result.logprobs) if (lp is None) != (i in result.failed)]
     if missing:

@@ -1,20 +1,21 @@
-"""The model stack: load a causal LM once, and compute log-probs at the scored positions only.
+"""The model stack: compute log-probs at the scored positions only, in dense batches, with a reused prefix, or packed.
 
 Only this module (and `models.py`) imports torch and transformers. Logits are never materialized for a whole
 `batch x length x vocab` tensor: hidden states at the positions that predict a scored token are gathered first,
-then projected by the LM head in chunks, in float32.
+then projected by the LM head in chunks, in float32. Nothing here waits for the device: inputs go up from pinned
+memory without blocking, and log-probs stay on the device (the engine brings a whole chunk back at once).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from itertools import accumulate
 from dataclasses import dataclass
 
 import torch
 
 from ..prepare.windows import Window
+from .packing import PackLayout
 
 # Largest logits chunk (positions x vocab) materialized at once, in float32 elements: 2^26 = 256 MiB.
 LOGITS_CHUNK_ELEMENTS = 1 << 26
@@ -73,10 +74,10 @@ def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.T
         targets (`torch.Tensor`): `(N,)` token ids.
 
     Returns:
-        `torch.Tensor`: `(N,)` float32 log-probs on the CPU.
+        `torch.Tensor`: `(N,)` float32 log-probs, on the states' device.
     """
     if states.shape[0] == 0:
-        return torch.empty(0)
+        return torch.empty(0, device=states.device)
     head = model.get_output_embeddings()
     transform = _output_transform(model)
     chunk = max(1, LOGITS_CHUNK_ELEMENTS // head.weight.shape[0])
@@ -85,7 +86,15 @@ def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.T
         logits = transform(head(states[start : start + chunk]).float())  # (n, V) float32
         logprobs = torch.log_softmax(logits, dim=-1)
         out.append(logprobs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
-    return torch.cat(out).cpu()
+    return torch.cat(out)
+
+
+def to_device(values: Sequence[int], device: torch.device) -> torch.Tensor:
+    """A 1-D long tensor of `values` on `device`, copied from pinned memory without waiting on an accelerator."""
+    tensor = torch.tensor(values, dtype=torch.long)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 @dataclass
@@ -138,7 +147,7 @@ def gather_logprobs(
     position before a row's first token is P's last one, whose hidden state is `prefix.last_hidden`.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D float32 CPU tensor per window, of length `num_scored`.
+        `list[torch.Tensor]`: one 1-D float32 tensor per window (on the model's device), of length `num_scored`.
     """
     skip = prefix.length if prefix is not None else 0
     row_of, cols, start_of = [], [], []
@@ -148,15 +157,13 @@ def gather_logprobs(
         row_of.extend([row] * w.num_scored)
         start_of.extend([start] * w.num_scored)
     if not cols:
-        return [torch.empty(0) for _ in windows]
+        return [torch.empty(0, device=hidden.device) for _ in windows]
     device = hidden.device
-    rows_t = torch.tensor(row_of, dtype=torch.long, device=device)
-    cols_t = torch.tensor(cols, dtype=torch.long, device=device)
-    starts_t = torch.tensor(start_of, dtype=torch.long, device=device)
+    rows_t, cols_t, starts_t = (to_device(v, device) for v in (row_of, cols, start_of))
     before = cols_t < starts_t  # only possible with a prefix: the state is P's last one
     states = hidden[rows_t, torch.where(before, starts_t, cols_t)]  # (N, H)
-    if prefix is not None and bool(before.any()):
-        states[before] = prefix.last_hidden.to(states.dtype)
+    if prefix is not None:  # a select, not a masked write: no wait on the device to learn whether any is before
+        states = torch.where(before[:, None], prefix.last_hidden.to(states.dtype), states)
     flat = head_logprobs(model, states, ids[rows_t, cols_t + 1])
     return list(torch.split(flat, [w.num_scored for w in windows]))
 
@@ -225,19 +232,12 @@ def scored_logprobs(
         pad_id (`int`): id written in padding positions (masked out; never scored).
         padding_side (`str`, *optional*, defaults to `"right"`): where padding goes (dense and prefix batches).
         prefix (`PrefixState`, *optional*): the shared P of all `windows`.
-        packed (`bool`, *optional*, defaults to `False`): pack the windows into one row.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D CPU tensor per window, of length `num_scored`.
+        `list[torch.Tensor]`: one 1-D tensor per window (on the model's device), of length `num_scored`.
     """
     device = next(model.parameters()).device
     backbone = model.base_model
-    if packed:
-        ids = torch.tensor([[t for w in windows for t in w.input_ids]], dtype=torch.long, device=device)
-        positions = torch.tensor([[p for w in windows for p in range(len(w))]], dtype=torch.long, device=device)
-        hidden = backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
-        starts = list(accumulate((len(w) for w in windows[:-1]), initial=0))
-        return gather_logprobs(model, hidden, ids, windows, [0] * len(windows), starts)
     skip = prefix.length if prefix is not None else 0
     ids, mask, positions, offsets = pad_windows(windows, pad_id, padding_side, device, skip)
     if prefix is None:
@@ -250,3 +250,67 @@ def scored_logprobs(
             **{_cache_kwarg(backbone): cache},
         ).last_hidden_state
     return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix)
+
+
+def attention_implementation(model) -> str:
+    """The attention implementation `model` runs (`sdpa`, `eager`, `flex_attention`, `flash_attention_2`, ...)."""
+    return getattr(model.config, "_attn_implementation", None) or "sdpa"
+
+
+def is_varlen(implementation: str) -> bool:
+    """FlashAttention in any form (`flash_attention_2/3`, hub kernels): packed rows run as variable-length sequences
+    from their position ids alone, with no mask, so each window is laid out whole, its P included."""
+    return "flash" in implementation
+
+
+def shares_prefix(model) -> bool:
+    """Whether packs for `model` hold each P once: every attention implementation but the varlen ones."""
+    return not is_varlen(attention_implementation(model))
+
+
+def dense_attention_mask(allowed: torch.Tensor, model) -> torch.Tensor:
+    """A `(B, 1, T, T)` attention mask from a bool one (True = may attend): as it is for SDPA, additive for eager."""
+    if attention_implementation(model) == "eager":
+        dtype = next(model.parameters()).dtype
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+    return allowed
+
+
+def pack_attention_mask(model, layout: PackLayout, device: torch.device):
+    """The mask of a pack (`PackLayout.allowed`) in the form the model's attention takes: a flex attention
+    `BlockMask` (blocks no query sees are skipped), nothing for varlen kernels (the position ids restart for every
+    window, which is their mask), or a dense `(1, 1, T, T)` mask for SDPA and eager."""
+    implementation = attention_implementation(model)
+    if is_varlen(implementation):
+        return None
+    segments = to_device(layout.segments, device)
+    prefixes = to_device(layout.prefix_segments, device)
+    if implementation == "flex_attention":
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        def mask_mod(batch, head, query, key):
+            return (key <= query) & ((segments[key] - segments[query]) * (segments[key] - prefixes[query]) == 0)
+
+        return create_block_mask(mask_mod, None, None, len(layout), len(layout), device=device)
+    same = (segments[:, None] == segments[None, :]) | (prefixes[:, None] == segments[None, :])
+    allowed = torch.ones(len(layout), len(layout), dtype=torch.bool, device=device).tril_() & same
+    return dense_attention_mask(allowed[None, None], model)
+
+
+@torch.inference_mode()
+def packed_logprobs(model, layout: PackLayout) -> list[torch.Tensor]:
+    """Log-probs of the scored tokens of the windows of one pack (`packing.pack_layout`), in one row.
+
+    Every window sees exactly its own input (P, then its tokens, at its own positions), through the pack's mask, so
+    the numbers are the dense path's (SPEC §6 tolerances), with each P computed once.
+
+    Returns:
+        `list[torch.Tensor]`: one 1-D tensor per window of the layout (on the model's device), of length `num_scored`.
+    """
+    device = next(model.parameters()).device
+    ids = to_device(layout.input_ids, device)[None]
+    positions = to_device(layout.positions, device)[None]
+    mask = pack_attention_mask(model, layout, device)
+    hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    states = hidden[0, to_device(layout.predictors, device)]
+    return list(torch.split(head_logprobs(model, states, to_device(layout.targets, device)), layout.counts))
