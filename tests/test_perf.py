@@ -164,6 +164,36 @@ def test_packs_hold_each_prefix_once_and_match_dense_batches_flex_attention(tiny
         _assert_packs_are_exact_and_isolated(model, tiny_model)
 
 
+@pytest.mark.parametrize("implementation,options,path,reason", [
+    ("flex_attention", {}, "packed windows (flex_attention, each question's prompt computed once per pack)", None),
+    ("flash_attention_2", {}, "packed windows (flash_attention_2, prompt in every window)", None),
+    ("sdpa", {}, "dense batches (sdpa)", "attn_implementation='flex_attention'"),
+    ("flex_attention", {"packing": False}, "dense batches (flex_attention)", "packing is turned off"),
+])
+def test_an_accelerator_runs_packs_by_default_and_says_why_not(tiny_model_path, implementation, options, path, reason):
+    # A model on the meta device stands where a GPU would be: `scoring_path` reads only the device type and config.
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from hf_localnat.scoring.compute.engine import scoring_path
+    from hf_localnat.scoring.config import ScoringConfig
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tiny_model_path))
+    model.config._attn_implementation = implementation
+    got_path, got_reason = scoring_path(model, ScoringConfig(**options))
+    assert got_path == path
+    assert got_reason is None if reason is None else reason in got_reason
+
+
+def test_the_cpu_path_is_dense_with_a_reused_prompt_and_packing_is_opt_in(tiny_model, smol_tokenizer):
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat")
+    scorer.score(RESPONSES[:1], questions=[QUESTION])
+    assert scorer.path == "dense batches (sdpa, prompt keys/values reused)"
+    packed = LocalNaturalnessScorer(tiny_model, smol_tokenizer, packing=True)
+    packed.score(RESPONSES[:1], questions=[QUESTION])
+    assert packed.path == "packed windows (sdpa, each question's prompt computed once per pack)"
+
+
 def test_pack_mask_is_p_then_the_window_causally():
     windows, prefix_lengths = _pack_windows()
     layout = pack_layout(windows, prefix_lengths, length=64)

@@ -200,6 +200,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
         written.append(path)
         click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
+        if scorer.path is not None:  # the model ran in this process
+            click.echo(f"Ran {scorer.path} on {scorer.model.device}.")
         click.echo(f"Wrote {path}.")
         click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
 

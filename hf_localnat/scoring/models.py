@@ -219,10 +219,18 @@ def load_tokenizer(path: str, revision: str | None = None):
         ) from e
 
 
+#: The attention a student loads with on a GPU when none is asked for: packed windows through a block mask (each
+#: question's prompt computed once per pack, SPEC §10 `model_tokens`).
+GPU_ATTENTION = "flex_attention"
+
+
 @_serialised
 def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, model_kwargs: dict | None = None,
                    adapter: str | None = None):
     """A causal LM in eval mode in `dtype`, on `device` (or placed by `model_kwargs["device_map"]`).
+
+    On a CUDA device with no `attn_implementation` given it loads with `GPU_ATTENTION`, the fast exact path; an
+    architecture (or torch) without it loads with its default instead, and one warning line says so.
 
     Args:
         model_kwargs (`dict`, *optional*): more `from_pretrained` keyword arguments (`attn_implementation`,
@@ -233,9 +241,21 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
     from transformers import AutoModelForCausalLM
 
     kwargs = dict(model_kwargs or {})
+    fast = getattr(device, "type", str(device)) == "cuda" and "attn_implementation" not in kwargs
+
+    def load(**extra):
+        return AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype, trust_remote_code=False,
+                                                    **kwargs, **extra)
+
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=dtype, trust_remote_code=False,
-                                                     **kwargs)
+        try:
+            model = load(attn_implementation=GPU_ATTENTION) if fast else load()
+        except (ValueError, ImportError) as e:
+            if not fast or "flex" not in str(e).lower():
+                raise
+            logger.warning("%s does not run %s here (%s): scoring in dense batches with its default attention, "
+                           "which is slower on a GPU.", path, GPU_ATTENTION, str(e).splitlines()[0][:160])
+            model = load()
     except (ValueError, pickle.UnpicklingError) as e:
         _check_supported(path, e)
         raise

@@ -1,13 +1,15 @@
 """`LocalNaturalnessScorer`: LALP and GALP for batches of responses, also usable as `Dataset.map(scorer, batched=True)`.
 
-A facade over the pipeline: `rows` (segment -> tokenize once and align -> prefix -> windows) -> `pipeline` (chunks,
-prefetch, `engine`: token-budget batches -> forward, log-probs at scored positions only) -> `aggregate`. `models`
+A facade over the pipeline: `prepare.rows` (segment -> tokenize once and align -> prefix -> windows) ->
+`compute.pipeline` (chunks, prefetch, `engine`: packs or token-budget batches -> forward, log-probs at scored positions
+only) -> `aggregate`. `models`
 loads the student, `fingerprint` states its identity, `hf_datasets` is the `Dataset.map` side. See SPEC.md for every
 number it prints.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from . import fingerprint as _fingerprint
@@ -17,6 +19,7 @@ from ..errors import ConfigError
 from ..provenance import Provenance
 from .prepare.rows import PreparedRow, check_inputs, prepare_row
 
+logger = logging.getLogger(__name__)
 
 class LocalNaturalnessScorer(DatasetsIntegration):
     """Scores reasoning traces by local naturalness (LALP) and global naturalness (GALP) under a student model.
@@ -112,6 +115,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             response_part=response_part,
         )
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
+        self.path = None  # what the engine runs (packed windows, dense batches, ...), set once the model is used
         self.model_arg, self.tokenizer_arg, self.revision_arg, self.adapter = model, tokenizer, revision, adapter
         self.dtype_arg, self.device_arg, self.model_kwargs = dtype, device, dict(model_kwargs or {})
         self.question_column, self.response_column, self.steps_column = question_column, response_column, steps_column
@@ -197,12 +201,22 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             raise ConfigError(f"Got {len(questions)} rows but {len(errors)} input_errors; pass one per row.")
         prefix_cache: dict = {}  # question -> P, shared by the rows of this call
         pad_id = pad_token_id(self.tokenizer)  # loads the model and tokenizer before the preparing thread starts
+        self._report_path()
         results, self.last_run = score_prepared(
             self.model, lambda i: self._prepare(i, responses[i], questions[i], steps[i], prefix_cache, errors[i]),
             len(questions),
             pad_id, self.config, progress=progress,
         )
         return results
+
+    def _report_path(self) -> None:
+        """Set `path` (what the engine runs, in words); on an accelerator that misses the fast path, warn once why."""
+        from .compute.engine import scoring_path
+
+        path, reason = scoring_path(self.model, self.config)
+        if reason is not None and path != self.path:
+            logger.warning("Scoring with %s on %s: %s.", path, next(self.model.parameters()).device, reason)
+        self.path = path
 
     def _prepare(self, index: int, response, question, steps, prefix_cache: dict, error: str | None) -> PreparedRow:
         """`rows.prepare_row` with this scorer's tokenizer, configuration and `max_length`; a row the input layer
