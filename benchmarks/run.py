@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from hf_localnat import LocalNaturalnessScorer  # noqa: E402
 from hf_localnat.scoring.config import ScoringConfig  # noqa: E402
 from hf_localnat.scoring.compute.engine import run_windows  # noqa: E402
+from hf_localnat.scoring.prepare.rows import prepare_row  # noqa: E402
 from hf_localnat.sample import SAMPLE_PATH  # noqa: E402
 
 ARCHS = {  # random-initialised real architectures for GPU runs (same FLOPs as trained weights)
@@ -145,7 +146,7 @@ def naive_lalp(scorer, responses, questions):
     prefixes: dict = {}
     out = []
     for i, (response, question) in enumerate(zip(responses, questions, strict=True)):
-        row = scorer._prepare(i, response, question, None, prefixes)
+        row = prepare_row(scorer.tokenizer, scorer.config, scorer.max_length, i, response, question, None, prefixes)
         galp_lp = None
         steps = []
         for w in (row.galp, *_all_step_windows(scorer, row, prefixes[question], response)):
@@ -177,7 +178,7 @@ def evaluate_style_galp(scorer, responses, questions, batch_size=16):
     model, tokenizer = scorer.model, scorer.tokenizer
     device = next(model.parameters()).device
     prefixes: dict = {}
-    rows = [scorer._prepare(i, r, q, None, prefixes) for i, (r, q) in enumerate(zip(responses, questions, strict=True))]
+    rows = [prepare_row(scorer.tokenizer, scorer.config, scorer.max_length, i, r, q, None, prefixes) for i, (r, q) in enumerate(zip(responses, questions, strict=True))]
     inputs = [row.galp.input_ids for row in rows]
     longest = max(len(x) for x in inputs)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -196,7 +197,7 @@ def evaluate_style_galp(scorer, responses, questions, batch_size=16):
 def project_galp(scorer, responses, questions):
     """GALP alone with this project's batching/forward (one window per row)."""
     prefixes: dict = {}
-    rows = [scorer._prepare(i, r, q, None, prefixes) for i, (r, q) in enumerate(zip(responses, questions, strict=True))]
+    rows = [prepare_row(scorer.tokenizer, scorer.config, scorer.max_length, i, r, q, None, prefixes) for i, (r, q) in enumerate(zip(responses, questions, strict=True))]
     windows = [row.galp for row in rows]
     tok = scorer.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

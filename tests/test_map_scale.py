@@ -61,7 +61,7 @@ DEFINITION_CHANGES = {"window": 3, "segmenter": "line", "prompt_format": "plain"
                       "mode": "blockmask", "response_part": "thinking"}
 COMPUTE_CHANGES = {"batch_tokens": 2048, "reuse_galp": False, "padding_side": "left", "bucket_ratio": 0.0,
                    "prefix_reuse": True, "prefix_reuse_min_tokens": 4, "packing": False, "oom_backoff": False,
-                   "prefetch_rows": 3}
+                   "prefetch_rows": 3, "prepare_workers": 2}
 
 
 def test_change_lists_cover_every_field():

@@ -371,18 +371,35 @@ def test_a_window_left_without_result_is_an_error_not_out_of_memory(tiny_model, 
 
 
 @pytest.mark.parametrize("prefetch_rows", [pytest.param(1, marks=SLOW), 2])
-def test_chunked_prefetch_matches_one_chunk(tiny_model, smol_tokenizer, tiny_plain, prefetch_rows):
+def test_chunked_prefetch_matches_one_chunk(tiny_model, smol_tokenizer, tiny_plain, prefetch_rows, monkeypatch):
     import threading
+
+    from hf_localnat.scoring.prepare import pool
 
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", prefetch_rows=prefetch_rows)
     threads = []
-    prepare = scorer._prepare
-    scorer._prepare = lambda *args: threads.append(threading.current_thread().name) or prepare(*args)
+    prepare = pool.prepare_row
+    monkeypatch.setattr(pool, "prepare_row", lambda *args: threads.append(threading.current_thread().name) or prepare(*args))
     got = scorer.score([*RESPONSES, ""], questions=[QUESTION, None, QUESTION, "Short?", QUESTION, QUESTION])
+    monkeypatch.undo()
     assert_close(got[:-1], tiny_plain("chat"), 1e-4)
     assert got[-1]["score_error"] == "empty_response"
     assert len(threads) == 6 and all(name.startswith("hf_localnat-prepare") for name in threads)
     assert scorer.last_run.batches >= 5 // prefetch_rows
+
+
+def test_preparation_in_worker_processes_gives_the_same_numbers(tiny_model, smol_tokenizer, tiny_plain):
+    responses, questions = [*RESPONSES, "", None], [QUESTION, None, QUESTION, "Short?", QUESTION, QUESTION, "Q?"]
+    scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", prefetch_rows=2, prepare_workers=2)
+    got = scorer.score(responses, questions=questions)
+    assert_close(got[:5], tiny_plain("chat"), 1e-4)
+    assert [r["score_error"] for r in got[5:]] == ["empty_response", "missing_response"]
+    workers = scorer._pool._executor._processes
+    assert len(workers) == 2 and all(p.is_alive() for p in workers.values())
+    assert scorer.score(responses, questions=questions) == got  # the pool is reused, prompts cached in the workers
+    assert scorer.last_run.prepare_wait_seconds >= 0
+    assert LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat", prepare_workers=0).score(
+        responses, questions=questions) == got  # one thread: the very same numbers
 
 
 def test_logits_chunking_does_not_change_numbers(tiny_model, smol_tokenizer, tiny_plain, monkeypatch):

@@ -98,6 +98,9 @@ class ComputeOptions:
             Rows are prepared (segmented, tokenized, windowed) and scored in chunks of this many; the next chunk is
             prepared in a background thread while the model scores the current one. Windows are batched within a
             chunk. `0`: one chunk per call (no overlap).
+        prepare_workers (`int` or `"auto"`, *optional*, defaults to `"auto"`):
+            Processes that prepare chunks (`prepare.pool`), several chunks in flight; `0` prepares in one background
+            thread. `"auto"`: none on the CPU (the model needs the cores), else half the cores, at most 8.
     """
 
     batch_tokens: int = 16384
@@ -109,8 +112,11 @@ class ComputeOptions:
     packing: bool | str = "auto"
     oom_backoff: bool = True
     prefetch_rows: int = 64
+    prepare_workers: int | str = "auto"
 
     def __post_init__(self) -> None:
+        if self.prepare_workers != "auto" and (isinstance(self.prepare_workers, bool) or not isinstance(self.prepare_workers, int) or self.prepare_workers < 0):
+            raise ConfigError(f"`prepare_workers` must be an integer >= 0 or 'auto', got {self.prepare_workers!r}.")
         if not isinstance(self.batch_tokens, int) or self.batch_tokens < 1:
             raise ConfigError(f"`batch_tokens` must be a positive integer, got {self.batch_tokens!r}.")
         if isinstance(self.bucket_ratio, bool) or not isinstance(self.bucket_ratio, (int, float)) or not 0 <= self.bucket_ratio <= 1:

@@ -17,7 +17,8 @@ from .config import ScoringConfig
 from .hf_datasets import DatasetsIntegration, register_datasets_hasher
 from ..errors import ConfigError
 from ..provenance import Provenance
-from .prepare.rows import PreparedRow, check_inputs, prepare_row
+from .prepare.pool import prepare_rows
+from .prepare.rows import check_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             for packing on GPU, `device_map="auto"` for a student larger than one GPU, ...); part of the fingerprint.
         adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) merged into the student (needs `peft`); its
             identity is part of the fingerprint.
-        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows: speed knobs that never
+        bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows, prepare_workers: speed knobs that never
             change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see the README's
             "Performance" section.
         mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
@@ -101,6 +102,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         packing: bool | str = "auto",
         oom_backoff: bool = True,
         prefetch_rows: int = 64,
+        prepare_workers: int | str = "auto",
         mode: str = "exact",
         response_part: str = "full",
         messages_column: str | None = None,
@@ -111,11 +113,12 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
-            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, mode=mode,
+            packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, prepare_workers=prepare_workers, mode=mode,
             response_part=response_part,
         )
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.path = None  # what the engine runs (packed windows, dense batches, ...), set once the model is used
+        self._pool = None  # `prepare.pool.PreparePool`, started on first use when `prepare_workers` asks for one
         self.model_arg, self.tokenizer_arg, self.revision_arg, self.adapter = model, tokenizer, revision, adapter
         self.dtype_arg, self.device_arg, self.model_kwargs = dtype, device, dict(model_kwargs or {})
         self.question_column, self.response_column, self.steps_column = question_column, response_column, steps_column
@@ -199,15 +202,28 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         errors = list(input_errors) if input_errors is not None else [None] * len(questions)
         if len(errors) != len(questions):
             raise ConfigError(f"Got {len(questions)} rows but {len(errors)} input_errors; pass one per row.")
-        prefix_cache: dict = {}  # question -> P, shared by the rows of this call
+        prefix_cache: dict = {}  # question -> P, shared by the rows of this call (prepared in this process)
         pad_id = pad_token_id(self.tokenizer)  # loads the model and tokenizer before the preparing thread starts
         self._report_path()
+        rows = list(zip(range(len(questions)), responses, questions, steps, errors))
         results, self.last_run = score_prepared(
-            self.model, lambda i: self._prepare(i, responses[i], questions[i], steps[i], prefix_cache, errors[i]),
-            len(questions),
-            pad_id, self.config, progress=progress,
+            self.model, rows, lambda chunk: prepare_rows(self.tokenizer, self.config, self.max_length, chunk, prefix_cache),
+            pad_id, self.config, pool=self._preparation_pool(), progress=progress,
         )
         return results
+
+    def _preparation_pool(self):
+        """The worker processes that prepare rows (`prepare_workers`), started once per scorer; `None` for a thread."""
+        from .prepare.pool import PreparePool, auto_workers
+
+        workers = self.config.prepare_workers
+        if workers == "auto":
+            workers = auto_workers(next(self.model.parameters()).device.type)
+        if workers == 0:
+            return None
+        if self._pool is None:
+            self._pool = PreparePool(self.tokenizer, self.config, self.max_length, workers)
+        return self._pool
 
     def _report_path(self) -> None:
         """Set `path` (what the engine runs, in words); on an accelerator that misses the fast path, warn once why."""
@@ -217,13 +233,6 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         if reason is not None and path != self.path:
             logger.warning("Scoring with %s on %s: %s.", path, next(self.model.parameters()).device, reason)
         self.path = path
-
-    def _prepare(self, index: int, response, question, steps, prefix_cache: dict, error: str | None) -> PreparedRow:
-        """`rows.prepare_row` with this scorer's tokenizer, configuration and `max_length`; a row the input layer
-        could not read gets its reason."""
-        if error is not None:
-            return PreparedRow(error=error)
-        return prepare_row(self.tokenizer, self.config, self.max_length, index, response, question, steps, prefix_cache)
 
     # ------------------------------------------------------------------------------------------------ provenance
     def provenance(self) -> Provenance:

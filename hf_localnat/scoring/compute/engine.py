@@ -45,6 +45,7 @@ class WindowRun:
         batches (`int`): batches run.
         prefix_reuse (`bool`): some prefix's keys/values were reused.
         packed (`bool`): batches were packed.
+        prepare_wait_seconds (`float`): how long the model side waited for prepared rows (set by `pipeline`).
     """
 
     logprobs: list = field(default_factory=list)
@@ -56,6 +57,7 @@ class WindowRun:
     batches: int = 0
     prefix_reuse: bool = False
     packed: bool = False
+    prepare_wait_seconds: float = 0.0
 
 
 def merge_runs(runs: Sequence[WindowRun]) -> WindowRun:

@@ -1,36 +1,57 @@
-"""CPU work off the critical path: prepare the next chunk of rows while the model scores the current one.
+"""CPU work off the critical path: prepare the next chunks of rows while the model scores the current one.
 
-Segmentation (pysbd, pure Python) and tokenization run in one background thread; the model's matrix products
-release the GIL, so both proceed at once. On a GPU host the model side is mostly kernel launches and waiting, and
-the preparation of chunk i+1 hides behind the scoring of chunk i.
+Preparation (segmentation, tokenization, windows) runs in one background thread, or in a pool of processes
+(`prepare.pool.PreparePool`) with several chunks in flight. The model's matrix products release the GIL, so the
+thread and the model proceed at once on a CPU; on a GPU host the model side is mostly kernel launches, and the pool's
+chunks hide behind the scoring of the current one. `Prefetched.waited` says how long the model side waited.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def prefetched(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
-    """Yield `fn(item)` for each item in order, computing the next one in a background thread meanwhile.
+class Prefetched(Generic[R]):
+    """The results of `submit(item)` for each item, in order, with up to `depth` items submitted ahead.
 
-    An exception raised by `fn` is raised where its result would have been yielded.
+    An exception raised by the work is raised where its result would have been yielded.
+
+    Attributes:
+        waited (`float`): seconds spent waiting for a result that was not ready (the first one included).
 
     Example:
-        >>> list(prefetched(lambda x: x * x, [1, 2, 3]))
+        >>> with in_thread(lambda x: x * x) as submit:
+        ...     list(Prefetched(submit, [1, 2, 3]))
         [1, 4, 9]
     """
-    if len(items) <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf_localnat-prepare") as pool:
-        future = pool.submit(fn, items[0])
-        for item in items[1:]:
-            result = future.result()
-            future = pool.submit(fn, item)
+
+    def __init__(self, submit: Callable[[T], Future], items: Sequence[T], depth: int = 1) -> None:
+        self.submit, self.items, self.depth = submit, items, max(1, depth)
+        self.waited = 0.0
+
+    def __iter__(self) -> Iterator[R]:
+        upcoming = iter(self.items)
+        pending: deque[Future] = deque(self.submit(item) for _, item in zip(range(self.depth), upcoming))
+        while pending:
+            start = time.perf_counter()
+            result = pending.popleft().result()
+            self.waited += time.perf_counter() - start
+            for item in upcoming:  # one more in flight, before the caller works on this one
+                pending.append(self.submit(item))
+                break
             yield result
-        yield future.result()
+
+
+@contextmanager
+def in_thread(fn: Callable[[T], R]) -> Iterator[Callable[[T], Future]]:
+    """A `submit` for `Prefetched` that runs `fn` in one background thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf_localnat-prepare") as pool:
+        yield lambda item: pool.submit(fn, item)

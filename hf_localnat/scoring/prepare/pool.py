@@ -1,0 +1,79 @@
+"""Preparation in worker processes: segmentation (pysbd, pure Python) and window assembly hold the GIL, so one
+preparing thread cannot keep up with a GPU. A `PreparePool` runs `rows.prepare_row` in `workers` spawned processes,
+each holding the tokenizer and the configuration (sent once) and its own cache of prompts.
+
+Spawned, not forked: the parent may hold CUDA state and threads, which a forked child must not touch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from ..config import ScoringConfig
+from .rows import PreparedRow, prepare_row
+
+#: One row to prepare: (index in its call, response, question, steps, the input layer's error).
+RowInput = tuple[int, object, object, object, "str | None"]
+
+_WORKER: dict = {}  # in a worker: the tokenizer, configuration, max_length and prompt cache
+
+
+def auto_workers(device_type: str) -> int:
+    """`prepare_workers="auto"`: none on the CPU (the model needs the cores), else half the cores, at most 8."""
+    if device_type == "cpu":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def prepare_rows(tokenizer, config: ScoringConfig, max_length: int, rows: Sequence[RowInput], prefix_cache: dict) -> list[PreparedRow]:
+    """`prepare_row` on each row; a row the input layer could not read gets its reason."""
+    return [PreparedRow(error=error) if error is not None
+            else prepare_row(tokenizer, config, max_length, index, response, question, steps, prefix_cache)
+            for index, response, question, steps, error in rows]
+
+
+def _start_worker(tokenizer, config: ScoringConfig, max_length: int) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the pool is the parallelism
+    _WORKER.update(tokenizer=tokenizer, config=config, max_length=max_length, prefix_cache={})
+
+
+def _prepare_in_worker(rows: Sequence[RowInput]) -> list[PreparedRow]:
+    w = _WORKER
+    return prepare_rows(w["tokenizer"], w["config"], w["max_length"], rows, w["prefix_cache"])
+
+
+class PreparePool:
+    """`workers` processes preparing chunks of rows for one tokenizer, configuration and `max_length`.
+
+    Example:
+        ```python
+        >>> pool = PreparePool(tokenizer, config, max_length=8192, workers=4)  # doctest: +SKIP
+        >>> future = pool.submit([(0, "First. Then.", "Q?", None, None)])  # doctest: +SKIP
+        >>> [row] = future.result()  # doctest: +SKIP
+        ```
+    """
+
+    def __init__(self, tokenizer, config: ScoringConfig, max_length: int, workers: int) -> None:
+        self.key = (id(tokenizer), config, max_length)
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=(tokenizer, config, max_length),
+        )
+
+    def submit(self, rows: Sequence[RowInput]) -> Future:
+        """Prepare `rows` in a worker; the future's result is their `PreparedRow`s, in order."""
+        return self._executor.submit(_prepare_in_worker, list(rows))
+
+    def close(self) -> None:
+        """Stop the workers (also when the pool is garbage-collected or the interpreter exits)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
