@@ -479,3 +479,25 @@ def test_blockmask_equals_exact_in_a_one_layer_model_without_prefix(tiny_model, 
     two = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1)
     block = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="none", window=1, mode="blockmask")
     assert max(abs(a["lalp"] - b["lalp"]) for a, b in zip(two.score(RESPONSES[:2]), block.score(RESPONSES[:2]))) > 1e-3
+
+
+@pytest.mark.slow
+def test_the_gpu_speed_script_runs_end_to_end_on_the_cpu(tiny_model_path, tmp_path):
+    # The script a lent GPU runs once: here its smoke form, so that it is ready when a GPU is.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_speed.py"
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(script), "--arch", "qwen2-tiny", "--lengths", "256", "--rows-scale",
+                           "0.1", "--device", "cpu", "--tokenizer", str(tiny_model_path), "--output", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    records = json.loads(out.read_text())
+    assert [r["path"] for r in records] == ["default", "dense"]
+    for record in records:
+        assert {"device", "arch", "params", "dtype", "path", "window_tokens_per_s", "model_tokens_per_s", "mfu",
+                "prep_share", "peak_mem_mib", "max_abs_diff"} <= set(record)
+        assert record["max_abs_diff"] < 1e-4 and record["window_tokens_per_s"] > record["model_tokens_per_s"] > 0
