@@ -133,7 +133,8 @@ def _assert_packs_are_exact_and_isolated(model, dense_model) -> None:
     packed = packed_logprobs(model, layout)
     padded = packed_logprobs(model, pack_layout(windows, prefix_lengths, length=pack_length(layout.real_tokens, 64)))
     whole = packed_logprobs(model, pack_layout(windows, prefix_lengths, share_prefix=False))
-    for want, *gots in zip(dense, packed, padded, whole, strict=True):
+    tiled = packed_logprobs(model, pack_layout(windows, prefix_lengths, length=256))  # flex: our own block summaries
+    for want, *gots in zip(dense, packed, padded, whole, tiled, strict=True):
         for got in gots:
             torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     # Change every token after P of the second window: the other windows' log-probs must not move at all.
@@ -192,6 +193,25 @@ def test_the_cpu_path_is_dense_with_a_reused_prompt_and_packing_is_opt_in(tiny_m
     packed = LocalNaturalnessScorer(tiny_model, smol_tokenizer, packing=True)
     packed.score(RESPONSES[:1], questions=[QUESTION])
     assert packed.path == "packed windows (sdpa, each question's prompt computed once per pack)"
+
+
+def test_the_flex_block_mask_visits_every_tile_that_holds_an_allowed_pair():
+    # Against torch's own `create_block_mask`, which evaluates the mask everywhere: a superset, and still sparse.
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    from hf_localnat.scoring.compute.forward import flex_block_mask
+
+    p = list(range(1000, 1100))
+    windows = [Window(r, s, p[: 60 + r] + list(range(2000 + 300 * s, 2000 + 300 * s + 90 + 17 * s)), 40, 0, False)
+               for r in range(3) for s in range(4)]
+    layout = pack_layout(windows, [60 + w.row for w in windows], length=2048)
+    segments, prefixes = torch.tensor(layout.segments), torch.tensor(layout.prefix_segments)
+    ours = flex_block_mask(segments, prefixes)
+    truth = create_block_mask(lambda b, h, q, k: (k <= q) & ((segments[q] == segments[k]) | (prefixes[q] == segments[k])),
+                              None, None, len(layout), len(layout), device="cpu")
+    ours_tiles, true_tiles = ours.to_dense()[0, 0].bool(), truth.to_dense()[0, 0].bool()
+    assert bool((ours_tiles | ~true_tiles).all())  # every tile with an allowed pair is visited
+    assert ours_tiles.sum() < 0.6 * torch.ones_like(ours_tiles).tril().sum()  # and most of the causal half is skipped
 
 
 def test_pack_mask_is_p_then_the_window_causally():

@@ -286,15 +286,46 @@ def pack_attention_mask(model, layout: PackLayout, device: torch.device):
     segments = to_device(layout.segments, device)
     prefixes = to_device(layout.prefix_segments, device)
     if implementation == "flex_attention":
-        from torch.nn.attention.flex_attention import create_block_mask
-
-        def mask_mod(batch, head, query, key):
-            return (key <= query) & ((segments[key] - segments[query]) * (segments[key] - prefixes[query]) == 0)
-
-        return create_block_mask(mask_mod, None, None, len(layout), len(layout), device=device)
+        return flex_block_mask(segments, prefixes)
     same = (segments[:, None] == segments[None, :]) | (prefixes[:, None] == segments[None, :])
     allowed = torch.ones(len(layout), len(layout), dtype=torch.bool, device=device).tril_() & same
     return dense_attention_mask(allowed[None, None], model)
+
+
+# The tile of flex attention's block sparsity (its default).
+FLEX_BLOCK = 128
+
+
+def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
+    """The `BlockMask` of a pack from its per-token segments and prefix segments (`packing.PackLayout`).
+
+    Built from block summaries, never from the `T x T` mask: a tile of `FLEX_BLOCK` queries x `FLEX_BLOCK` keys is
+    visited when it is on or below the diagonal and some query's segment or prefix segment falls in the keys' range
+    of segments (segments grow along the pack, so that range holds every segment of the key tile). That is a superset
+    of the tiles holding an allowed pair; the mask function decides each pair inside them. Memory `T x T / FLEX_BLOCK`
+    and no wait on the device. A length that is not a multiple of the tile goes through `create_block_mask`.
+    """
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask
+
+    def mask_mod(batch, head, query, key):
+        return (key <= query) & ((segments[query] == segments[key]) | (prefixes[query] == segments[key]))
+
+    length = segments.shape[0]
+    if length % FLEX_BLOCK:
+        return create_block_mask(mask_mod, None, None, length, length, device=segments.device)
+    tiles = length // FLEX_BLOCK
+    by_tile = segments.view(tiles, FLEX_BLOCK)
+    lowest, highest = by_tile.amin(1), by_tile.amax(1)
+
+    def reaches(values: torch.Tensor) -> torch.Tensor:  # (query tiles, key tiles): some value in the keys' range
+        inside = (values[:, None] >= lowest[None, :]) & (values[:, None] <= highest[None, :])
+        return inside.view(tiles, FLEX_BLOCK, tiles).any(1)
+
+    visited = (reaches(segments) | reaches(prefixes)).tril_()
+    counts = visited.sum(1, dtype=torch.int32)
+    indices = torch.argsort((~visited).to(torch.int8), dim=1, stable=True).to(torch.int32)  # visited tiles first
+    return BlockMask.from_kv_blocks(counts[None, None], indices[None, None], BLOCK_SIZE=FLEX_BLOCK, mask_mod=mask_mod,
+                                    seq_lengths=(length, length))
 
 
 @torch.inference_mode()
