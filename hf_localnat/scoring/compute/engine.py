@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .batching import BatchRun, run_batches
+from .batching import BatchRun, batch_cost, run_batches
 from .blockmask import blockmask_logprobs
 from ..config import ScoringConfig
 from ...errors import ConfigError
@@ -212,7 +212,7 @@ def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRu
 
     def run(batch: list[int]) -> None:
         batch_windows = [windows[i] for i in batch]
-        cost = sum(plan_lengths[i] for i in batch) + sum(shared[g] for g in {groups[i] for i in batch} if g >= 0)
+        cost = batch_cost(plan_lengths, batch, packed=True, groups=groups, shared=shared)
         layout = pack_layout(
             batch_windows, [prefix_lengths[i] if share else 0 for i in batch], share_prefix=share,
             length=pack_length(cost, config.batch_tokens), pad_id=pad_id,

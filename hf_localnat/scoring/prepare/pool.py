@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -37,6 +38,7 @@ def prepare_rows(tokenizer, config: ScoringConfig, max_length: int, rows: Sequen
 
 def _start_worker(tokenizer, config: ScoringConfig, max_length: int) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the pool is the parallelism
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent reports it, once
     _WORKER.update(tokenizer=tokenizer, config=config, max_length=max_length, prefix_cache={})
 
 
