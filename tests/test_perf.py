@@ -189,7 +189,7 @@ def test_an_accelerator_runs_packs_by_default_and_says_why_not(tiny_model_path, 
 def test_the_cpu_path_is_dense_with_a_reused_prompt_and_packing_is_opt_in(tiny_model, smol_tokenizer):
     scorer = LocalNaturalnessScorer(tiny_model, smol_tokenizer, prompt_format="chat")
     scorer.score(RESPONSES[:1], questions=[QUESTION])
-    assert scorer.path == "dense batches (sdpa, prompt keys/values reused)"
+    assert scorer.path == "dense batches (sdpa, each prompt's keys/values shared by its windows)"
     packed = LocalNaturalnessScorer(tiny_model, smol_tokenizer, packing=True)
     packed.score(RESPONSES[:1], questions=[QUESTION])
     assert packed.path == "packed windows (sdpa, each question's prompt computed once per pack)"

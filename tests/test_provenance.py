@@ -125,7 +125,7 @@ def test_score_cli_writes_the_provenance_and_a_speed_knob_reads_the_cache(tmp_pa
     p = read(tmp_path / "a.parquet")
     assert p.window == 3 and p.student["path"] == str(tiny_model_path.resolve())
     assert "Provenance (in the Parquet schema metadata" in first.output and "window 3" in first.output
-    assert "Ran dense batches (sdpa, prompt keys/values reused) on cpu." in first.output  # the CPU's fast path
+    assert "Ran dense batches (sdpa, each prompt's keys/values shared by its windows) on cpu." in first.output  # the CPU's fast path
     again = invoke("score", str(data), "-o", str(tmp_path / "b.jsonl"), "--model", str(tiny_model_path),
                    "--window", "3", "--batch-tokens", "64")
     assert again.exit_code == 0 and "All 8 rows reused from an earlier run's checkpoints" in again.output, again.output

@@ -99,7 +99,8 @@ def scoring_path(model, config: ScoringConfig) -> tuple[str, str | None]:
         held = "each question's prompt computed once per pack" if shares_prefix(model) else "prompt in every window"
         return f"packed windows ({implementation}, {held})", None
     reuse = config.prefix_reuse is True or (config.prefix_reuse == "auto" and auto_prefix_reuse(model))
-    path = f"dense batches ({implementation}{', prompt keys/values reused' if reuse else ''})"
+    shared = ", each prompt's keys/values shared by its windows" if reuse else ""
+    path = f"dense batches ({implementation}{shared})"
     if device.type == "cpu":
         return path, None
     if config.packing is False or config.prefix_reuse is True:
