@@ -214,3 +214,16 @@ def test_a_damaged_shard_is_discarded_with_one_warning_and_rescored(cluster, tmp
     assert "unreadable" in warnings[0] and "checksum" in warnings[1]
     assert stats["shards_reused"] == len(shards) - 2 and stats["rows_scored"] == 16
     _same(load_input(str(out)).to_list(), reference)
+
+
+def test_an_actor_sizes_its_preparation_pool_by_the_cpus_ray_gave_it(cluster):
+    """Several GPU actors share a node: `prepare_workers="auto"` counts the CPUs Ray assigned to the actor, not the
+    node's cores (which would start cores/2 processes per actor)."""
+    from hf_localnat.scoring.prepare.pool import auto_workers, usable_cpus
+
+    @ray.remote(num_cpus=1)
+    def sizes() -> tuple[int, int, int]:
+        return usable_cpus(), auto_workers("cuda"), auto_workers("cpu")
+
+    assert ray.get(sizes.remote()) == (1, 1, 0)
+    assert usable_cpus() == len(os.sched_getaffinity(0))  # the driver: nothing assigned, the machine's cores

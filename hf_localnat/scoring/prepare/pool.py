@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -22,11 +23,27 @@ RowInput = tuple[int, object, object, object, "str | None"]
 _WORKER: dict = {}  # in a worker: the tokenizer, configuration, max_length and prompt cache
 
 
+def usable_cpus() -> int:
+    """The cores this process may use: its CPU affinity, and inside a Ray actor the CPUs Ray gave it (several
+    actors share one node, so each must not size its pool by the whole machine)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            given = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        except Exception:  # pragma: no cover - outside a task or actor (the driver) nothing is assigned
+            given = None
+        if given:
+            cpus = min(cpus, max(1, int(given)))
+    return cpus
+
+
 def auto_workers(device_type: str) -> int:
-    """`prepare_workers="auto"`: none on the CPU (the model needs the cores), else half the cores, at most 8."""
+    """`prepare_workers="auto"`: none on the CPU (the model needs the cores), else half the usable cores
+    (`usable_cpus`), at least 1 and at most 8."""
     if device_type == "cpu":
         return 0
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
+    return max(1, min(8, usable_cpus() // 2))
 
 
 def prepare_rows(tokenizer, config: ScoringConfig, max_length: int, rows: Sequence[RowInput], prefix_cache: dict) -> list[PreparedRow]:
