@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from hf_localnat.cli import main
-from hf_localnat.scoring.estimate import GPU_PEAK_TFLOPS, TokenCounts, count_row
+from hf_localnat.scoring.estimate import GPU_PEAK_TFLOPS, MEASURED_MFU, TokenCounts, count_row
 from hf_localnat.scoring.prepare.segment import segment
 
 ROWS = [
@@ -65,7 +65,7 @@ def test_counts_equal_the_definition(tiny_model_path, smol_tokenizer, window, ma
     assert got["model_tokens"] < got["window_tokens"]  # each question once instead of once per window
     assert got["flops"]["lalp"] == 2 * got["params"] * got["window_tokens"]
     hours = got["projection"]["hours"]["lalp"]
-    assert hours == pytest.approx(got["flops"]["lalp"] / (GPU_PEAK_TFLOPS["h100"] * 1e12 * 0.09) / 3600)
+    assert hours == pytest.approx(got["flops"]["lalp"] / (GPU_PEAK_TFLOPS["h100"] * 1e12 * MEASURED_MFU) / 3600)
 
 
 def test_count_row_drops_context_then_cuts_the_step():
@@ -87,7 +87,7 @@ def test_estimate_reads_the_shapes_and_projects_on_several_gpus(tiny_model_path,
     a, b = json.loads(shaped.stdout), json.loads(flat.stdout)
     assert a["window_tokens"] == b["window_tokens"] and a["model_tokens"] == b["model_tokens"]
     assert a["projection"]["gpus"] == 8 and a["projection"]["hours"]["lalp"] == pytest.approx(
-        b["projection"]["hours"]["lalp"] * (989 * 0.09) / (989 * 0.5 * 8))
+        b["projection"]["hours"]["lalp"] * (989 * MEASURED_MFU) / (989 * 0.5 * 8))
     table = runner.invoke(main, ["estimate", str(tmp_path / "flat.jsonl"), "--model", str(tiny_model_path)])
     assert "window_tokens" in table.output and "blockmask approximation" in table.output
 
@@ -102,3 +102,22 @@ def test_score_counts_a_sample_of_a_large_input_and_scales_it(tiny_model_path, m
     monkeypatch.setattr(estimate, "SCORE_SAMPLE_ROWS", 3)
     scaled, _, sampled = estimate.sampled_estimate(rows, **options)
     assert sampled and scaled.to_dict() == {**exact.to_dict(), "errors": {}}
+
+
+@pytest.mark.slow
+def test_score_prints_the_estimate_of_its_input_before_it_starts(tiny_model_path, tmp_path):
+    """`localnat score`'s one-line estimate holds the counts `localnat estimate` gives for the same input (both under
+    2,000 rows: exact), and the projection of the path it runs (each question computed once)."""
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    runner = CliRunner()
+    counted = runner.invoke(main, ["estimate", str(tmp_path / "in.jsonl"), "--model", str(tiny_model_path), "--json"])
+    scored = runner.invoke(main, ["score", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.parquet"),
+                                  "--model", str(tiny_model_path)])
+    assert counted.exit_code == 0 and scored.exit_code == 0, counted.output + scored.output
+    got = json.loads(counted.stdout)
+    line = next(line for line in scored.output.splitlines() if line.startswith("Estimate: "))
+    assert (f"{got['rows']} rows, {got['steps']} steps, {got['response_tokens']} response tokens; "
+            f"{got['window_tokens']} window tokens ({got['model_tokens']} with each question computed once), "
+            f"{got['galp_tokens']} GALP tokens; {got['flops']['lalp_shared_prefix']:.2g} FLOPs") in line
+    assert f"at {MEASURED_MFU:.0%} MFU." in line
+    assert scored.output.index("Estimate: ") < scored.output.index("Rows: ")  # before scoring, not after

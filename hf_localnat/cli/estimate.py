@@ -94,8 +94,9 @@ def summary_line(counts, projection, *, sampled: bool = False) -> str:
     about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
     return (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
             f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
-            f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp']:.2g} FLOPs, about "
-            f"{_duration(hours['lalp'])} on {projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU.")
+            f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp_shared_prefix']:.2g} FLOPs (each question "
+            f"once, as the default paths run it), about {_duration(hours['lalp_shared_prefix'])} on "
+            f"{projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU.")
 
 
 def _duration(hours: float) -> str:
@@ -122,7 +123,7 @@ def _duration(hours: float) -> str:
               help="The GPU of the projection (its published dense bf16 peak).")
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, help="GPUs scoring in parallel.")
 @click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Share of the peak reached  [default: this project's measured CLI default, 0.09].")
+              help="Share of the published peak reached  [default: 0.27, this project's measured CUDA default on an H100].")
 @json_option
 @input_options
 @storage_options_option
@@ -168,7 +169,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
         click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
     click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "
                f"time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
-               f"{projection.mfu:.0%} MFU{' (measured: the CLI default on an H100)' if mfu is None else ''}:")
+               f"{projection.mfu:.0%} MFU{' (measured: the CUDA default on an H100)' if mfu is None else ''}:")
     names = {"lalp": "exact LALP (every window)", "lalp_shared_prefix": "exact LALP, question computed once",
              "blockmask": "blockmask approximation", "galp": "GALP alone"}
     for key, label in names.items():
