@@ -137,6 +137,13 @@ def _assert_packs_are_exact_and_isolated(model, dense_model) -> None:
     for want, *gots in zip(dense, packed, padded, whole, tiled, strict=True):
         for got in gots:
             torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+    # Long windows: with flex attention, P's tiles below each window and a window's own tiles below its diagonal are
+    # full tiles, run without the mask; the numbers must not change.
+    long_p = list(range(1000, 1260))
+    long = [Window(0, s, long_p + list(range(2000 + 400 * s, 2330 + 400 * s)), 300, 30, False) for s in range(2)]
+    long_layout = pack_layout(long, [len(long_p)] * 2, length=1024)
+    for want, got in zip(scored_logprobs(dense_model, long, pad_id=0), packed_logprobs(model, long_layout), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
     # Change every token after P of the second window: the other windows' log-probs must not move at all.
     changed, _ = _pack_windows(range(700, 712))
     again = packed_logprobs(model, pack_layout(changed, prefix_lengths))
@@ -212,6 +219,19 @@ def test_the_flex_block_mask_visits_every_tile_that_holds_an_allowed_pair():
     ours_tiles, true_tiles = ours.to_dense()[0, 0].bool(), truth.to_dense()[0, 0].bool()
     assert bool((ours_tiles | ~true_tiles).all())  # every tile with an allowed pair is visited
     assert ours_tiles.sum() < 0.6 * torch.ones_like(ours_tiles).tril().sum()  # and most of the causal half is skipped
+    # The tiles run without the mask are exactly allowed everywhere (the prompt's tiles below its windows, at least).
+    n, t = len(layout), len(layout) // 128
+    q, k = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    dense = (k <= q) & ((segments[q] == segments[k]) | (prefixes[q] == segments[k]))
+    whole = dense.view(t, 128, t, 128).all(3).all(1)
+    full = torch.zeros(t, t, dtype=torch.bool)
+    for row in range(t):
+        full[row, ours.full_kv_indices[0, 0, row, : ours.full_kv_num_blocks[0, 0, row]].long()] = True
+    assert full.any() and bool((whole | ~full).all())
+    partial = torch.zeros(t, t, dtype=torch.bool)
+    for row in range(t):
+        partial[row, ours.kv_indices[0, 0, row, : ours.kv_num_blocks[0, 0, row]].long()] = True
+    assert not bool((full & partial).any())  # a tile is listed once
 
 
 def test_pack_mask_is_p_then_the_window_causally():

@@ -302,8 +302,9 @@ def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
     Built from block summaries, never from the `T x T` mask: a tile of `FLEX_BLOCK` queries x `FLEX_BLOCK` keys is
     visited when it is on or below the diagonal and some query's segment or prefix segment falls in the keys' range
     of segments (segments grow along the pack, so that range holds every segment of the key tile). That is a superset
-    of the tiles holding an allowed pair; the mask function decides each pair inside them. Memory `T x T / FLEX_BLOCK`
-    and no wait on the device. A length that is not a multiple of the tile goes through `create_block_mask`.
+    of the tiles holding an allowed pair; the mask function decides each pair inside them, except in tiles where
+    every pair is allowed (P's tiles below a window, a long window's own tiles below its diagonal), which the kernel
+    runs unmasked. Memory `T x T / FLEX_BLOCK` and no wait on the device. A length that is not a multiple of the tile goes through `create_block_mask`.
     """
     from torch.nn.attention.flex_attention import BlockMask, create_block_mask
 
@@ -322,9 +323,20 @@ def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
         return inside.view(tiles, FLEX_BLOCK, tiles).any(1)
 
     visited = (reaches(segments) | reaches(prefixes)).tril_()
-    counts = visited.sum(1, dtype=torch.int32)
-    indices = torch.argsort((~visited).to(torch.int8), dim=1, stable=True).to(torch.int32)  # visited tiles first
-    return BlockMask.from_kv_blocks(counts[None, None], indices[None, None], BLOCK_SIZE=FLEX_BLOCK, mask_mod=mask_mod,
+    # Full tiles (every pair allowed, so the kernel skips the mask): strictly below the diagonal, keys of one segment
+    # that every query of the tile sees as its own segment or its prefix.
+    one = lowest[None, :]
+    sees = ((segments[:, None] == one) | (prefixes[:, None] == one)).view(tiles, FLEX_BLOCK, tiles).all(1)
+    full = sees & (lowest == highest)[None, :] & visited
+    full.tril_(-1)
+    partial = visited & ~full
+
+    def listed(tiles_visited: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        counts = tiles_visited.sum(1, dtype=torch.int32)
+        indices = torch.argsort((~tiles_visited).to(torch.int8), dim=1, stable=True).to(torch.int32)  # listed first
+        return counts[None, None], indices[None, None]
+
+    return BlockMask.from_kv_blocks(*listed(partial), *listed(full), BLOCK_SIZE=FLEX_BLOCK, mask_mod=mask_mod,
                                     seq_lengths=(length, length))
 
 
