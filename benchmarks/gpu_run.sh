@@ -5,10 +5,17 @@
 #   2. benchmarks/gpu_speed.py: random-init Qwen2-1.5B and Qwen2.5-7B in bf16 on ~2K/8K/16K-token traces, the CLI
 #      default against today's dense path, into $OUT/gpu-<date>.json (commit it as benchmarks/results/).
 # Usage: OUT=results/ bash benchmarks/gpu_run.sh [TOKENIZER_DIR]
+# On a machine without network, first `bash benchmarks/gpu_prepare.sh` here, then carry .whl and .gpu and pass
+# .gpu/tokenizer: the wheels in .whl/ are installed into /tmp/site before anything runs.
 set -uo pipefail
 OUT=${OUT:-benchmarks/gpu-out}; mkdir -p "$OUT"
 TOK=${1:-}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "gpu_run.sh: could not install the carried wheels" >&2; exit 1; }
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
 timeout 90 python3 benchmarks/gpu_engine_check.py 2>&1 | grep -v Warning | tee "$OUT/engine_check.log" | tail -30

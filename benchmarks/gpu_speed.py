@@ -123,7 +123,9 @@ def main(argv=None) -> None:
                 }
                 records.append(record)
                 print(json.dumps(record), flush=True)
-                Path(args.output).write_text(json.dumps(records, indent=1) + "\n")
+                partial = Path(f"{args.output}.partial")  # beside the target, renamed in: never half a file
+                partial.write_text(json.dumps(records, indent=1) + "\n")
+                os.replace(partial, args.output)
                 if scorer._pool is not None:
                     scorer._pool.close()
         del model
