@@ -304,7 +304,8 @@ def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
     of segments (segments grow along the pack, so that range holds every segment of the key tile). That is a superset
     of the tiles holding an allowed pair; the mask function decides each pair inside them, except in tiles where
     every pair is allowed (P's tiles below a window, a long window's own tiles below its diagonal), which the kernel
-    runs unmasked. Memory `T x T / FLEX_BLOCK` and no wait on the device. A length that is not a multiple of the tile goes through `create_block_mask`.
+    runs unmasked. Memory `T x T / FLEX_BLOCK` and no wait on the device. A length that is not a multiple of the tile
+    goes through `create_block_mask`.
     """
     from torch.nn.attention.flex_attention import BlockMask, create_block_mask
 
