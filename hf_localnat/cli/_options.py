@@ -166,6 +166,22 @@ ignore_provenance_option = click.option(
          "entry): nothing is checked against it and reports say 'not recorded'.")
 """`--ignore-provenance`: the commands that read a scored input's provenance treat it as not recorded."""
 
+def _parse_directions(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, str]:
+    from ..errors import ConfigError
+    from ..scores import parse_direction
+
+    try:
+        return dict(parse_direction(text) for text in value)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+
+
+direction_option = click.option(
+    "--direction", "directions", multiple=True, callback=_parse_directions, metavar="COLUMN=higher|lower",
+    help="The direction in which a score column of your own is better (repeatable). This project's scores (lalp, "
+         "galp, lalp_drop, galp_drop: higher; rsr: lower) need none.")
+"""`--direction COLUMN=higher|lower` (repeatable) -> `directions`, a dict for `hf_localnat.scores.score_direction`."""
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
 
 bootstrap_options = _compose(
