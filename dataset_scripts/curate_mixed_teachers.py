@@ -54,7 +54,7 @@ Examples:
 @handle_errors
 def main(traces: str, repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
          keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
-         token: str | None, model: str | None, window: int, segmenter: str,
+         token: str | None, model: str | None, window: int | str, segmenter: str,
          prompt_format: str, batch_tokens: int, correct_column: str | None, top_k: int, wide: str | None,
          teacher_column: str, question_column: str, question_id_column: str, config_name: str | None,
          split: str | None) -> None:

@@ -99,7 +99,7 @@ def build_executor(pipeline: list, *, logging_dir: str, tasks: int, workers: int
 @click.option("--venv-path", default=None, help="With --slurm: the activate script each task sources.")
 @handle_errors
 def main(input_folder: str, output_folder: str, glob: str | None, text_key: str, question_key: str,
-         model: str | None, window: int, segmenter: str, prompt_format: str, dtype: str, batch_tokens: int,
+         model: str | None, window: int | str, segmenter: str, prompt_format: str, dtype: str, batch_tokens: int,
          batch_size: int, limit: int, tasks: int, workers: int | None, logging_dir: str | None, slurm: bool,
          partition: str | None, time_limit: str, gpus_per_task: int, cpus_per_task: int, mem_per_cpu_gb: int,
          venv_path: str | None) -> None:

@@ -112,7 +112,7 @@ class LocalNaturalnessScorer(PipelineStep):
         steps_key: str = "steps",
         batch_size: int = 64,
         output_folder=None,
-        window: int = 4,
+        window: int | str = 4,
         segmenter: str = "sentence",
         prompt_format: str = "auto",
         max_length: int | None = None,

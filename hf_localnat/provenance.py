@@ -57,7 +57,7 @@ class Provenance:
             Outputs of versions that did not record it scored the `full` response.
     """
 
-    window: int
+    window: int | str
     segmenter: str
     prompt_format: str
     max_length: int | None

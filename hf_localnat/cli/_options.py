@@ -212,10 +212,26 @@ def model_revision_option(*aliases: str,
     return click.option("--model-revision", *aliases, "model_revision", default=None, metavar="REV", help=help)
 
 
+class WindowType(click.ParamType):
+    """`K` (preceding steps, an `int`) or `P%` (a share of the preceding steps, kept as written: `"10%"`)."""
+
+    name = "K|P%"
+
+    def convert(self, value, param, ctx):
+        from ..errors import ConfigError
+        from ..scoring.prepare.windows import parse_window
+
+        try:
+            return parse_window(value)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
 def window_option(default: int | None = 4,
-                  help: str = "Preceding steps each step is conditioned on (the paper's k).") -> Callable:
-    """`--window K`."""
-    return click.option("--window", type=click.IntRange(min=0), default=default, show_default=default is not None,
+                  help: str = "Preceding steps each step is conditioned on (the paper's k), or a share of them such "
+                              "as 10% (the paper's v2 setting, SPEC §12).") -> Callable:
+    """`--window K` or `--window P%` -> an `int` or the share as written (`"10%"`)."""
+    return click.option("--window", type=WindowType(), default=default, show_default=default is not None,
                         help=help)
 
 

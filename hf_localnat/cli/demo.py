@@ -28,7 +28,7 @@ DEFAULT_OUTPUT = "localnat-demo"
               help="CHAMP problems to score (4 responses each), one per category in turn.")
 @click.option("--overwrite", is_flag=True, help="Replace FOLDER if it exists and localnat wrote it.")
 @handle_errors
-def demo(output: str, window: int, data: str, problems: int, overwrite: bool) -> None:
+def demo(output: str, window: int | str, data: str, problems: int, overwrite: bool) -> None:
     """Curate real multi-teacher traces with the embedded SmolLM2-135M-Instruct, offline.
 
     Scores every response (LALP and GALP), ranks the teachers with confidence intervals, keeps per question the

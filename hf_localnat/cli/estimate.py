@@ -22,7 +22,7 @@ Examples:
 """
 
 
-def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int, segmenter: str,
+def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
                   prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
                   progress: bool = True):
     """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
@@ -92,11 +92,13 @@ def summary_line(counts, projection, *, sampled: bool = False) -> str:
     """The one line `localnat score` prints before it starts."""
     hours = projection.hours
     about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
+    share = counts.whole_prefix_share
     return (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
             f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
             f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp_shared_prefix']:.2g} FLOPs (each question "
             f"once, as the default paths run it), about {_duration(hours['lalp_shared_prefix'])} on "
-            f"{projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU.")
+            f"{projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU."
+            f"{'' if share is None else f' Whole-prefix share {share:.2f} (SPEC §12).'}")
 
 
 def _duration(hours: float) -> str:
@@ -128,7 +130,7 @@ def _duration(hours: float) -> str:
 @input_options
 @storage_options_option
 @handle_errors
-def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision: str | None, window: int,
+def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision: str | None, window: int | str,
                      segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
                      question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
                      teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
@@ -144,6 +146,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     """
     from ..io import load_input, read_inputs
     from ..scoring.estimate import MEASURED_MFU, Projection
+    from ..scoring.prepare.windows import whole_prefix_line, whole_prefix_warning
 
     dataset, lines = read_inputs(inputs, lambda s: load_input(s, config=config_name, split=split,
                                                                 storage_options=storage_options),
@@ -157,14 +160,17 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                                    prompt_format=prompt_format, max_length=max_length, response_part=response_part,
                                    steps_column=steps_column, progress=not as_json)
     projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
+    if warning := whole_prefix_warning(counts.whole_prefix_share, window):
+        click.echo(warning, err=True)
     if as_json:
         click.echo(json.dumps({**counts.to_dict(), "params": params, "flops": projection.flops,
                                "projection": projection.to_dict()}, indent=2))
         return
     width = max(len(k) for k in counts.to_dict())
     for key, value in counts.to_dict().items():
-        if key != "errors":
+        if key not in ("errors", "whole_prefix_share"):
             click.echo(f"{key:<{width}}  {value:>16,}")
+    click.echo(whole_prefix_line(counts.whole_prefix_share, window))
     if counts.errors:
         click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
     click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "

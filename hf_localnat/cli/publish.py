@@ -29,7 +29,7 @@ load_dataset("you/curated-math", "lalp"), whose messages column TRL's SFTTrainer
 """
 
 
-def scored_provenance(recorded, source: str, *, model: str | None, revision: str | None, window: int | None,
+def scored_provenance(recorded, source: str, *, model: str | None, revision: str | None, window: int | str | None,
                       segmenter: str | None, prompt_format: str | None):
     """How SCORED was scored: its `recorded` provenance (`pool_scored`'s; `None` with --ignore-provenance), checked
     against the flags given; or, for input that records none (`source` names it), the provenance the flags state
@@ -107,7 +107,7 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @handle_errors
 def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
-            token: str | None, model: str | None, model_revision: str | None, window: int | None,
+            token: str | None, model: str | None, model_revision: str | None, window: int | str | None,
             segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
             question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
             ignore_provenance: bool) -> None:

@@ -53,6 +53,7 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], re
     """
     from ..io.pool import pool_scored
     from ..provenance import scored_with
+    from ..scoring.prepare.windows import scored_whole_prefix_lines
     from ..selection.plot import check_plot_path, plot_teacher_distributions
     from ..selection.rank import rank_teachers
 
@@ -74,6 +75,8 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], re
         if pooled_line(scored, dataset.num_rows):
             click.echo(pooled_line(scored, dataset.num_rows))
         click.echo(ranking.format_table())
+    for line in scored_whole_prefix_lines(dataset, provenance and provenance.window):  # SPEC §12: LALP ~ GALP?
+        click.echo(line, err=True)
     if plot_path is not None:
         path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order("lalp"),
                                           teacher_column=teacher_column, overwrite=overwrite)

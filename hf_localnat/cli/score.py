@@ -31,9 +31,11 @@ Examples:
 """
 
 
-def summarize(scored, seconds: float, *, reused: int = 0) -> str:
+def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | None = None) -> str:
     """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second,
-    and how many rows an earlier run had scored (`reused`)."""
+    how many rows an earlier run had scored (`reused`) and the rows' mean whole-prefix share under `window` (SPEC §12)."""
+    from ..scoring.prepare.windows import scored_whole_prefix_lines
+
     errors = Counter(e for e in scored["score_error"] if e is not None)
     tokens = sum(scored["num_tokens"])
     truncated = sum(bool(t) for t in scored["truncated"])
@@ -49,6 +51,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
         if reused:
             lines.append(f"Reused {reused} rows scored by an earlier run; scored the other {scored.num_rows - reused}.")
         lines.append(f"Time: {seconds:.1f} s; {tokens / seconds if seconds > 0 else 0:.0f} response tokens/s.")
+    lines += scored_whole_prefix_lines(scored, window)[:1]
     return "\n".join(lines)
 
 
@@ -102,7 +105,7 @@ def summarize(scored, seconds: float, *, reused: int = 0) -> str:
 @storage_options_option
 @overwrite_option
 @handle_errors
-def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, segmenter: str, prompt_format: str,
+def score(inputs: tuple[str, ...], output: str, model: str | None, window: int | str, segmenter: str, prompt_format: str,
           batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
@@ -129,6 +132,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     from ..scoring.estimate import Projection
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import Progress, score_resumable
+    from ..scoring.prepare.windows import whole_prefix_warning
     from .estimate import sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
@@ -158,6 +162,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
                                                    max_length=max_length, response_part=response_part,
                                                    steps_column=steps_column)
         click.echo(summary_line(counts, Projection.of(counts, params), sampled=sampled), err=True)
+        if warning := whole_prefix_warning(counts.whole_prefix_share, scorer.config.window):
+            click.echo(warning, err=True)
         start = time.perf_counter()
         if engine == "ray":
             from ..scoring.ray_engine import score_with_ray
@@ -167,7 +173,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
                                   overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
                                   **remote)
             written.append(path)
-            click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
+            click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start,
+                                 window=scorer.config.window))
             click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
                        f"{sorted(stats['nodes'].values(), reverse=True)}.")
             click.echo(f"Wrote {path}.")
@@ -199,7 +206,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         provenance = scorer.provenance()
         path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
         written.append(path)
-        click.echo(summarize(scored, seconds, reused=resumed.reused_rows))
+        click.echo(summarize(scored, seconds, reused=resumed.reused_rows, window=scorer.config.window))
         if scorer.path is not None:  # the model ran in this process
             click.echo(f"Ran {scorer.path} on {scorer.model.device}.")
         click.echo(f"Wrote {path}.")

