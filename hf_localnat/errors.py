@@ -75,3 +75,8 @@ class WriteError(LocalNatError, OSError):
 
     def __str__(self) -> str:  # OSError would format errno and filename; the message already says both
         return str(self.args[0])
+
+
+class EndpointError(LocalNatError, RuntimeError):
+    """An LLM endpoint (`localnat segment`) cannot be reached, does not know the model, refuses the key, or keeps
+    failing after retries."""

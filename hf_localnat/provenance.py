@@ -33,7 +33,7 @@ SIDECAR_SUFFIX = f".{METADATA_KEY}.json"
 FOLDER_FILE = f"{METADATA_KEY}.json"
 """Name of the provenance file inside a `save_to_disk` folder."""
 DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype",
-                                      "response_part")
+                                      "response_part", "steps_provenance")
 """What decides a score besides the student (SPEC.md): the same values and student give the same numbers."""
 
 
@@ -55,6 +55,8 @@ class Provenance:
         version (`str`): the hf_localnat version that scored.
         response_part (`str`): the part of each response that was scored (`full`, `thinking`, `answer`; SPEC §9).
             Outputs of versions that did not record it scored the `full` response.
+        steps_provenance (`dict`, *optional*): with `segmenter="given"` steps from `localnat segment`, how they were
+            made (LLM, endpoint model name, prompt sha256, chunk size; SPEC §12); `None` otherwise.
     """
 
     window: int | str
@@ -66,6 +68,7 @@ class Provenance:
     student: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
     response_part: str = "full"
+    steps_provenance: Mapping[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -88,7 +91,11 @@ class Provenance:
         Raises:
             ProvenanceError: `data` lacks a definition field.
         """
-        definition = {"response_part": "full", **(data.get("definition") or {})}  # recorded since 0.1.0's §9
+        if "definition" not in data and "steps" in data:  # `localnat segment`'s record: steps, not scores
+            raise ProvenanceError("This input records how its steps were made (`localnat segment`), not how it was "
+                                  "scored; score it first: `localnat score INPUT -o OUTPUT --segmenter given`.")
+        # response_part: recorded since 0.1.0's §9; steps_provenance: since SPEC §12
+        definition = {"response_part": "full", "steps_provenance": None, **(data.get("definition") or {})}
         missing = [name for name in DEFINITION_FIELDS if name not in definition]
         if missing:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
@@ -135,6 +142,10 @@ class Provenance:
             student += f" ({self.student.get('package')} {self.student['package_version']})"
         max_length = self.max_length if self.max_length is not None else "model maximum"
         part = "" if self.response_part == "full" else f", {self.response_part} part"
+        if self.steps_provenance:
+            from .scoring.prepare.llm_steps import describe_steps
+
+            part += f" ({describe_steps(self.steps_provenance)})"
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
                 f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}")
 

@@ -14,6 +14,7 @@ from .publish import publish
 from .pull import pull
 from .rank import rank_teachers_command
 from .score import score
+from .segment import segment_command
 from ._signals import RecordingGroup
 from .select import select_command
 
@@ -28,6 +29,7 @@ def main() -> None:
       localnat demo                                  # everything, offline, on the bundled sample
       localnat estimate traces.jsonl                 # what scoring will cost, before scoring
       localnat score traces.jsonl -o scored.parquet  # score your own traces
+      localnat segment traces.jsonl -o steps.parquet --api-base URL --model NAME  # LLM steps (SPEC §12)
       localnat rank-teachers scored.parquet --plot teachers.png
       localnat select scored.parquet -o curated.parquet --correct-column correct
       localnat inspect scored.parquet -o report.html --correct-column correct
@@ -46,5 +48,6 @@ main.add_command(publish_metric)
 main.add_command(publish)
 main.add_command(pull)
 main.add_command(score)
+main.add_command(segment_command)
 main.add_command(rank_teachers_command)
 main.add_command(select_command)

@@ -33,8 +33,10 @@ Examples:
 
 def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | None = None) -> str:
     """The end-of-run summary: rows, scored rows, tokens, rows without a score by reason, time, tokens per second,
-    how many rows an earlier run had scored (`reused`) and the rows' mean whole-prefix share under `window` (SPEC §12)."""
+    how many rows an earlier run had scored (`reused`), the rows' mean whole-prefix share under `window` (SPEC §12)
+    and how many rows have LLM steps that fell back to sentences (`localnat segment`)."""
     from ..scoring.prepare.windows import scored_whole_prefix_lines
+    from ..scoring.prepare.llm_steps import fallback_line
 
     errors = Counter(e for e in scored["score_error"] if e is not None)
     tokens = sum(scored["num_tokens"])
@@ -51,7 +53,7 @@ def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | No
         if reused:
             lines.append(f"Reused {reused} rows scored by an earlier run; scored the other {scored.num_rows - reused}.")
         lines.append(f"Time: {seconds:.1f} s; {tokens / seconds if seconds > 0 else 0:.0f} response tokens/s.")
-    lines += scored_whole_prefix_lines(scored, window)[:1]
+    lines += scored_whole_prefix_lines(scored, window)[:1] + list(filter(None, [fallback_line(scored)]))
     return "\n".join(lines)
 
 
@@ -133,6 +135,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import Progress, score_resumable
     from ..scoring.prepare.windows import whole_prefix_warning
+    from ..segment_llm import inputs_steps_provenance
     from .estimate import sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
@@ -143,6 +146,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
             model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
             device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
             revision=model_revision, adapter=adapter,
+            steps_provenance=inputs_steps_provenance(inputs, storage_options) if segmenter == "given" else None,
             model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                           if v is not None},
         )

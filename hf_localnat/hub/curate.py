@@ -110,7 +110,7 @@ def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:
         prompt_format=provenance.prompt_format,
         scoring_options={"max_length": "model maximum" if provenance.max_length is None else provenance.max_length,
                          "mode": provenance.mode, "dtype": provenance.dtype, "response_part": provenance.response_part,
-                         "scoring_version": provenance.version},
+                         "scoring_version": provenance.version, "llm_steps": provenance.steps_provenance},
     )
 
 

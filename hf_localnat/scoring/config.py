@@ -39,6 +39,10 @@ class ScoringDefinition:
         response_part (`str`, *optional*, defaults to `"full"`):
             The part of each response that is scored (SPEC §9): `"full"`, `"thinking"` (inside the `<think>` or
             `<|begin_of_thought|>` block) or `"answer"` (after it); see `hf_localnat.io.parts`.
+        steps_provenance (`dict`, *optional*):
+            With `segmenter="given"`: how the given steps were made, as `localnat segment` records it (SPEC §12: the
+            LLM, its endpoint's model name, the prompt's sha256, the chunk size). Part of the definition, so rows
+            whose steps were made differently are never pooled.
     """
 
     window: WindowSpec = 4
@@ -47,6 +51,7 @@ class ScoringDefinition:
     max_length: int | None = None
     mode: str = "exact"
     response_part: str = "full"
+    steps_provenance: dict | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window", parse_window(self.window))
@@ -63,6 +68,9 @@ class ScoringDefinition:
         if self.response_part != "full" and self.segmenter == "given":
             raise ConfigError("response_part applies to a response text; with segmenter='given' the steps are the "
                               "text: pass the steps of the part you want scored, with response_part='full'.")
+        if self.steps_provenance is not None and (self.segmenter != "given" or not isinstance(self.steps_provenance, dict)):
+            raise ConfigError("`steps_provenance` (a dict, as `localnat segment` records it) describes given steps: "
+                              "pass it with segmenter='given', or drop it.")
 
 
 @dataclass(frozen=True)

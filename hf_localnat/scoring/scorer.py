@@ -45,6 +45,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         response_part (`str`, *optional*, defaults to `"full"`): the part of each response that is scored:
             `"full"`, `"thinking"` (inside `<think>…</think>` or `<|begin_of_thought|>…<|end_of_thought|>`) or
             `"answer"` (after it); part of the definition (SPEC §9).
+        steps_provenance (`dict`, *optional*): with `segmenter="given"`, how the steps were made (`localnat segment`
+            records it beside its output; SPEC §12); part of the definition and the provenance.
         question_column, response_column, steps_column (`str`): column names read by `__call__`.
         messages_column (`str`, *optional*): a column of conversation turns read by `__call__` instead of the
             question and response columns (the last assistant turn and the last user turn before it, SPEC §9);
@@ -106,6 +108,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         prepare_workers: int | str = "auto",
         mode: str = "exact",
         response_part: str = "full",
+        steps_provenance: dict | None = None,
         messages_column: str | None = None,
         model_kwargs: dict | None = None,
         adapter: str | None = None,
@@ -115,7 +118,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             batch_tokens=batch_tokens, reuse_galp=reuse_galp, padding_side=padding_side,
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, prepare_workers=prepare_workers, mode=mode,
-            response_part=response_part,
+            response_part=response_part, steps_provenance=steps_provenance,
         )
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.path = None  # what the engine runs (packed windows, dense batches, ...), set once the model is used
