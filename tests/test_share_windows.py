@@ -4,6 +4,7 @@ whole-prefix share with its warning."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,3 +197,45 @@ def test_estimate_and_score_report_the_whole_prefix_share_and_warn(tiny_model_pa
     assert f"Whole-prefix share: {share:.2f}" in ranked.stderr, ranked.output
     warned = runner.invoke(main, ["score", *base, "-o", str(tmp_path / "k4.jsonl")])
     assert warned.exit_code == 0 and whole_prefix_warning((5 / 6 + 5 / 13) / 2, 4) in warned.stderr
+
+
+def test_the_card_states_a_share_window_and_llm_steps_as_recorded():
+    """A share window and the steps' provenance travel from the provenance into the card's metadata and table."""
+    from hf_localnat.hub.card import LocalNatCardParams, card_metadata, managed_section
+    from hf_localnat.hub.curate import card_scoring_facts
+    from hf_localnat.provenance import Provenance
+
+    steps = {"kind": "llm", "model": "zai-org/GLM-4.5-Air", "endpoint_model": "glm-4.5-air", "prompt_sha256": "ab" * 32,
+             "chunk_sentences": 80, "sentences": "pysbd", "response_part": "full"}
+    provenance = Provenance("10%", "given", "auto", None, "exact", "float32", {"kind": "embedded", "name": "x"},
+                            "0.1.0", steps_provenance=steps)
+    assert Provenance.from_json(provenance.to_json()) == provenance
+    assert "window 10%, given steps (LLM steps (zai-org/GLM-4.5-Air, endpoint glm-4.5-air" in provenance.describe()
+    params = LocalNatCardParams(pretty_name="x", package_version="0.1.0", counts={"scored": 2, "lalp": 1, "galp": 1},
+                                **card_scoring_facts(provenance))
+    metadata = card_metadata(params)
+    assert metadata["localnat"]["window"] == "10%" and metadata["localnat"]["llm_steps"] == steps
+    section = managed_section(params)
+    assert "10%" in section and "glm-4.5-air" in section
+
+
+@SLOW
+def test_the_evaluate_module_and_the_datatrove_step_take_a_share_window(tiny_model, tiny_model_path, smol_tokenizer,
+                                                                        tmp_path):
+    """The window goes through unchanged: the `evaluate` module's numbers are the scorer's with the same share, and
+    the DataTrove step records it as written."""
+    import evaluate
+
+    from hf_localnat import datatrove as dt
+
+    steps = [steps_of(6), steps_of(13)]
+    module = evaluate.load(str(Path(__file__).resolve().parents[1] / "metric" / "local_naturalness"))
+    got = module.compute(predictions=steps, questions=[QUESTION] * 2, model=tiny_model, tokenizer=smol_tokenizer,
+                         device="cpu", dtype="float32", window="25%")
+    want = LocalNaturalnessScorer(tiny_model, smol_tokenizer, segmenter="given", window="25%").score(
+        steps=steps, questions=[QUESTION] * 2)
+    assert got["lalp"] == [row["lalp"] for row in want]
+    assert got["lalp"] != [row["lalp"] for row in LocalNaturalnessScorer(
+        tiny_model, smol_tokenizer, segmenter="given", window=4).score(steps=steps, questions=[QUESTION] * 2)]
+    step = dt.LocalNaturalnessScorer(str(tiny_model_path), output_folder=str(tmp_path), window="10%")
+    assert step._scorer_for(0).provenance().window == "10%"
