@@ -216,7 +216,7 @@ def test_the_card_states_a_share_window_and_llm_steps_as_recorded():
     metadata = card_metadata(params)
     assert metadata["localnat"]["window"] == "10%" and metadata["localnat"]["llm_steps"] == steps
     section = managed_section(params)
-    assert "10%" in section and "glm-4.5-air" in section
+    assert "the 10% of the preceding step(s)" in section and "glm-4.5-air" in section
 
 
 @SLOW

@@ -256,7 +256,7 @@ def managed_section(params: LocalNatCardParams) -> str:
         # The student the rows were scored for; the embedded one is a GGUF copy of a Hub model, which SFT loads.
         "train_model": json.dumps(str(p.student_provenance.get("original_model") or p.student_model)),
         "default_config": DEFAULT_CONFIG,
-        "window": escape(p.window),
+        "window": escape(p.window if isinstance(p.window, int) else f"{p.window} of the"),  # "the 10% of the preceding"
         "settings_table": _table([{"setting": k, "value": Markdown(v)} for k, v in settings]),
         "confidence": f"{100 * p.confidence:g}%",
         "ranking_table": _table(p.ranking) if p.ranking else None,
