@@ -105,9 +105,10 @@ def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum,
 
     def fake_scoring(scorer, dataset, *, progress, between_chunks, **kwargs):
         progress.folder, progress.chunks = tmp_path / "checkpoints", 5
+        progress.paths = [progress.folder / f"chunk-{i:05d}-abc.parquet" for i in range(5)]
         progress.folder.mkdir()
-        for i in range(2):
-            (progress.folder / f"chunk-{i:05d}-of-00005.parquet").write_bytes(b"")
+        for path in progress.paths[:2]:
+            path.write_bytes(b"")
         try:
             os.kill(os.getpid(), signum)
             time.sleep(5)  # the handler raises here

@@ -192,12 +192,12 @@ def test_a_damaged_shard_is_discarded_with_one_warning_and_rescored(cluster, tmp
 
     from hf_localnat.io.checked import write_checked
     from hf_localnat.records import OUTPUT_COLUMNS, SCHEMA
-    from hf_localnat.scoring.ray_engine import shard_names
+    from hf_localnat.scoring.ray_engine import shard_key, shard_names
 
     scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
     out = tmp_path / "scored.parquet"
     dataset = load_input(str(data))
-    shards = shard_names(dataset.num_rows, 8, f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}")
+    shards = shard_names(dataset.num_rows, 8, shard_key(scorer, dataset))
     folder = shard_folder(out)
     folder.mkdir(parents=True)
     for start, stop, name in shards:

@@ -122,8 +122,10 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     s3://..., gs://..., memory://...; --storage-options for credentials). OUTPUT gets every input column plus lalp, galp, lalp_steps,
     num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
     prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
-    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
-    by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
+    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Scores are
+    checkpointed every --checkpoint-rows rows, keyed by the definition, the student and each row's question and
+    response: rerunning the same command, or one that changes only --batch-tokens, --teacher or other columns, reads
+    them back instead of scoring.
     """
     from ..io import check_output, load_input, read_inputs, require_columns, save_output
     from ..scoring.estimate import Projection

@@ -8,8 +8,9 @@ output has the same rows in the same order, the same columns and the same proven
 How a run goes:
 
 1. The input is read like the single-process CLI reads it (`io.load_input`) and cut into contiguous shards of
-   `shard_rows` rows. A shard's file name is derived from the scorer's fingerprint, the input's fingerprint and its
-   row range, so a rerun of the same command finds the shards it already wrote.
+   `shard_rows` rows. A shard's file name is derived from the scorer's fingerprint, what it reads in the input's
+   rows (`shard_key`: questions and responses, not the other columns) and its row range, so a rerun of the same
+   command, or of one that changes only other columns, finds the shards it already wrote.
 2. The rows of the shards still missing (only the columns the scorer reads, plus the row number) go to Ray Data as
    one block per shard; `map_batches` runs them through a pool of `workers` scorer actors. Ray restarts an actor
    that dies and retries its batch.
@@ -64,6 +65,13 @@ def shard_names(num_rows: int, shard_rows: int, key: str) -> list[tuple[int, int
         digest = hashlib.sha256(f"{key}:{start}:{stop}".encode()).hexdigest()[:16]
         names.append((start, stop, f"part-{index:05d}-of-{len(ranges):05d}-{digest}.parquet"))
     return names
+
+
+def shard_key(scorer, dataset) -> str:
+    """What names the shards of scoring `dataset` with `scorer`: the scorer's fingerprint and a digest of what it
+    reads in every row (`content_digests`), so a rerun that changes only other columns (a teacher) finds them."""
+    [content] = scorer.content_digests(dataset, [(0, dataset.num_rows)])
+    return f"{scorer.fingerprint()}:{content}:{dataset.num_rows}"
 
 
 class _ScorerActor:
@@ -161,8 +169,7 @@ def score_with_ray(
     require_columns(dataset, needed, what="scoring")
     columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
                            scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
-    key = f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}"
-    shards = shard_names(dataset.num_rows, shard_rows, key)
+    shards = shard_names(dataset.num_rows, shard_rows, shard_key(scorer, dataset))
     folder = shard_folder(output)
     with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
         folder.mkdir(parents=True, exist_ok=True)
