@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -164,10 +165,11 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         if engine == "ray":
             from ..scoring.ray_engine import score_with_ray
 
-            path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
-                                  gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                                  overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
-                                  **remote)
+            with RowsBar() as bar:
+                path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
+                                      gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
+                                      overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
+                                      before_scoring=bar.start, on_rows=bar.update, **remote)
             written.append(path)
             click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start))
             click.echo(f"Shards: {stats['shards']} ({stats['shards_reused']} from an earlier run); rows per node: "
@@ -192,9 +194,13 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
             parallel = dict(with_rank=True, num_proc=num_proc)
         # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
         # after success scores only the rest, and never loads the model when nothing is left.
-        resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
-                                  echo=lambda line: click.echo(line, err=True), progress=progress,
-                                  between_chunks=raise_if_signalled, **parallel)
+        # One bar over the rows left, moved after every forward batch by the scorer's callback (in this process; with
+        # --num-proc the workers cannot call back, and `datasets`' bar counts finished map batches instead).
+        with RowsBar(own=not parallel) as bar:
+            resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
+                                      echo=lambda line: click.echo(line, err=True), progress=progress,
+                                      between_chunks=raise_if_signalled, before_scoring=bar.start,
+                                      on_rows=bar.update if not parallel else None, **parallel)
         raise_if_signalled()  # one a library swallowed while the last chunk was scored
         scored = resumed.dataset
         seconds = time.perf_counter() - start
@@ -206,6 +212,51 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
             click.echo(f"Ran {scorer.path} on {scorer.model.device}.")
         click.echo(f"Wrote {path}.")
         click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
+
+
+class RowsBar:
+    """`localnat score`'s progress bar: rows scored, to a tenth of a row (a row counts its share of the tokens run,
+    `LocalNaturalnessScorer.score`'s `progress_callback`), on stderr, shown whenever `datasets` shows its bars
+    (`datasets.disable_progress_bars()` or `HF_DATASETS_DISABLE_PROGRESS_BARS=1` hide it). While it is shown,
+    `datasets`' own `map` bar, which moves only when a whole map batch is done, is hidden.
+
+    Args:
+        own (`bool`): show this bar (`False`: leave `datasets`' bar, for `--num-proc`).
+    """
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar:24}| {n:.1f}/{total:.0f} rows [{elapsed}<{remaining}]"
+
+    def __init__(self, own: bool = True) -> None:
+        self.own, self.bar, self._restore = own, None, False
+
+    def __enter__(self) -> RowsBar:
+        import datasets
+
+        if self.own and datasets.is_progress_bar_enabled():
+            datasets.disable_progress_bars()
+            self._restore = True
+        return self
+
+    def start(self, rows: int) -> None:
+        """Scoring starts, with `rows` left to score (none: no bar)."""
+        if self._restore and rows:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=rows, desc="Scoring", unit="row", bar_format=self.FORMAT, disable=False,
+                            file=sys.stderr)
+
+    def update(self, rows: float) -> None:
+        """`rows` more rows' worth of work is done."""
+        if self.bar is not None:
+            self.bar.update(rows)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self._restore:
+            import datasets
+
+            datasets.enable_progress_bars()
 
 
 @contextmanager

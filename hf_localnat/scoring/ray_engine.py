@@ -113,6 +113,8 @@ def score_with_ray(
     stats: dict | None = None,
     storage_options: dict | None = None,
     warn: Callable[[str], None] = logger.warning,
+    before_scoring: Callable[[int], None] | None = None,
+    on_rows: Callable[[float], None] | None = None,
 ) -> Path | str:
     """Score `input_path` with `scorer` on a Ray cluster and write `output` (as `localnat score` would).
 
@@ -138,6 +140,10 @@ def score_with_ray(
             shards of a URL output are kept under the `datasets` cache, see `shard_folder`).
         warn (`Callable[[str], None]`, *optional*): gets the one line said about each shard found unusable (it is
             discarded and scored again; shards record their rows and a checksum, see `io.checked`).
+        before_scoring (`Callable[[int], None]`, *optional*): called once the shards are read, with the rows left to
+            score (also when it is 0).
+        on_rows (`Callable[[float], None]`, *optional*): called with the rows each batch that comes back from the
+            actors adds (`batch_size` rows at most: a smaller `batch_size` moves it more often).
 
     Returns:
         `Path`: the output written.
@@ -188,6 +194,8 @@ def score_with_ray(
     pending = [(start, stop, name) for start, stop, name in shards if name not in done]
     stats.update(shards=len(shards), shards_reused=len(shards) - len(pending),
                  rows_scored=sum(stop - start for start, stop, _ in pending), nodes={}, workers={})
+    if before_scoring is not None:
+        before_scoring(stats["rows_scored"])
     if pending:
         if not ray.is_initialized():
             ray.init(address=address, **{"include_dashboard": False, "log_to_driver": False, **(ray_init or {})})
@@ -207,6 +215,7 @@ def score_with_ray(
         received: list[dict[int, dict]] = [{} for _ in pending]
         for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
             workers = batch.column(WORKER_COLUMN).to_pylist()
+            new = 0
             for row, record, worker in zip(batch.column(ROW_COLUMN).to_pylist(),
                                            batch.select(list(OUTPUT_COLUMNS)).to_pylist(), workers, strict=True):
                 index = owner[row]
@@ -214,7 +223,10 @@ def score_with_ray(
                     node, _, pid = worker.rpartition(":")
                     stats["nodes"][node] = stats["nodes"].get(node, 0) + 1
                     stats["workers"][int(pid)] = stats["workers"].get(int(pid), 0) + 1
+                    new += 1
                 received[index][row] = record  # a retried batch's rows replace, never add
+            if on_rows is not None and new:
+                on_rows(new)
             for index, (start, stop, name) in enumerate(pending):
                 if name not in done and len(received[index]) == stop - start:
                     table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=SCHEMA)
