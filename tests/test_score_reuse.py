@@ -50,6 +50,7 @@ def test_a_rerun_with_a_teacher_or_other_columns_scores_nothing(tmp_path, tiny_m
     again = _score(source, tmp_path / "b.jsonl", tiny_model_path, "--teacher", "r1")
     assert "All 6 rows reused from an earlier run's checkpoints" in again.output, again.output
     assert "Ran " not in again.output  # no forward pass: the student was never loaded
+    assert "; every row is checkpointed already: nothing to score." in again.output
     before, after = _read(tmp_path / "a.jsonl"), _read(tmp_path / "b.jsonl")
     assert [row["teacher"] for row in after] == ["r1"] * 6
     assert [{k: row[k] for k in SCORES} for row in after] == [{k: row[k] for k in SCORES} for row in before]
@@ -66,6 +67,7 @@ def test_a_rerun_with_a_teacher_or_other_columns_scores_nothing(tmp_path, tiny_m
     edited[3]["response"] += " Checked again."
     partial = _score(_write(tmp_path / "edited.jsonl", edited), tmp_path / "d.jsonl", tiny_model_path)
     assert "Reused 4 rows scored by an earlier run; scored the other 2." in partial.output, partial.output
+    assert "; 2 of the 6 rows left to score: " in partial.output and " on this CPU (measured " in partial.output
     rows = _read(tmp_path / "d.jsonl")
     assert rows[3]["num_tokens"] > before[3]["num_tokens"]
     assert [rows[i]["lalp"] for i in (0, 1, 4, 5)] == [before[i]["lalp"] for i in (0, 1, 4, 5)]

@@ -132,7 +132,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     from ..scoring.estimate import Projection
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import Progress, score_resumable
-    from .estimate import sampled_estimate, summary_line
+    from .estimate import device_rate, sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
     with catch_signals(), reported_interruption(output, progress, stats, written):
@@ -160,9 +160,10 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
                                                    segmenter=segmenter, prompt_format=prompt_format,
                                                    max_length=max_length, response_part=response_part,
                                                    steps_column=steps_column)
-        click.echo(summary_line(counts, Projection.of(counts, params), sampled=sampled), err=True)
+        projection = Projection.of(counts, params)
         start = time.perf_counter()
-        if engine == "ray":
+        if engine == "ray":  # the actors' devices are not this machine's: the GPU projection, named as such
+            click.echo(summary_line(counts, projection, sampled=sampled), err=True)
             from ..scoring.ray_engine import score_with_ray
 
             with RowsBar() as bar:
@@ -196,10 +197,20 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         # after success scores only the rest, and never loads the model when nothing is left.
         # One bar over the rows left, moved after every forward batch by the scorer's callback (in this process; with
         # --num-proc the workers cannot call back, and `datasets`' bar counts finished map batches instead).
+        def announce(rows_left: int) -> None:
+            """The estimate line, once the checkpoints are read: the time on this run's device for the rows left
+            (measured on the CPU: the student loads here, as scoring is about to load it anyway)."""
+            rate = None
+            if rows_left:
+                rate = device_rate(scorer.device_arg, params, counts, load=lambda _: scorer.model,
+                                   batch_tokens=batch_tokens, gpus=num_proc if parallel else 1)
+            click.echo(summary_line(counts, projection, rate, rows_left=rows_left, sampled=sampled), err=True)
+            bar.start(rows_left)
+
         with RowsBar(own=not parallel) as bar:
             resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
                                       echo=lambda line: click.echo(line, err=True), progress=progress,
-                                      between_chunks=raise_if_signalled, before_scoring=bar.start,
+                                      between_chunks=raise_if_signalled, before_scoring=announce,
                                       on_rows=bar.update if not parallel else None, **parallel)
         raise_if_signalled()  # one a library swallowed while the last chunk was scored
         scored = resumed.dataset
