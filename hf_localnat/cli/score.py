@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -135,7 +136,9 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
     from .estimate import device_rate, sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
-    with catch_signals(), reported_interruption(output, progress, stats, written):
+    existed = output_exists(output, storage_options)
+    with catch_signals(), reported_interruption(output, progress, stats, written, existed=existed,
+                                                checkpoint_rows=checkpoint_rows, shard_rows=shard_rows):
         remote = dict(storage_options=storage_options)
         check_output(output, overwrite=overwrite, **remote)
         scorer = LocalNaturalnessScorer(
@@ -270,29 +273,50 @@ class RowsBar:
             datasets.enable_progress_bars()
 
 
+def output_exists(output: str, storage_options: dict) -> bool:
+    """Whether OUTPUT is there before the run (a local path, or a URL on its filesystem); `False` when that cannot
+    be told."""
+    from ..io.remote import filesystem, is_url, local_path
+
+    try:
+        if is_url(output):
+            fs, path = filesystem(output, storage_options)
+            return bool(fs.exists(path))
+        return os.path.lexists(os.path.expanduser(local_path(output)))
+    except Exception:  # noqa: BLE001 - only the wording of an interruption depends on it
+        return False
+
+
 @contextmanager
-def reported_interruption(output: str, progress, stats: dict, written: list) -> Iterator[None]:
-    """On Ctrl-C or SIGTERM inside the block: one line (what was checkpointed, that OUTPUT was not written, the
-    command that resumes) and exit 130 / 143. The checkpoints stay; every temporary file is already gone (each
-    `atomic_output` removes its own)."""
+def reported_interruption(output: str, progress, stats: dict, written: list, *, existed: bool = False,
+                          checkpoint_rows: int = 1024, shard_rows: int = 1024) -> Iterator[None]:
+    """On Ctrl-C or SIGTERM inside the block: one line and exit 130 / 143. The line says what was checkpointed and
+    what a rerun of the same command does with it (resumes after it, or starts over, with the option that sets how
+    often a checkpoint is written), whether OUTPUT was written, and names an old OUTPUT only when one was there
+    (`existed`). The checkpoints stay; every temporary file is already gone (each `atomic_output` removes its own)."""
     from ._signals import Terminated, exit_code, same_command, signal_of
 
     try:
         yield
     except (KeyboardInterrupt, Terminated) as e:
         signum = signal_of(e)
-        if "shards" in stats:  # --engine ray
-            kept = f"checkpointed {stats.get('shards_done', 0)} of {stats['shards']} shards"
-        elif progress.chunks:
-            kept = f"checkpointed {progress.checkpointed()} of {progress.chunks} chunks"
-        else:
-            kept = "nothing checkpointed yet"
+        ray = "shards" in stats  # --engine ray
+        done = stats.get("shards_done", 0) if ray else progress.checkpointed()
+        total = stats["shards"] if ray else progress.chunks
+        unit, option, size = ("shards", "--shard-rows", shard_rows) if ray else ("chunks", "--checkpoint-rows",
+                                                                              checkpoint_rows)
+        name = signal.Signals(signum).name
+        command = same_command(click.get_current_context())
+        old = " (the old one is intact)" if existed else ""
         if written:
-            outcome = f"{written[0]} was already written in full"
+            line = f"{written[0]} was already written in full; nothing is left to do."
+        elif done:
+            line = (f"checkpointed {done} of {total} {unit} ({size} rows each); nothing was written to {output}{old}. "
+                    f"Resume with the same command, which scores only the rest: {command}")
         else:
-            outcome = f"nothing was written to {output} (an old one is intact)"
-        click.echo(f"Interrupted by {signal.Signals(signum).name}: {kept}; {outcome}. Resume with the same command: "
-                   f"{same_command(click.get_current_context())}", err=True)
+            line = (f"nothing checkpointed yet (a checkpoint is written every {size} rows; a smaller {option} "
+                    f"checkpoints sooner); nothing was written to {output}{old}. Rerunning starts over: {command}")
+        click.echo(f"Interrupted by {name}: {line}", err=True)
         raise click.exceptions.Exit(exit_code(signum)) from None
 
 
