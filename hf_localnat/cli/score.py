@@ -196,8 +196,9 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
 
                 multiprocess.set_start_method("spawn", force=True)
             parallel = dict(with_rank=True, num_proc=num_proc)
-        # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
-        # after success scores only the rest, and never loads the model when nothing is left.
+        # Finished chunks are checkpointed (keyed by the scorer's fingerprint and what the chunk's rows hold in question
+        # and response): a rerun after a kill or after success, or one that changes only other columns, scores only
+        # the rest, and never loads the model when nothing is left.
         # One bar over the rows left, moved after every forward batch by the scorer's callback (in this process; with
         # --num-proc the workers cannot call back, and `datasets`' bar counts finished map batches instead).
         def announce(rows_left: int) -> None:
