@@ -109,8 +109,8 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     progress.folder, progress.chunks, progress.paths = folder, len(ranges), paths
     tables, reused = {}, 0
     for i, ((start, stop), path) in enumerate(zip(ranges, paths, strict=True)):
-        if os.path.lexists(path):  # content-keyed: the same rows at any place of any input (hence 0 .. rows)
-            table, damage = read_checked(path, SCHEMA, start=0, stop=stop - start)
+        if os.path.lexists(path):
+            table, damage = read_checked(path, SCHEMA, start=start, stop=stop)
             if table is not None:
                 tables[i] = table
                 reused += stop - start
@@ -132,7 +132,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
                                 desc=f"Scoring (LALP/GALP) {i + 1}/{len(ranges)}" if len(ranges) > 1
                                 else "Scoring (LALP/GALP)")
             table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
-            write_checked(table, path, start=0, stop=stop - start)
+            write_checked(table, path, start=start, stop=stop)
             tables[i] = table
     finally:
         scorer.progress_callback = previous
