@@ -171,3 +171,19 @@ def test_known_gpu_names():
     assert [known_gpu(n) for n in ("NVIDIA H100 80GB HBM3", "NVIDIA L40S", "NVIDIA L4", "NVIDIA A10",
                                    "AMD Instinct MI300X", "NVIDIA GH200 480GB")] == [
         "h100", "l40s", "l4", "a10", "mi300x", None]
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu9", "Unknown device 'tpu9'; use cpu, cuda, cuda:N or a GPU name (a10, a100, "),
+    ("cuda", "Device 'cuda': no CUDA GPU is visible here; use --device cpu, or a GPU name"),
+])
+def test_estimate_device_errors_are_one_line(tiny_model_path, tmp_path, device, message):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible: --device cuda is valid here")
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    got = CliRunner().invoke(main, ["estimate", str(tmp_path / "in.jsonl"), "--model", str(tiny_model_path),
+                                    "--device", device])
+    assert got.exit_code != 0 and "Traceback" not in got.output
+    assert got.output.strip().splitlines()[-1].startswith(f"Error: {message}"), got.output

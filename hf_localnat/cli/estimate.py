@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import click
 
+from ..errors import ConfigError
 from ..scoring.estimate import GPU_PEAK_TFLOPS, Rate, known_gpu, measured_rate, pass_shape, projected_rate
 from ._options import (handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
@@ -127,7 +128,14 @@ def device_rate(device: str | None, params: int, counts, *, load: Callable[[str]
         return projected_rate(params, gpu=device.lower(), gpus=gpus)
     from ..scoring.compute.forward import resolve_device
 
-    resolved = resolve_device(device)
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError:
+        raise ConfigError(f"Unknown device {device!r}; use cpu, cuda, cuda:N or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"Device {device!r}: no CUDA GPU is visible here; use --device cpu, or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}) for its projection.")
     if resolved.type == "cuda":
         gpu = known_gpu(torch.cuda.get_device_name(resolved))
         if gpu is not None:
