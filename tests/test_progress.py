@@ -67,6 +67,7 @@ def test_dataset_map_calls_the_scorers_callback(tiny_model, smol_tokenizer):
     assert len(seen) >= 4 and sum(seen) == pytest.approx(4) and sum(seen[:1]) < 1
 
 
+@pytest.mark.slow  # a real `localnat score` subprocess (~10-20 s on 2 shared cores)
 def test_the_score_bar_moves_before_the_run_ends(tmp_path, tiny_model_path):
     """`localnat score` on 3 rows, run as a user runs it: its bar shows several fractions of the rows, the first
     well before all 3 are done (before this issue it sat at 0/3 until the end)."""

@@ -98,3 +98,41 @@ def test_conversations_key_on_the_turns_scored(tmp_path, tiny_model_path, monkey
     renumbered = [{**row, "id": row["id"] + 100} for row in rows]
     again = _score(_write(tmp_path / "b.jsonl", renumbered), tmp_path / "b-out.jsonl", tiny_model_path)
     assert "All 4 rows reused" in again.output, again.output
+
+
+@pytest.mark.slow  # a real `localnat score` subprocess (~10-20 s on 2 shared cores)
+def test_openr1_shaped_rerun_with_a_teacher_scores_nothing_in_a_subprocess(tmp_path, tiny_model_path):
+    """As a user runs it, on an OpenR1-shaped file (a problem, a list of generations, a list of verdicts): scored,
+    then scored again with --teacher (and another verdict column): every row is reused, the student never loads."""
+    import os
+    import subprocess
+    import sys
+
+    text = "First we add the numbers. Then we check the sum.\n\nSo the answer is {n}."
+    rows = [{"problem": f"What is {n} + {n}?", "generations": [text.format(n=2 * n), text.format(n=2 * n + 1)],
+             "correctness_math_verify": [True, False], "uuid": f"id-{n}"} for n in range(3)]
+    source = _write(tmp_path / "openr1.jsonl", rows)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "HF_DATASETS_CACHE": str(tmp_path / "cache")}
+
+    def run(output: str, *extra: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "hf_localnat.cli", "score", str(source), "-o",
+                               str(tmp_path / output), "--model", str(tiny_model_path), "--question-column", "problem",
+                               "--response-column", "generations", *extra], env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = run("a.parquet")
+    assert "Rows: 6; scored: 6;" in first.stdout and "Ran " in first.stdout
+    rows[0]["correctness_math_verify"] = [False, True]  # a verdict fixed after scoring
+    _write(source, rows)
+    again = run("b.parquet", "--teacher", "deepseek-r1")
+    assert "All 6 rows reused from an earlier run's checkpoints" in again.stdout, again.stdout + again.stderr
+    assert "Ran " not in again.stdout and "nothing to score" in again.stderr
+    import pyarrow.parquet as pq
+
+    before, after = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
+    assert after.column("teacher").to_pylist() == ["deepseek-r1"] * 6
+    assert after.column("lalp").to_pylist() == before.column("lalp").to_pylist()
+    assert after.column("correctness_math_verify").to_pylist()[:2] == [False, True]
