@@ -21,6 +21,7 @@ Examples:
   localnat estimate openr1.parquet --question-column problem --response-column generations --model Qwen/Qwen2.5-7B-Instruct
   localnat estimate r1=r1.jsonl qwq=qwq.jsonl --model ./my-student --gpu h200 --gpus 8 --mfu 0.4
   localnat estimate traces.parquet --json
+  localnat estimate traces.jsonl --device cpu      # also the time on this machine, from a few timed forward passes
 """
 
 
@@ -181,7 +182,9 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     same with each question's prefix computed once) and galp_tokens, then the FLOPs (2 x N x tokens, N = the
     student's parameters without embeddings; attention not counted) and the projected time on --gpus x --gpu at
     --mfu, for exact LALP, LALP with the prefix computed once, the blockmask approximation (two passes over each
-    response) and GALP alone. INPUTs and the shape options are those of `localnat score`.
+    response) and GALP alone. --device adds the same four times on a device: on the CPU measured here (a few
+    forward passes of the student, a few seconds), on a known GPU its projection. INPUTs and the shape options are
+    those of `localnat score`.
     """
     from ..io import load_input, read_inputs
     from ..scoring.estimate import MEASURED_MFU, Projection, duration_phrase, method_tokens
