@@ -66,35 +66,6 @@ def data_files_provenance(source: str, patterns: list[str], *, local: bool, revi
     return common(schemas, what=f"{source} ({', '.join(patterns)})")
 
 
-def check_hub_reachable(endpoint: str | None = None, *, timeout: float = 5.0) -> None:
-    """Fail at once, in one line, when the Hub's host cannot be reached (no network, a closed port, an unknown host),
-    instead of letting `huggingface_hub` retry every request with a line each (about 25 s of `Retrying in ...`).
-
-    Args:
-        endpoint (`str`, *optional*): the Hub's URL  [default: `huggingface_hub.constants.ENDPOINT`, i.e.
-            `HF_ENDPOINT`].
-        timeout (`float`, *optional*): seconds to wait for the connection.
-
-    Raises:
-        PublishError: the host refused, could not be resolved or did not answer within `timeout`.
-    """
-    import socket
-    from urllib.parse import urlsplit
-
-    from huggingface_hub import constants
-
-    endpoint = endpoint or constants.ENDPOINT
-    parts = urlsplit(endpoint)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise PublishError(f"Cannot reach the Hub at {endpoint} ({reason}); check your network (or HF_ENDPOINT), then "
-                           "rerun. Offline, pull a local repo folder instead.") from None
-
-
 def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG, revision: str | None = None,
          token: str | None = None, overwrite: bool = False, storage_options: dict | None = None) -> PullResult:
     """Load `config` of a curated dataset with `load_dataset` and save it to `output`.
@@ -115,20 +86,19 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
     Raises:
         OutputExistsError: `output` exists and `overwrite` is False.
         ConfigError: the config does not exist.
-        PublishError: the dataset cannot be found or read, or the Hub cannot be reached (`check_hub_reachable`).
+        PublishError: the dataset cannot be found or read, or the Hub cannot be reached (`io.remote.check_hub_reachable`).
     """
     from datasets import load_dataset
     from huggingface_hub import DatasetCard
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     from ..io import check_output, save_output
+    from ..io.remote import check_hub_reachable
 
     output = check_output(output, overwrite=overwrite, storage_options=storage_options)
     local = Path(source).expanduser().is_dir()
-    from huggingface_hub import constants
-
-    if not local and not constants.HF_HUB_OFFLINE:  # offline mode reads the cache and never connects
-        check_hub_reachable()
+    if not local:
+        check_hub_reachable(error=PublishError, hint="Offline, pull a local repo folder instead.")
     try:
         card_text = ((Path(source).expanduser() / "README.md").read_text(encoding="utf-8") if local
                      else DatasetCard.load(source, repo_type="dataset", token=token).content)
