@@ -109,8 +109,8 @@ def summary_line(counts, projection, rate=None, *, rows_left: int | None = None,
     return f"{line}; {left}{rate.describe(tokens)}."
 
 
-def device_rate(device: str | None, params: int, counts, *, load: Callable[[str], object], batch_tokens: int = 16384,
-                gpus: int = 1) -> Rate:
+def device_rate(device: str | None, params: int, counts, *, load: Callable[[str], object] | None,
+                batch_tokens: int = 16384, gpus: int = 1) -> Rate | None:
     """How fast the student runs on `device`, for an estimate: on the CPU (and any device but CUDA) a measured rate
     (`measured_rate`, a few seconds at most, on the model `load(device)` returns); on a CUDA GPU whose peak is known
     (`GPU_PEAK_TFLOPS`), the FLOP projection for it; on another GPU, measured too. A GPU name (`h100`, ...) is
@@ -120,7 +120,8 @@ def device_rate(device: str | None, params: int, counts, *, load: Callable[[str]
         device (`str`, *optional*): `cpu`, `cuda`, `cuda:N`, a name of `GPU_PEAK_TFLOPS`; `None`: cuda when a GPU
             is visible, else cpu.
         params (`int`): the student's non-embedding parameters. `counts`: the input's `TokenCounts`.
-        load (`Callable[[str], model]`): loads the student on a torch device (called only to measure).
+        load (`Callable[[str], model]`, *optional*): loads the student on a torch device (called only to measure);
+            `None`: do not measure, return `None` where a measurement would be needed.
         gpus (`int`): GPUs of the projection on CUDA.
     """
     import torch
@@ -141,6 +142,8 @@ def device_rate(device: str | None, params: int, counts, *, load: Callable[[str]
         gpu = known_gpu(torch.cuda.get_device_name(resolved))
         if gpu is not None:
             return projected_rate(params, gpu=gpu, gpus=gpus)
+    if load is None:
+        return None
     model = load(str(resolved))
     return measured_rate(model, pass_shape(counts, next(model.parameters()).device.type, batch_tokens))
 

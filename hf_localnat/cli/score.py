@@ -187,11 +187,12 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
                    f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
         # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
         # loads only when a batch actually needs scoring, so a rerun never loads it.
-        parallel = {}
+        parallel, gpu_workers = {}, False
         if num_proc > 1:
             import torch
 
-            if torch.cuda.is_available():  # a forked child cannot use CUDA
+            gpu_workers = torch.cuda.is_available()
+            if gpu_workers:  # a forked child cannot use CUDA
                 import multiprocess
 
                 multiprocess.set_start_method("spawn", force=True)
@@ -206,8 +207,10 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
             (measured on the CPU: the student loads here, as scoring is about to load it anyway)."""
             rate = None
             if rows_left:
-                rate = device_rate(scorer.device_arg, params, counts, load=lambda _: scorer.model,
-                                   batch_tokens=batch_tokens, gpus=num_proc if parallel else 1)
+                # no student on a GPU here when each worker loads one there (an unknown GPU: the projection)
+                rate = device_rate(scorer.device_arg, params, counts, batch_tokens=batch_tokens,
+                                   load=None if gpu_workers else (lambda _: scorer.model),
+                                   gpus=num_proc if parallel else 1)
             click.echo(summary_line(counts, projection, rate, rows_left=rows_left, sampled=sampled), err=True)
             bar.start(rows_left)
 
