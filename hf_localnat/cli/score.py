@@ -166,7 +166,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int, 
         projection = Projection.of(counts, params)
         start = time.perf_counter()
         if engine == "ray":  # the actors' devices are not this machine's: the GPU projection, named as such
-            click.echo(summary_line(counts, projection, sampled=sampled), err=True)
+            gpus = max(1, round(workers * gpus_per_worker))
+            click.echo(summary_line(counts, Projection.of(counts, params, gpus=gpus), sampled=sampled), err=True)
             from ..scoring.ray_engine import score_with_ray
 
             with RowsBar() as bar:
