@@ -53,3 +53,34 @@ def test_pull_cli(hub_server, tmp_path, hub_repo_name):
     assert not [p for p in tmp_path.iterdir() if ".localnat-" in p.name]
     missing = runner.invoke(main, ["pull", f"{USER}/nope-{hub_repo_name}", "-o", str(tmp_path / "x.parquet")])
     assert missing.exit_code == 1 and "was not found on the Hub" in missing.output
+
+
+@pytest.mark.parametrize(("command", "hint"), [
+    (["pull", "someone/curated", "-o", "{tmp}/out.parquet"], "Offline, pull a local repo folder instead."),
+    (["score", "someone/traces", "-o", "{tmp}/out.parquet"],
+     "Offline, pass a local file (or the cached 'someone/traces' with HF_DATASETS_OFFLINE=1)."),
+    (["score", "hf://datasets/someone/traces/a.jsonl", "-o", "{tmp}/out.parquet"], "Offline, use a local file."),
+], ids=["pull", "score-hub-id", "score-hf-url"])
+def test_the_hub_without_network_is_one_line_at_once(tmp_path, command, hint):
+    """No Hub to reach (a closed port on this machine, as a machine without network sees it): one line, no retry
+    lines and no traceback, in seconds (huggingface_hub alone retried each request five times, a line each, for about
+    25 s; an hf:// URL ended in an httpx traceback)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf")}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "hf_localnat.cli", *(c.format(tmp=tmp_path) for c in command)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - start < 30
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert lines == [f"Error: Cannot reach the Hub at http://127.0.0.1:{port} (Connection refused); check your "
+                     f"network (or HF_ENDPOINT), then rerun. {hint}"], lines
+    assert not (tmp_path / "out.parquet").exists()

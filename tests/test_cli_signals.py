@@ -77,9 +77,10 @@ def test_a_signal_mid_run_is_one_line_and_the_printed_command_resumes(tmp_path, 
     assert "Traceback" not in stderr and not output.exists()
     line = stderr.strip().splitlines()[-1]
     name = signal.Signals(signum).name
-    assert line.startswith(f"Interrupted by {name}: checkpointed {finished} of {ROWS // CHUNK} chunks; nothing was "
-                           f"written to {output} (an old one is intact). Resume with the same command: "), line
-    resume = line.split("Resume with the same command: ", 1)[1]
+    assert line.startswith(f"Interrupted by {name}: checkpointed {finished} of {ROWS // CHUNK} chunks ({CHUNK} rows "
+                           f"each); nothing was written to {output}. Resume with the same command, which scores only "
+                           "the rest: "), line
+    resume = line.split("which scores only the rest: ", 1)[1]
     assert shlex.split(resume)[-len(args):] == args
     assert _temporaries(cache) == [] and _temporaries(tmp_path) == []  # only the checkpoints are left
 
@@ -105,9 +106,10 @@ def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum,
 
     def fake_scoring(scorer, dataset, *, progress, between_chunks, **kwargs):
         progress.folder, progress.chunks = tmp_path / "checkpoints", 5
+        progress.paths = [progress.folder / f"chunk-{i:05d}-abc.parquet" for i in range(5)]
         progress.folder.mkdir()
-        for i in range(2):
-            (progress.folder / f"chunk-{i:05d}-of-00005.parquet").write_bytes(b"")
+        for path in progress.paths[:2]:
+            path.write_bytes(b"")
         try:
             os.kill(os.getpid(), signum)
             time.sleep(5)  # the handler raises here
@@ -129,6 +131,46 @@ def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum,
         signal.signal(signal.SIGINT, interrupt)
     assert result.exit_code == code, result.output
     assert result.output.strip().splitlines()[-1] == (
-        f"Interrupted by {signal.Signals(signum).name}: checkpointed 2 of 5 chunks; nothing was written to "
-        f"{tmp_path / 'out.jsonl'} (an old one is intact). Resume with the same command: main {shlex.join(args)}")
+        f"Interrupted by {signal.Signals(signum).name}: checkpointed 2 of 5 chunks (1024 rows each); nothing was "
+        f"written to {tmp_path / 'out.jsonl'}. Resume with the same command, which scores only the rest: "
+        f"main {shlex.join(args)}")
     assert signal.getsignal(signal.SIGTERM) is previous  # the handlers are put back
+
+
+@pytest.mark.parametrize("old_output", [False, True])
+def test_nothing_checkpointed_says_a_rerun_starts_over_and_names_an_old_output_only_if_there(
+        tmp_path, monkeypatch, tiny_model_path, old_output):
+    """Ctrl-C before the first checkpoint (the default --checkpoint-rows): the line says nothing can be resumed and
+    which option checkpoints sooner, and mentions an old output only when one was there."""
+    import os
+
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import _checkpoints, main
+
+    def interrupted_before_a_checkpoint(scorer, dataset, *, progress, between_chunks, **kwargs):
+        progress.folder, progress.chunks = tmp_path / "checkpoints", 1
+        progress.paths = [progress.folder / "chunk-00000-abc.parquet"]
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("no signal")
+
+    monkeypatch.setattr(_checkpoints, "score_resumable", interrupted_before_a_checkpoint)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"question": "q", "response": "r"}) + "\n")
+    if old_output:
+        out.write_text("old\n")
+    args = ["score", str(source), "-o", str(out), "--model", str(tiny_model_path), "--overwrite"]
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = CliRunner().invoke(main, args)
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+    assert result.exit_code == 130, result.output
+    old = " (the old one is intact)" if old_output else ""
+    assert result.output.strip().splitlines()[-1] == (
+        "Interrupted by SIGINT: nothing checkpointed yet (a checkpoint is written every 1024 rows; a smaller "
+        f"--checkpoint-rows checkpoints sooner); nothing was written to {out}{old}. Rerunning starts over: "
+        f"main {shlex.join(args)}")
+    assert "overwrite=True" not in result.output
+    assert (out.read_text() if out.exists() else None) == ("old\n" if old_output else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -119,5 +120,70 @@ def test_score_prints_the_estimate_of_its_input_before_it_starts(tiny_model_path
     assert (f"{got['rows']} rows, {got['steps']} steps, {got['response_tokens']} response tokens; "
             f"{got['window_tokens']} window tokens ({got['model_tokens']} with each question computed once), "
             f"{got['galp_tokens']} GALP tokens; {got['flops']['lalp_shared_prefix']:.2g} FLOPs") in line
-    assert f"at {MEASURED_MFU:.0%} MFU." in line
+    # the time is that of this run's device, the CPU here: measured, and said so
+    assert re.search(r"; (under a second|about \d+ (s|min)) on this CPU \(measured [1-3] forward pass(es)? of "
+                     r"(\d+ x )?\d+ tokens\)\.$", line), line
     assert scored.output.index("Estimate: ") < scored.output.index("Rows: ")  # before scoring, not after
+
+
+def test_durations_are_said_as_a_person_says_them():
+    from hf_localnat.scoring.estimate import duration_phrase
+
+    assert [duration_phrase(s) for s in (0, 0.99, 1, 59.4, 59.6, 90, 725, 3569, 3600, 9000)] == [
+        "under a second", "under a second", "about 1 s", "about 59 s", "about 1 min", "about 2 min", "about 12 min",
+        "about 59 min", "about 1.0 h", "about 2.5 h"]
+
+
+def test_estimate_device_cpu_measures_this_machine(tiny_model_path, tmp_path):
+    """`estimate --device cpu` loads the student and times a few forward passes here; its times are the token
+    counts at that rate, and the GPU projection is still there, named as one."""
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    runner = CliRunner()
+    args = ["estimate", str(tmp_path / "in.jsonl"), "--model", str(tiny_model_path), "--device", "cpu"]
+    got = runner.invoke(main, [*args, "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    device = report["device"]
+    assert device["where"] == "this CPU" and re.fullmatch(r"measured [1-3] forward pass(es)? of (\d+ x )?\d+ tokens",
+                                                           device["how"])
+    assert device["seconds"]["lalp"] == pytest.approx(report["window_tokens"] / device["tokens_per_second"])
+    assert device["seconds"]["lalp_shared_prefix"] == pytest.approx(report["model_tokens"] / device["tokens_per_second"])
+    table = runner.invoke(main, args)
+    assert table.exit_code == 0, table.output
+    assert "projected time on 1 x H100" in table.output and "\nOn this CPU (measured " in table.output
+    assert "about under" not in table.output
+
+
+def test_estimate_device_names_a_gpu_projection(tiny_model_path, tmp_path):
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    got = CliRunner().invoke(main, ["estimate", str(tmp_path / "in.jsonl"), "--model", str(tiny_model_path),
+                                    "--device", "h200", "--gpus", "2", "--json"])
+    assert got.exit_code == 0, got.output
+    report = json.loads(got.stdout)
+    assert report["device"]["where"] == "2 H200" and report["device"]["how"].startswith("projected from FLOPs at 27% MFU")
+    # the H200's published bf16 peak is the H100's, and both projections run on 2 of them
+    assert report["device"]["seconds"]["lalp"] == pytest.approx(report["projection"]["hours"]["lalp"] * 3600)
+
+
+def test_known_gpu_names():
+    from hf_localnat.scoring.estimate import known_gpu
+
+    assert [known_gpu(n) for n in ("NVIDIA H100 80GB HBM3", "NVIDIA L40S", "NVIDIA L4", "NVIDIA A10",
+                                   "AMD Instinct MI300X", "NVIDIA GH200 480GB")] == [
+        "h100", "l40s", "l4", "a10", "mi300x", None]
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu9", "Unknown device 'tpu9'; use cpu, cuda, cuda:N or a GPU name (a10, a100, "),
+    ("cuda", "Device 'cuda': no CUDA GPU is visible here; use --device cpu, or a GPU name"),
+])
+def test_estimate_device_errors_are_one_line(tiny_model_path, tmp_path, device, message):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible: --device cuda is valid here")
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    got = CliRunner().invoke(main, ["estimate", str(tmp_path / "in.jsonl"), "--model", str(tiny_model_path),
+                                    "--device", device])
+    assert got.exit_code != 0 and "Traceback" not in got.output
+    assert got.output.strip().splitlines()[-1].startswith(f"Error: {message}"), got.output

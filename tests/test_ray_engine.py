@@ -192,12 +192,12 @@ def test_a_damaged_shard_is_discarded_with_one_warning_and_rescored(cluster, tmp
 
     from hf_localnat.io.checked import write_checked
     from hf_localnat.records import OUTPUT_COLUMNS, SCHEMA
-    from hf_localnat.scoring.ray_engine import shard_names
+    from hf_localnat.scoring.ray_engine import shard_key, shard_names
 
     scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
     out = tmp_path / "scored.parquet"
     dataset = load_input(str(data))
-    shards = shard_names(dataset.num_rows, 8, f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}")
+    shards = shard_names(dataset.num_rows, 8, shard_key(scorer, dataset))
     folder = shard_folder(out)
     folder.mkdir(parents=True)
     for start, stop, name in shards:
@@ -227,3 +227,14 @@ def test_an_actor_sizes_its_preparation_pool_by_the_cpus_ray_gave_it(cluster):
 
     assert ray.get(sizes.remote()) == (1, 1, 0)
     assert usable_cpus() == len(os.sched_getaffinity(0))  # the driver: nothing assigned, the machine's cores
+
+
+def test_progress_comes_with_every_returned_batch(cluster, tmp_path, data, rows, tiny_model_path):
+    """The driver reports the rows of each batch the actors return (issue 30, item 2), after saying how many rows
+    are left; they add up to the rows scored."""
+    left: list[int] = []
+    seen: list[float] = []
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), window=2)
+    score_with_ray(scorer, str(data), tmp_path / "scored.parquet", batch_size=4, shard_rows=8,
+                   before_scoring=left.append, on_rows=seen.append)
+    assert left == [len(rows)] and sum(seen) == len(rows) and len(seen) >= 3 and max(seen) <= 8, seen

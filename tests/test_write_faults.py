@@ -150,7 +150,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_and_the_rerun_resumes(t
     line = _error_line(CliRunner().invoke(main, args))
     chunks = sorted((tmp_path / "cache").glob("localnat-score/*/chunk-*"))
     assert line.startswith("Error: Cannot write") and str(chunks[0].parent) in line and CAUSES[code] in line
-    assert [c.name for c in chunks] == ["chunk-00000-of-00002.parquet"] and not out.exists()
+    assert [c.name[:12] for c in chunks] == ["chunk-00000-"] and not out.exists()
     assert not [p for p in (tmp_path / "cache").rglob("*") if ".localnat-tmp-" in p.name]
     monkeypatch.setattr(pq, "write_table", write_table)
     again = CliRunner().invoke(main, args)

@@ -47,6 +47,7 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     from ..hub.repo_folder import check_repo_folder
     from ..report import build_report, write_report
     from ..scoring.scorer import LocalNaturalnessScorer
+    from .score import RowsBar
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the minutes of scoring
     dataset, source, license_ = demo_dataset(data, problems, echo=click.echo)
@@ -55,8 +56,12 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     click.echo(f"Scoring {len(dataset)} responses from {len(set(dataset['teacher']))} teachers with the embedded "
                f"student ({scorer.source.model_id}) on this machine...", err=True)
     start = time.perf_counter()
-    # 8 rows per map batch: a progress bar with an ETA, while the scorer still packs each batch by token budget
-    scored = scorer.map(dataset, batch_size=8, keep_in_memory=True, desc="Scoring (LALP/GALP)")
+    # a rows bar moved after every forward batch (`score`'s), while the scorer packs each map batch by token budget
+    with RowsBar() as bar:
+        bar.start(len(dataset))
+        scorer.progress_callback = bar.update
+        scored = scorer.map(dataset, batch_size=8, keep_in_memory=True, desc="Scoring (LALP/GALP)")
+        scorer.progress_callback = None
     seconds = time.perf_counter() - start
     tokens = sum(scored["num_tokens"])
     click.echo(f"Scored {len(scored)} responses ({tokens} tokens) in {seconds:.1f} s. Higher = more natural to the "

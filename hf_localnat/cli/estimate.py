@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
-from ..scoring.estimate import GPU_PEAK_TFLOPS
+from ..errors import ConfigError
+from ..scoring.estimate import GPU_PEAK_TFLOPS, Rate, known_gpu, measured_rate, pass_shape, projected_rate
 from ._options import (handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
                        storage_options_option, window_option)
@@ -19,6 +21,7 @@ Examples:
   localnat estimate openr1.parquet --question-column problem --response-column generations --model Qwen/Qwen2.5-7B-Instruct
   localnat estimate r1=r1.jsonl qwq=qwq.jsonl --model ./my-student --gpu h200 --gpus 8 --mfu 0.4
   localnat estimate traces.parquet --json
+  localnat estimate traces.jsonl --device cpu      # also the time on this machine, from a few timed forward passes
 """
 
 
@@ -88,25 +91,63 @@ def sampled_estimate(dataset, **options):
     return counts, params, True
 
 
-def summary_line(counts, projection, *, sampled: bool = False) -> str:
-    """The one line `localnat score` prints before it starts."""
-    hours = projection.hours
+def summary_line(counts, projection, rate=None, *, rows_left: int | None = None, sampled: bool = False) -> str:
+    """The one line `localnat score` prints before it starts: the counts, the FLOPs, and the time on the device of
+    the run (`rate`, see `device_rate`) for the `rows_left` rows not yet checkpointed (default: all)."""
     about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
-    share = counts.whole_prefix_share
-    return (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
+    rows_left = counts.rows if rows_left is None else rows_left
+    line = (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
             f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
             f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp_shared_prefix']:.2g} FLOPs (each question "
-            f"once, as the default paths run it), about {_duration(hours['lalp_shared_prefix'])} on "
-            f"{projection.gpus} {projection.gpu.upper()} at {projection.mfu:.0%} MFU."
-            f"{'' if share is None else f' Whole-prefix share {share:.2f} (SPEC §12).'}")
+            "once, as the default paths run it)")
+    if counts.whole_prefix_share is not None:
+        line += f"; whole-prefix share {counts.whole_prefix_share:.2f} (SPEC §12)"
+    if rows_left == 0:
+        return f"{line}; every row is checkpointed already: nothing to score."
+    if rate is None:
+        rate = projected_rate(projection.params, gpu=projection.gpu, gpus=projection.gpus, mfu=projection.mfu)
+    tokens = counts.model_tokens * rows_left / max(1, counts.rows)
+    left = f"{rows_left} of the {counts.rows} rows left to score: " if rows_left < counts.rows else ""
+    return f"{line}; {left}{rate.describe(tokens)}."
 
 
-def _duration(hours: float) -> str:
-    if hours < 1 / 3600:
-        return "under 1 s"
-    if hours < 1 / 60:
-        return f"{hours * 3600:.0f} s"
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
+def device_rate(device: str | None, params: int, counts, *, load: Callable[[str], object] | None,
+                batch_tokens: int = 16384, gpus: int = 1) -> Rate | None:
+    """How fast the student runs on `device`, for an estimate: on the CPU (and any device but CUDA) a measured rate
+    (`measured_rate`, a few seconds at most, on the model `load(device)` returns); on a CUDA GPU whose peak is known
+    (`GPU_PEAK_TFLOPS`), the FLOP projection for it; on another GPU, measured too. A GPU name (`h100`, ...) is
+    that GPU's projection, with nothing loaded.
+
+    Args:
+        device (`str`, *optional*): `cpu`, `cuda`, `cuda:N`, a name of `GPU_PEAK_TFLOPS`; `None`: cuda when a GPU
+            is visible, else cpu.
+        params (`int`): the student's non-embedding parameters. `counts`: the input's `TokenCounts`.
+        load (`Callable[[str], model]`, *optional*): loads the student on a torch device (called only to measure);
+            `None`: do not measure, return `None` where a measurement would be needed.
+        gpus (`int`): GPUs of the projection on CUDA.
+    """
+    import torch
+
+    if device is not None and device.lower() in GPU_PEAK_TFLOPS:
+        return projected_rate(params, gpu=device.lower(), gpus=gpus)
+    from ..scoring.compute.forward import resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError:
+        raise ConfigError(f"Unknown device {device!r}; use cpu, cuda, cuda:N or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"Device {device!r}: no CUDA GPU is visible here; use --device cpu, or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}) for its projection.")
+    if resolved.type == "cuda":
+        gpu = known_gpu(torch.cuda.get_device_name(resolved))
+        if gpu is not None:
+            return projected_rate(params, gpu=gpu, gpus=gpus)
+    if load is None:
+        return None
+    model = load(str(resolved))
+    return measured_rate(model, pass_shape(counts, next(model.parameters()).device.type, batch_tokens))
 
 
 @click.command("estimate", epilog=EXAMPLES)
@@ -126,6 +167,10 @@ def _duration(hours: float) -> str:
 @click.option("--gpus", type=click.IntRange(min=1), default=1, show_default=True, help="GPUs scoring in parallel.")
 @click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Share of the published peak reached  [default: 0.27, this project's measured CUDA default on an H100].")
+@click.option("--device", default=None, metavar="DEVICE",
+              help="Also the time on this device: cpu (a few forward passes of the student, measured here, a few "
+                   "seconds), cuda / cuda:N (its FLOP projection if its peak is known, else measured), or a GPU of "
+                   "--gpu (projected).")
 @json_option
 @input_options
 @storage_options_option
@@ -134,7 +179,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                      segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
                      question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
                      teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
-                     steps_column: str, gpu: str, gpus: int, mfu: float | None, as_json: bool,
+                     steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None, as_json: bool,
                      config_name: str | None, split: str | None, storage_options: dict) -> None:
     """Count what scoring the INPUTs will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
 
@@ -142,10 +187,12 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     same with each question's prefix computed once) and galp_tokens, then the FLOPs (2 x N x tokens, N = the
     student's parameters without embeddings; attention not counted) and the projected time on --gpus x --gpu at
     --mfu, for exact LALP, LALP with the prefix computed once, the blockmask approximation (two passes over each
-    response) and GALP alone. INPUTs and the shape options are those of `localnat score`.
+    response) and GALP alone. --device adds the same four times on a device: on the CPU measured here (a few
+    forward passes of the student, a few seconds), on a known GPU its projection. INPUTs and the shape options are
+    those of `localnat score`.
     """
     from ..io import load_input, read_inputs
-    from ..scoring.estimate import MEASURED_MFU, Projection
+    from ..scoring.estimate import MEASURED_MFU, Projection, duration_phrase, method_tokens
     from ..scoring.prepare.windows import whole_prefix_line, whole_prefix_warning
 
     dataset, lines = read_inputs(inputs, lambda s: load_input(s, config=config_name, split=split,
@@ -162,9 +209,19 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
     if warning := whole_prefix_warning(counts.whole_prefix_share, window):
         click.echo(warning, err=True)
+    rate = None
+    if device is not None:
+        from ..scoring.models import load_student
+
+        rate = device_rate(device, params, counts, gpus=gpus,
+                           load=lambda where: load_student(model, revision=model_revision, device=where)[0])
+    tokens = method_tokens(counts)
     if as_json:
+        measured = {} if rate is None else {"device": {
+            "where": rate.where, "how": rate.how, "tokens_per_second": rate.tokens_per_second,
+            "seconds": {key: rate.seconds(n) for key, n in tokens.items()}}}
         click.echo(json.dumps({**counts.to_dict(), "params": params, "flops": projection.flops,
-                               "projection": projection.to_dict()}, indent=2))
+                               "projection": projection.to_dict(), **measured}, indent=2))
         return
     width = max(len(k) for k in counts.to_dict())
     for key, value in counts.to_dict().items():
@@ -174,9 +231,13 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     if counts.errors:
         click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
     click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "
-               f"time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
+               f"projected time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
                f"{projection.mfu:.0%} MFU{' (measured: the CUDA default on an H100)' if mfu is None else ''}:")
     names = {"lalp": "exact LALP (every window)", "lalp_shared_prefix": "exact LALP, question computed once",
              "blockmask": "blockmask approximation", "galp": "GALP alone"}
     for key, label in names.items():
-        click.echo(f"  {label:<36} {projection.flops[key]:>10.3g} FLOPs  {_duration(projection.hours[key]):>9}")
+        click.echo(f"  {label:<36} {projection.flops[key]:>10.3g} FLOPs  {duration_phrase(projection.hours[key] * 3600):>15}")
+    if rate is not None:
+        click.echo(f"\nOn {rate.where} ({rate.how}: {rate.tokens_per_second:,.0f} tokens/s):")
+        for key, label in names.items():
+            click.echo(f"  {label:<36} {tokens[key]:>10,} tokens  {duration_phrase(rate.seconds(tokens[key])):>15}")

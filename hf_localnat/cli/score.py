@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -127,8 +129,10 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     s3://..., gs://..., memory://...; --storage-options for credentials). OUTPUT gets every input column plus lalp, galp, lalp_steps,
     num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
     prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
-    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Results are cached
-    by `datasets`: rerunning the same command, or changing only --batch-tokens, reads them back.
+    OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Scores are
+    checkpointed every --checkpoint-rows rows, keyed by the definition, the student and each row's question and
+    response: rerunning the same command, or one that changes only --batch-tokens, --teacher or other columns, reads
+    them back instead of scoring.
     """
     from ..io import check_output, load_input, read_inputs, require_columns, save_output
     from ..scoring.estimate import Projection
@@ -136,10 +140,12 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     from ._checkpoints import Progress, score_resumable
     from ..scoring.prepare.windows import whole_prefix_warning
     from ..segment_llm import inputs_steps_provenance
-    from .estimate import sampled_estimate, summary_line
+    from .estimate import device_rate, sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report
-    with catch_signals(), reported_interruption(output, progress, stats, written):
+    existed = output_exists(output, storage_options)
+    with catch_signals(), reported_interruption(output, progress, stats, written, existed=existed,
+                                                checkpoint_rows=checkpoint_rows, shard_rows=shard_rows):
         remote = dict(storage_options=storage_options)
         check_output(output, overwrite=overwrite, **remote)
         scorer = LocalNaturalnessScorer(
@@ -165,17 +171,20 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
                                                    segmenter=segmenter, prompt_format=prompt_format,
                                                    max_length=max_length, response_part=response_part,
                                                    steps_column=steps_column)
-        click.echo(summary_line(counts, Projection.of(counts, params), sampled=sampled), err=True)
+        projection = Projection.of(counts, params)
         if warning := whole_prefix_warning(counts.whole_prefix_share, scorer.config.window):
             click.echo(warning, err=True)
         start = time.perf_counter()
-        if engine == "ray":
+        if engine == "ray":  # the actors' devices are not this machine's: the GPU projection, named as such
+            gpus = max(1, round(workers * gpus_per_worker))
+            click.echo(summary_line(counts, Projection.of(counts, params, gpus=gpus), sampled=sampled), err=True)
             from ..scoring.ray_engine import score_with_ray
 
-            path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
-                                  gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
-                                  overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
-                                  **remote)
+            with RowsBar() as bar:
+                path = score_with_ray(scorer, dataset, output, address=ray_address, workers=workers,
+                                      gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
+                                      overwrite=overwrite, stats=stats, warn=lambda line: click.echo(line, err=True),
+                                      before_scoring=bar.start, on_rows=bar.update, **remote)
             written.append(path)
             click.echo(summarize(load_input(str(path), **remote), time.perf_counter() - start,
                                  window=scorer.config.window))
@@ -190,20 +199,38 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
                    f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
         # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
         # loads only when a batch actually needs scoring, so a rerun never loads it.
-        parallel = {}
+        parallel, gpu_workers = {}, False
         if num_proc > 1:
             import torch
 
-            if torch.cuda.is_available():  # a forked child cannot use CUDA
+            gpu_workers = torch.cuda.is_available()
+            if gpu_workers:  # a forked child cannot use CUDA
                 import multiprocess
 
                 multiprocess.set_start_method("spawn", force=True)
             parallel = dict(with_rank=True, num_proc=num_proc)
-        # Finished chunks are checkpointed (keyed by the scorer's fingerprint and the input's): a rerun after a kill or
-        # after success scores only the rest, and never loads the model when nothing is left.
-        resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
-                                  echo=lambda line: click.echo(line, err=True), progress=progress,
-                                  between_chunks=raise_if_signalled, **parallel)
+        # Finished chunks are checkpointed (keyed by the scorer's fingerprint and what the chunk's rows hold in question
+        # and response): a rerun after a kill or after success, or one that changes only other columns, scores only
+        # the rest, and never loads the model when nothing is left.
+        # One bar over the rows left, moved after every forward batch by the scorer's callback (in this process; with
+        # --num-proc the workers cannot call back, and `datasets`' bar counts finished map batches instead).
+        def announce(rows_left: int) -> None:
+            """The estimate line, once the checkpoints are read: the time on this run's device for the rows left
+            (measured on the CPU: the student loads here, as scoring is about to load it anyway)."""
+            rate = None
+            if rows_left:
+                # no student on a GPU here when each worker loads one there (an unknown GPU: the projection)
+                rate = device_rate(scorer.device_arg, params, counts, batch_tokens=batch_tokens,
+                                   load=None if gpu_workers else (lambda _: scorer.model),
+                                   gpus=num_proc if parallel else 1)
+            click.echo(summary_line(counts, projection, rate, rows_left=rows_left, sampled=sampled), err=True)
+            bar.start(rows_left)
+
+        with RowsBar(own=not parallel) as bar:
+            resumed = score_resumable(scorer, dataset, checkpoint_rows=checkpoint_rows, map_batch_size=map_batch_size,
+                                      echo=lambda line: click.echo(line, err=True), progress=progress,
+                                      between_chunks=raise_if_signalled, before_scoring=announce,
+                                      on_rows=bar.update if not parallel else None, **parallel)
         raise_if_signalled()  # one a library swallowed while the last chunk was scored
         scored = resumed.dataset
         seconds = time.perf_counter() - start
@@ -217,29 +244,95 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
         click.echo(f"Provenance ({where_recorded(path)}): {provenance.describe()}.")
 
 
+class RowsBar:
+    """`localnat score`'s progress bar: rows scored, to a tenth of a row (a row counts its share of the tokens run,
+    `LocalNaturalnessScorer.score`'s `progress_callback`), on stderr, shown whenever `datasets` shows its bars
+    (`datasets.disable_progress_bars()` or `HF_DATASETS_DISABLE_PROGRESS_BARS=1` hide it). While it is shown,
+    `datasets`' own `map` bar, which moves only when a whole map batch is done, is hidden.
+
+    Args:
+        own (`bool`): show this bar (`False`: leave `datasets`' bar, for `--num-proc`).
+    """
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar:24}| {n:.1f}/{total:.0f} rows [{elapsed}<{remaining}]"
+
+    def __init__(self, own: bool = True) -> None:
+        self.own, self.bar, self._restore = own, None, False
+
+    def __enter__(self) -> RowsBar:
+        import datasets
+
+        if self.own and datasets.is_progress_bar_enabled():
+            datasets.disable_progress_bars()
+            self._restore = True
+        return self
+
+    def start(self, rows: int) -> None:
+        """Scoring starts, with `rows` left to score (none: no bar)."""
+        if self._restore and rows:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=rows, desc="Scoring", unit="row", bar_format=self.FORMAT, disable=False,
+                            file=sys.stderr)
+
+    def update(self, rows: float) -> None:
+        """`rows` more rows' worth of work is done."""
+        if self.bar is not None:
+            self.bar.update(rows)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self._restore:
+            import datasets
+
+            datasets.enable_progress_bars()
+
+
+def output_exists(output: str, storage_options: dict) -> bool:
+    """Whether OUTPUT is there before the run (a local path, or a URL on its filesystem); `False` when that cannot
+    be told."""
+    from ..io.remote import filesystem, is_url, local_path
+
+    try:
+        if is_url(output):
+            fs, path = filesystem(output, storage_options)
+            return bool(fs.exists(path))
+        return os.path.lexists(os.path.expanduser(local_path(output)))
+    except Exception:  # noqa: BLE001 - only the wording of an interruption depends on it
+        return False
+
+
 @contextmanager
-def reported_interruption(output: str, progress, stats: dict, written: list) -> Iterator[None]:
-    """On Ctrl-C or SIGTERM inside the block: one line (what was checkpointed, that OUTPUT was not written, the
-    command that resumes) and exit 130 / 143. The checkpoints stay; every temporary file is already gone (each
-    `atomic_output` removes its own)."""
+def reported_interruption(output: str, progress, stats: dict, written: list, *, existed: bool = False,
+                          checkpoint_rows: int = 1024, shard_rows: int = 1024) -> Iterator[None]:
+    """On Ctrl-C or SIGTERM inside the block: one line and exit 130 / 143. The line says what was checkpointed and
+    what a rerun of the same command does with it (resumes after it, or starts over, with the option that sets how
+    often a checkpoint is written), whether OUTPUT was written, and names an old OUTPUT only when one was there
+    (`existed`). The checkpoints stay; every temporary file is already gone (each `atomic_output` removes its own)."""
     from ._signals import Terminated, exit_code, same_command, signal_of
 
     try:
         yield
     except (KeyboardInterrupt, Terminated) as e:
         signum = signal_of(e)
-        if "shards" in stats:  # --engine ray
-            kept = f"checkpointed {stats.get('shards_done', 0)} of {stats['shards']} shards"
-        elif progress.chunks:
-            kept = f"checkpointed {progress.checkpointed()} of {progress.chunks} chunks"
-        else:
-            kept = "nothing checkpointed yet"
+        ray = "shards" in stats  # --engine ray
+        done = stats.get("shards_done", 0) if ray else progress.checkpointed()
+        total = stats["shards"] if ray else progress.chunks
+        unit, option, size = ("shards", "--shard-rows", shard_rows) if ray else ("chunks", "--checkpoint-rows",
+                                                                              checkpoint_rows)
+        name = signal.Signals(signum).name
+        command = same_command(click.get_current_context())
+        old = " (the old one is intact)" if existed else ""
         if written:
-            outcome = f"{written[0]} was already written in full"
+            line = f"{written[0]} was already written in full; nothing is left to do."
+        elif done:
+            line = (f"checkpointed {done} of {total} {unit} ({size} rows each); nothing was written to {output}{old}. "
+                    f"Resume with the same command, which scores only the rest: {command}")
         else:
-            outcome = f"nothing was written to {output} (an old one is intact)"
-        click.echo(f"Interrupted by {signal.Signals(signum).name}: {kept}; {outcome}. Resume with the same command: "
-                   f"{same_command(click.get_current_context())}", err=True)
+            line = (f"nothing checkpointed yet (a checkpoint is written every {size} rows; a smaller {option} "
+                    f"checkpoints sooner); nothing was written to {output}{old}. Rerunning starts over: {command}")
+        click.echo(f"Interrupted by {name}: {line}", err=True)
         raise click.exceptions.Exit(exit_code(signum)) from None
 
 

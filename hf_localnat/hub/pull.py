@@ -86,16 +86,19 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
     Raises:
         OutputExistsError: `output` exists and `overwrite` is False.
         ConfigError: the config does not exist.
-        PublishError: the dataset cannot be found or read.
+        PublishError: the dataset cannot be found or read, or the Hub cannot be reached (`io.remote.check_hub_reachable`).
     """
     from datasets import load_dataset
     from huggingface_hub import DatasetCard
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     from ..io import check_output, save_output
+    from ..io.remote import check_hub_reachable
 
     output = check_output(output, overwrite=overwrite, storage_options=storage_options)
     local = Path(source).expanduser().is_dir()
+    if not local:
+        check_hub_reachable(error=PublishError, hint="Offline, pull a local repo folder instead.")
     try:
         card_text = ((Path(source).expanduser() / "README.md").read_text(encoding="utf-8") if local
                      else DatasetCard.load(source, repo_type="dataset", token=token).content)

@@ -101,6 +101,10 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
         return loaded
     if _looks_like_path(source):
         raise FileNotFoundError(f"Input {source!r} does not exist; check the path (or pass a Hub dataset id).")
+    if not datasets.config.HF_DATASETS_OFFLINE:
+        from .remote import check_hub_reachable
+
+        check_hub_reachable(hint=f"Offline, pass a local file (or the cached {source!r} with HF_DATASETS_OFFLINE=1).")
     try:
         if split is None:
             return _pick_split(datasets.load_dataset(source, config), None, source)

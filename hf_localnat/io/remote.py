@@ -81,6 +81,40 @@ def parse_storage_options(text: str | Mapping[str, Any] | None) -> dict[str, Any
     return value
 
 
+def check_hub_reachable(endpoint: str | None = None, *, timeout: float = 5.0, error: type[Exception] = InputError,
+                        hint: str = "") -> None:
+    """Fail at once, in one line, when the Hub's host cannot be reached (no network, a closed port, an unknown host),
+    instead of letting `huggingface_hub` retry every request with a line each (about 25 s of `Retrying in ...`) or
+    fail with a traceback. Offline mode (`HF_HUB_OFFLINE=1`) connects to nothing, so it checks nothing.
+
+    Args:
+        endpoint (`str`, *optional*): the Hub's URL  [default: `HF_ENDPOINT`, `huggingface_hub.constants.ENDPOINT`].
+        timeout (`float`, *optional*): seconds to wait for the connection.
+        error (`type`, *optional*): the error to raise (an `hf_localnat.errors` class).
+        hint (`str`, *optional*): a sentence appended to the message (what to do offline).
+
+    Raises:
+        `error`: the host refused, could not be resolved or did not answer within `timeout`.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    endpoint = endpoint or constants.ENDPOINT
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise error(f"Cannot reach the Hub at {endpoint} ({reason}); check your network (or HF_ENDPOINT), then "
+                    f"rerun.{' ' + hint if hint else ''}") from None
+
+
 def filesystem(url: str, storage_options: Mapping[str, Any] | None = None):
     """`(fsspec filesystem, path on it)` for `url`, with fresh listings (a cached one could hide a new file).
 
@@ -91,6 +125,8 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None):
     from fsspec.registry import known_implementations
 
     protocol = _URL.match(url).group(1)
+    if protocol == "hf":
+        check_hub_reachable(hint="Offline, use a local file.")
     try:
         fs, path = url_to_fs(url, **(storage_options or {}))
     except ImportError as e:

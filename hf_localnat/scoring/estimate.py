@@ -10,6 +10,7 @@ holds `min(|P| + e_i - a_w, max_length)` tokens (SPEC §5 drops context, then cu
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -125,6 +126,13 @@ def non_embedding_parameters(model_config) -> int:
     return total
 
 
+def method_tokens(counts: TokenCounts) -> dict[str, int]:
+    """The tokens the model runs for each way to score: exact LALP (`lalp`), exact LALP with each question computed
+    once (`lalp_shared_prefix`, the default paths), the blockmask approximation (two passes) and GALP alone."""
+    return {"lalp": counts.window_tokens, "lalp_shared_prefix": counts.model_tokens,
+            "blockmask": 2 * counts.galp_tokens, "galp": counts.galp_tokens}
+
+
 @dataclass(frozen=True)
 class Projection:
     """FLOPs (2·N·T, attention not counted) of each way to score, and the GPU-hours they project to."""
@@ -139,10 +147,8 @@ class Projection:
     @classmethod
     def of(cls, counts: TokenCounts, params: int, *, gpu: str = "h100", gpus: int = 1,
            mfu: float = MEASURED_MFU) -> Projection:
-        tokens = {"lalp": counts.window_tokens, "lalp_shared_prefix": counts.model_tokens,
-                  "blockmask": 2 * counts.galp_tokens, "galp": counts.galp_tokens}
         return cls(params, gpu, gpus, GPU_PEAK_TFLOPS[gpu], mfu,
-                   {name: 2.0 * params * t for name, t in tokens.items()})
+                   {name: 2.0 * params * t for name, t in method_tokens(counts).items()})
 
     @property
     def hours(self) -> dict[str, float]:
@@ -151,3 +157,109 @@ class Projection:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hours": self.hours}
+
+
+def duration_phrase(seconds: float) -> str:
+    """A duration as a person says it: `"under a second"`, `"about 3 s"`, `"about 12 min"`, `"about 2.5 h"`.
+
+    Example:
+        >>> [duration_phrase(s) for s in (0.2, 3.4, 725, 9000)]
+        ['under a second', 'about 3 s', 'about 12 min', 'about 2.5 h']
+    """
+    if seconds < 1:
+        return "under a second"
+    if round(seconds) < 60:
+        return f"about {round(seconds)} s"
+    if round(seconds / 60) < 60:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How fast a device runs the student, in tokens per second, and where that figure comes from.
+
+    Attributes:
+        where (`str`): the device, in words (`"this CPU"`, `"1 H100"`).
+        how (`str`): how the rate was found (`"measured 3 forward passes of 128 tokens"`, `"projected from FLOPs
+            at 27% MFU"`).
+        tokens_per_second (`float`): model tokens per second.
+    """
+
+    where: str
+    how: str
+    tokens_per_second: float
+
+    def seconds(self, tokens: float) -> float:
+        """Time to run `tokens` model tokens."""
+        return tokens / self.tokens_per_second
+
+    def describe(self, tokens: float) -> str:
+        """`"about 12 min on this CPU (measured 3 forward passes of 128 tokens)"`."""
+        return f"{duration_phrase(self.seconds(tokens))} on {self.where} ({self.how})"
+
+
+def projected_rate(params: int, *, gpu: str = "h100", gpus: int = 1, mfu: float = MEASURED_MFU,
+                   measured_mfu: bool = True) -> Rate:
+    """The rate 2·N FLOPs per token gives on `gpus` x `gpu` at `mfu` of its published peak (a projection: nothing
+    runs)."""
+    flops = GPU_PEAK_TFLOPS[gpu] * 1e12 * mfu * gpus
+    note = ", this project's measured CUDA default" if measured_mfu else ""
+    return Rate(f"{gpus} {gpu.upper()}", f"projected from FLOPs at {mfu:.0%} MFU{note}", flops / (2.0 * params))
+
+
+def known_gpu(name: str) -> str | None:
+    """The `GPU_PEAK_TFLOPS` key of a CUDA device name, or `None`.
+
+    Example:
+        >>> known_gpu("NVIDIA H100 80GB HBM3"), known_gpu("NVIDIA A100-SXM4-80GB"), known_gpu("Tesla T4")
+        ('h100', 'a100', None)
+    """
+    words = re.split(r"[^a-z0-9]+", name.lower())
+    return next((key for key in GPU_PEAK_TFLOPS if key in words), None)
+
+
+def measured_rate(model, shape: tuple[int, int], *, passes: int = 3, budget_seconds: float = 3.0) -> Rate:
+    """Run a few forward passes of `model` on its own device (random token ids of `shape`, rows x tokens, no
+    gradient) and time them: at most `passes` timed passes, fewer once `budget_seconds` have gone (at least one),
+    after one short warm-up pass. See `pass_shape` for a shape like a scoring batch's."""
+    import time
+
+    import torch
+
+    device = next(model.parameters()).device
+    vocab = int(model.get_input_embeddings().num_embeddings)
+    generator = torch.Generator().manual_seed(0)
+
+    def run(size) -> None:
+        ids = torch.randint(0, vocab, size, generator=generator).to(device)
+        with torch.no_grad():
+            model(input_ids=ids)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run((1, 8))  # warm-up: first-call allocations and kernel selection
+    timed, start = 0, time.perf_counter()
+    while timed < passes and (timed == 0 or time.perf_counter() - start < budget_seconds):
+        run(shape)
+        timed += 1
+    seconds = time.perf_counter() - start
+    if device.type == "cuda":
+        where = f"this {torch.cuda.get_device_name(device)}"
+    else:
+        where = "this CPU" if device.type == "cpu" else f"this {device.type.upper()} device"
+    plural = "es" if timed > 1 else ""
+    size = f"{shape[0]} x {shape[1]}" if shape[0] > 1 else f"{shape[1]}"
+    return Rate(where, f"measured {timed} forward pass{plural} of {size} tokens", timed * shape[0] * shape[1] / seconds)
+
+
+#: Tokens of one timed pass on the CPU (a few seconds at most for a small student on two cores).
+CPU_PASS_TOKENS = 256
+
+
+def pass_shape(counts: TokenCounts, device_type: str, batch_tokens: int) -> tuple[int, int]:
+    """`(rows, tokens)` of one timed pass for `measured_rate`, like a scoring batch: rows of the input's average
+    window (16 to 512 tokens), `CPU_PASS_TOKENS` of them in all on the CPU, `batch_tokens` on an accelerator."""
+    length = max(16, min(512, round(counts.window_tokens / max(1, counts.steps))))
+    total = CPU_PASS_TOKENS if device_type == "cpu" else batch_tokens
+    return max(1, total // length), length

@@ -12,6 +12,8 @@ it, and without it `map` still works, with cache misses on knob changes (a warni
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -79,11 +81,9 @@ class DatasetsIntegration:
                 return None
             return table.column(name) if table is not None else batch[name]
 
-        texts = batch_texts(column, names, question_column=self.question_column, response_column=self.response_column,
-                            messages_column=self.messages_column,
-                            steps_column=self.steps_column if self.config.segmenter == "given" else None)
+        texts = self.read_texts(column, names)
         rows = self.score(responses=texts.responses, questions=texts.questions, steps=texts.steps, progress=False,
-                          input_errors=texts.errors)
+                          input_errors=texts.errors, progress_callback=self.progress_callback)
         if table is None:
             return to_columns(rows)
         scored = to_table(rows)
@@ -91,6 +91,41 @@ class DatasetsIntegration:
         for field_ in scored.schema:
             kept = kept.append_column(field_, scored.column(field_.name))
         return kept
+
+    def read_texts(self, column, names):
+        """What this scorer reads from a batch (`io.shapes.batch_texts` with its columns): the responses (or
+        steps), questions and input errors, row for row."""
+        return batch_texts(column, names, question_column=self.question_column, response_column=self.response_column,
+                           messages_column=self.messages_column,
+                           steps_column=self.steps_column if self.config.segmenter == "given" else None)
+
+    def content_digests(self, dataset, ranges, *, read_rows: int = 4096) -> list[str]:
+        """A digest per row range of `dataset` of what this scorer reads in those rows (question, response or
+        steps, input error, as `read_texts` gives them) and of `fingerprint()`: the key under which their scores
+        are kept. Other columns (teacher, correctness, ...) are not part of it, so changing them keeps the key.
+
+        Args:
+            dataset (`datasets.Dataset`): the rows.
+            ranges (`Sequence[tuple[int, int]]`): `(start, stop)` row ranges, in increasing order, not overlapping.
+            read_rows (`int`, *optional*): rows read at a time.
+        """
+        arrow = dataset.with_format("arrow")
+        fingerprint = self.fingerprint()
+        digests = []
+        for start, stop in ranges:
+            digest = hashlib.sha256(f"{fingerprint}\0{stop - start}\0".encode())
+            for at in range(start, stop, read_rows):
+                table = arrow[at:min(stop, at + read_rows)]
+                texts = self.read_texts(lambda name: table.column(name) if name in table.column_names else None,
+                                        table.column_names)
+                steps = texts.steps if texts.steps is not None else [None] * len(texts.responses)
+                questions = texts.questions if texts.questions is not None else [None] * len(texts.responses)
+                errors = texts.errors if texts.errors is not None else [None] * len(texts.responses)
+                for row in zip(questions, texts.responses, steps, errors, strict=True):
+                    digest.update(json.dumps(row, separators=(",", ":"), default=str).encode())
+                    digest.update(b"\n")
+            digests.append(digest.hexdigest()[:24])
+        return digests
 
     # ---------------------------------------------------------------------------------------------- in a worker
     def _before_batch(self, rank: int | None) -> None:

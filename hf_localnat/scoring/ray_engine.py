@@ -8,8 +8,9 @@ output has the same rows in the same order, the same columns and the same proven
 How a run goes:
 
 1. The input is read like the single-process CLI reads it (`io.load_input`) and cut into contiguous shards of
-   `shard_rows` rows. A shard's file name is derived from the scorer's fingerprint, the input's fingerprint and its
-   row range, so a rerun of the same command finds the shards it already wrote.
+   `shard_rows` rows. A shard's file name is derived from the scorer's fingerprint, what it reads in the input's
+   rows (`shard_key`: questions and responses, not the other columns) and its row range, so a rerun of the same
+   command, or of one that changes only other columns, finds the shards it already wrote.
 2. The rows of the shards still missing (only the columns the scorer reads, plus the row number) go to Ray Data as
    one block per shard; `map_batches` runs them through a pool of `workers` scorer actors. Ray restarts an actor
    that dies and retries its batch.
@@ -66,6 +67,13 @@ def shard_names(num_rows: int, shard_rows: int, key: str) -> list[tuple[int, int
     return names
 
 
+def shard_key(scorer, dataset) -> str:
+    """What names the shards of scoring `dataset` with `scorer`: the scorer's fingerprint and a digest of what it
+    reads in every row (`content_digests`), so a rerun that changes only other columns (a teacher) finds them."""
+    [content] = scorer.content_digests(dataset, [(0, dataset.num_rows)])
+    return f"{scorer.fingerprint()}:{content}:{dataset.num_rows}"
+
+
 class _ScorerActor:
     """One Ray actor: a copy of the scorer (configuration only when pickled; the model loads on the first batch)."""
 
@@ -105,6 +113,8 @@ def score_with_ray(
     stats: dict | None = None,
     storage_options: dict | None = None,
     warn: Callable[[str], None] = logger.warning,
+    before_scoring: Callable[[int], None] | None = None,
+    on_rows: Callable[[float], None] | None = None,
 ) -> Path | str:
     """Score `input_path` with `scorer` on a Ray cluster and write `output` (as `localnat score` would).
 
@@ -130,6 +140,10 @@ def score_with_ray(
             shards of a URL output are kept under the `datasets` cache, see `shard_folder`).
         warn (`Callable[[str], None]`, *optional*): gets the one line said about each shard found unusable (it is
             discarded and scored again; shards record their rows and a checksum, see `io.checked`).
+        before_scoring (`Callable[[int], None]`, *optional*): called once the shards are read, with the rows left to
+            score (also when it is 0).
+        on_rows (`Callable[[float], None]`, *optional*): called with the rows each batch that comes back from the
+            actors adds (`batch_size` rows at most: a smaller `batch_size` moves it more often).
 
     Returns:
         `Path`: the output written.
@@ -161,8 +175,7 @@ def score_with_ray(
     require_columns(dataset, needed, what="scoring")
     columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
                            scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
-    key = f"{scorer.fingerprint()}:{dataset._fingerprint}:{dataset.num_rows}"
-    shards = shard_names(dataset.num_rows, shard_rows, key)
+    shards = shard_names(dataset.num_rows, shard_rows, shard_key(scorer, dataset))
     folder = shard_folder(output)
     with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
         folder.mkdir(parents=True, exist_ok=True)
@@ -181,6 +194,8 @@ def score_with_ray(
     pending = [(start, stop, name) for start, stop, name in shards if name not in done]
     stats.update(shards=len(shards), shards_reused=len(shards) - len(pending),
                  rows_scored=sum(stop - start for start, stop, _ in pending), nodes={}, workers={})
+    if before_scoring is not None:
+        before_scoring(stats["rows_scored"])
     if pending:
         if not ray.is_initialized():
             ray.init(address=address, **{"include_dashboard": False, "log_to_driver": False, **(ray_init or {})})
@@ -200,6 +215,7 @@ def score_with_ray(
         received: list[dict[int, dict]] = [{} for _ in pending]
         for batch in scored.iter_batches(batch_format="pyarrow", batch_size=None):
             workers = batch.column(WORKER_COLUMN).to_pylist()
+            new = 0
             for row, record, worker in zip(batch.column(ROW_COLUMN).to_pylist(),
                                            batch.select(list(OUTPUT_COLUMNS)).to_pylist(), workers, strict=True):
                 index = owner[row]
@@ -207,7 +223,10 @@ def score_with_ray(
                     node, _, pid = worker.rpartition(":")
                     stats["nodes"][node] = stats["nodes"].get(node, 0) + 1
                     stats["workers"][int(pid)] = stats["workers"].get(int(pid), 0) + 1
+                    new += 1
                 received[index][row] = record  # a retried batch's rows replace, never add
+            if on_rows is not None and new:
+                on_rows(new)
             for index, (start, stop, name) in enumerate(pending):
                 if name not in done and len(received[index]) == stop - start:
                     table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=SCHEMA)

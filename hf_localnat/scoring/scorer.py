@@ -10,7 +10,7 @@ number it prints.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import fingerprint as _fingerprint
 from .config import ScoringConfig
@@ -120,6 +120,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, prepare_workers=prepare_workers, mode=mode,
             response_part=response_part, steps_provenance=steps_provenance,
         )
+        self.progress_callback = None  # called with rows' worth of work done after each batch (`score`); not pickled
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
         self.path = None  # what the engine runs (packed windows, dense batches, ...), set once the model is used
         self._pool = None  # `prepare.pool.PreparePool`, started on first use when `prepare_workers` asks for one
@@ -183,6 +184,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         *,
         progress: bool | None = None,
         input_errors: Sequence[str | None] | None = None,
+        progress_callback: Callable[[float], None] | None = None,
     ) -> list[dict]:
         """Score responses; one dict per response with the SPEC §7 fields, in input order.
 
@@ -193,6 +195,10 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             progress (`bool`, *optional*): show a progress bar (default: only on a terminal).
             input_errors (`Sequence[str]`, *optional*): per row, the reason the input layer found no response in it
                 (`invalid_conversation`, SPEC §9), or `None`; such a row gets it as `score_error` unscored.
+            progress_callback (`Callable[[float], None]`, *optional*): called after every forward batch (or pack)
+                with the rows' worth of work it finished: each row counts its share of tokens run, so the values sum
+                to the number of rows, and each chunk of `prefetch_rows` rows adds up to exactly its row count.
+                `Dataset.map(scorer)` passes `scorer.progress_callback` (in this process; `num_proc` workers have none).
 
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
@@ -212,7 +218,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         rows = list(zip(range(len(questions)), responses, questions, steps, errors))
         results, self.last_run = score_prepared(
             self.model, rows, lambda chunk: prepare_rows(self.tokenizer, self.config, self.max_length, chunk, prefix_cache),
-            pad_id, self.config, pool=self._preparation_pool(), progress=progress,
+            pad_id, self.config, pool=self._preparation_pool(), progress=progress, on_rows=progress_callback,
         )
         return results
 

@@ -240,6 +240,7 @@ def run_blockmask(
     token_ranges: Sequence[Sequence[tuple[int, int]]],
     pad_id: int,
     config: ScoringConfig,
+    on_batch: Callable[[int], None] | None = None,
 ) -> WindowRun:
     """`mode="blockmask"`: the block-masked pass (`blockmask.blockmask_logprobs`) of each GALP window, in dense
     token-budget batches with the same out-of-memory back-off as `run_windows`.
@@ -249,6 +250,7 @@ def run_blockmask(
         prefix_lengths (`Sequence[int]`): |P| of each window.
         token_ranges (`Sequence[Sequence[tuple[int, int]]]`): each row's step token ranges.
         config (`ScoringConfig`): `window`, `batch_tokens`, `bucket_ratio`, `oom_backoff`.
+        on_batch (`Callable[[int], None]`, *optional*): called with the real tokens of each finished batch.
     """
     result = WindowRun(logprobs=[None] * len(windows), real_tokens=sum(len(w) for w in windows))
     lengths = [len(w) for w in windows]
@@ -260,6 +262,8 @@ def run_blockmask(
         )
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
+        if on_batch is not None:
+            on_batch(sum(lengths[i] for i in batch))
 
     batch_run = run_batches(
         lengths, config.batch_tokens, run, bucket_ratio=config.bucket_ratio, backoff=config.oom_backoff,

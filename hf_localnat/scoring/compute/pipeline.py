@@ -31,6 +31,7 @@ def score_prepared(
     *,
     pool: PreparePool | None = None,
     progress: bool | None = None,
+    on_rows: Callable[[float], None] | None = None,
 ) -> tuple[list[dict], WindowRun]:
     """Score `rows`, `config.prefetch_rows` at a time (all at once with `0`).
 
@@ -43,6 +44,9 @@ def score_prepared(
         pool (`PreparePool`, *optional*): prepare chunks in its worker processes instead, one more than it has
             workers in flight.
         progress (`bool`, *optional*): show a progress bar (default: only on a terminal).
+        on_rows (`Callable[[float], None]`, *optional*): called after every batch with the rows' worth of work it
+            finished (a row's share is its tokens run over all its tokens; a row without a score counts 1 at once);
+            each chunk adds up to exactly its row count.
 
     Returns:
         `tuple[list[dict], WindowRun]`: the SPEC §7 record of each row in order, and what the whole call took
@@ -68,8 +72,12 @@ def score_prepared(
             prefix_lengths = [row.prefix_length for row in todo for _ in (row.galp, *row.steps)]
             bar.total += sum(len(w) for w in windows)
             bar.refresh()
-            runs.append(run_windows(model, windows, prefix_lengths, pad_id, config, bar.update))
-            blocks = _blockmask(model, todo, pad_id, config) if config.mode == "blockmask" else None
+            rows_done = RowsDone(on_rows, len(chunk), len(todo), windows, config.mode == "blockmask")
+            runs.append(run_windows(model, windows, prefix_lengths, pad_id, config,
+                                    lambda tokens: (bar.update(tokens), rows_done.add(tokens))))
+            blocks = (_blockmask(model, todo, pad_id, config, rows_done.add) if config.mode == "blockmask"
+                      else None)
+            rows_done.finish()
             results.extend(aggregate_rows(chunk, runs[-1], blocks))
             runs.extend([blocks] if blocks is not None else [])
     merged = merge_runs(runs)
@@ -77,9 +85,38 @@ def score_prepared(
     return results, merged
 
 
-def _blockmask(model, rows: Sequence[PreparedRow], pad_id: int, config: ScoringConfig) -> WindowRun:
+class RowsDone:
+    """Turns the tokens of each finished batch of a chunk into rows' worth of work for `on_rows`: the chunk's rows
+    without an error share its tokens (rows with one count 1 each, at once); `finish` sends what rounding left, so
+    that the chunk adds up to exactly its row count."""
+
+    def __init__(self, on_rows: Callable[[float], None] | None, rows: int, scored: int, windows, blockmask: bool):
+        self.on_rows = on_rows
+        self.left = float(rows)
+        # blockmask runs the GALP windows twice: once in `run_windows`, once block-masked
+        tokens = sum(len(w) for w in windows) * (2 if blockmask else 1)
+        self.per_token = scored / tokens if tokens else 0.0
+        self._send(rows - scored)
+
+    def _send(self, rows: float) -> None:
+        rows = min(rows, self.left)
+        if self.on_rows is not None and rows > 0:
+            self.left -= rows
+            self.on_rows(rows)
+
+    def add(self, tokens: int) -> None:
+        """A batch of `tokens` window tokens finished."""
+        self._send(tokens * self.per_token)
+
+    def finish(self) -> None:
+        """The chunk is done: send the rest (float rounding)."""
+        self._send(self.left)
+
+
+def _blockmask(model, rows: Sequence[PreparedRow], pad_id: int, config: ScoringConfig,
+               on_batch: Callable[[int], None] | None = None) -> WindowRun:
     """`mode="blockmask"`: the block-masked pass of the GALP window of each row (rows without an error)."""
     return run_blockmask(
         model, [row.galp for row in rows], [row.prefix_length for row in rows], [row.token_ranges for row in rows],
-        pad_id, config,
+        pad_id, config, on_batch,
     )
