@@ -55,6 +55,8 @@ class Provenance:
         version (`str`): the hf_localnat version that scored.
         response_part (`str`): the part of each response that was scored (`full`, `thinking`, `answer`; SPEC §9).
             Outputs of versions that did not record it scored the `full` response.
+        sample (`dict`, *optional*): `{"questions": N, "seed": S}` when only a sample of the questions was scored
+            (`localnat score --sample-questions N --seed S`, `hf_localnat.io.questions`); `None` for every question.
     """
 
     window: int
@@ -66,6 +68,7 @@ class Provenance:
     student: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
     response_part: str = "full"
+    sample: Mapping[str, int] | None = None
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -75,7 +78,8 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         """`{"definition": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
-        return {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        out = {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        return out | ({"sample": dict(self.sample)} if self.sample else {})
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): equal provenances give equal bytes."""
@@ -94,7 +98,7 @@ class Provenance:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
                                   "of hf-localnat to record it.")
         return cls(**{name: definition[name] for name in DEFINITION_FIELDS}, student=dict(data.get("student") or {}),
-                   version=str(data.get("version", "")))
+                   version=str(data.get("version", "")), sample=data.get("sample") or None)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Provenance:
@@ -135,8 +139,10 @@ class Provenance:
             student += f" ({self.student.get('package')} {self.student['package_version']})"
         max_length = self.max_length if self.max_length is not None else "model maximum"
         part = "" if self.response_part == "full" else f", {self.response_part} part"
+        sample = (f", a sample of {self.sample['questions']} questions (seed {self.sample['seed']})" if self.sample
+                  else "")
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
-                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}")
+                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}{sample}")
 
     # ------------------------------------------------------------------------------------------------- checking
     def names_student(self, model: str) -> bool:
@@ -194,7 +200,7 @@ def common(provenances: Iterable[Provenance | None], what: str = "the input") ->
         return None
     if len(known) > 1:
         a, b = list(known.values())[:2]
-        diff = [k for k in (*DEFINITION_FIELDS, "student", "version") if getattr(a, k) != getattr(b, k)]
+        diff = [k for k in (*DEFINITION_FIELDS, "student", "version", "sample") if getattr(a, k) != getattr(b, k)]
         raise ProvenanceError(f"Parts of {what} were scored differently ({', '.join(diff)}: {a.describe()} vs "
                               f"{b.describe()}); score them again with one setting before combining them.")
     if None in found:
