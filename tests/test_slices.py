@@ -23,6 +23,7 @@ def _rows(num_rows: int = 47, seed: int = 0) -> dict:
     return {"question": [f"q{i // 3}" for i in range(num_rows)], "response": [f"r{i}" for i in range(num_rows)],
             "teacher": [f"t{i % 3}" for i in range(num_rows)],
             "lalp": [None if math.isnan(v) else float(v) for v in lalp],
+            "galp": [None if math.isnan(v) else float(v) - 0.5 for v in lalp[::-1]],
             "rsr": [float(v) for v in rng.gamma(3.0, size=num_rows).round(1)],
             "correct": [bool(v) for v in rng.random(num_rows) < 0.7]}
 
@@ -88,3 +89,32 @@ def test_select_slice_writes_one_slice_with_its_rule(tmp_path):
     result = runner.invoke(main, ["select", str(path), "-o", str(tmp_path / "x.jsonl"), "--slice", "top",
                                   "--fraction", "0.5"])
     assert result.exit_code == 2 and "--fraction" in result.output
+
+
+def test_publish_slices_writes_three_configs_and_states_the_rule(tmp_path):
+    from hf_localnat.io import save_output
+    from hf_localnat.provenance import Provenance
+
+    rows = _rows(60, seed=5)
+    recorded = Provenance(window=4, segmenter="sentence", prompt_format="auto", max_length=None, mode="exact",
+                          dtype="float32", student={"kind": "hub", "id": "org/student", "revision": "c" * 40},
+                          version="0.1.0")
+    scored = save_output(Dataset.from_dict(rows), tmp_path / "scored.parquet", provenance=recorded)
+    kept = tmp_path / "kept"
+    result = CliRunner().invoke(main, ["publish", str(scored), "--repo-id", "u/pilot", "--dry-run", "--slices", "0.2",
+                                       "--correct-column", "correct", "--keep-folder", str(kept)])
+    assert result.exit_code == 0, result.output
+    want = _plain(rows, "lalp", 0.2, True, correct=True)
+    card = (kept / "README.md").read_text()
+    k, n = len(want["top"]), sum(v is not None and c for v, c in zip(rows["lalp"], rows["correct"]))
+    assert f"Rule: by lalp (higher = better), fraction 0.2: the {n} rows with a finite lalp and correct true" in card
+    assert f"k = floor(0.2 x {n}) = {k}" in card and "--slices 0.2" in card
+    for name in ("top", "middle", "bottom"):
+        from datasets import load_dataset
+
+        published = load_dataset(str(kept), f"slice_{name}", split="train")
+        assert published["response"] == [rows["response"][i] for i in want[name]]
+        counts = {t: sum(rows["teacher"][i] == t for i in want[name]) for t in ("t0", "t1", "t2")}
+        line = next(line for line in card.splitlines() if line.startswith(f"| slice\\_{name} |"))
+        assert line.split("|")[2].strip() == str(k) and [c.strip() for c in line.split("|")[4:7]] == [
+            str(counts[t]) for t in ("t0", "t1", "t2")]
