@@ -84,7 +84,7 @@ def test_select_slice_writes_one_slice_with_its_rule(tmp_path):
         data = json.loads(result.stdout)
         written = load_input(str(out))
         assert written["response"] == [rows["response"][i] for i in want[name]]
-        assert data["rows"] == len(want[name]) and data["rule"].startswith(f"{name} 0.2 by lalp (higher = better)")
+        assert data["rows"] == len(want[name]) and data["rule"].startswith(f"{name}: positions ") and "by lalp (higher = better), fraction 0.2" in data["rule"]
         assert not (tmp_path / f"{name}.rejected.jsonl").exists()
     result = runner.invoke(main, ["select", str(path), "-o", str(tmp_path / "x.jsonl"), "--slice", "top",
                                   "--fraction", "0.5"])

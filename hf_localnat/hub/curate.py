@@ -122,14 +122,7 @@ def slice_configs(slices) -> tuple[dict[str, Any], list[dict[str, Any]], str | N
     teachers = list(dict.fromkeys(t for s in slices.values() for t in s.teacher_counts))
     table = [{"config": f"slice_{name}", "rows": s.rows.num_rows, "positions": f"{s.start + 1}-{s.stop}",
               **{t: s.teacher_counts.get(t, 0) for t in teachers}} for name, s in slices.items()]
-    first = next(iter(slices.values()))
-    k = first.stop - first.start
-    filters = f"rows with a finite {first.by}" + (f" and {first.correct_column} true" if first.correct_column
-                                                    else "")
-    rule = (f"Rule: by {first.by} ({first.direction} = better), fraction {first.fraction:g}: the "
-            f"{first.num_candidates} {filters}, ordered best first (ties in input order); k = floor("
-            f"{first.fraction:g} x {first.num_candidates}) = {k}; top = the first k, middle = the k from position "
-            f"(N - k) // 2 + 1, bottom = the last k. No randomness.")
+    rule = "Rule: " + next(iter(slices.values())).pool_rule
     return {f"slice_{name}": s.rows for name, s in slices.items()}, table, rule
 
 
@@ -211,7 +204,7 @@ def curate_to_folder(scored, folder: str | os.PathLike, provenance: Provenance, 
                              teacher_column=selection.get("teacher_column", "teacher"),
                              question_column=selection.get("question_column", "question"))
         if echo is not None:
-            echo("Pilot slices: " + next(iter(pilot.values())).rule)
+            echo("Pilot slices: " + next(iter(pilot.values())).pool_rule)
             for part in pilot.values():
                 echo("  " + part.summary())
     write_curated_folder(curated, folder, provenance, pretty_name=pretty_name, repo_id=repo_id,

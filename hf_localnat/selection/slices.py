@@ -82,13 +82,18 @@ class ScoreSlice:
     teacher_counts: dict[str, int]
 
     @property
+    def pool_rule(self) -> str:
+        """The rule the three slices share, in one sentence (the card's)."""
+        filters = f"rows with a finite {self.by}" + (f" and {self.correct_column} true" if self.correct_column else "")
+        return (f"by {self.by} ({self.direction} = better), fraction {self.fraction:g}: the {self.num_candidates} "
+                f"{filters}, ordered best first (ties in input order); k = floor({self.fraction:g} x "
+                f"{self.num_candidates}) = {self.stop - self.start}; top = the first k, middle = the k from position "
+                "(N - k) // 2 + 1, bottom = the last k. No randomness.")
+
+    @property
     def rule(self) -> str:
-        """The exact rule, in one sentence."""
-        filters = f"rows with a finite {self.by}" + (f" and {self.correct_column} = true" if self.correct_column else "")
-        return (f"{self.name} {self.fraction:g} by {self.by} ({self.direction} = better): among the "
-                f"{self.num_candidates} {filters}, ordered best first (ties in input order), positions "
-                f"{self.start + 1} to {self.stop} (k = floor({self.fraction:g} x {self.num_candidates}) = "
-                f"{self.stop - self.start}; middle = the k around the median); no randomness.")
+        """This slice's rule: its name, positions and `pool_rule`."""
+        return f"{self.name}: positions {self.start + 1} to {self.stop}, {self.pool_rule}"
 
     def summary(self) -> str:
         """One line: the slice, its rows and the rows per teacher."""
