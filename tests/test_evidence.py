@@ -227,3 +227,41 @@ def test_rank_teachers_command_by_any_score_table_json_verdicts_and_plot(tmp_pat
     plot = tmp_path / "ranking.png"
     result = runner.invoke(main, [*args, "--direction", "mine=higher", "--plot", str(plot)])
     assert result.exit_code == 0 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_agreement_with_a_truth_equals_a_plain_computation_on_the_same_resamples():
+    rows = _pool(25, seed=8)
+    truth = {"ant": 0.61, "bee": 0.64, "cat": 0.55, "dog": 0.55, "eel": 0.40}  # a tie: that pair is left out
+    num_draws, seed = 300, 2
+    ranking = rank_teachers(Dataset.from_dict(rows), by=["lalp", "rsr"], truth=truth, num_resamples=num_draws,
+                            seed=seed)
+    values = np.array([truth[t] for t in TEACHERS])
+    resamples = _plain_draws(np.random.default_rng(seed), num_draws, 25, 25)
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5) if values[i] != values[j]]
+
+    def figures(means):
+        order_ok = [np.sign(means[i] - means[j]) == np.sign(values[i] - values[j]) for i, j in pairs]
+        best = int(np.argmax(means))
+        return (stats.kendalltau(means, values).statistic, stats.spearmanr(means, values).statistic,
+                float(np.mean(order_ok)), float(values[best] == values.max()))
+
+    taus = {}
+    for s in ("lalp", "rsr"):
+        signed = (-1 if s == "rsr" else 1) * _plain_cells(rows, s)
+        full = figures(signed.mean(axis=0))
+        boot = np.array([figures(signed[draw].mean(axis=0)) for draw in resamples])
+        a = ranking.evidence[s].truth
+        assert (a.kendall_tau_b.value, a.spearman.value, a.pairwise_accuracy.value, float(a.top1)) == pytest.approx(
+            full, abs=1e-12)
+        for k, estimate in enumerate((a.kendall_tau_b, a.spearman, a.pairwise_accuracy)):
+            column = boot[:, k][~np.isnan(boot[:, k])]
+            assert estimate.ci == pytest.approx(tuple(np.quantile(column, [0.025, 0.975])), abs=1e-12)
+        assert a.top1_share == pytest.approx(boot[:, 3].mean(), abs=1e-12)
+        taus[s] = (full[0], boot[:, 0])
+    best, runner = sorted(taus, key=lambda s: -taus[s][0])
+    lead = ranking.truth_lead
+    assert (lead.score, lead.runner_up) == (best, runner)
+    difference = taus[best][1] - taus[runner][1]
+    assert lead.lead.value == pytest.approx(taus[best][0] - taus[runner][0], abs=1e-12)
+    assert lead.lead.ci == pytest.approx(tuple(np.quantile(difference[~np.isnan(difference)], [0.025, 0.975])),
+                                         abs=1e-12)
