@@ -98,7 +98,8 @@ def test_every_figure_equals_a_plain_numpy_computation(num_questions):
         assert e.p_order_by_n == pytest.approx(plain_curve, abs=1e-12)
         assert e.stable_n == next((n for n in sizes if plain_curve[n] >= 0.8), None)
     # the projected sizes (above the questions) come next from the same generator, for the unsure scores only
-    unsure = [s for s in scores if ranking.evidence[s].stable_n is None and ranking.evidence[s].p_order < 0.8]
+    unsure = [s for s in scores if ranking.evidence[s].stable_n is None
+              and (ranking.evidence[s].p_order < 0.8 or num_questions < 10)]
     projected = ladder(min(PROJECTION_FACTOR * num_questions, PROJECTION_LIMIT), start=num_questions)
     if unsure:
         draws = _plain_draws(rng, num_draws, projected[-1], num_questions)
@@ -265,3 +266,11 @@ def test_agreement_with_a_truth_equals_a_plain_computation_on_the_same_resamples
     assert lead.lead.value == pytest.approx(taus[best][0] - taus[runner][0], abs=1e-12)
     assert lead.lead.ci == pytest.approx(tuple(np.quantile(difference[~np.isnan(difference)], [0.025, 0.975])),
                                          abs=1e-12)
+
+
+def test_too_few_questions_are_never_called_stable():
+    rows = _pool(5, seed=0, repeats=False, gaps=(0.0, -1.0, -2.0, -3.0, -4.0))  # far apart: every resample agrees
+    e = rank_teachers(Dataset.from_dict(rows), by=["lalp"], num_resamples=200).evidence["lalp"]
+    assert e.p_order_by_n == {} and e.stable_n is None  # the ladder starts at 10
+    assert e.projected_stable_n == 10 and e.verdict == ("LALP: order stable from ~10 questions (you have 5): score "
+                                                        "more questions before acting on it.")

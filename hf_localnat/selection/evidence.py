@@ -20,6 +20,9 @@ from .bootstrap import Estimate, interval, nested_means
 
 #: The share of draws in which the order must hold for it to count as stable (SPEC §13).
 STABLE_SHARE = 0.8
+#: Below this many questions (the first size of the ladder) no order is called stable on the questions alone: their
+#: resamples vary too little (one question resamples to itself).
+MIN_QUESTIONS = 10
 #: Projected sizes (draws of more questions than were scored) go up to this many times the questions ...
 PROJECTION_FACTOR = 100
 #: ... and never beyond this many questions.
@@ -186,7 +189,7 @@ class ScoreEvidence:
             return f"{name}: one teacher, nothing to order."
         if self.stable_n is not None:
             return f"{name}: order stable from ~{self.stable_n} questions ({have}): enough to act on this order."
-        if self.p_order >= STABLE_SHARE:
+        if self.p_order >= STABLE_SHARE and self.num_questions >= MIN_QUESTIONS:
             return (f"{name}: order stable on your {self.num_questions} questions (p_order {self.p_order:.2f}): "
                     "enough to act on this order.")
         if self.projected_stable_n is not None:
@@ -375,7 +378,8 @@ def score_evidence(
     p_order = {s: float(same_order_share(signed_boot[s], order[s])) for s in names}
     curves = stability_curves(signed, ladder(num_questions), num_draws, rng)
     stable = {s: first_stable(curves[s]) for s in names}
-    unsure = [s for s in names if stable[s] is None and p_order[s] < STABLE_SHARE and len(teachers) > 1]
+    unsure = [s for s in names if stable[s] is None and len(teachers) > 1
+              and (p_order[s] < STABLE_SHARE or num_questions < MIN_QUESTIONS)]
     limit = min(PROJECTION_FACTOR * num_questions, PROJECTION_LIMIT)
     projected = stability_curves({s: signed[s] for s in unsure}, ladder(limit, start=num_questions), num_draws, rng)
     truth_values = None if truth is None else np.array([truth[t] for t in teachers], dtype=float)
