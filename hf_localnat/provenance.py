@@ -57,6 +57,8 @@ class Provenance:
             Outputs of versions that did not record it scored the `full` response.
         steps_provenance (`dict`, *optional*): with `segmenter="given"` steps from `localnat segment`, how they were
             made (LLM, endpoint model name, prompt sha256, chunk size; SPEC §12); `None` otherwise.
+        sample (`dict`, *optional*): `{"questions": N, "seed": S}` when only a sample of the questions was scored
+            (`localnat score --sample-questions N --seed S`, `hf_localnat.io.questions`); `None` for every question.
     """
 
     window: int | str
@@ -69,6 +71,7 @@ class Provenance:
     version: str = ""
     response_part: str = "full"
     steps_provenance: Mapping[str, Any] | None = None
+    sample: Mapping[str, int] | None = None
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -78,7 +81,8 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         """`{"definition": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
-        return {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        out = {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        return out | ({"sample": dict(self.sample)} if self.sample else {})
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): equal provenances give equal bytes."""
@@ -101,7 +105,7 @@ class Provenance:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
                                   "of hf-localnat to record it.")
         return cls(**{name: definition[name] for name in DEFINITION_FIELDS}, student=dict(data.get("student") or {}),
-                   version=str(data.get("version", "")))
+                   version=str(data.get("version", "")), sample=data.get("sample") or None)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Provenance:
@@ -146,8 +150,10 @@ class Provenance:
             from .scoring.prepare.llm_steps import describe_steps
 
             part += f" ({describe_steps(self.steps_provenance)})"
+        sample = (f", a sample of {self.sample['questions']} questions (seed {self.sample['seed']})" if self.sample
+                  else "")
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
-                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}")
+                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}{sample}")
 
     # ------------------------------------------------------------------------------------------------- checking
     def names_student(self, model: str) -> bool:
@@ -205,7 +211,7 @@ def common(provenances: Iterable[Provenance | None], what: str = "the input") ->
         return None
     if len(known) > 1:
         a, b = list(known.values())[:2]
-        diff = [k for k in (*DEFINITION_FIELDS, "student", "version") if getattr(a, k) != getattr(b, k)]
+        diff = [k for k in (*DEFINITION_FIELDS, "student", "version", "sample") if getattr(a, k) != getattr(b, k)]
         raise ProvenanceError(f"Parts of {what} were scored differently ({', '.join(diff)}: {a.describe()} vs "
                               f"{b.describe()}); score them again with one setting before combining them.")
     if None in found:

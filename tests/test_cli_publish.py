@@ -155,6 +155,10 @@ def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sampl
     assert len(hub_server.requests) == requests
     for needle in ("teacher-clear", "Mix report", f'load_dataset("{out}", "lalp")', "Wrote the would-be Hub repo"):
         assert needle in result.output
+    # the verdict lines, as the ranking of the same rows gives them (SPEC §13)
+    verdicts = curate(scored_sample, correct_column="correct").ranking.verdicts
+    assert [line.split(": ")[0] for line in verdicts] == ["LALP", "GALP"]
+    assert "How sure is the ranking" in result.output and all(f"  {line}" in result.output for line in verdicts)
     assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>") and "step report" in result.output
     card = DatasetCard((out / "README.md").read_text())

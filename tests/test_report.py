@@ -104,6 +104,17 @@ def test_report_is_self_contained_and_shows_every_part(scored):
         assert heading in text
 
 
+def test_the_teacher_summary_shows_p_top_winner_share_and_the_verdicts(scored):
+    html = build_report(scored, correct_column="correct")
+    text = "".join(parse(html).text)
+    evidence = rank_teachers(scored).evidence["lalp"]
+    assert "LALP p_top" in text and "LALP winner share" in text
+    for t in evidence.order:  # each teacher's row ends with its p_top and winner share
+        row = html.split(f'<td class="l">{t}</td>')[1].split("</tr>")[0]
+        assert row.endswith(f"<td>{evidence.p_top[t]:.2f}</td><td>{evidence.winner_share[t]:.2f}</td>")
+    assert evidence.verdict in text and evidence.verdict.startswith("LALP: ")
+
+
 def test_every_shown_step_is_the_scored_step_with_its_exact_score(scored):
     html = build_report(scored, correct_column="correct")
     page = parse(html)

@@ -16,6 +16,7 @@ Examples:
   localnat score traces.jsonl -o student.parquet --model Qwen/Qwen2.5-7B-Instruct
   localnat calibrate proxy.parquet student.parquet --correct-column correct
   localnat calibrate proxy.parquet student.parquet --row-id id --json
+  localnat calibrate proxy.parquet student.parquet --row-id problem_id,teacher,sample
   localnat calibrate proxy-r1.parquet student-r1.parquet --and-a proxy-qwq.parquet --and-b student-qwq.parquet
 """
 
@@ -27,8 +28,9 @@ Examples:
               help="Another scored input pooled with A, in order (repeatable): teachers scored one at a time.")
 @click.option("--and-b", "more_b", multiple=True, metavar="FILE",
               help="Another scored input pooled with B (repeatable).")
-@click.option("--row-id", "row_id_column", default=None, metavar="COLUMN",
-              help="Match rows by this column  [default: by question id and teacher].")
+@click.option("--row-id", "row_id_column", multiple=True, metavar="COLUMN[,COLUMN...]",
+              help="Match rows by this column; repeat it (or separate names with commas) for a key of several columns "
+                   " [default: question id and teacher, plus generation_index when both files have it].")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column (read from B); the selections keep only rows where it is true.")
 @bootstrap_options
@@ -37,7 +39,7 @@ Examples:
 @storage_options_option
 @ignore_provenance_option
 @handle_errors
-def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b: tuple[str, ...], row_id_column: str | None, correct_column: str | None,
+def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b: tuple[str, ...], row_id_column: tuple[str, ...], correct_column: str | None,
                       resamples: int, confidence: float, seed: int, as_json: bool, teacher_column: str,
                       question_column: str, question_id_column: str, storage_options: dict,
                       ignore_provenance: bool) -> None:
@@ -46,7 +48,8 @@ def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b:
     Reports, with bootstrap intervals over questions, the Spearman and Kendall correlation of row LALP and of row
     GALP, the agreement of the teacher rankings, and the share of questions where both keep the same response; then
     a one-line verdict. Rows are matched by question id and teacher (or --row-id); rows in one file only, or whose
-    text differs, are refused.
+    text differs, are refused. With several generations per question (a list of responses, OpenR1's shape),
+    generation_index joins the default key on its own.
     """
     from ..io import pool_scored
     from ..provenance import scored_with
@@ -60,7 +63,7 @@ def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b:
         sides[side] = (dataset, provenance, f"{name} ({provenance.student_name})" if provenance is not None else name)
     (data_a, a, name_a), (data_b, b, name_b) = sides["a"], sides["b"]
     result = calibrate(data_a, data_b, name_a=name_a, name_b=name_b,
-                       row_id_column=row_id_column, correct_column=correct_column, num_resamples=resamples,
+                       row_id_column=row_id_column or None, correct_column=correct_column, num_resamples=resamples,
                        confidence=confidence, seed=seed, teacher_column=teacher_column,
                        question_column=question_column, question_id_column=question_id_column)
     differ = a is not None and b is not None and a.definition != b.definition

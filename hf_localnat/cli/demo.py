@@ -31,7 +31,8 @@ DEFAULT_OUTPUT = "localnat-demo"
 def demo(output: str, window: int | str, data: str, problems: int, overwrite: bool) -> None:
     """Curate real multi-teacher traces with the embedded SmolLM2-135M-Instruct, offline.
 
-    Scores every response (LALP and GALP), ranks the teachers with confidence intervals, keeps per question the
+    Scores every response (LALP and GALP), ranks the teachers with confidence intervals and says how many questions
+    the order needs (one verdict line per score), keeps per question the
     correct response with the highest LALP (and, as the baseline, the highest GALP), writes the step report
     (report.html) and the dataset repo that `localnat publish` would push: a card, the distribution plot, one
     Parquet file per config.
@@ -75,6 +76,9 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     html = build_report(scored, correct_column="correct", provenance=scorer.provenance(), source=source,
                         title="hf-localnat demo: where the teachers' traces stop being natural")
     report = write_report(folder / "report.html", html, overwrite=True)  # the folder was just written by us
+    click.echo("How sure is the ranking (SPEC §13; README: Reading the evidence):")
+    for line in curated.ranking.verdicts:
+        click.echo(f"  {line}")
     click.echo(f"Wrote the step report to {report} (open it in a browser; it needs no network).")
     counts = ", ".join(f"{name} {len(ds)}" for name, ds in curated.configs.items() if len(ds))
     click.echo(f"Wrote the would-be Hub repo to {folder}/ (README.md card, images/, data/: {counts} rows).")

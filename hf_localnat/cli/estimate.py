@@ -10,7 +10,7 @@ import click
 
 from ..errors import ConfigError
 from ..scoring.estimate import GPU_PEAK_TFLOPS, Rate, known_gpu, measured_rate, pass_shape, projected_rate
-from ._options import (handle_errors, input_options, json_option, model_option, model_revision_option,
+from ._options import (_compose, handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
                        storage_options_option, window_option)
 
@@ -22,7 +22,18 @@ Examples:
   localnat estimate r1=r1.jsonl qwq=qwq.jsonl --model ./my-student --gpu h200 --gpus 8 --mfu 0.4
   localnat estimate traces.parquet --json
   localnat estimate traces.jsonl --device cpu      # also the time on this machine, from a few timed forward passes
+  localnat estimate r1=r1.jsonl qwq=qwq.jsonl --sample-questions 300 --seed 0   # what a pilot sample costs
 """
+
+sample_questions_options = _compose(
+    click.option("--sample-questions", "sample_size", type=click.IntRange(min=1), default=None, metavar="N",
+                 help="Only every response to N questions, drawn by question text and --seed: the same questions for "
+                      "every teacher and every run  [default: every question]."),
+    click.option("--seed", "sample_seed", type=int, default=0, show_default=True,
+                 help="Seed of the --sample-questions draw."),
+)
+"""`--sample-questions N --seed S` (`localnat score`, `localnat estimate`) -> `sample_size`, `sample_seed`, for
+`hf_localnat.io.questions.sample_questions`."""
 
 
 def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
@@ -171,6 +182,7 @@ def device_rate(device: str | None, params: int, counts, *, load: Callable[[str]
               help="Also the time on this device: cpu (a few forward passes of the student, measured here, a few "
                    "seconds), cuda / cuda:N (its FLOP projection if its peak is known, else measured), or a GPU of "
                    "--gpu (projected).")
+@sample_questions_options
 @json_option
 @input_options
 @storage_options_option
@@ -179,7 +191,8 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                      segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
                      question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
                      teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
-                     steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None, as_json: bool,
+                     steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None,
+                     sample_size: int | None, sample_seed: int, as_json: bool,
                      config_name: str | None, split: str | None, storage_options: dict) -> None:
     """Count what scoring the INPUTs will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
 
@@ -189,7 +202,8 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     --mfu, for exact LALP, LALP with the prefix computed once, the blockmask approximation (two passes over each
     response) and GALP alone. --device adds the same four times on a device: on the CPU measured here (a few
     forward passes of the student, a few seconds), on a known GPU its projection. INPUTs and the shape options are
-    those of `localnat score`.
+    those of `localnat score`; --sample-questions N
+    --seed S prices the sample `localnat score` would score with the same options.
     """
     from ..io import load_input, read_inputs
     from ..scoring.estimate import MEASURED_MFU, Projection, duration_phrase, method_tokens
@@ -203,6 +217,12 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                                  steps_column=steps_column if segmenter == "given" else None)
     for line in lines:
         click.echo(line, err=True)
+    sample = None
+    if sample_size is not None:
+        from ..io.questions import sample_questions
+
+        dataset, sample = sample_questions(dataset, sample_size, sample_seed)
+        click.echo(sample.describe(), err=True)
     counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
                                    prompt_format=prompt_format, max_length=max_length, response_part=response_part,
                                    steps_column=steps_column, progress=not as_json)
@@ -221,7 +241,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
             "where": rate.where, "how": rate.how, "tokens_per_second": rate.tokens_per_second,
             "seconds": {key: rate.seconds(n) for key, n in tokens.items()}}}
         click.echo(json.dumps({**counts.to_dict(), "params": params, "flops": projection.flops,
-                               "projection": projection.to_dict(), **measured}, indent=2))
+                               "projection": projection.to_dict(), "sample": sample and sample.to_dict(), **measured}, indent=2))
         return
     width = max(len(k) for k in counts.to_dict())
     for key, value in counts.to_dict().items():

@@ -21,6 +21,7 @@ Examples:
   localnat publish scored.parquet --repo-id you/curated-math --overwrite       # update your own repo
   localnat publish scored.parquet --repo-id org/curated-math --create-pr       # propose a change
   localnat publish scored.parquet --repo-id you/curated-math --model Qwen/Qwen2.5-1.5B-Instruct --license mit
+  localnat publish scored.parquet --repo-id you/pilot-math --slices 0.1   # + top/middle/bottom 10% by LALP
 \b
 SCORED comes from `localnat score` (or `localnat pull`), which records how it was scored; the card states exactly
 that. --model/--window/--segmenter/--prompt-format are only needed for a file that records nothing (then --model and
@@ -100,6 +101,9 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; only rows where it is true can be selected.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
+@click.option("--slices", "slices", type=click.FloatRange(0, 1 / 3, min_open=True), default=None, metavar="F",
+              help="Also publish pilot slices for a validation fine-tune: configs slice_top, slice_middle and "
+                   "slice_bottom, the top, middle and bottom fraction F of the rows by LALP (see select --slice).")
 @teacher_columns_options
 @input_options
 @storage_options_option
@@ -108,7 +112,8 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool, create_pr: bool, dry_run: bool,
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
             token: str | None, model: str | None, model_revision: str | None, window: int | str | None,
-            segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int, teacher_column: str, question_column: str,
+            segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int,
+            slices: float | None, teacher_column: str, question_column: str,
             question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
             ignore_provenance: bool) -> None:
     """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
@@ -145,6 +150,7 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id]
     command += ["--correct-column", correct_column] if correct_column else []
     command += ["--top-k", str(top_k)] if top_k != 1 else []
+    command += ["--slices", f"{slices:g}"] if slices is not None else []
     command += ["--pretty-name", pretty_name] if pretty_name else []
     for flag, value, default in (("--teacher-column", teacher_column, "teacher"),
                                  ("--question-column", question_column, "question"),
@@ -156,7 +162,7 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
         folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
         curate_to_folder(
             dataset, folder, provenance, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
-            question_column=question_column, question_id_column=question_id_column, echo=click.echo,
+            question_column=question_column, question_id_column=question_id_column, echo=click.echo, slices=slices,
             pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=", ".join(scored),
             license=license_, reproduce_command=reproduce)
         publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,

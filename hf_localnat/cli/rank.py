@@ -1,4 +1,5 @@
-"""`localnat rank-teachers`: the teacher ranking by mean LALP and mean GALP, as a table or JSON, and a plot."""
+"""`localnat rank-teachers`: the teacher ranking by the mean of each score (LALP and GALP by default), the evidence
+for it (SPEC §13), optionally against a known ranking, as a table or JSON, and a plot."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 
 import click
 
-from ._options import (bootstrap_options, handle_errors, ignore_provenance_option, input_options, json_option,
-                       overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
+from ._options import (bootstrap_options, direction_option, handle_errors, ignore_provenance_option, input_options,
+                       json_option, overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
                        teacher_columns_options)
 
 EXAMPLES = """
@@ -18,6 +19,9 @@ Examples:
   localnat rank-teachers scored.parquet --plot teachers.png
   localnat rank-teachers scored.jsonl --json --resamples 5000 --seed 1
   localnat rank-teachers scored.parquet --teacher deepseek-r1 --teacher qwq-32b
+  localnat rank-teachers scored.parquet --by lalp --by galp --by rsr
+  localnat rank-teachers scored.parquet --truth r1=61.2 --truth qwq=58.0 --truth phi=49.5
+  localnat rank-teachers scored.parquet --truth pilot_accuracies.csv   # teacher,value lines
   localnat rank-teachers hf://datasets/my-org/scores/scored.parquet
 """
 
@@ -26,9 +30,17 @@ Examples:
 @scored_inputs_argument
 @click.option("--teacher", "teachers", multiple=True, metavar="NAME",
               help="Rank only these teachers (repeat the option)  [default: every teacher].")
+@click.option("--by", "by", multiple=True, metavar="SCORE",
+              help="A score column to rank by (repeatable; any numeric column whose direction is known, see "
+                   "--direction)  [default: lalp and galp].")
+@direction_option
+@click.option("--truth", "truth", multiple=True, metavar="NAME=VALUE|FILE",
+              help="A known value per teacher, higher = better (e.g. the accuracy of a pilot fine-tune on its data): "
+                   "NAME=VALUE (repeatable) or a CSV/JSON file of teacher,value. Reports how each score agrees.")
 @bootstrap_options
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png",
-              help="Also write per-teacher LALP and GALP distributions as a PNG.")
+              help="Also write the per-teacher distribution of each score and each score's p_order(n) curve as a "
+                   "PNG.")
 @json_option
 @teacher_columns_options
 @input_options
@@ -36,11 +48,13 @@ Examples:
 @ignore_provenance_option
 @overwrite_option
 @handle_errors
-def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], resamples: int, confidence: float,
+def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], by: tuple[str, ...],
+                          directions: dict[str, str], truth: tuple[str, ...], resamples: int, confidence: float,
                           seed: int, plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                           question_id_column: str, config_name: str | None, split: str | None,
                           storage_options: dict, ignore_provenance: bool, overwrite: bool) -> None:
-    """Rank the teachers of SCORED (the output of `localnat score`) by mean LALP and by mean GALP.
+    """Rank the teachers of SCORED (the output of `localnat score`) by the mean of each score (--by; default LALP
+    and GALP), and say how sure the order is.
 
     Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question), so
     teachers scored at different times are ranked together; inputs scored under different definitions or students
@@ -48,23 +62,32 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], re
 
     Means are taken over the questions every ranked teacher answered with a score (a teacher's repeated answers to
     one question are averaged first); the others are counted as dropped. Each mean and each pairwise difference gets
-    a paired bootstrap interval. Where LALP and GALP order a teacher differently, the table marks it with *. The
+    a paired bootstrap interval. Where the scores order a teacher differently, the table marks it with *. The
     report starts with how SCORED was scored (its recorded provenance).
+
+    From the same resamples (SPEC §13): p_top (how often each teacher comes out best), p_order (how often the whole
+    order is reproduced), winner share (how often each teacher writes a question's best answer), the within- and
+    between-teacher spread, p_order(n) for 10, 25, 50, ... questions and stable_n, the fewest questions at which the
+    order holds in 80% of draws; then one verdict per score. With --truth, each score's Kendall tau-b, Spearman,
+    pairwise accuracy and top-1 match against the known ranking, and which score agrees best.
     """
     from ..io.pool import pool_scored
     from ..provenance import scored_with
     from ..scoring.prepare.windows import scored_whole_prefix_lines
+    from ..selection.evidence import parse_truth
     from ..selection.plot import check_plot_path, plot_teacher_distributions
-    from ..selection.rank import rank_teachers
+    from ..selection.rank import SCORES, rank_teachers
 
     if plot_path is not None:
         check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
+    known = parse_truth(truth) if truth else None
     # Refuses inputs (or parts of a folder) scored differently.
     dataset, provenance = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
                                       question_column=question_column, question_id_column=question_id_column,
                                       ignore_provenance=ignore_provenance)
     ranking = rank_teachers(
-        dataset, teachers=list(teachers) or None, num_resamples=resamples, confidence=confidence, seed=seed,
+        dataset, teachers=list(teachers) or None, by=by or SCORES, directions=directions, truth=known,
+        num_resamples=resamples, confidence=confidence, seed=seed,
         teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
     )
     if as_json:
@@ -78,6 +101,7 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], re
     for line in scored_whole_prefix_lines(dataset, provenance and provenance.window):  # SPEC §12: LALP ~ GALP?
         click.echo(line, err=True)
     if plot_path is not None:
-        path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order("lalp"),
-                                          teacher_column=teacher_column, overwrite=overwrite)
+        path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order(), scores=ranking.scores,
+                                          directions=ranking.directions, evidence=ranking.evidence, teacher_column=teacher_column,
+                                          overwrite=overwrite)
         click.echo(f"Wrote {path}.", err=as_json)

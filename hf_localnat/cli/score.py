@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from ._signals import catch_signals, raise_if_signalled
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options, storage_options_option,
                        window_option)
+from .estimate import sample_questions_options
 
 EXAMPLES = """
 \b
@@ -30,6 +32,7 @@ Examples:
   localnat score traces.csv -o scored.parquet --model ./my-student --batch-tokens 8192 --overwrite
   localnat score hf://datasets/my-org/traces/train.jsonl -o s3://bucket/scored.parquet --storage-options '{"anon": false}'
   localnat score traces.parquet -o scored.parquet --engine ray --ray-address auto --workers 8 --gpus-per-worker 1
+  localnat score r1=r1.jsonl qwq=qwq.jsonl -o pilot.parquet --sample-questions 300 --seed 0   # score a sample first
 """
 
 
@@ -105,6 +108,7 @@ def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | No
               help="With --engine ray: rows per map_batches call.")
 @click.option("--shard-rows", type=click.IntRange(min=1), default=1024, show_default=True,
               help="With --engine ray: rows per resumable shard (a rerun skips finished shards).")
+@sample_questions_options
 @input_options
 @storage_options_option
 @overwrite_option
@@ -115,7 +119,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
           question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
           teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...], response_part: str,
           steps_column: str, num_proc: int, engine: str, ray_address: str | None,
-          workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, config_name: str | None,
+          workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, sample_size: int | None,
+          sample_seed: int, config_name: str | None,
           split: str | None, storage_options: dict, overwrite: bool) -> None:
     """Score every response of the INPUTs by LALP and GALP with a student model and write OUTPUT.
 
@@ -133,6 +138,10 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     checkpointed every --checkpoint-rows rows, keyed by the definition, the student and each row's question and
     response: rerunning the same command, or one that changes only --batch-tokens, --teacher or other columns, reads
     them back instead of scoring.
+
+    --sample-questions N scores every response to N questions drawn by their text and --seed (the same questions
+    for every teacher, in any run over inputs that hold them; `hf_localnat.io.questions`); N and the seed are
+    recorded in the provenance. Read `localnat rank-teachers`'s stable_n on it before scoring the rest.
     """
     from ..io import check_output, load_input, read_inputs, require_columns, save_output
     from ..scoring.estimate import Projection
@@ -163,6 +172,15 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
                                                                        **remote), teacher=teacher_name, **shape)
         for line in lines:
             click.echo(line, err=True)
+        sample = None
+        if sample_size is not None:
+            from ..io.questions import sample_questions
+
+            if engine == "ray":
+                raise click.UsageError("--sample-questions is recorded with --engine local only; score the sample "
+                                       "without --engine ray (it is small).")
+            dataset, sample = sample_questions(dataset, sample_size, sample_seed)
+            click.echo(sample.describe(), err=True)
         needed = [steps_column if segmenter == "given" else "response"]
         if prompt_format != "none":
             needed.append("question")
@@ -235,6 +253,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
         scored = resumed.dataset
         seconds = time.perf_counter() - start
         provenance = scorer.provenance()
+        if sample is not None:
+            provenance = dataclasses.replace(provenance, sample=sample.to_dict())
         path = save_output(scored, output, overwrite=overwrite, provenance=provenance, **remote)
         written.append(path)
         click.echo(summarize(scored, seconds, reused=resumed.reused_rows, window=scorer.config.window))

@@ -18,6 +18,7 @@ Examples:
   localnat select scored.parquet -o curated.parquet --by galp            # the GRAPE-style baseline
   localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
   localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
+  localnat select scored.parquet -o top.parquet --slice top --fraction 0.1 --by lalp   # a pilot slice
 """
 
 
@@ -65,6 +66,11 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
               help="Threshold as a quantile of the candidates' scores (0.1 drops the lowest tenth).")
 @click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N",
               help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
+@click.option("--slice", "slice_name", type=click.Choice(["top", "middle", "bottom"]), default=None,
+              help="Write one pilot slice instead of a per-question selection: the top, middle (around the median) or "
+                   "bottom --fraction of all rows by --by, in its direction, each with messages.")
+@click.option("--fraction", type=click.FloatRange(0, 1 / 3, min_open=True), default=0.1, show_default=True,
+              help="With --slice: the share of the rows with a score in the slice (at most 1/3).")
 @click.option("--rejected", "rejected_path", default=None, metavar="PATH",
               help="Where the rejected rows (with rejection_reason) go  [default: OUT with .rejected before the suffix].")
 @json_option
@@ -76,7 +82,7 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @handle_errors
 def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
-                   rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
+                   slice_name: str | None, fraction: float, rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
                    ignore_provenance: bool, overwrite: bool) -> None:
     """Keep, for each question of SCORED, the response(s) the student finds most natural.
@@ -90,6 +96,10 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
 
     Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question);
     inputs scored under different definitions or students are refused.
+
+    --slice top|middle|bottom writes instead one pilot slice for a validation fine-tune: all rows with a score (and
+    correct, with --correct-column) ordered best first by --by in its direction, then the first, middle or last
+    floor(--fraction x rows) of them (`hf_localnat.selection.slices`); no rejected file.
     """
     from ..io import check_output, require_columns, save_outputs
     from ..io.pool import pool_scored
@@ -99,6 +109,12 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
+    if slice_name is not None:
+        return _write_slice(scored, output, slice_name=slice_name, fraction=fraction, by=by,
+                            correct_column=correct_column, as_json=as_json, teacher_column=teacher_column,
+                            question_column=question_column, question_id_column=question_id_column,
+                            config_name=config_name, split=split, storage_options=storage_options,
+                            ignore_provenance=ignore_provenance, overwrite=overwrite)
     rejected_path = rejected_path or default_rejected_path(output)
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
@@ -135,3 +151,34 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
     click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
     click.echo("\n" + MixReport.TITLE)
     click.echo(report.format_table())
+
+
+def _write_slice(scored: tuple[str, ...], output: str, *, slice_name: str, fraction: float, by: str,
+                 correct_column: str | None, as_json: bool, teacher_column: str, question_column: str,
+                 question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
+                 ignore_provenance: bool, overwrite: bool, directions: dict[str, str] | None = None) -> None:
+    """`select --slice`: one slice of the pooled SCORED (`selection.slices.score_slices`) written to OUTPUT."""
+    from ..io import check_output, save_output
+    from ..io.pool import pool_scored
+    from ..provenance import scored_with
+    from ..selection.slices import score_slices
+
+    remote = dict(storage_options=storage_options)
+    check_output(output, overwrite=overwrite, **remote)
+    dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
+                                      question_id_column=question_id_column, ignore_provenance=ignore_provenance,
+                                      **remote)
+    part = score_slices(dataset, by=by, fraction=fraction, names=[slice_name], directions=directions,
+                        correct_column=correct_column, teacher_column=teacher_column,
+                        question_column=question_column)[slice_name]
+    path = save_output(part.rows, output, overwrite=overwrite, provenance=provenance, **remote)
+    if as_json:
+        click.echo(json.dumps({"slice": slice_name, "by": by, "direction": part.direction, "fraction": fraction,
+                               "rows": part.rows.num_rows, "candidates": part.num_candidates,
+                               "positions": [part.start + 1, part.stop], "teacher_counts": part.teacher_counts,
+                               "rule": part.rule, "output": str(path), "inputs": list(scored)}, indent=2))
+        return
+    click.echo(scored_with(provenance))
+    click.echo(f"Rule: {part.rule}")
+    click.echo(part.summary())
+    click.echo(f"Wrote {path}.")

@@ -39,6 +39,9 @@ CONFIG_DESCRIPTIONS: dict[str, str] = {
     "galp": "the GALP baseline: the same selection by global naturalness (GRAPE's score), with `messages`",
     "scored": "every input row with its scores",
     "rejected": "rows the LALP selection did not keep, each with its `rejection_reason`",
+    "slice_top": "pilot slice: the top fraction of the rows by the slice score (see Pilot slices), with messages",
+    "slice_middle": "pilot slice: the same fraction around the median, with messages",
+    "slice_bottom": "pilot slice: the bottom fraction, with messages",
 }
 DEFAULT_CONFIG = "lalp"
 BASE_TAGS = ("localnat", "lalp", "distillation", "reasoning", "data-selection")
@@ -85,6 +88,8 @@ class LocalNatCardParams:
         language (`list[str]`, *optional*, defaults to `["en"]`).
         tags (`list[str]`, *optional*): tags added to the package's own.
         confidence (`float`, *optional*, defaults to 0.95): coverage of the ranking's intervals, as stated.
+        slices (`list[dict]`, *optional*): the pilot slices table (config, rows, rows per teacher), one dict each.
+        slices_rule (`str`, *optional*): the exact rule the pilot slices follow (score, direction, fraction, filters).
         data_dir (`str`, *optional*, defaults to `"data"`): folder holding one sub-folder of Parquet files per config.
     """
 
@@ -110,6 +115,8 @@ class LocalNatCardParams:
     tags: list[str] = field(default_factory=list)
     confidence: float = 0.95
     data_dir: str = "data"
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    slices_rule: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.counts) - set(CONFIG_DESCRIPTIONS))
@@ -261,6 +268,8 @@ def managed_section(params: LocalNatCardParams) -> str:
         "confidence": f"{100 * p.confidence:g}%",
         "ranking_table": _table(p.ranking) if p.ranking else None,
         "mix_table": mix_table,
+        "slices_rule": escape(p.slices_rule) if p.slices and p.slices_rule else None,
+        "slices_table": _table(p.slices) if p.slices else None,
         "plot_path": quote(p.plot_path, safe="/") if p.plot_path else None,
         "reproduce_block": _fenced(p.reproduce_command, "bash") if p.reproduce_command else None,
         "citation": citation(),

@@ -114,10 +114,22 @@ def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:
     )
 
 
+def slice_configs(slices) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """The pilot slices (`selection.slices.score_slices`) as configs (`slice_top`, ...), the card's table (rows
+    and rows per teacher in each slice) and its rule; empty without slices."""
+    if not slices:
+        return {}, [], None
+    teachers = list(dict.fromkeys(t for s in slices.values() for t in s.teacher_counts))
+    table = [{"config": f"slice_{name}", "rows": s.rows.num_rows, "positions": f"{s.start + 1}-{s.stop}",
+              **{t: s.teacher_counts.get(t, 0) for t in teachers}} for name, s in slices.items()]
+    rule = "Rule: " + next(iter(slices.values())).pool_rule
+    return {f"slice_{name}": s.rows for name, s in slices.items()}, table, rule
+
+
 def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance: Provenance, *, pretty_name: str,
                          repo_id: str | None = None, source_dataset: str | None = None,
                          reproduce_command: str | None = None, license: str = "other", plot: bool = True,
-                         overwrite: bool = False) -> Path:
+                         overwrite: bool = False, slices=None) -> Path:
     """Write `curated` as a Hub dataset repo folder: Parquet per config (each carrying `provenance` in its schema
     metadata), the distribution plot, the card.
 
@@ -128,18 +140,23 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance
         pretty_name, repo_id, source_dataset, reproduce_command, license: recorded in the card (`LocalNatCardParams`).
         plot (`bool`, *optional*, defaults to `True`): draw `images/localnat-distribution.png` (needs matplotlib).
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder.
+        slices (`dict[str, ScoreSlice]`, *optional*): pilot slices, written as configs `slice_top`, ... (see
+            `slice_configs`).
 
     Returns:
         `Path`: the folder.
     """
     from .. import __version__
 
+    extra, slice_table, slice_rule = slice_configs(slices)
+    configs = {**curated.configs, **extra}
     params = LocalNatCardParams(
         pretty_name=pretty_name, repo_id=repo_id, **card_scoring_facts(provenance), package_version=__version__,
         source_dataset=source_dataset, selection_options=curated.selection_options,
-        counts={name: len(ds) for name, ds in curated.configs.items()}, ranking=ranking_rows(curated.ranking),
+        counts={name: len(ds) for name, ds in configs.items()}, ranking=ranking_rows(curated.ranking),
         mix=mix_shares(curated.mix), plot_path=f"{IMAGES_DIR}/{PLOT_NAME}" if plot else None,
         reproduce_command=reproduce_command, license=license, confidence=curated.ranking.confidence,
+        slices=slice_table, slices_rule=slice_rule,
     )
     card = render_card(params)
     with tempfile.TemporaryDirectory(prefix="localnat-plot-") as tmp:
@@ -150,13 +167,14 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance
             images[PLOT_NAME] = plot_teacher_distributions(
                 curated.configs["scored"], Path(tmp) / PLOT_NAME, teachers=curated.ranking.order("lalp"),
                 teacher_column=curated.teacher_column, title=pretty_name)
-        return write_repo_folder(folder, curated.configs, card, images, overwrite=overwrite, provenance=provenance)
+        return write_repo_folder(folder, configs, card, images, overwrite=overwrite, provenance=provenance)
 
 
 def curate_to_folder(scored, folder: str | os.PathLike, provenance: Provenance, *, pretty_name: str,
                      repo_id: str | None = None, source_dataset: str | None = None,
                      reproduce_command: str | None = None, license: str = "other", plot: bool = True,
-                     overwrite: bool = False, echo: Callable[[str], None] | None = None, **selection: Any) -> Curated:
+                     overwrite: bool = False, echo: Callable[[str], None] | None = None,
+                     slices: float | None = None, **selection: Any) -> Curated:
     """The curation recipe: `curate` the scored rows, `echo` the `report`, and `write_curated_folder`.
 
     Args:
@@ -164,6 +182,8 @@ def curate_to_folder(scored, folder: str | os.PathLike, provenance: Provenance, 
         folder, provenance, pretty_name, repo_id, source_dataset, reproduce_command, license, plot, overwrite: as in
             `write_curated_folder`.
         echo (`Callable[[str], None]`, *optional*): where the report goes (e.g. `click.echo`); `None` prints nothing.
+        slices (`float`, *optional*): also write the top, middle and bottom `slices` fraction of the rows by LALP
+            as configs (`selection.slices.score_slices`, with the selection's correctness filter).
         **selection: `curate`'s options (`correct_column`, `top_k`, column names, ...).
 
     Returns:
@@ -176,7 +196,18 @@ def curate_to_folder(scored, folder: str | os.PathLike, provenance: Provenance, 
     curated = curate(scored, **selection)
     if echo is not None:
         echo(report(curated))
+    pilot = None
+    if slices is not None:
+        from ..selection.slices import score_slices
+
+        pilot = score_slices(scored, by="lalp", fraction=slices, correct_column=selection.get("correct_column"),
+                             teacher_column=selection.get("teacher_column", "teacher"),
+                             question_column=selection.get("question_column", "question"))
+        if echo is not None:
+            echo("Pilot slices: " + next(iter(pilot.values())).pool_rule)
+            for part in pilot.values():
+                echo("  " + part.summary())
     write_curated_folder(curated, folder, provenance, pretty_name=pretty_name, repo_id=repo_id,
                          source_dataset=source_dataset, reproduce_command=reproduce_command, license=license,
-                         plot=plot, overwrite=overwrite)
+                         plot=plot, overwrite=overwrite, slices=pilot)
     return curated

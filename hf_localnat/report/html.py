@@ -216,19 +216,27 @@ class _Report:
             return f'<h2>Teacher ranking</h2><p class="warn">{escape(self.ranking_error or "")}</p>', ""
         r = self.ranking
         pct = f"{r.confidence:.0%}"
+        evidence = r.evidence.get("lalp")
         body = "".join(
             f"<tr><td>{t.rank_lalp}</td><td>{t.rank_galp}{'*' if t.ranks_disagree else ''}</td>"
             f'<td class="l">{escape(t.teacher)}</td><td>{t.num_responses}</td><td>{t.mean_lalp:.4f}</td>'
             f"<td>[{t.lalp_ci[0]:.4f}, {t.lalp_ci[1]:.4f}]</td><td>{t.mean_galp:.4f}</td>"
-            f"<td>[{t.galp_ci[0]:.4f}, {t.galp_ci[1]:.4f}]</td></tr>" for t in r.teachers)
+            f"<td>[{t.galp_ci[0]:.4f}, {t.galp_ci[1]:.4f}]</td>"
+            + (f"<td>{evidence.p_top[t.teacher]:.2f}</td><td>{evidence.winner_share[t.teacher]:.2f}</td>"
+               if evidence else "") + "</tr>" for t in r.teachers)
         table = (f"<table><tr><th>LALP rank</th><th>GALP rank</th><th class=\"l\">teacher</th><th>n</th>"
-                 f"<th>mean LALP</th><th>{pct} interval</th><th>mean GALP</th><th>{pct} interval</th></tr>{body}</table>")
+                 f"<th>mean LALP</th><th>{pct} interval</th><th>mean GALP</th><th>{pct} interval</th>"
+                 + ("<th>LALP p_top</th><th>LALP winner share</th>" if evidence else "") + f"</tr>{body}</table>")
         agree = ("LALP and GALP rank the teachers the same way." if r.rankings_agree
                  else "* LALP and GALP place this teacher differently.")
         text = (f'<p class="note">{r.num_questions} questions answered with a score by every teacher; '
                 f"{sum(r.dropped_counts.values())} dropped. {agree} Intervals: paired percentile bootstrap over "
                 f"questions, {r.num_resamples} resamples (seed {r.seed}).</p>")
         text += "".join(f'<p class="warn">{escape(t.describe())}</p>' for t in r.left_out)
+        if evidence:
+            text += ('<p class="note">p_top: the share of resamples in which the teacher has the best mean LALP; '
+                     "winner share: the share of questions whose best response (by LALP) is the teacher's (SPEC "
+                     "§13).</p>" + "".join(f"<p><b>{escape(line)}</b></p>" for line in r.verdicts))
         # distribution panels: every scored response as a dot (a seeded sample above max_points)
         order = r.order("lalp")
         scored = [i for i, v in enumerate(self.lalp) if v is not None and self.teacher_of[i] in set(order)]

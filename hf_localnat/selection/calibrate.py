@@ -1,9 +1,10 @@
 """Proxy calibration: do two students (a cheap proxy and the real one) score the same rows the same way?
 
-The two files hold the same rows scored by two students. Rows are matched by a row id column, or by
-(`question_id`, `teacher`); a row in one file only, a duplicated key, or a row whose text differs between the files
-is refused. Reported, each with a percentile bootstrap interval over questions (a resample draws questions with
-replacement and takes all their rows):
+The two files hold the same rows scored by two students. Rows are matched by a row id (one column or several: a
+composite key), or by (`question_id`, `teacher`), with `generation_index` added when both files have it and the key
+is then unique (several generations per question, OpenR1's shape); a row in one file only, a duplicated key, or a
+row whose text differs between the files is refused. Reported, each with a percentile bootstrap interval over
+questions (a resample draws questions with replacement and takes all their rows):
 
 - Spearman and Kendall (tau-b) correlation of row LALP, and of row GALP, over the rows both students scored;
 - teacher ranking agreement: Kendall tau between the two students' per-teacher mean LALP (SPEC §8: over the questions
@@ -11,18 +12,22 @@ replacement and takes all their rows):
   two orders are identical (with the share of resamples in which they are);
 - the share of questions where the LALP selection (SPEC §8, optionally correct rows only) keeps the same response.
 
-Plain numpy; no scipy.
+Kendall's tau-b, Spearman's rho and ranks come from `scipy.stats`; the resamples from `bootstrap.draw_indices`, the
+draw that the ranking and its evidence use.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
-from ..errors import SelectionError
-from .bootstrap import check_bootstrap, percentile_interval
+from ..errors import ConfigError, SelectionError
+from .bootstrap import Estimate, check_bootstrap, draw_indices, interval
+from .evidence import no_nan
 from ..io.columns import require_columns
 from .layout import question_ids
 from .select import select_responses
@@ -37,52 +42,22 @@ class CalibrationError(SelectionError):
     """The two scored files cannot be compared row by row (unmatched, duplicated or mismatched rows)."""
 
 
-def rankdata(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties get the average of their ranks (as `scipy.stats.rankdata`)."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2  # mean of ranks s+1 .. e
-    return ranks
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho: the Pearson correlation of the average-tie ranks (nan when a side is constant)."""
-    rx, ry = rankdata(x), rankdata(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+    """Spearman's rho (`scipy.stats.spearmanr`); NaN with fewer than 2 values or a constant side."""
+    if len(x) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
 
 
-def kendall_tau_b(x: np.ndarray, y: np.ndarray, *, chunk: int = 512) -> float:
-    """Kendall's tau-b over all pairs, O(n^2) in chunks (nan when a side is constant)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n = len(x)
-    concordance = ties_x = ties_y = 0.0
-    for start in range(0, n, chunk):
-        sx = np.sign(x[start:start + chunk, None] - x[None, :])
-        sy = np.sign(y[start:start + chunk, None] - y[None, :])
-        concordance += float((sx * sy).sum())
-        ties_x += float((sx != 0).sum())
-        ties_y += float((sy != 0).sum())
-    # every unordered pair was seen twice; (sx != 0) counts the pairs not tied in x, likewise for y
-    denominator = np.sqrt(ties_x * ties_y)
-    return float(concordance / denominator) if denominator > 0 else float("nan")
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A statistic and its percentile bootstrap interval."""
-
-    value: float
-    ci: tuple[float, float]
-
-    def format(self) -> str:
-        return f"{self.value:+.3f} [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
+def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b (`scipy.stats.kendalltau`); NaN with fewer than 2 values or a constant side."""
+    if len(x) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.kendalltau(x, y).statistic)
 
 
 @dataclass(frozen=True)
@@ -132,7 +107,7 @@ class Calibration:
         out = asdict(self)
         out["same_teacher_order"] = self.same_teacher_order
         out["verdict"] = self.verdict
-        return _no_nan(out)
+        return no_nan(out)
 
     def format_table(self) -> str:
         pct = f"{self.confidence:.0%}"
@@ -158,36 +133,64 @@ class Calibration:
         return "\n".join(lines)
 
 
-def _no_nan(value):
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_no_nan(v) for v in value]
-    return value
-
-
 def _ci(ci: tuple[float, float]) -> str:
     return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
-def _unique(keys: list[tuple], columns: Sequence[str], name: str) -> list[tuple]:
+#: The column added to the default key when both files have it: the position of a response among its question's
+#: generations (SPEC §9, list of responses).
+GENERATION_COLUMN = "generation_index"
+
+
+def _duplicate(keys: list[tuple]) -> tuple | None:
+    """The first key seen twice, or `None`."""
     seen: set = set()
     for key in keys:
         if key in seen:
-            raise CalibrationError(f"{name} has more than one row with {' + '.join(columns)} = {key!r}; match by a "
-                                   "unique row id instead (--row-id COLUMN).")
+            return key
         seen.add(key)
+    return None
+
+
+def _unique(keys: list[tuple], columns: Sequence[str], name: str) -> list[tuple]:
+    duplicate = _duplicate(keys)
+    if duplicate is not None:
+        raise CalibrationError(f"{name} has more than one row with {' + '.join(columns)} = {duplicate!r}; match by a "
+                               "unique row id instead (--row-id COLUMN, repeatable for a key of several columns).")
     return keys
 
 
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    samples = samples[~np.isnan(samples)]
-    if not len(samples):
-        return float("nan"), float("nan")
-    lo, hi = percentile_interval(samples, confidence)
-    return float(lo), float(hi)
+def row_keys(dataset, columns: Sequence[str], question_ids: list[str], *, question_id_column: str,
+             teacher_column: str) -> list[tuple]:
+    """The key of every row: its values in `columns` (the question id read as `question_ids`, the teacher as text)."""
+    def values(column: str) -> list:
+        if column == question_id_column:
+            return question_ids
+        if column == teacher_column:
+            return [str(t) for t in dataset[column]]
+        return dataset[column]
+
+    return list(zip(*(values(c) for c in columns), strict=True))
+
+
+def row_id_columns(row_id: str | Sequence[str] | None) -> tuple[str, ...]:
+    """`--row-id` values as key columns: one name, several (repeated or comma-separated), or none.
+
+    Example:
+        ```python
+        >>> row_id_columns(["question_id,teacher", "generation_index"])
+        ('question_id', 'teacher', 'generation_index')
+
+        ```
+    """
+    if row_id is None:
+        return ()
+    items = [row_id] if isinstance(row_id, str) else list(row_id)
+    columns = tuple(c.strip() for item in items for c in item.split(","))
+    if any(not c for c in columns) or len(set(columns)) != len(columns):
+        raise ConfigError(f"--row-id takes column names (repeat it, or separate them with commas), each once; got "
+                          f"{', '.join(items)!r}.")
+    return columns
 
 
 def calibrate(
@@ -196,7 +199,7 @@ def calibrate(
     *,
     name_a: str = "A",
     name_b: str = "B",
-    row_id_column: str | None = None,
+    row_id_column: str | Sequence[str] | None = None,
     correct_column: str | None = None,
     num_resamples: int = 1000,
     confidence: float = 0.95,
@@ -211,7 +214,9 @@ def calibrate(
     Args:
         a, b (`datasets.Dataset`): scored rows (`teacher`, `lalp`, `galp`, a question id or text).
         name_a, name_b (`str`): names for the report (file names or student models).
-        row_id_column (`str`, *optional*): match rows by this column; default: by (question id, teacher).
+        row_id_column (`str` or `Sequence[str]`, *optional*): match rows by this column, or by these columns
+            together (a composite key; `"a,b"` is read as two columns); default: by (question id, teacher), and
+            `generation_index` too when both files have that column and the three columns are unique in both.
         correct_column (`str`, *optional*): the selections keep only rows where it is `True` (read from `b`).
         num_resamples, confidence, seed: bootstrap settings (over questions).
         teacher_column, question_column, question_id_column (`str`): column names.
@@ -224,22 +229,28 @@ def calibrate(
     Raises:
         CalibrationError: a row in one file only, a duplicated key, or a matched row whose text differs.
         ColumnError: a needed column is missing.
-        ConfigError: bad bootstrap settings.
+        ConfigError: bad bootstrap settings, or a `row_id_column` that names a column twice.
     """
     check_bootstrap(num_resamples, confidence)
+    key_columns = row_id_columns(row_id_column)
     for dataset, name in ((a, name_a), (b, name_b)):
-        require_columns(dataset, [teacher_column, "lalp", "galp"] + ([row_id_column] if row_id_column else []),
+        require_columns(dataset, [teacher_column, "lalp", "galp"] + [c for c in key_columns
+                                                                     if c != question_id_column],
                         what=f"calibration ({name})")
     qa = question_ids(a, question_column=question_column, question_id_column=question_id_column)
     qb = question_ids(b, question_column=question_column, question_id_column=question_id_column)
-    if row_id_column:
-        matched_by: tuple[str, ...] = (row_id_column,)
-        keys_a = _unique([(k,) for k in a[row_id_column]], matched_by, name_a)
-        keys_b = _unique([(k,) for k in b[row_id_column]], matched_by, name_b)
+    key = dict(question_id_column=question_id_column, teacher_column=teacher_column)
+    if key_columns:
+        matched_by: tuple[str, ...] = key_columns
     else:
         matched_by = (question_id_column, teacher_column)
-        keys_a = _unique(list(zip(qa, map(str, a[teacher_column]))), matched_by, name_a)
-        keys_b = _unique(list(zip(qb, map(str, b[teacher_column]))), matched_by, name_b)
+        with_generation = (*matched_by, GENERATION_COLUMN)
+        if (GENERATION_COLUMN in a.column_names and GENERATION_COLUMN in b.column_names
+                and _duplicate(row_keys(a, with_generation, qa, **key)) is None
+                and _duplicate(row_keys(b, with_generation, qb, **key)) is None):
+            matched_by = with_generation
+    keys_a = _unique(row_keys(a, matched_by, qa, **key), matched_by, name_a)
+    keys_b = _unique(row_keys(b, matched_by, qb, **key), matched_by, name_b)
     index_b = {k: i for i, k in enumerate(keys_b)}
     only_a = [k for k in keys_a if k not in index_b]
     set_a = set(keys_a)
@@ -267,8 +278,7 @@ def calibrate(
     q_index = {q: n for n, q in enumerate(unique_q)}
     row_q = np.array([q_index[q] for q in questions])
     rows_of = [np.flatnonzero(row_q == n) for n in range(len(unique_q))]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(unique_q), size=(num_resamples, len(unique_q)))
+    draws = draw_indices(np.random.default_rng(seed), num_resamples, len(unique_q), len(unique_q))
 
     spearmans, kendalls, compared = {}, {}, {}
     for by, (x, y) in scores.items():
@@ -278,12 +288,9 @@ def calibrate(
         for r, draw in enumerate(draws):
             rows = np.concatenate([rows_of[q] for q in draw])
             rows = rows[ok[rows]]
-            boot_s[r] = spearman(x[rows], y[rows]) if len(rows) > 1 else np.nan
-            boot_k[r] = kendall_tau_b(x[rows], y[rows]) if len(rows) > 1 else np.nan
-        spearmans[by] = Estimate(spearman(x[ok], y[ok]) if ok.sum() > 1 else float("nan"),
-                                 _interval(boot_s, confidence))
-        kendalls[by] = Estimate(kendall_tau_b(x[ok], y[ok]) if ok.sum() > 1 else float("nan"),
-                                _interval(boot_k, confidence))
+            boot_s[r], boot_k[r] = spearman(x[rows], y[rows]), kendall_tau_b(x[rows], y[rows])
+        spearmans[by] = Estimate(spearman(x[ok], y[ok]), interval(boot_s, confidence))
+        kendalls[by] = Estimate(kendall_tau_b(x[ok], y[ok]), interval(boot_k, confidence))
 
     # teacher ranking: (question x teacher) mean LALP in each file, over questions complete in both
     teacher_names = list(dict.fromkeys(teachers))
@@ -315,7 +322,7 @@ def calibrate(
             ra, rb = means[0, kept[chosen]].mean(axis=0), means[1, kept[chosen]].mean(axis=0)
             boot_t[r] = kendall_tau_b(ra, rb)
             same[r] = float((np.argsort(-ra, kind="stable") == np.argsort(-rb, kind="stable")).all())
-        teacher_kendall = Estimate(kendall_tau_b(ma, mb), _interval(boot_t, confidence))
+        teacher_kendall = Estimate(kendall_tau_b(ma, mb), interval(boot_t, confidence))
         share_same = float(np.nanmean(same))
 
     # the same kept response: LALP selection in each file, same options
@@ -337,7 +344,7 @@ def calibrate(
         agree = np.array([q in picks[0] and picks[0][q] == picks[1].get(q) for q in unique_q], dtype=float)
         has = np.array([q in picks[0] and q in picks[1] for q in unique_q])
         boot = np.array([agree[d][has[d]].mean() if has[d].any() else np.nan for d in draws])
-        same_pick = Estimate(float(agree[has].mean()), _interval(boot, confidence))
+        same_pick = Estimate(float(agree[has].mean()), interval(boot, confidence))
         picked = len(both)
     return Calibration(name_a, name_b, matched_by, len(pairs), len(unique_q), compared, spearmans, kendalls,
                        order_a, order_b, teacher_kendall, share_same, same_pick, picked, num_resamples, confidence,

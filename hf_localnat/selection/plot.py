@@ -1,4 +1,5 @@
-"""Per-teacher distributions of LALP and GALP, as a PNG (matplotlib, no display needed).
+"""Per-teacher distributions of each score (LALP and GALP by default), and each score's `p_order(n)` curve (SPEC
+§13), as a PNG (matplotlib, no display needed).
 
 Uses `matplotlib.figure.Figure` with the Agg canvas directly, so it never touches pyplot's global state or needs a
 display; it is also the figure the dataset card shows.
@@ -7,12 +8,14 @@ display; it is also the figure the dataset card shows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, SelectionError
 from ..io import atomic_output, check_target
 from ..io.columns import require_columns
+from ..scores import better_word, score_direction
+from .evidence import STABLE_SHARE, ScoreEvidence
 from .rank import SCORES
 
 _LABELS = {"lalp": "LALP (local, per-step mean log-prob)", "galp": "GALP (global mean log-prob)"}
@@ -35,11 +38,15 @@ def plot_teacher_distributions(
     path: str | Path,
     *,
     teachers: Sequence[str] | None = None,
+    scores: Sequence[str] = SCORES,
+    directions: Mapping[str, str] | None = None,
+    evidence: Mapping[str, ScoreEvidence] | None = None,
     teacher_column: str = "teacher",
     overwrite: bool = False,
     title: str | None = None,
 ) -> Path:
-    """Write one PNG with two panels (LALP, GALP): a box plot per teacher with every response as a dot.
+    """Write one PNG with a panel per score: a box plot per teacher with every response as a dot; with `evidence`,
+    a last panel with each score's `p_order(n)` curve (projected sizes dashed) and the 0.8 line of `stable_n`.
 
     Rows without a score are left out of the panel of that score (their count is shown under the teacher's name).
 
@@ -48,6 +55,9 @@ def plot_teacher_distributions(
         path (`str` or `Path`): the `.png` file to write.
         teachers (`Sequence[str]`, *optional*): teachers in display order (for instance
             `TeacherRanking.order("lalp")`); defaults to the order of appearance.
+        scores (`Sequence[str]`, *optional*, defaults to `("lalp", "galp")`): the score columns, one panel each.
+        directions (`Mapping[str, str]`, *optional*): the direction of a score this project does not know.
+        evidence (`Mapping[str, ScoreEvidence]`, *optional*): `TeacherRanking.evidence`, for the `p_order(n)` panel.
         teacher_column (`str`, *optional*, defaults to `"teacher"`).
         overwrite (`bool`, *optional*, defaults to `False`): replace an existing file.
         title (`str`, *optional*): figure title.
@@ -66,21 +76,27 @@ def plot_teacher_distributions(
         from matplotlib.figure import Figure
     except ImportError as e:
         raise ConfigError("Plotting needs matplotlib; install it with `pip install 'hf-localnat[plot]'`.") from e
-    require_columns(dataset, [teacher_column, *SCORES], what="plotting")
+    scores = list(scores)
+    require_columns(dataset, [teacher_column, *scores], what="plotting")
     row_teachers = [str(t) for t in dataset[teacher_column]]
     order = list(teachers) if teachers is not None else list(dict.fromkeys(row_teachers))
-    values = {by: {t: [] for t in order} for by in SCORES}
-    for by in SCORES:
+    values = {by: {t: [] for t in order} for by in scores}
+    for by in scores:
         for teacher, score in zip(row_teachers, dataset[by], strict=True):
             if score is not None and math.isfinite(score) and teacher in values[by]:
                 values[by][teacher].append(score)
-    if not any(values[by][t] for by in SCORES for t in order):
-        raise SelectionError("Nothing to plot: no row has a LALP or GALP score; score the dataset first.")
+    if not any(values[by][t] for by in scores for t in order):
+        raise SelectionError(f"Nothing to plot: no row has a {' or '.join(s.upper() for s in scores)} score; score "
+                             "the dataset first.")
 
-    figure = Figure(figsize=(max(6.0, 1.6 * len(order) + 2), 7.5), layout="constrained")
+    curves = {s: e for s, e in (evidence or {}).items() if s in scores and (e.p_order_by_n or e.projected_p_order_by_n)}
+    rows = len(scores) + bool(curves)
+    figure = Figure(figsize=(max(6.0, 1.6 * len(order) + 2), 3.75 * rows), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 1, sharex=True)
-    for axis, by in zip(axes, SCORES, strict=True):
+    axes = list(figure.subplots(rows, 1, squeeze=False)[:, 0])
+    for axis in axes[1:len(scores)]:
+        axis.sharex(axes[0])
+    for axis, by in zip(axes, scores, strict=False):
         data = [values[by][t] for t in order]
         positions = [i for i, d in enumerate(data, start=1) if d]
         axis.boxplot([d for d in data if d], positions=positions, widths=0.5, showfliers=False)
@@ -88,11 +104,35 @@ def plot_teacher_distributions(
             # deterministic horizontal spread so overlapping dots stay visible
             spread = [x + 0.18 * ((j % 7) - 3) / 3 for j in range(len(d))]
             axis.scatter(spread, d, s=14, alpha=0.6, zorder=3)
-        axis.set_ylabel(_LABELS[by])
+        axis.set_ylabel(f"{_LABELS.get(by, by)}\n({better_word(score_direction(by, directions))} = better)")
         axis.grid(axis="y", alpha=0.3)
-    counts = [f"{t}\n(n={len(values['lalp'][t])})" for t in order]
-    axes[-1].set_xticks(range(1, len(order) + 1), counts)
-    axes[0].set_title(title or "Per-teacher naturalness to the student (higher = more natural)")
+    counts = [f"{t}\n(n={len(values[scores[0]][t])})" for t in order]
+    axes[len(scores) - 1].set_xticks(range(1, len(order) + 1), counts)
+    axes[0].set_title(title or "Per-teacher scores (each panel in its own direction)")
+    if curves:
+        _plot_curves(axes[-1], curves)
     with atomic_output(path) as staged:
         figure.savefig(staged, dpi=110, format="png")
     return path
+
+
+def _plot_curves(axis, curves: Mapping[str, ScoreEvidence]) -> None:
+    """`p_order(n)` per score on a log axis: measured sizes solid, projected sizes dashed, the 0.8 line dotted."""
+    for score, e in curves.items():
+        measured = sorted(e.p_order_by_n.items())
+        line = None
+        if measured:
+            (line,) = axis.plot(*zip(*measured), marker="o", label=score.upper())
+        projected = sorted(e.projected_p_order_by_n.items())
+        if projected:
+            head = measured[-1:]  # join the dashed part to the last measured point
+            axis.plot(*zip(*(head + projected)), marker="o", linestyle="--", color=line and line.get_color(),
+                      label=None if line else f"{score.upper()} (projected)")
+    axis.axhline(STABLE_SHARE, color="grey", linestyle=":", linewidth=1)
+    axis.set_xscale("log")
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("questions n (dashed: more than were scored, projected from them)")
+    axis.set_ylabel("p_order(n)")
+    axis.set_title(f"Order stability: stable_n is the first n at or above {STABLE_SHARE}")
+    axis.legend(loc="lower right")
+    axis.grid(alpha=0.3)

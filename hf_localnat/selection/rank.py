@@ -1,20 +1,24 @@
-"""Teacher ranking (SPEC §8): mean LALP and mean GALP per teacher over the same questions, with paired bootstrap
-confidence intervals for each mean and for every pairwise difference, and the two rankings side by side."""
+"""Teacher ranking (SPEC §8): the mean of every score (default LALP and GALP; any score column whose direction is
+known, SPEC §11) per teacher over the same questions, with paired bootstrap confidence intervals for each mean and
+for every pairwise difference, the rankings side by side, and the evidence of SPEC §13 (`evidence`) from the same
+resamples."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..errors import ConfigError, SelectionError
-from .bootstrap import check_bootstrap, percentile_interval
+from ..scores import score_direction, sign
+from .bootstrap import bootstrap_means, check_bootstrap, percentile_interval
+from .evidence import ScoreEvidence, TruthLead, no_nan, score_evidence
 from .layout import (arrow_column, as_labels, check_question_ids, factorize, non_finite_mask, question_id_array,
                      score_array)
 from ..io.columns import require_columns
 
-#: The two scores a ranking reports, in display order.
+#: The scores a ranking reports by default, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")
 
 #: Reasons a question is left out of a ranking.
@@ -28,24 +32,39 @@ class TeacherScore:
     Attributes:
         teacher (`str`): the teacher's name.
         num_responses (`int`): scored responses of this teacher on the ranked questions.
-        mean_lalp, mean_galp (`float`): mean over the ranked questions of the teacher's per-question mean score.
-        lalp_ci, galp_ci (`tuple[float, float]`): percentile bootstrap interval of each mean.
-        rank_lalp, rank_galp (`int`): 1 = highest mean (most natural to the student).
+        means (`dict[str, float]`): per score, the mean over the ranked questions of the teacher's per-question mean.
+        cis (`dict[str, tuple[float, float]]`): per score, the percentile bootstrap interval of that mean.
+        ranks (`dict[str, int]`): per score, 1 = the best mean in the score's direction.
+
+    `mean_<score>`, `<score>_ci` and `rank_<score>` read the same dicts (e.g. `mean_lalp`, `lalp_ci`, `rank_galp`).
     """
 
     teacher: str
     num_responses: int
-    mean_lalp: float
-    lalp_ci: tuple[float, float]
-    mean_galp: float
-    galp_ci: tuple[float, float]
-    rank_lalp: int
-    rank_galp: int
+    means: dict[str, float]
+    cis: dict[str, tuple[float, float]]
+    ranks: dict[str, int]
+
+    def __getattr__(self, name: str):
+        for prefix, table in (("mean_", "means"), ("rank_", "ranks")):
+            if name.startswith(prefix) and name[len(prefix):] in object.__getattribute__(self, table):
+                return object.__getattribute__(self, table)[name[len(prefix):]]
+        if name.endswith("_ci") and name[:-3] in object.__getattribute__(self, "cis"):
+            return object.__getattribute__(self, "cis")[name[:-3]]
+        raise AttributeError(name)
 
     @property
     def ranks_disagree(self) -> bool:
-        """Whether LALP and GALP put this teacher at different places."""
-        return self.rank_lalp != self.rank_galp
+        """Whether the scores put this teacher at different places."""
+        return len(set(self.ranks.values())) > 1
+
+    def to_dict(self) -> dict:
+        """`teacher`, `num_responses`, and `mean_<score>`, `<score>_ci`, `rank_<score>` for every score."""
+        out: dict = {"teacher": self.teacher, "num_responses": self.num_responses}
+        for score in self.means:
+            out |= {f"mean_{score}": self.means[score], f"{score}_ci": list(self.cis[score]),
+                    f"rank_{score}": self.ranks[score]}
+        return out | {"ranks_disagree": self.ranks_disagree}
 
 
 @dataclass(frozen=True)
@@ -53,9 +72,10 @@ class PairwiseDifference:
     """`mean(teacher_a) - mean(teacher_b)` for one score, with its paired bootstrap interval.
 
     Attributes:
-        score (`str`): `"lalp"` or `"galp"`.
+        score (`str`): the score column.
         teacher_a, teacher_b (`str`): `teacher_a` ranks above `teacher_b` by this score.
-        difference (`float`): the difference of the two means (>= 0).
+        difference (`float`): the difference of the two means (>= 0 for a score that is better when higher, <= 0
+            for one that is better when lower).
         ci (`tuple[float, float]`): percentile bootstrap interval of the difference.
     """
 
@@ -89,12 +109,12 @@ class DroppedQuestion:
 
 @dataclass(frozen=True)
 class LeftOutTeacher:
-    """A teacher left out of the ranking: none of its rows has a finite `lalp` and `galp`.
+    """A teacher left out of the ranking: none of its rows has a finite value of every ranked score.
 
     Attributes:
         teacher (`str`): the teacher.
         num_rows (`int`): its rows (every one without a finite score).
-        num_non_finite (`int`): those whose `lalp` or `galp` holds NaN or +-inf (a corrupted file, never a score);
+        num_non_finite (`int`): those where a ranked score holds NaN or +-inf (a corrupted file, never a score);
             the others have no score (null, see their `score_error`).
     """
 
@@ -111,15 +131,21 @@ class LeftOutTeacher:
 
 @dataclass(frozen=True)
 class TeacherRanking:
-    """The result of `rank_teachers`: teachers ordered by mean LALP (best first).
+    """The result of `rank_teachers`: teachers ordered by the first score (best first).
 
     Attributes:
-        teachers (`list[TeacherScore]`): best LALP first.
+        teachers (`list[TeacherScore]`): best first by the first score.
         pairwise (`list[PairwiseDifference]`): every pair of teachers, for each score, higher-ranked teacher first.
         num_questions (`int`): questions every ranked teacher answered with a score (the ones averaged over).
         dropped (`list[DroppedQuestion]`): the other questions, with reasons.
         left_out (`list[LeftOutTeacher]`): teachers not ranked because none of their rows has a finite score.
         num_resamples (`int`), confidence (`float`), seed (`int | None`): the bootstrap settings.
+        scores (`tuple[str, ...]`): the score columns ranked by, in display order.
+        directions (`dict[str, str]`): per score, `"higher"` or `"lower"` (the direction in which it is better).
+        evidence (`dict[str, ScoreEvidence]`): per score, SPEC §13 from the same resamples (empty when not asked).
+        truth (`dict[str, float] | None`): the known value of each ranked teacher, when one was given.
+        truth_lead (`TruthLead | None`): the score that agrees best with `truth`, and its lead over the runner-up.
+        truth_note (`str | None`): one line naming the teachers only in the truth, or only in the scores.
     """
 
     teachers: list[TeacherScore]
@@ -130,16 +156,28 @@ class TeacherRanking:
     num_resamples: int = 1000
     confidence: float = 0.95
     seed: int | None = 0
+    scores: tuple[str, ...] = SCORES
+    directions: dict[str, str] = field(default_factory=lambda: {s: "higher" for s in SCORES})
+    evidence: dict[str, ScoreEvidence] = field(default_factory=dict)
+    truth: dict[str, float] | None = None
+    truth_lead: TruthLead | None = None
+    truth_note: str | None = None
 
-    def best_teacher(self, by: str = "lalp") -> str:
-        """The teacher with the highest mean `by` (`"lalp"` or `"galp"`)."""
-        _check_score(by)
-        return min(self.teachers, key=lambda t: getattr(t, f"rank_{by}")).teacher
+    def best_teacher(self, by: str | None = None) -> str:
+        """The teacher with the best mean `by` (a ranked score; default the first) in its direction."""
+        return self.order(by)[0]
 
-    def order(self, by: str = "lalp") -> list[str]:
-        """Teacher names, best first by `by`."""
-        _check_score(by)
-        return [t.teacher for t in sorted(self.teachers, key=lambda t: getattr(t, f"rank_{by}"))]
+    def order(self, by: str | None = None) -> list[str]:
+        """Teacher names, best first by `by` (a ranked score; default the first)."""
+        by = self._check_score(by)
+        return [t.teacher for t in sorted(self.teachers, key=lambda t: t.ranks[by])]
+
+    def _check_score(self, by: str | None) -> str:
+        if by is None:
+            return self.scores[0]
+        if by not in self.scores:
+            raise ConfigError(f"This ranking is by {', '.join(self.scores)}, not {by!r}; rank by it with --by {by}.")
+        return by
 
     @property
     def dropped_counts(self) -> dict[str, int]:
@@ -148,13 +186,21 @@ class TeacherRanking:
 
     @property
     def rankings_agree(self) -> bool:
-        """Whether LALP and GALP order the teachers identically."""
+        """Whether every score orders the teachers identically."""
         return not any(t.ranks_disagree for t in self.teachers)
 
+    @property
+    def verdicts(self) -> list[str]:
+        """One line per score: from how many questions its order is stable (SPEC §13), and what to do."""
+        return [self.evidence[s].verdict for s in self.scores if s in self.evidence]
+
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict (tuples become lists)."""
-        return {
-            "teachers": [asdict(t) | {"ranks_disagree": t.ranks_disagree} for t in self.teachers],
+        """Plain JSON-ready dict (tuples become lists, NaN becomes None)."""
+        return no_nan({
+            "scores": list(self.scores),
+            "directions": dict(self.directions),
+            "teachers": [t.to_dict() for t in self.teachers],
+            "orders": {s: self.order(s) for s in self.scores},
             "pairwise": [asdict(p) | {"excludes_zero": p.excludes_zero} for p in self.pairwise],
             "num_questions": self.num_questions,
             "dropped_counts": self.dropped_counts,
@@ -163,38 +209,94 @@ class TeacherRanking:
             "num_resamples": self.num_resamples,
             "confidence": self.confidence,
             "seed": self.seed,
-        }
+            "evidence": {s: e.to_dict() for s, e in self.evidence.items()},
+            "verdicts": self.verdicts,
+            "truth": self.truth,
+            "truth_lead": self.truth_lead and asdict(self.truth_lead),
+            "truth_note": self.truth_note,
+        })
 
     def format_table(self) -> str:
-        """The ranking as a text table: rank by LALP and by GALP side by side, disagreements flagged with `*`."""
+        """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
+        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score."""
         pct = f"{self.confidence:.0%}"
-        header = (f"{'LALP#':>5} {'GALP#':>5}  {'teacher':<20} {'n':>5}  {'mean LALP':>9} {pct + ' CI':>18}  "
-                  f"{'mean GALP':>9} {pct + ' CI':>18}")
+        names = {s: s.upper() for s in self.scores}
+        width = max(7, *(len(t.teacher) for t in self.teachers))
+        ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+        header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
+                  + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
+                            for s in self.scores))
         lines = [header, "-" * len(header)]
         for t in self.teachers:
             flag = "*" if t.ranks_disagree else " "
-            lines.append(
-                f"{t.rank_lalp:>5} {t.rank_galp:>4}{flag}  {t.teacher:<20} {t.num_responses:>5}  {t.mean_lalp:>9.4f} "
-                f"{_ci(t.lalp_ci):>18}  {t.mean_galp:>9.4f} {_ci(t.galp_ci):>18}"
-            )
+            rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+            lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
+                         + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
+                                   for s in self.scores))
         lines.append("")
         lines.append(f"{self.num_questions} questions answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
         lines.extend(t.describe() for t in self.left_out)
-        if self.rankings_agree:
-            lines.append("LALP and GALP rank the teachers the same way.")
-        else:
-            lines.append("* LALP and GALP disagree on this teacher's place.")
+        for s in self.scores:
+            lines.append(f"{names[s]} order ({self.directions[s]} = better): {' > '.join(self.order(s))}")
+        if len(self.scores) > 1:
+            together = ", ".join(names[s] for s in self.scores[:-1]) + f" and {names[self.scores[-1]]}"
+            lines.append(f"{together} rank the teachers the same way." if self.rankings_agree
+                         else f"* {together} disagree on this teacher's place.")
         lines.append(f"Intervals: paired percentile bootstrap over questions, {self.num_resamples} resamples "
-                     f"(seed {self.seed}). Higher = more natural to the student.")
-        adjacent = [p for p in self.pairwise if p.score == "lalp" and _adjacent(self, p)]
+                     f"(seed {self.seed}).")
+        first = self.scores[0]
+        adjacent = [p for p in self.pairwise if p.score == first and _adjacent(self, p)]
         if adjacent:
             lines.append("")
-            lines.append(f"LALP differences between neighbours ({pct} CI):")
+            lines.append(f"{names[first]} differences between neighbours ({pct} CI):")
             for p in adjacent:
                 verdict = "" if p.excludes_zero else "  (not separated)"
                 lines.append(f"  {p.teacher_a} - {p.teacher_b}: {p.difference:+.4f} {_ci(p.ci)}{verdict}")
+        if self.evidence:
+            lines.append("")
+            lines.extend(self._format_evidence(names, width))
         return "\n".join(lines)
+
+    def _format_evidence(self, names: dict[str, str], width: int) -> list[str]:
+        scores = [s for s in self.scores if s in self.evidence]
+        lines = ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
+                 "share of questions whose best answer is the teacher's."]
+        header = f"{'teacher':<{width}}" + "".join(f"  {names[s] + ' p_top':>{len(names[s]) + 6}} {'win':>5}"
+                                                   for s in scores)
+        lines += [header, "-" * len(header)]
+        for t in self.teachers:
+            lines.append(f"{t.teacher:<{width}}" + "".join(
+                f"  {self.evidence[s].p_top[t.teacher]:>{len(names[s]) + 6}.2f} "
+                f"{self.evidence[s].winner_share[t.teacher]:>5.2f}" for s in scores))
+        for s in scores:
+            e = self.evidence[s]
+            curve = ", ".join(f"{n}: {p:.2f}" for n, p in e.p_order_by_n.items())
+            projected = ", ".join(f"{n}: {p:.2f}" for n, p in e.projected_p_order_by_n.items())
+            ratio = f" (ratio {e.within_sd / e.between_sd:.1f})" if e.between_sd > 0 else ""
+            lines.append(f"{names[s]}: p_order {e.p_order:.2f}; within-teacher SD {e.within_sd:.4f}, between-teacher "
+                         f"SD {e.between_sd:.4f}{ratio}; p_order(n) "
+                         + (curve or "-") + (f"; projected from these questions: {projected}" if projected else ""))
+        if self.truth is not None:
+            lines += ["", "Against the known ranking (" + ", ".join(f"{t}={v:g}" for t, v in self.truth.items())
+                      + "; higher = better):"]
+            if self.truth_note:
+                lines.append(self.truth_note)
+            for s in scores:
+                a = self.evidence[s].truth
+                if a is None:
+                    continue
+                lines.append(f"  {names[s]}: tau-b {a.kendall_tau_b.format()}, Spearman {a.spearman.format()}, "
+                             f"pairwise accuracy {a.pairwise_accuracy.value:.2f} [{a.pairwise_accuracy.ci[0]:.2f}, "
+                             f"{a.pairwise_accuracy.ci[1]:.2f}], top-1 {'yes' if a.top1 else 'no'} "
+                             f"(in {a.top1_share:.0%} of resamples)")
+            if self.truth_lead is not None:
+                lead = self.truth_lead
+                lines.append(f"  Best agreement: {names[lead.score]} (tau-b lead over {names[lead.runner_up]} "
+                             f"{lead.lead.format()}).")
+        lines.append("")
+        lines.extend(self.verdicts)
+        return lines
 
 
 def _adjacent(ranking: TeacherRanking, pair: PairwiseDifference) -> bool:
@@ -214,35 +316,12 @@ def _dropped_text(counts: dict[str, int]) -> str:
     return f"{total} dropped ({', '.join(parts)})"
 
 
-def _check_score(by: str) -> None:
-    if by not in SCORES:
-        raise ConfigError(f"Unknown score {by!r}; use 'lalp' or 'galp'.")
-
-
-def _bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Generator, budget: int = 4_000_000):
-    """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
-    replacement; the same draw for every column (paired). Resamples go in chunks that keep memory under `budget`
-    numbers, and the result does not depend on the chunking: each question index comes from one uniform double (one
-    draw of the generator; `rng.integers` would drop a spare 32-bit half at the end of each chunk), and each resample's
-    means are computed on their own, as (times each question was drawn) . values (a matrix product over a chunk of
-    resamples would round differently for different chunk shapes; a gather of the drawn rows costs B x Q x C)."""
-    num_questions, num_columns = values.shape
-    per_chunk = max(1, budget // (num_questions * num_columns))
-    by_column = np.ascontiguousarray(values.T)  # (C, Q)
-    out = np.empty((num_resamples, num_columns))
-    for start in range(0, num_resamples, per_chunk):
-        size = min(num_resamples, start + per_chunk) - start
-        uniform = rng.random((size, num_questions))
-        draws = np.multiply(uniform, num_questions, out=uniform).astype(np.int64)  # (B, Q) question indices
-        np.minimum(draws, num_questions - 1, out=draws)
-        for b in range(size):  # each resample alone (a fresh count vector), so chunking never changes a rounding
-            counts = np.bincount(draws[b], minlength=num_questions).astype(np.float64)  # times each question drawn
-            out[start + b] = by_column @ counts / num_questions
-    return out
+#: The bootstrap of the means (kept under its former name for callers that import it from here).
+_bootstrap_means = bootstrap_means
 
 
 def _ranks(means: np.ndarray) -> np.ndarray:
-    """1 = highest mean; ties keep the input order."""
+    """1 = highest (signed) mean; ties keep the input order."""
     order = np.argsort(-means, kind="stable")
     ranks = np.empty(len(means), dtype=int)
     ranks[order] = np.arange(1, len(means) + 1)
@@ -265,10 +344,33 @@ def _rankable(teachers: Sequence[str], present: list[str], teacher_codes: np.nda
     return keep, left_out
 
 
+def _against_truth(teachers: list[str], truth: Mapping[str, float]) -> tuple[list[str], str | None]:
+    """The ranked teachers that have a truth value, and one line naming those on one side only.
+
+    Raises:
+        ConfigError: fewer than 3 teachers are on both sides.
+    """
+    common = [t for t in teachers if t in truth]
+    only_truth = [t for t in truth if t not in teachers]
+    only_scored = [t for t in teachers if t not in truth]
+    parts = ([f"in the truth but not scored: {', '.join(only_truth)}"] if only_truth else []) + (
+        [f"scored but not in the truth: {', '.join(only_scored)}"] if only_scored else [])
+    note = f"Compared over {len(common)} common teachers; " + "; ".join(parts) + "." if parts else None
+    if len(common) < 3:
+        raise ConfigError(f"--truth and the scored teachers have {len(common)} teacher(s) in common "
+                          f"({', '.join(common) or 'none'}); a comparison needs at least 3 "
+                          f"({'; '.join(parts) or 'give more teachers'}). Check the names against the teacher column.")
+    return common, note
+
+
 def rank_teachers(
     dataset,
     *,
     teachers: Sequence[str] | None = None,
+    by: Sequence[str] = SCORES,
+    directions: Mapping[str, str] | None = None,
+    truth: Mapping[str, float] | None = None,
+    evidence: bool = True,
     num_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
@@ -276,24 +378,33 @@ def rank_teachers(
     question_column: str = "question",
     question_id_column: str = "question_id",
 ) -> TeacherRanking:
-    """Rank teachers by mean LALP and mean GALP over the questions every ranked teacher answered.
+    """Rank teachers by the mean of each score in `by` over the questions every ranked teacher answered.
 
-    A response counts when both its `lalp` and `galp` are set (both scores are then averaged over the same
-    responses). When a teacher answered a question more than once, its scored responses to that question are
-    averaged first, so every question weighs the same for every teacher. A question is used only when every ranked
-    teacher has at least one scored response to it; the others are reported in `dropped`, as `missing_teacher` (some
-    teacher has no response at all) or `unscored_response` (some teacher's responses all lack a score). A teacher none
-    of whose rows has a finite score (all null, NaN or inf) is left out of the ranking (`left_out`, with its count of
-    non-finite rows), and the others are ranked.
+    A response counts when every score in `by` is set (all scores are then averaged over the same responses). When
+    a teacher answered a question more than once, its scored responses to that question are averaged first, so every
+    question weighs the same for every teacher. A question is used only when every ranked teacher has at least one
+    scored response to it; the others are reported in `dropped`, as `missing_teacher` (some teacher has no response
+    at all) or `unscored_response` (some teacher's responses all lack a score). A teacher none of whose rows has a
+    finite score (all null, NaN or inf) is left out of the ranking (`left_out`, with its count of non-finite rows),
+    and the others are ranked. Each score ranks in its own direction (`hf_localnat.scores.score_direction`).
 
     Confidence intervals come from a paired percentile bootstrap over questions: each resample draws the questions
-    with replacement and recomputes every teacher's means (and their differences) on the same draw.
+    with replacement and recomputes every teacher's means (and their differences) on the same draw. The evidence of
+    SPEC §13 (`evidence.score_evidence`) comes from the same resamples, then draws the questions of `p_order(n)`
+    from the same generator.
 
     Args:
         dataset (`datasets.Dataset`):
-            Scored rows in the long layout (`teacher`, `lalp`, `galp`, and `question_id` or `question`).
+            Scored rows in the long layout (`teacher`, the score columns, and `question_id` or `question`).
         teachers (`Sequence[str]`, *optional*):
             The teachers to rank (defaults to every teacher in the data, in order of appearance).
+        by (`Sequence[str]`, *optional*, defaults to `("lalp", "galp")`): the score columns, in display order.
+        directions (`Mapping[str, str]`, *optional*): the direction of a score column this project does not know
+            (`{"my_score": "lower"}`).
+        truth (`Mapping[str, float]`, *optional*): a known value per teacher (higher = better, e.g. the accuracy of
+            a student fine-tuned on its data); only the teachers it shares with the data are ranked, and each score's
+            agreement with it is reported.
+        evidence (`bool`, *optional*, defaults to `True`): compute SPEC §13 (`False`: means and intervals only).
         num_resamples (`int`, *optional*, defaults to 1000): bootstrap resamples.
         confidence (`float`, *optional*, defaults to 0.95): coverage of every interval.
         seed (`int`, *optional*, defaults to 0): bootstrap seed (`None` for fresh randomness).
@@ -304,8 +415,9 @@ def rank_teachers(
         `TeacherRanking`
 
     Raises:
-        ColumnError: a needed column is missing.
-        ConfigError: a bad `num_resamples`, `confidence` or teacher name.
+        ColumnError: a needed column is missing, or a score column does not hold numbers.
+        ConfigError: a bad `num_resamples`, `confidence`, teacher name, score without a known direction, or a truth
+            that shares fewer than 3 teachers with the data.
         SelectionError: no teacher has a finite score, or no question is answered with a score by every ranked
             teacher.
 
@@ -321,12 +433,17 @@ def rank_teachers(
         ```
     """
     check_bootstrap(num_resamples, confidence)
-    require_columns(dataset, [teacher_column, *SCORES], what="ranking")
+    scores = tuple(dict.fromkeys(by))
+    if not scores:
+        raise ConfigError("Rank by at least one score column (e.g. --by lalp).")
+    direction = {s: score_direction(s, directions) for s in scores}
+    require_columns(dataset, [teacher_column, *scores], what="ranking")
     check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
                                                   question_id_column=question_id_column))
     teacher_codes, present = factorize(as_labels(arrow_column(dataset, teacher_column)))
-    (lalp, has_lalp), (galp, has_galp) = score_array(dataset, "lalp"), score_array(dataset, "galp")
+    arrays = [score_array(dataset, s) for s in scores]
+    has_all = np.logical_and.reduce([has for _, has in arrays])
     if teachers is None:
         teachers = present
     else:
@@ -336,13 +453,16 @@ def rank_teachers(
             raise ConfigError(f"Teacher(s) {unknown!r} not found in column {teacher_column!r} (teachers: {present}).")
     if not teachers:
         raise SelectionError("The dataset has no rows to rank; score some responses first.")
-    teachers, left_out = _rankable(teachers, present, teacher_codes, has_lalp & has_galp,
-                                   non_finite_mask(dataset, "lalp") | non_finite_mask(dataset, "galp"))
+    teachers, left_out = _rankable(teachers, present, teacher_codes, has_all,
+                                   np.logical_or.reduce([non_finite_mask(dataset, s) for s in scores]))
     if not teachers:
         raise SelectionError(
             f"No teacher has a finite score on any question ({'; '.join(t.describe() for t in left_out)}); "
             "check the score_error column of the scored file, or rescore it with `localnat score`."
         )
+    truth_note = None
+    if truth is not None:
+        teachers, truth_note = _against_truth(teachers, truth)
     n = len(teachers)
 
     # One cell per (question, ranked teacher): responses, scored responses and score sums, summed in row order.
@@ -351,11 +471,11 @@ def rank_teachers(
     row_column = column[teacher_codes]
     ranked = row_column >= 0
     cell = qid_codes[ranked] * n + row_column[ranked]
-    scored = (has_lalp & has_galp)[ranked]
+    scored = has_all[ranked]
     size = len(qids) * n
     responses_per_cell = np.bincount(cell, minlength=size).reshape(-1, n)  # (all questions, T)
     scored_per_cell = np.bincount(cell[scored], minlength=size).reshape(-1, n)
-    sums = [np.bincount(cell[scored], weights=s[ranked][scored], minlength=size).reshape(-1, n) for s in (lalp, galp)]
+    sums = [np.bincount(cell[scored], weights=v[ranked][scored], minlength=size).reshape(-1, n) for v, _ in arrays]
 
     missing = responses_per_cell == 0
     unscored = ~missing & (scored_per_cell == 0)
@@ -371,33 +491,49 @@ def rank_teachers(
             "score the missing rows or rank fewer teachers (--teacher)."
         )
     counts = scored_per_cell[is_kept]
-    values = np.concatenate([sums[0][is_kept] / counts, sums[1][is_kept] / counts], axis=1)  # (Q, 2T)
+    values = np.concatenate([total[is_kept] / counts for total in sums], axis=1)  # (Q, S*T)
     responses = counts.sum(axis=0)
     kept = int(is_kept.sum())
     means = values.mean(axis=0)
-    boot = _bootstrap_means(values, num_resamples, np.random.default_rng(seed))  # (B, 2T)
+    rng = np.random.default_rng(seed)
+    boot = bootstrap_means(values, num_resamples, rng)  # (B, S*T)
     low, high = percentile_interval(boot, confidence, axis=0)
+    block = {s: slice(k * n, (k + 1) * n) for k, s in enumerate(scores)}
+    signs = {s: sign(direction[s]) for s in scores}
+    rank_of = {s: _ranks(signs[s] * means[block[s]]) for s in scores}
 
-    rank_l, rank_g = _ranks(means[:n]), _ranks(means[n:])
-    scores = [
+    lines = [
         TeacherScore(
             teacher=t, num_responses=int(responses[i]),
-            mean_lalp=float(means[i]), lalp_ci=(float(low[i]), float(high[i])),
-            mean_galp=float(means[n + i]), galp_ci=(float(low[n + i]), float(high[n + i])),
-            rank_lalp=int(rank_l[i]), rank_galp=int(rank_g[i]),
+            means={s: float(means[block[s]][i]) for s in scores},
+            cis={s: (float(low[block[s]][i]), float(high[block[s]][i])) for s in scores},
+            ranks={s: int(rank_of[s][i]) for s in scores},
         )
         for i, t in enumerate(teachers)
     ]
-    scores.sort(key=lambda s: (s.rank_lalp, s.rank_galp))
+    lines.sort(key=lambda line: tuple(line.ranks[s] for s in scores))
     pairwise = []
-    for s, (offset, ranks) in enumerate(((0, rank_l), (n, rank_g))):
-        order = np.argsort(ranks)
+    for s in scores:
+        order = np.argsort(rank_of[s])
+        offset = block[s].start
         for x in range(n):
             for y in range(x + 1, n):
                 a, b = offset + order[x], offset + order[y]
-                diffs = boot[:, a] - boot[:, b]
-                lo, hi = percentile_interval(diffs, confidence)
+                lo, hi = percentile_interval(boot[:, a] - boot[:, b], confidence)
                 pairwise.append(PairwiseDifference(
-                    SCORES[s], teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
+                    s, teachers[order[x]], teachers[order[y]], float(means[a] - means[b]), (float(lo), float(hi))
                 ))
-    return TeacherRanking(scores, pairwise, kept, dropped, left_out, num_resamples, confidence, seed)
+    found, lead = {}, None
+    if evidence:
+        kept_rows = ranked.copy()
+        kept_rows[ranked] = scored & is_kept[qid_codes[ranked]]
+        row_teacher = row_column[kept_rows]
+        found, lead = score_evidence(
+            teachers,
+            {s: signs[s] * values[:, block[s]] for s in scores},
+            {s: signs[s] * boot[:, block[s]] for s in scores},
+            {s: (v[kept_rows], row_teacher) for s, (v, _) in zip(scores, arrays, strict=True)},
+            direction, rng, truth=truth and {t: float(truth[t]) for t in teachers}, confidence=confidence,
+        )
+    return TeacherRanking(lines, pairwise, kept, dropped, left_out, num_resamples, confidence, seed, scores,
+                          direction, found, truth and {t: float(truth[t]) for t in teachers}, lead, truth_note)
