@@ -25,7 +25,7 @@ def main() -> None:
 
     \b
     Examples:
-      localnat demo                                  # everything, offline, on the bundled sample
+      localnat demo                                  # everything, offline, on real CHAMP traces
       localnat estimate traces.jsonl                 # what scoring will cost, before scoring
       localnat score traces.jsonl -o scored.parquet  # score your own traces
       localnat rank-teachers scored.parquet --plot teachers.png

@@ -119,12 +119,18 @@ class _Report:
             gaps.append((-gap, known.index(qid), qid))
         gaps.sort()
         chosen = [qid for _, _, qid in gaps[:count]]
-        how = (f"The {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
-               "(largest LALP lost by the GALP pick plus GALP lost by the LALP pick)")
+        if not gaps:
+            how = "No question where the LALP and GALP selections differ"
+        elif len(gaps) == 1:
+            how = "The one question where the LALP and GALP selections differ"
+        else:
+            how = (f"The {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
+                   "(largest LALP lost by the GALP pick plus GALP lost by the LALP pick)")
         if len(chosen) < count:
             rest = [q for q in known if q not in chosen][:count - len(chosen)]
             if rest:
-                how += f"; then the first {len(rest)} other question(s) of the file"
+                first = "the first question" if len(rest) == 1 else f"the first {len(rest)} questions"
+                how += f"{'; then' if gaps else ': showing'} {first} of the file"
             chosen += rest
         return chosen, how
 
