@@ -272,3 +272,21 @@ def test_readme_snippet_runs(snippet, request, embedded_path, tmp_path):
     if snippet.skip_reason:
         pytest.skip(f"{snippet.id} is marked: it {snippet.skip_reason}")
     run_snippet(snippet, request.getfixturevalue("prepared"), embedded_path, tmp_path)
+
+
+@pytest.mark.slow
+def test_card_snippets_run(prepared, embedded_path, tmp_path):
+    """The card `localnat publish` writes (to the local Hub): its load, train and reproduce blocks run as written,
+    the student it names replaced by the embedded one, as a `hub-model` marker does."""
+    folder = tmp_path / "repo"
+    check(run(["localnat", "publish", "small.parquet", "--repo-id", "you/card-snippets", "--correct-column", "correct",
+               "--keep-folder", str(folder)], prepared), "publishing small.parquet")
+    snippets = [s for s in extract_snippets((folder / "README.md").read_text(encoding="utf-8"), "card")
+                if s.language in RUN_LANGUAGES]
+    assert [s.language for s in snippets] == ["python", "python", "bash"]  # load it, train on it, reproduce
+    for snippet in snippets:
+        snippet.values["hub-model"] = re.findall(r'SFTTrainer\(model="([^"]+)"', snippet.code)
+        cwd = tmp_path / f"block-{snippet.line}"
+        cwd.mkdir()
+        run_snippet(snippet, prepared, embedded_path, cwd)
+    assert (tmp_path / f"block-{snippets[2].line}" / "rebuilt" / "README.md").exists()
