@@ -268,7 +268,7 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
         try:
             from peft import PeftModel
         except ImportError:
-            raise ConfigError("--adapter needs PEFT: pip install 'hf-localnat[peft]' (or pip install peft).") from None
+            raise ConfigError("--adapter needs PEFT: pip install peft (hf-localnat's `peft` extra).") from None
         try:
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         except (OSError, ValueError) as e:
