@@ -114,6 +114,9 @@ def test_report_wording_for_no_and_one_differing_question(tiny_scored_sample):
     html = build_report(flipped, correct_column="correct", num_questions=2)
     assert "The one question where the LALP and GALP selections differ; then the first question" in html
 
+    one = build_report(flipped.filter(lambda r: r["question_id"] == "q01"), correct_column="correct")
+    assert "1 question answered with a score by every teacher" in one and "1 questions" not in one
+
 
 def test_card_wording_for_one_teacher_and_configs_that_render():
     import importlib.util

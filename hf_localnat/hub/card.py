@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import ConfigError, PublishError
+from ..wording import counted
 
 MARK_START = "<!-- localnat:start -->"
 MARK_END = "<!-- localnat:end -->"
@@ -248,7 +249,7 @@ def managed_section(params: LocalNatCardParams) -> str:
         mix_table = _table([{"teacher": t, **{Markdown(f"share in {_code(sel)}"): f"{100 * shares.get(t, 0.0):.1f}%"
                                               for sel, shares in p.mix.items()}} for t in teachers_in_mix])
     values = {
-        "teachers": (f" from {len(p.ranking)} teacher{'s' if len(p.ranking) != 1 else ''}" if p.ranking else ""),
+        "teachers": f" from {counted(len(p.ranking), 'teacher')}" if p.ranking else "",
         "student_model": _code(p.student_model, table=False),
         "package_version": escape(p.package_version),
         "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == DEFAULT_CONFIG else "")),

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, OutputExistsError, SelectionError
 from ..io.columns import require_columns
+from ..wording import counted
 from ..selection.layout import question_ids
 from ..selection.rank import rank_teachers
 from ..selection.select import MixReport, select_responses
@@ -231,7 +232,7 @@ class _Report:
                  f"<th>mean LALP</th><th>{pct} interval</th><th>mean GALP</th><th>{pct} interval</th></tr>{body}</table>")
         agree = ("LALP and GALP rank the teachers the same way." if r.rankings_agree
                  else "* LALP and GALP place this teacher differently.")
-        text = (f'<p class="note">{r.num_questions} questions answered with a score by every teacher; '
+        text = (f'<p class="note">{counted(r.num_questions, "question")} answered with a score by every teacher; '
                 f"{sum(r.dropped_counts.values())} dropped. {agree} Intervals: paired percentile bootstrap over "
                 f"questions, {r.num_resamples} resamples (seed {r.seed}).</p>")
         text += "".join(f'<p class="warn">{escape(t.describe())}</p>' for t in r.left_out)
