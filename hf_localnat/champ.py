@@ -180,7 +180,7 @@ def _load_champ(version: str):
         import champ_dataset
     except ImportError as e:
         raise ConfigError("The CHAMP demo data needs the package champ-dataset; install it with "
-                          "`pip install 'hf-localnat[demo]'` (or `pip install champ-dataset==1.0.0`).") from e
+                          "`pip install champ-dataset==1.0.0` (hf-localnat's `demo` extra).") from e
     return champ_dataset.load(version)
 
 

@@ -40,7 +40,7 @@ except ModuleNotFoundError as _error:  # the extra is not installed: the module 
         def __new__(cls, *args, **kwargs):
             # The wording of datatrove's own `_requires_dependencies` check, with the extra that brings it.
             raise ImportError(f"Please install `datatrove` to use {cls.__name__} "
-                              '(`pip install "hf-localnat[datatrove]"`).')
+                              '(`pip install datatrove orjson`: hf-localnat\'s `datatrove` extra).')
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -83,7 +83,7 @@ class LocalNaturalnessScorer(PipelineStep):
     `model_loads` (1 per task that scored anything).
 
     Raises:
-        ImportError: datatrove is not installed (`pip install "hf-localnat[datatrove]"`).
+        ImportError: datatrove is not installed (`pip install datatrove orjson`, the `datatrove` extra).
         ConfigError: an option outside what the scorer accepts.
         ProvenanceError: in a task, when `output_folder` already records a different provenance.
 

@@ -271,7 +271,7 @@ def test_without_datatrove_the_step_says_what_to_install(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # the module itself still imports
     with pytest.raises(ImportError, match=r'^Please install `datatrove` to use LocalNaturalnessScorer '
-                                          r'\(`pip install "hf-localnat\[datatrove\]"`\)\.$'):
+                                          r"\(`pip install datatrove orjson`: hf-localnat's `datatrove` extra\)\.$"):
         module.LocalNaturalnessScorer("m")
 
 

@@ -71,7 +71,8 @@ def test_publish_writes_messages_into_every_selection_and_the_trl_lines_into_the
         assert "messages" not in load_input(str(next((folder / "data" / config).glob("*.parquet")))).column_names
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert ('dataset = load_dataset("you/curated", "lalp", split="train")\n'
-            'trainer = SFTTrainer(model="org/student", train_dataset=dataset, args=SFTConfig(output_dir="out"))\n'
+            'args = SFTConfig(output_dir="out", bf16=torch.cuda.is_available())   # bf16 on a GPU, float32 on a CPU\n'
+            'trainer = SFTTrainer(model="org/student", train_dataset=dataset, args=args)\n'
             "trainer.train()") in card
     assert "from trl import SFTConfig, SFTTrainer" in card
 

@@ -26,7 +26,7 @@ def main() -> None:
 
     \b
     Examples:
-      localnat demo                                  # everything, offline, on the bundled sample
+      localnat demo                                  # everything, offline, on real CHAMP traces
       localnat estimate traces.jsonl                 # what scoring will cost, before scoring
       localnat score traces.jsonl -o scored.parquet  # score your own traces
       localnat segment traces.jsonl -o steps.parquet --api-base URL --model NAME  # LLM steps (SPEC §12)

@@ -48,7 +48,9 @@ def scored_provenance(recorded, source: str, *, model: str | None, revision: str
     if model is None or window is None:
         verb = "do" if ", " in source else "does"
         raise ProvenanceError(f"{source} {verb} not record how it was scored (not written by `localnat score`, or a "
-                              ".jsonl/.csv without its .hf_localnat.json); pass --model and --window to state it.")
+                              ".jsonl/.csv without its .hf_localnat.json): if it is not scored yet, run `localnat "
+                              "score INPUT -o scored.parquet` first and publish its output; if it was scored "
+                              "elsewhere, pass --model and --window to state how.")
     student = {"kind": "stated", "name": model, "revision": revision}
     return Provenance(window=window, segmenter=segmenter or "sentence", prompt_format=prompt_format or "auto",
                       max_length=None, mode="not recorded", dtype="not recorded", student=student,

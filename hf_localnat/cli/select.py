@@ -89,7 +89,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
 
     Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
-    rejection_reason (no_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
+    rejection_reason (no_score, non_finite_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
     lower_galp, teacher_quota). Kept rows also get messages, the user/assistant turns TRL's SFTTrainer trains on
     (a conversation the response came from is kept as it was). The mix report shows each teacher's share under LALP
     and under GALP. Both outputs keep SCORED's recorded provenance (how it was scored).

@@ -28,11 +28,13 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import ConfigError, PublishError
+from ..wording import counted
 
 MARK_START = "<!-- localnat:start -->"
 MARK_END = "<!-- localnat:end -->"
 
 #: Configs this package writes, in card order, with what each holds. `lalp` is the default config.
+#: What each config holds, as Markdown (the backticks are code spans).
 CONFIG_DESCRIPTIONS: dict[str, str] = {
     "lalp": "the LALP selection: per question, the candidate response with the highest local naturalness, with "
             "`messages` to train on",
@@ -254,11 +256,12 @@ def managed_section(params: LocalNatCardParams) -> str:
         mix_table = _table([{"teacher": t, **{Markdown(f"share in {_code(sel)}"): f"{100 * shares.get(t, 0.0):.1f}%"
                                               for sel, shares in p.mix.items()}} for t in teachers_in_mix])
     values = {
-        "teachers": f" from {len(p.ranking)} teachers" if p.ranking else "",
+        "teachers": f" from {counted(len(p.ranking), 'teacher')}" if p.ranking else "",
         "student_model": _code(p.student_model, table=False),
         "package_version": escape(p.package_version),
         "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == DEFAULT_CONFIG else "")),
-                                  "rows": p.counts[name], "what": CONFIG_DESCRIPTIONS[name]} for name in p.configs]),
+                                  "rows": p.counts[name], "what": Markdown(CONFIG_DESCRIPTIONS[name])}
+                                 for name in p.configs]),
         "repo": json.dumps(p.repo_id or "path/to/this/folder"),
         # The student the rows were scored for; the embedded one is a GGUF copy of a Hub model, which SFT loads.
         "train_model": json.dumps(str(p.student_provenance.get("original_model") or p.student_model)),

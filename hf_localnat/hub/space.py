@@ -86,7 +86,7 @@ def publish_metric_space(
     except HfHubHTTPError as e:
         if e.response is not None and e.response.status_code == 409:
             raise ConfigError(
-                f"The Space {repo_id!r} already exists; pass exist_ok=True (CLI: --overwrite) to update it."
+                f"The Space {repo_id!r} already exists; pass --overwrite to update it (exist_ok=True from Python)."
             ) from e
         raise
     operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in METRIC_FILES]

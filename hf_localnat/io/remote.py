@@ -247,7 +247,7 @@ def check_output(url: str, *, overwrite: bool = False, storage_options: Mapping[
         raise OutputExistsError(f"Output {url!r} is an existing folder; a remote OUTPUT is one file: choose another "
                                 "URL.")
     if not overwrite:
-        raise OutputExistsError(f"Output {url!r} already exists; pass --overwrite (overwrite=True) to replace it.")
+        raise OutputExistsError(f"Output {url!r} already exists; pass --overwrite to replace it.")
     if read_provenance(url, storage_options) is None:
         raise OutputExistsError(f"Output {url!r} exists and does not record that localnat wrote it (no hf_localnat "
                                 "provenance); --overwrite replaces only outputs localnat wrote: choose another URL, or "

@@ -59,7 +59,7 @@ def check_target(target: str | os.PathLike, *, overwrite: bool = False, empty_fo
     elif not path.is_file():
         raise OutputExistsError(f"Output {shown!r} exists and is not a regular file or folder; choose another path.")
     if not overwrite:
-        raise OutputExistsError(f"Output {shown!r} already exists; pass --overwrite (overwrite=True) to replace it.")
+        raise OutputExistsError(f"Output {shown!r} already exists; pass --overwrite to replace it.")
     return path
 
 

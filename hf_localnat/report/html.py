@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, OutputExistsError, SelectionError
 from ..io.columns import require_columns
+from ..wording import counted
 from ..selection.layout import question_ids
 from ..selection.rank import rank_teachers
 from ..selection.select import MixReport, select_responses
@@ -119,12 +120,18 @@ class _Report:
             gaps.append((-gap, known.index(qid), qid))
         gaps.sort()
         chosen = [qid for _, _, qid in gaps[:count]]
-        how = (f"The {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
-               "(largest LALP lost by the GALP pick plus GALP lost by the LALP pick)")
+        if not gaps:
+            how = "No question where the LALP and GALP selections differ"
+        elif len(gaps) == 1:
+            how = "The one question where the LALP and GALP selections differ"
+        else:
+            how = (f"The {len(chosen)} of {len(gaps)} questions where the LALP and GALP selections differ most "
+                   "(largest LALP lost by the GALP pick plus GALP lost by the LALP pick)")
         if len(chosen) < count:
             rest = [q for q in known if q not in chosen][:count - len(chosen)]
             if rest:
-                how += f"; then the first {len(rest)} other question(s) of the file"
+                first = "the first question" if len(rest) == 1 else f"the first {len(rest)} questions"
+                how += f"{'; then' if gaps else ': showing'} {first} of the file"
             chosen += rest
         return chosen, how
 
@@ -229,7 +236,7 @@ class _Report:
                  + ("<th>LALP p_top</th><th>LALP winner share</th>" if evidence else "") + f"</tr>{body}</table>")
         agree = ("LALP and GALP rank the teachers the same way." if r.rankings_agree
                  else "* LALP and GALP place this teacher differently.")
-        text = (f'<p class="note">{r.num_questions} questions answered with a score by every teacher; '
+        text = (f'<p class="note">{counted(r.num_questions, "question")} answered with a score by every teacher; '
                 f"{sum(r.dropped_counts.values())} dropped. {agree} Intervals: paired percentile bootstrap over "
                 f"questions, {r.num_resamples} resamples (seed {r.seed}).</p>")
         text += "".join(f'<p class="warn">{escape(t.describe())}</p>' for t in r.left_out)

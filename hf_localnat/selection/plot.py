@@ -75,7 +75,7 @@ def plot_teacher_distributions(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ConfigError("Plotting needs matplotlib; install it with `pip install 'hf-localnat[plot]'`.") from e
+        raise ConfigError("Plotting needs matplotlib; install it with `pip install matplotlib` (hf-localnat's `plot` extra).") from e
     scores = list(scores)
     require_columns(dataset, [teacher_column, *scores], what="plotting")
     row_teachers = [str(t) for t in dataset[teacher_column]]

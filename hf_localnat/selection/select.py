@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from .layout import (add_question_ids, arrow_column, as_labels, check_correctness_column, check_question_ids, factorize,
                      non_finite_mask, score_array)
 from ..io.columns import require_columns
+from ..wording import counted
 from .rank import SCORES
 
 #: Why a row was not kept, in the order the checks run.
@@ -70,9 +71,9 @@ class Selection:
         """A few lines: kept / rejected counts, reasons, questions left without a response."""
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(self.reason_counts.items(), key=lambda kv: -kv[1]))
         lines = [
-            f"Kept {self.selected.num_rows} of {self.selected.num_rows + self.rejected.num_rows} responses "
+            f"Kept {self.selected.num_rows} of {counted(self.selected.num_rows + self.rejected.num_rows, 'response')} "
             f"(by {self.by.upper()}) for {self.num_questions - self.num_questions_without_selection} of "
-            f"{self.num_questions} questions.",
+            f"{counted(self.num_questions, 'question')}.",
             f"Rejected {self.rejected.num_rows}" + (f": {reasons}." if reasons else "."),
         ]
         if self.threshold is not None:
