@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProvenanceError
+from .scores import DEFAULT_SCORES, SCORE_DIRECTIONS, parse_scores, uses_drop_tokens
 
 METADATA_KEY = "hf_localnat"
 """Key of the provenance JSON in schema metadata, and the stem of its file names."""
@@ -33,7 +34,7 @@ SIDECAR_SUFFIX = f".{METADATA_KEY}.json"
 FOLDER_FILE = f"{METADATA_KEY}.json"
 """Name of the provenance file inside a `save_to_disk` folder."""
 DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype",
-                                      "response_part")
+                                      "response_part", "scores", "drop_tokens")
 """What decides a score besides the student (SPEC.md): the same values and student give the same numbers."""
 
 
@@ -55,6 +56,10 @@ class Provenance:
         version (`str`): the hf_localnat version that scored.
         response_part (`str`): the part of each response that was scored (`full`, `thinking`, `answer`; SPEC §9).
             Outputs of versions that did not record it scored the `full` response.
+        scores (`tuple[str, ...]`): the score columns written (SPEC §11), in column order; `("lalp", "galp")` for
+            outputs of versions that did not record it. Their directions are stored beside the definition.
+        drop_tokens (`int`, *optional*): `m` of the drop scores, recorded only when one of them was written (`None`
+            otherwise, whatever was passed: it changes no number then).
     """
 
     window: int
@@ -66,6 +71,18 @@ class Provenance:
     student: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
     response_part: str = "full"
+    scores: tuple[str, ...] = DEFAULT_SCORES
+    drop_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", parse_scores(self.scores))
+        if not uses_drop_tokens(self.scores):
+            object.__setattr__(self, "drop_tokens", None)
+
+    @property
+    def directions(self) -> dict[str, str]:
+        """The direction of each score column written (`"higher"` or `"lower"` is better; SPEC §11)."""
+        return {name: SCORE_DIRECTIONS[name] for name in self.scores}
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -74,8 +91,10 @@ class Provenance:
         return {name: getattr(self, name) for name in DEFINITION_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
-        """`{"definition": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
-        return {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        """`{"definition": {...}, "directions": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
+        definition = {**self.definition, "scores": list(self.scores)}
+        return {"definition": definition, "directions": self.directions, "student": dict(self.student),
+                "version": self.version}
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): equal provenances give equal bytes."""
@@ -88,7 +107,9 @@ class Provenance:
         Raises:
             ProvenanceError: `data` lacks a definition field.
         """
-        definition = {"response_part": "full", **(data.get("definition") or {})}  # recorded since 0.1.0's §9
+        # response_part recorded since 0.1.0's §9, scores and drop_tokens since §11
+        definition = {"response_part": "full", "scores": DEFAULT_SCORES, "drop_tokens": None,
+                      **(data.get("definition") or {})}
         missing = [name for name in DEFINITION_FIELDS if name not in definition]
         if missing:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
@@ -135,8 +156,10 @@ class Provenance:
             student += f" ({self.student.get('package')} {self.student['package_version']})"
         max_length = self.max_length if self.max_length is not None else "model maximum"
         part = "" if self.response_part == "full" else f", {self.response_part} part"
+        scores = "" if self.scores == DEFAULT_SCORES else f", scores {','.join(self.scores)}"
+        drop = "" if self.drop_tokens is None else f" (drop_tokens {self.drop_tokens})"
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
-                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}")
+                f"max_length {max_length}, mode {self.mode}, {self.dtype}{scores}{drop}, hf-localnat {self.version}")
 
     # ------------------------------------------------------------------------------------------------- checking
     def names_student(self, model: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..io.parts import RESPONSE_PARTS
+from ..scores import DEFAULT_DROP_TOKENS, DEFAULT_SCORES, parse_scores
 from .prepare.segment import SEGMENTERS
 
 PromptFormat = Literal["auto", "chat", "plain", "none"]
@@ -37,6 +38,11 @@ class ScoringDefinition:
         response_part (`str`, *optional*, defaults to `"full"`):
             The part of each response that is scored (SPEC §9): `"full"`, `"thinking"` (inside the `<think>` or
             `<|begin_of_thought|>` block) or `"answer"` (after it); see `hf_localnat.io.parts`.
+        scores (`str` or `Sequence[str]`, *optional*, defaults to `("lalp", "galp")`):
+            The score columns written (SPEC §11): `"lalp,galp,rsr"`, a list of names from `hf_localnat.scores.SCORES`,
+            or `"all"`; `lalp` and `galp` are always written. Stored as a tuple in column order.
+        drop_tokens (`int`, *optional*, defaults to 2):
+            `m`, the tokens at the start of every step that `galp_drop` and `lalp_drop` leave out (SPEC §11).
     """
 
     window: int = 4
@@ -45,8 +51,13 @@ class ScoringDefinition:
     max_length: int | None = None
     mode: str = "exact"
     response_part: str = "full"
+    scores: tuple[str, ...] = DEFAULT_SCORES
+    drop_tokens: int = DEFAULT_DROP_TOKENS
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", parse_scores(self.scores))
+        if isinstance(self.drop_tokens, bool) or not isinstance(self.drop_tokens, int) or self.drop_tokens < 0:
+            raise ConfigError(f"`drop_tokens` must be a whole number >= 0, got {self.drop_tokens!r}.")
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
             raise ConfigError(f"`window` must be a whole number >= 0 (preceding steps), got {self.window!r}.")
         if self.segmenter not in SEGMENTERS:

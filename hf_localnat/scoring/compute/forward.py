@@ -64,28 +64,37 @@ def _cache_kwarg(backbone) -> str:
     return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
 
 
-def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`log p(target | state)` for `N` hidden states: LM head in chunks, float32 log-softmax, gather.
+def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor, ranks: bool = False) -> torch.Tensor:
+    """`log p(target | state)` for `N` hidden states: LM head in chunks, float32 log-softmax, gather; with `ranks`,
+    also each target's rank among the logits, `1 + |{v : z_v > z_target}|` (SPEC §11: a tie does not count).
 
-    At most `LOGITS_CHUNK_ELEMENTS` logits exist at once, whatever the window length or the number of positions.
+    At most `LOGITS_CHUNK_ELEMENTS` logits exist at once, whatever the window length or the number of positions. The
+    rank is one float32 comparison of each chunk against its target logit, on the device, in the same chunk.
 
     Args:
         states (`torch.Tensor`): `(N, H)` final hidden states at the positions that predict the targets.
         targets (`torch.Tensor`): `(N,)` token ids.
+        ranks (`bool`, *optional*, defaults to `False`): also return the targets' ranks.
 
     Returns:
-        `torch.Tensor`: `(N,)` float32 log-probs, on the states' device.
+        `torch.Tensor`: `(N,)` float32 log-probs, on the states' device; with `ranks`, `(N, 2)`: log-probs and
+        ranks (float32, exact up to 2^24 tokens of vocabulary), so both come back to the host in one copy.
     """
     if states.shape[0] == 0:
-        return torch.empty(0, device=states.device)
+        return torch.empty((0, 2) if ranks else 0, device=states.device)
     head = model.get_output_embeddings()
     transform = _output_transform(model)
     chunk = max(1, LOGITS_CHUNK_ELEMENTS // head.weight.shape[0])
     out = []
     for start in range(0, states.shape[0], chunk):
         logits = transform(head(states[start : start + chunk]).float())  # (n, V) float32
-        logprobs = torch.log_softmax(logits, dim=-1)
-        out.append(logprobs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
+        target = targets[start : start + chunk, None]  # (n, 1)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, target)  # (n, 1)
+        if ranks:
+            above = (logits > logits.gather(-1, target)).sum(-1, keepdim=True)  # (n, 1): ties do not count
+            out.append(torch.cat([logprobs, (above + 1).float()], dim=-1))  # (n, 2)
+        else:
+            out.append(logprobs.squeeze(-1))
     return torch.cat(out)
 
 
@@ -138,8 +147,10 @@ def gather_logprobs(
     rows: Sequence[int],
     starts: Sequence[int],
     prefix: PrefixState | None = None,
+    ranks: bool = False,
 ) -> list[torch.Tensor]:
-    """Log-probs of the `num_scored` trailing tokens of each window, from the backbone's output of one batch.
+    """Log-probs (with `ranks`, and ranks: `head_logprobs`) of the `num_scored` trailing tokens of each window, from
+    the backbone's output of one batch.
 
     Window `b` sits in row `rows[b]` of `hidden` (`(R, T, H)`) and `ids` (`(R, T)`), from column `starts[b]` on, holding
     `len(w) - skip` tokens (`skip` = |P| when `prefix` holds P's keys/values, else 0). Input position `p` predicts
@@ -147,7 +158,7 @@ def gather_logprobs(
     position before a row's first token is P's last one, whose hidden state is `prefix.last_hidden`.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D float32 tensor per window (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one float32 tensor per window (on the model's device), of `num_scored` rows.
     """
     skip = prefix.length if prefix is not None else 0
     row_of, cols, start_of = [], [], []
@@ -157,14 +168,14 @@ def gather_logprobs(
         row_of.extend([row] * w.num_scored)
         start_of.extend([start] * w.num_scored)
     if not cols:
-        return [torch.empty(0, device=hidden.device) for _ in windows]
+        return [torch.empty((0, 2) if ranks else 0, device=hidden.device) for _ in windows]
     device = hidden.device
     rows_t, cols_t, starts_t = (to_device(v, device) for v in (row_of, cols, start_of))
     before = cols_t < starts_t  # only possible with a prefix: the state is P's last one
     states = hidden[rows_t, torch.where(before, starts_t, cols_t)]  # (N, H)
     if prefix is not None:  # a select, not a masked write: no wait on the device to learn whether any is before
         states = torch.where(before[:, None], prefix.last_hidden.to(states.dtype), states)
-    flat = head_logprobs(model, states, ids[rows_t, cols_t + 1])
+    flat = head_logprobs(model, states, ids[rows_t, cols_t + 1], ranks)
     return list(torch.split(flat, [w.num_scored for w in windows]))
 
 
@@ -215,6 +226,7 @@ def scored_logprobs(
     *,
     prefix: PrefixState | None = None,
     packed: bool = False,
+    ranks: bool = False,
 ) -> list[torch.Tensor]:
     """Log-probabilities (float32, natural log) of the `num_scored` trailing tokens of each window.
 
@@ -232,9 +244,11 @@ def scored_logprobs(
         pad_id (`int`): id written in padding positions (masked out; never scored).
         padding_side (`str`, *optional*, defaults to `"right"`): where padding goes (dense and prefix batches).
         prefix (`PrefixState`, *optional*): the shared P of all `windows`.
+        ranks (`bool`, *optional*, defaults to `False`): also the targets' ranks (`head_logprobs`).
 
     Returns:
-        `list[torch.Tensor]`: one 1-D tensor per window (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one tensor per window (on the model's device), of `num_scored` rows: log-probs, or
+        with `ranks` `(num_scored, 2)` log-probs and ranks.
     """
     device = next(model.parameters()).device
     backbone = model.base_model
@@ -249,7 +263,7 @@ def scored_logprobs(
             input_ids=ids, attention_mask=full_mask, position_ids=positions + skip, use_cache=True,
             **{_cache_kwarg(backbone): cache},
         ).last_hidden_state
-    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix)
+    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix, ranks)
 
 
 def attention_implementation(model) -> str:
@@ -342,14 +356,15 @@ def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
 
 
 @torch.inference_mode()
-def packed_logprobs(model, layout: PackLayout) -> list[torch.Tensor]:
+def packed_logprobs(model, layout: PackLayout, ranks: bool = False) -> list[torch.Tensor]:
     """Log-probs of the scored tokens of the windows of one pack (`packing.pack_layout`), in one row.
 
     Every window sees exactly its own input (P, then its tokens, at its own positions), through the pack's mask, so
     the numbers are the dense path's (SPEC §6 tolerances), with each P computed once.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D tensor per window of the layout (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one tensor per window of the layout (on the model's device), of `num_scored` rows
+        (log-probs; with `ranks`, `(num_scored, 2)` log-probs and ranks, see `head_logprobs`).
     """
     device = next(model.parameters()).device
     ids = to_device(layout.input_ids, device)[None]
@@ -357,4 +372,4 @@ def packed_logprobs(model, layout: PackLayout) -> list[torch.Tensor]:
     mask = pack_attention_mask(model, layout, device)
     hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
     states = hidden[0, to_device(layout.predictors, device)]
-    return list(torch.split(head_logprobs(model, states, to_device(layout.targets, device)), layout.counts))
+    return list(torch.split(head_logprobs(model, states, to_device(layout.targets, device), ranks), layout.counts))

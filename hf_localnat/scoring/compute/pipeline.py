@@ -70,7 +70,7 @@ def score_prepared(
             bar.refresh()
             runs.append(run_windows(model, windows, prefix_lengths, pad_id, config, bar.update))
             blocks = _blockmask(model, todo, pad_id, config) if config.mode == "blockmask" else None
-            results.extend(aggregate_rows(chunk, runs[-1], blocks))
+            results.extend(aggregate_rows(chunk, runs[-1], blocks, scores=config.scores, drop_tokens=config.drop_tokens))
             runs.extend([blocks] if blocks is not None else [])
     merged = merge_runs(runs)
     merged.prepare_wait_seconds = prepared.waited if chunks else 0.0
