@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..io import translated_os_errors
 from ..io.checked import discard, read_checked, write_checked
-from ..records import OUTPUT_COLUMNS, SCHEMA
+from ..records import ALL_OUTPUT_COLUMNS, schema_for
 
 #: Folder under the `datasets` cache that holds the checkpoints.
 CHECKPOINT_DIR = "localnat-score"
@@ -85,13 +85,14 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     swallowed, see `cli._signals`).
 
     Returns:
-        `Resumed`: the input columns (any old score columns replaced) followed by `records.OUTPUT_COLUMNS`, equal
-        to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
+        `Resumed`: the input columns (any old score columns replaced) followed by `records.output_columns(scores)`,
+        equal to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
     """
     import pyarrow as pa
     from datasets import Dataset, concatenate_datasets
 
     folder = checkpoint_folder(scorer, dataset, checkpoint_rows)
+    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
     if os.path.lexists(folder) and not folder.is_dir():
         echo(f"Warning: the checkpoint folder {folder} is not a folder; discarded, every row is scored.")
         discard(folder)
@@ -105,7 +106,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
         path = folder / f"chunk-{i:05d}-of-{num_chunks:05d}.parquet"
         start, stop = i * checkpoint_rows, min(dataset.num_rows, (i + 1) * checkpoint_rows)
         if os.path.lexists(path):
-            table, damage = read_checked(path, SCHEMA, start=start, stop=stop)
+            table, damage = read_checked(path, schema, start=start, stop=stop)
             if table is not None:
                 tables.append(table)
                 reused += stop - start
@@ -118,12 +119,12 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
         chunk = dataset.select(range(start, stop))
         scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
                             desc=f"Scoring (LALP/GALP) {i + 1}/{num_chunks}" if num_chunks > 1 else "Scoring (LALP/GALP)")
-        table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
+        table = scored.select_columns(schema.names).with_format("arrow")[:].cast(schema)
         write_checked(table, path, start=start, stop=stop)
         tables.append(table)
     if reused:
         echo(f"Resumed: reused {reused} of {dataset.num_rows} rows scored by an earlier run of this command "
              f"(checkpoints in {folder}).")
-    columns = Dataset(pa.concat_tables(tables)) if tables else Dataset(SCHEMA.empty_table())
-    base = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
+    columns = Dataset(pa.concat_tables(tables)) if tables else Dataset(schema.empty_table())
+    base = dataset.remove_columns([c for c in ALL_OUTPUT_COLUMNS if c in dataset.column_names])
     return Resumed(concatenate_datasets([base, columns], axis=1), reused, folder)
