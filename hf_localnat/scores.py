@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ColumnError, ConfigError
 
 Direction = Literal["higher", "lower"]
 
@@ -193,6 +193,17 @@ def needs_ranks(scores: Iterable[str]) -> bool:
 def uses_drop_tokens(scores: Iterable[str]) -> bool:
     """Whether a score of `scores` reads `drop_tokens` (it is then part of the definition)."""
     return any(SCORES[n].uses_drop_tokens for n in scores)
+
+
+def require_score_column(columns: Iterable[str], column: str) -> None:
+    """Refuse, in one line that names the fix, a score of this project that the input was not scored with.
+
+    Raises:
+        ColumnError: `column` is one of `SCORES` and not among `columns`.
+    """
+    if column in SCORES and column not in set(columns):
+        raise ColumnError(f"The input has no {column!r} column: score it with `localnat score --scores {column}` "
+                          f"(or scores={column!r} in Python); every score comes from the same forward passes.")
 
 
 #: The option that declares the direction of a column this project does not know (CLI spelling).

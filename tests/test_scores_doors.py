@@ -132,3 +132,20 @@ def test_ray_engine_writes_the_scores_asked_for(tmp_path, tiny_model_path):
     got = load_input(str(out)).to_list()
     _same_scores(got, scorer.score(ROWS["response"], ROWS["question"]))
     assert read_provenance(out).scores == ALL
+
+
+@pytest.mark.slow
+def test_the_evaluate_module_returns_the_scores_asked_for(tiny_model_path):
+    import evaluate
+
+    metric_dir = Path(__file__).resolve().parents[1] / "metric" / "local_naturalness"
+    responses, questions = ROWS["response"][:4], ROWS["question"][:4]
+    got = evaluate.load(str(metric_dir)).compute(predictions=responses, questions=questions,
+                                                 model_id=str(tiny_model_path), scores="rsr,lalp_drop")
+    want = LocalNaturalnessScorer(str(tiny_model_path), scores="rsr,lalp_drop").score(responses, questions)
+    assert sorted(got) == sorted(["lalp", "galp", "lalp_drop", "rsr", "lalp_steps", "score_error", "mean_lalp",
+                                  "mean_galp", "mean_lalp_drop", "mean_rsr"])
+    rows = [{name: got[name][i] for name in ("lalp", "galp", "lalp_drop", "rsr", "score_error")} for i in range(4)]
+    _same_scores(rows, want, ("lalp", "galp", "lalp_drop", "rsr"))
+    rsr = [r["rsr"] for r in want if r["rsr"] is not None]
+    assert math.isclose(got["mean_rsr"], sum(rsr) / len(rsr), rel_tol=1e-4)
