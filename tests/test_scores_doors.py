@@ -149,3 +149,9 @@ def test_the_evaluate_module_returns_the_scores_asked_for(tiny_model_path):
     _same_scores(rows, want, ("lalp", "galp", "lalp_drop", "rsr"))
     rsr = [r["rsr"] for r in want if r["rsr"] is not None]
     assert math.isclose(got["mean_rsr"], sum(rsr) / len(rsr), rel_tol=1e-4)
+
+
+def test_estimate_says_the_other_scores_cost_no_extra_model_tokens(traces, tiny_model_path):
+    result = CliRunner().invoke(main, ["estimate", str(traces), "--model", str(tiny_model_path)])
+    assert result.exit_code == 0, result.output
+    assert "rsr, galp_drop, lalp_drop" in result.output and "no extra model tokens" in result.output

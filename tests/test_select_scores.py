@@ -102,3 +102,35 @@ def test_the_mix_report_compares_any_scores():
     assert report.counts == {"rsr": {"a": 0, "b": 2}, "lalp": {"a": 2, "b": 0}, "galp": {"a": 1, "b": 1}}
     assert report.title.endswith("under RSR, LALP and under GALP")
     assert mix_report(data).title == "Mix report: each teacher's share of the selection under LALP and under GALP"
+
+
+def test_publish_a_config_per_score_and_the_card_says_which_chose_in_which_direction(scored_all, tmp_path):
+    from datasets import load_dataset
+
+    folder = tmp_path / "repo"
+    result = _ok(CliRunner().invoke(main, ["publish", scored_all, "--repo-id", "you/curated", "--dry-run",
+                                           "--keep-folder", str(folder), "--by", "rsr", "--by", "lalp"]))
+    assert "RSR kept" in result.output and "LALP kept" in result.output and "GALP kept" in result.output
+    rows = load_input(scored_all).to_list()
+    for by, lowest in (("rsr", True), ("lalp", False), ("galp", False)):
+        kept = load_dataset(str(folder), by, split="train").to_list()
+        best = _best_per_question(rows, by, lowest)
+        assert len(kept) == 8 and all(r[by] == best[r["question_id"]] for r in kept), by
+    assert load_dataset(str(folder), split="train")["selected_by"] == ["rsr"] * 8  # the first --by is the default
+    rejected = load_dataset(str(folder), "rejected", split="train")
+    assert set(rejected["rejection_reason"]) == {"higher_rsr"}
+    card = (folder / "README.md").read_text()
+    assert "`rsr` (lower is better, default config), `lalp` (higher is better), `galp` (higher is better)" in card
+    assert "the `rsr` config keeps, per question, the response with the lowest `rsr`" in card
+    assert "share in `rsr`" in card and "--by rsr --by lalp" in card
+    import yaml
+
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["localnat"]["selected_by"] == {"rsr": "lower", "lalp": "higher", "galp": "higher"}
+    assert [c["config_name"] for c in metadata["configs"] if c.get("default")] == ["rsr"]
+
+
+def test_publish_refuses_a_column_of_unknown_direction_before_any_work(scored_all, tmp_path):
+    result = CliRunner().invoke(main, ["publish", scored_all, "--repo-id", "you/curated", "--dry-run",
+                                       "--by", "num_tokens"])
+    assert result.exit_code != 0 and "--direction num_tokens=higher" in result.output.strip().splitlines()[-1]

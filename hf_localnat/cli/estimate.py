@@ -174,3 +174,5 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
              "blockmask": "blockmask approximation", "galp": "GALP alone"}
     for key, label in names.items():
         click.echo(f"  {label:<36} {projection.flops[key]:>10.3g} FLOPs  {_duration(projection.hours[key]):>9}")
+    click.echo("The other scores (rsr, galp_drop, lalp_drop; `localnat score --scores all`) come from the same passes: "
+               "no extra model tokens.")
