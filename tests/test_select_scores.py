@@ -134,3 +134,11 @@ def test_publish_refuses_a_column_of_unknown_direction_before_any_work(scored_al
     result = CliRunner().invoke(main, ["publish", scored_all, "--repo-id", "you/curated", "--dry-run",
                                        "--by", "num_tokens"])
     assert result.exit_code != 0 and "--direction num_tokens=higher" in result.output.strip().splitlines()[-1]
+
+
+def test_inspect_shows_the_mix_under_every_score_the_file_holds(scored_all, tmp_path):
+    out = tmp_path / "report.html"
+    _ok(CliRunner().invoke(main, ["inspect", scored_all, "-o", str(out)]))
+    html = out.read_text()
+    assert "<th>RSR kept (lower is better)</th>" in html and "<th>LALP kept</th>" in html
+    assert "<th>GALP_DROP kept (higher is better)</th>" in html and "(by RSR)" in html
