@@ -102,13 +102,26 @@ def test_ranks_in_the_head_count_only_strictly_larger_logits(tiny_model):
         states = torch.randn(6, model.config.hidden_size)
         states[1] = states[0]  # the same position, targets 5 and 7: tied logits
         targets = torch.tensor([5, 7, 0, 1, 2, 3])
-        got = head_logprobs(model, states, targets, ranks=True)
+        got = head_logprobs(model, states, targets, ranked=6)
         logits = model.get_output_embeddings()(states).float()
     want_ranks = [int((z > z[t]).sum()) + 1 for z, t in zip(logits, targets, strict=True)]
     assert got.shape == (6, 2) and got[:, 1].tolist() == want_ranks
     assert want_ranks[0] == want_ranks[1]  # the tie: each sees the other as equal, not larger
     torch.testing.assert_close(got[:, 0], head_logprobs(model, states, targets), atol=0, rtol=0)
     torch.testing.assert_close(got[:, 0], logits.log_softmax(-1).gather(-1, targets[:, None])[:, 0], atol=1e-5, rtol=0)
+
+
+def test_only_the_leading_rows_asked_for_are_ranked_across_chunks(tiny_model, monkeypatch):
+    from hf_localnat.scoring.compute import forward
+
+    monkeypatch.setattr(forward, "LOGITS_CHUNK_ELEMENTS", 2 * tiny_model.config.vocab_size)  # chunks of 2 rows
+    states, targets = torch.randn(5, tiny_model.config.hidden_size), torch.tensor([3, 1, 4, 1, 5])
+    with torch.no_grad():
+        all_ranked = head_logprobs(tiny_model, states, targets, ranked=5)
+        three = head_logprobs(tiny_model, states, targets, ranked=3)
+    assert three[:3, 1].tolist() == all_ranked[:3, 1].tolist() and three[3:, 1].tolist() == [0.0, 0.0]
+    assert (all_ranked[:, 1] >= 1).all()
+    torch.testing.assert_close(three[:, 0], all_ranked[:, 0], atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("options", [

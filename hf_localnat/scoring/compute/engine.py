@@ -37,7 +37,8 @@ class WindowRun:
     """Log-probs of every window and what it took.
 
     Attributes:
-        logprobs (`list[torch.Tensor | None]`): per window; `None` exactly for the windows in `failed`.
+        logprobs (`list[torch.Tensor | None]`): per window, its scored tokens' log-probs (`(num_scored, 2)` with
+            their ranks when a score needs them, `forward.head_logprobs`); `None` exactly for the windows in `failed`.
         failed (`set[int]`): windows that ran out of memory even alone (their rows get `out_of_memory`).
         real_tokens (`int`): tokens of all windows (P included).
         model_tokens (`int`): tokens the model had to run: window tokens, each reused P counted once.
@@ -134,7 +135,8 @@ def run_windows(
     on_batch: Callable[[int], None] | None = None,
 ) -> WindowRun:
     """Log-probs of the scored tokens of every window; with a score that needs them (`config.scores`, SPEC §11),
-    each window's tensor is `(num_scored, 2)`: log-probs and the targets' ranks (`forward.head_logprobs`).
+    each window's tensor is `(num_scored, 2)`: log-probs and the targets' ranks (`forward.head_logprobs`), computed
+    for the GALP windows only (`rsr` reads GALP's pass; the step windows' rank column is 0).
 
     Args:
         model: a causal LM in eval mode.
@@ -176,7 +178,8 @@ def run_windows(
                 result.model_tokens += len(keys[group])
             state = current[group]
         batch_windows = [windows[i] for i in batch]
-        out = scored_logprobs(model, batch_windows, pad_id, config.padding_side, prefix=state, ranks=ranks)
+        out = scored_logprobs(model, batch_windows, pad_id, config.padding_side, prefix=state,
+                              ranks=_galp_windows(batch_windows) if ranks else None)
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
         if on_batch is not None:
@@ -188,6 +191,11 @@ def run_windows(
         backoff=config.oom_backoff, on_oom=_release_memory,
     )
     return _account(result, batch_run, plan_lengths)
+
+
+def _galp_windows(windows: Sequence[Window]) -> list[bool]:
+    """Which windows are GALP passes, the only ones whose targets' ranks a score reads (SPEC §11)."""
+    return [w.step is None for w in windows]
 
 
 def _prefix_groups(windows: Sequence[Window], prefix_lengths: Sequence[int], held: Callable[[int], bool]):
@@ -221,7 +229,7 @@ def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRu
             batch_windows, [prefix_lengths[i] if share else 0 for i in batch], share_prefix=share,
             length=pack_length(cost, config.batch_tokens), pad_id=pad_id,
         )
-        out = packed_logprobs(model, layout, ranks)
+        out = packed_logprobs(model, layout, _galp_windows(batch_windows) if ranks else None)
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
         result.model_tokens += layout.prefix_tokens
