@@ -57,9 +57,11 @@ def main() -> None:
     _, base = timed(default)  # warm-up (kernels, allocator, caches)
     _, full = timed(every)
     times: dict[str, list[float]] = {"default": [], "all": []}
-    for _ in range(args.rounds):
+    for i in range(args.rounds):
         times["default"].append(timed(default)[0])
         times["all"].append(timed(every)[0])
+        print(f"round {i + 1}: default {times['default'][-1]:.2f} s, all {times['all'][-1]:.2f} s", file=sys.stderr,
+              flush=True)
     diff = max(abs(a[k] - b[k]) for a, b in zip(base, full, strict=True) for k in ("lalp", "galp")
                if a[k] is not None)
     medians = {name: statistics.median(values) for name, values in times.items()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -43,6 +44,11 @@ class TokenStats:
     steps: Sequence[tuple[int, np.ndarray] | None]
     drop_tokens: int = 2
 
+    @cached_property
+    def step_scores(self) -> list[float | None]:
+        """`l_i` of every step (`step_means`), computed once: LALP and the `lalp_steps` column both read it."""
+        return step_means(self)
+
 
 def _mean(values: np.ndarray) -> float | None:
     """The mean in float64 as a Python float; `None` for no value."""
@@ -69,7 +75,7 @@ def step_means(stats: TokenStats, drop: int = 0) -> list[float | None]:
 
 def lalp(stats: TokenStats) -> float | None:
     """LALP (SPEC §4): the unweighted mean of the scored steps' `l_i`."""
-    return _mean(np.array([s for s in step_means(stats) if s is not None]))
+    return _mean(np.array([s for s in stats.step_scores if s is not None]))
 
 
 def galp(stats: TokenStats) -> float | None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from ...scores import DEFAULT_DROP_TOKENS, DEFAULT_SCORES, SCORES, TokenStats, extra_scores, step_means
+from ...scores import DEFAULT_DROP_TOKENS, DEFAULT_SCORES, SCORES, TokenStats, extra_scores
 from ..prepare.rows import PreparedRow
 from ..prepare.windows import Window
 
@@ -90,7 +90,7 @@ def aggregate_rows(rows: Sequence[PreparedRow], run, blocks=None, *, scores: Seq
         result = {
             "lalp": SCORES["lalp"].compute(stats),
             "galp": SCORES["galp"].compute(stats),
-            "lalp_steps": step_means(stats),
+            "lalp_steps": stats.step_scores,
             "num_steps": row.num_steps,
             "num_tokens": row.num_tokens,
             "truncated": row.galp.truncated or any(w.truncated for w in row.steps),
