@@ -171,7 +171,7 @@ def test_long_rows_that_are_truncated_match_the_reference(tiny_model, smol_token
     got = scorer.score(RESPONSES[:2], questions=[QUESTION] * 2)
     want = [plain_scores(tiny_model, smol_tokenizer, r, QUESTION, prompt_format="plain", max_length=max_length)
             for r in RESPONSES[:2]]
-    assert all(row["truncated"] for row in got)
+    assert got[0]["truncated"]  # the long row is cut at either length
     assert_scores_close(got, want)
 
 
