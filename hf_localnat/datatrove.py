@@ -2,8 +2,8 @@
 "hf-localnat[datatrove]"`).
 
 `LocalNaturalnessScorer` reads the response from `doc.text` and the question from `doc.metadata["question"]`, and
-writes the SPEC §7 columns (`lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`) into
-`doc.metadata`; every document goes on down the pipeline, a bad one with its `score_error` reason. A writer with
+writes the SPEC §7 columns (`lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`), and
+the other score columns asked for with `scores=` (`rsr`, `galp_drop`, `lalp_drop`; SPEC §11), into `doc.metadata`; every document goes on down the pipeline, a bad one with its `score_error` reason. A writer with
 `expand_metadata=True` makes them top-level columns; `localnat select`, `rank-teachers`, `inspect` and `publish` read
 the writer's output folder as one input (`hf_localnat.io.load_input`), nested `metadata` too.
 
@@ -72,6 +72,9 @@ class LocalNaturalnessScorer(PipelineStep):
         output_folder (`str`, `Path`, `tuple` or `DataFolder`, *optional*):
             Where to write `hf_localnat.json`, the provenance of the scores: pass the writer's `output_folder`. Without
             it the provenance is not recorded, and `localnat publish` then needs `--model` and `--window`.
+        scores (`str` or `Sequence[str]`, *optional*, defaults to `"lalp,galp"`), drop_tokens (`int`, *optional*,
+        defaults to 2): the score columns written and the drop scores' `m` (SPEC §11); pass the same `scores` to
+            `parquet_schema`.
         window, segmenter, prompt_format, max_length, dtype, device, batch_tokens, revision, model_kwargs,
         adapter, tokenizer, **scorer_options:
             Passed to `hf_localnat.scoring.scorer.LocalNaturalnessScorer` (see it for each; `scorer_options` takes
@@ -123,6 +126,8 @@ class LocalNaturalnessScorer(PipelineStep):
         model_kwargs: dict | None = None,
         adapter: str | None = None,
         tokenizer=None,
+        scores=None,
+        drop_tokens: int = 2,
         **scorer_options: Any,
     ) -> None:
         from .errors import ConfigError
@@ -136,7 +141,7 @@ class LocalNaturalnessScorer(PipelineStep):
         self.scorer_kwargs = dict(
             model=model, tokenizer=tokenizer, window=window, segmenter=segmenter, prompt_format=prompt_format,
             max_length=max_length, dtype=dtype, device=device, batch_tokens=batch_tokens, revision=revision,
-            model_kwargs=model_kwargs, adapter=adapter, **scorer_options,
+            model_kwargs=model_kwargs, adapter=adapter, scores=scores, drop_tokens=drop_tokens, **scorer_options,
         )
         Scorer(**self.scorer_kwargs)  # checks every option now, before any task starts; loads nothing
         self.output_folder = _datafolder(output_folder) if output_folder is not None else None
@@ -169,8 +174,10 @@ class LocalNaturalnessScorer(PipelineStep):
         return self._scorer
 
     def _score_batch(self, scorer, batch: list[Document]) -> None:
-        """One `score` call for the batch; the SPEC §7 fields go into each document's metadata."""
+        """One `score` call for the batch; the SPEC §7 fields and the other scores go into each document's metadata."""
         from datatrove.utils.logging import logger
+
+        from .records import output_columns
 
         uses_question = scorer.config.prompt_format != "none"
         questions = []
@@ -188,7 +195,7 @@ class LocalNaturalnessScorer(PipelineStep):
         if not loaded and scorer.is_loaded:
             self.stat_update("model_loads", unit="task")
         for doc, result in zip(batch, results, strict=True):
-            doc.metadata.update({key: result[key] for key in SCORE_KEYS})
+            doc.metadata.update({key: result[key] for key in output_columns(scorer.config.scores)})
             self.stat_update("total")
             reason = result["score_error"]
             self.stat_update("scored" if reason is None else f"score_error_{reason}")
@@ -223,9 +230,9 @@ class LocalNaturalnessScorer(PipelineStep):
 
 
 def parquet_schema(metadata_fields: Iterable[pa.Field | tuple[str, pa.DataType]] = (("question", "string"),),
-                   *, expand_metadata: bool = True) -> pa.Schema:
+                   *, expand_metadata: bool = True, scores=None) -> pa.Schema:
     """An explicit schema for DataTrove's `ParquetWriter` after the step: `text`, `id`, the given metadata fields
-    and the SPEC §7 score columns.
+    and the SPEC §7 score columns (with the other `scores` the step writes, SPEC §11).
 
     `ParquetWriter` otherwise infers the schema from the first document, so a first document without a score
     (`lalp` null) fixes `lalp` to the null type and the next batch with a score fails. Fields not listed are not
@@ -237,6 +244,7 @@ def parquet_schema(metadata_fields: Iterable[pa.Field | tuple[str, pa.DataType]]
             `"string"`, `"bool"`, `"int64"`) for the metadata keys to keep.
         expand_metadata (`bool`, *optional*, defaults to `True`):
             The writer's own `expand_metadata`: metadata keys as top-level columns, else one `metadata` struct.
+        scores (`str` or `Sequence[str]`, *optional*): the step's `scores=`, so their columns are kept.
 
     Example:
         ```python
@@ -250,10 +258,11 @@ def parquet_schema(metadata_fields: Iterable[pa.Field | tuple[str, pa.DataType]]
     """
     import pyarrow as pa
 
-    from .records import SCHEMA
+    from .records import schema_for
+    from .scores import parse_scores
 
     fields = [f if isinstance(f, pa.Field) else pa.field(f[0], _arrow_type(f[1])) for f in metadata_fields]
-    metadata = [*fields, *SCHEMA]
+    metadata = [*fields, *schema_for(parse_scores(scores))]
     if expand_metadata:
         return pa.schema([pa.field("text", pa.string()), pa.field("id", pa.string()), *metadata])
     return pa.schema([pa.field("text", pa.string()), pa.field("id", pa.string()),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProvenanceError
+from .scores import DEFAULT_SCORES, SCORE_DIRECTIONS, parse_scores, uses_drop_tokens
 
 METADATA_KEY = "hf_localnat"
 """Key of the provenance JSON in schema metadata, and the stem of its file names."""
@@ -33,7 +34,8 @@ SIDECAR_SUFFIX = f".{METADATA_KEY}.json"
 FOLDER_FILE = f"{METADATA_KEY}.json"
 """Name of the provenance file inside a `save_to_disk` folder."""
 DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype",
-                                      "response_part", "steps_provenance")
+                                      "response_part", "steps_provenance", "scores",
+                                      "drop_tokens")
 """What decides a score besides the student (SPEC.md): the same values and student give the same numbers."""
 
 
@@ -59,6 +61,10 @@ class Provenance:
             made (LLM, endpoint model name, prompt sha256, chunk size; SPEC §12); `None` otherwise.
         sample (`dict`, *optional*): `{"questions": N, "seed": S}` when only a sample of the questions was scored
             (`localnat score --sample-questions N --seed S`, `hf_localnat.io.questions`); `None` for every question.
+        scores (`tuple[str, ...]`): the score columns written (SPEC §11), in column order; `("lalp", "galp")` for
+            outputs of versions that did not record it. Their directions are stored beside the definition.
+        drop_tokens (`int`, *optional*): `m` of the drop scores, recorded only when one of them was written (`None`
+            otherwise, whatever was passed: it changes no number then).
     """
 
     window: int | str
@@ -72,6 +78,18 @@ class Provenance:
     response_part: str = "full"
     steps_provenance: Mapping[str, Any] | None = None
     sample: Mapping[str, int] | None = None
+    scores: tuple[str, ...] = DEFAULT_SCORES
+    drop_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", parse_scores(self.scores))
+        if not uses_drop_tokens(self.scores):
+            object.__setattr__(self, "drop_tokens", None)
+
+    @property
+    def directions(self) -> dict[str, str]:
+        """The direction of each score column written (`"higher"` or `"lower"` is better; SPEC §11)."""
+        return {name: SCORE_DIRECTIONS[name] for name in self.scores}
 
     # ------------------------------------------------------------------------------------------- serialisation
     @property
@@ -80,8 +98,10 @@ class Provenance:
         return {name: getattr(self, name) for name in DEFINITION_FIELDS}
 
     def to_dict(self) -> dict[str, Any]:
-        """`{"definition": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
-        out = {"definition": self.definition, "student": dict(self.student), "version": self.version}
+        """`{"definition": {...}, "directions": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
+        definition = {**self.definition, "scores": list(self.scores)}
+        out = {"definition": definition, "directions": self.directions, "student": dict(self.student),
+               "version": self.version}
         return out | ({"sample": dict(self.sample)} if self.sample else {})
 
     def to_json(self) -> str:
@@ -98,8 +118,9 @@ class Provenance:
         if "definition" not in data and "steps" in data:  # `localnat segment`'s record: steps, not scores
             raise ProvenanceError("This input records how its steps were made (`localnat segment`), not how it was "
                                   "scored; score it first: `localnat score INPUT -o OUTPUT --segmenter given`.")
-        # response_part: recorded since 0.1.0's §9; steps_provenance: since SPEC §12
-        definition = {"response_part": "full", "steps_provenance": None, **(data.get("definition") or {})}
+        # response_part: recorded since 0.1.0's §9; scores and drop_tokens since §11; steps_provenance since §12
+        definition = {"response_part": "full", "steps_provenance": None, "scores": DEFAULT_SCORES, "drop_tokens": None,
+                      **(data.get("definition") or {})}
         missing = [name for name in DEFINITION_FIELDS if name not in definition]
         if missing:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
@@ -152,8 +173,11 @@ class Provenance:
             part += f" ({describe_steps(self.steps_provenance)})"
         sample = (f", a sample of {self.sample['questions']} questions (seed {self.sample['seed']})" if self.sample
                   else "")
+        scores = "" if self.scores == DEFAULT_SCORES else f", scores {','.join(self.scores)}"
+        drop = "" if self.drop_tokens is None else f" (drop_tokens {self.drop_tokens})"
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
-                f"max_length {max_length}, mode {self.mode}, {self.dtype}, hf-localnat {self.version}{sample}")
+                f"max_length {max_length}, mode {self.mode}, {self.dtype}{scores}{drop}, hf-localnat {self.version}"
+                f"{sample}")
 
     # ------------------------------------------------------------------------------------------------- checking
     def names_student(self, model: str) -> bool:

@@ -1,13 +1,18 @@
-"""The scorer's output record (SPEC §7): column names, Arrow types and `datasets` features, declared once here.
+"""The scorer's output record (SPEC §7, §11): column names, Arrow types and `datasets` features, declared once here.
 
-Imports only pyarrow (and `datasets` lazily), so every layer can use it.
+`SCHEMA` holds the SPEC §7 columns every run writes; `schema_for(scores)` adds the other score columns a run asks
+for (`scores=`, SPEC §11), after them, in `hf_localnat.scores.SCORES` order.
+
+Imports only pyarrow and `hf_localnat.scores` (and `datasets` lazily), so every layer can use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
+
+from .scores import SCORES, extra_scores
 
 SCHEMA = pa.schema(
     [
@@ -24,12 +29,32 @@ SCHEMA = pa.schema(
 
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
 
+#: Every column a scorer can add, whatever `scores` it was given: old ones are replaced when a scored input is rescored.
+ALL_OUTPUT_COLUMNS: tuple[str, ...] = OUTPUT_COLUMNS + extra_scores(SCORES)
 
-def output_features():
-    """The `datasets.Features` of the columns the scorer adds (SPEC §7), in order."""
+
+def schema_for(scores: Iterable[str] | None = None) -> pa.Schema:
+    """The Arrow schema of the columns a scorer with `scores` adds: `SCHEMA`, then each other score (float64).
+
+    Example:
+        >>> schema_for(["lalp", "rsr"]).names[-2:]
+        ['score_error', 'rsr']
+    """
+    if scores is None:
+        return SCHEMA
+    return pa.schema([*SCHEMA, *(pa.field(name, pa.float64()) for name in extra_scores(scores))])
+
+
+def output_columns(scores: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The names of `schema_for(scores)`, in order."""
+    return tuple(schema_for(scores).names)
+
+
+def output_features(scores: Iterable[str] | None = None):
+    """The `datasets.Features` of the columns the scorer adds (SPEC §7, plus the other `scores`), in order."""
     from datasets import Features
 
-    return Features.from_arrow_schema(SCHEMA)
+    return Features.from_arrow_schema(schema_for(scores))
 
 
 def error_record(reason: str, *, num_steps: int = 0, num_tokens: int = 0) -> dict:
@@ -52,11 +77,14 @@ class TypedColumn(list):
         return pa.array(list(self), type=type or self.arrow_type)
 
 
-def to_columns(records: Sequence[dict]) -> dict[str, TypedColumn]:
-    """Records (one dict per row) as columns, in `OUTPUT_COLUMNS` order, each a list typed by `SCHEMA`."""
-    return {field.name: TypedColumn([record[field.name] for record in records], field.type) for field in SCHEMA}
+def to_columns(records: Sequence[dict], scores: Iterable[str] | None = None) -> dict[str, TypedColumn]:
+    """Records (one dict per row) as columns, in `output_columns(scores)` order, each a list typed by
+    `schema_for(scores)`."""
+    return {field.name: TypedColumn([record[field.name] for record in records], field.type)
+            for field in schema_for(scores)}
 
 
-def to_table(records: Sequence[dict]) -> pa.Table:
-    """Records as an Arrow table with exactly `SCHEMA`, so no column's type is ever guessed from its values."""
-    return pa.Table.from_pydict(to_columns(records), schema=SCHEMA)
+def to_table(records: Sequence[dict], scores: Iterable[str] | None = None) -> pa.Table:
+    """Records as an Arrow table with exactly `schema_for(scores)`, so no column's type is ever guessed from its
+    values."""
+    return pa.Table.from_pydict(to_columns(records, scores), schema=schema_for(scores))

@@ -59,6 +59,8 @@ def test_pickle_carries_configuration_only(tiny_model_path):
 # A value other than the default for every field of the definition and every speed knob.
 DEFINITION_CHANGES = {"window": 3, "segmenter": "line", "prompt_format": "plain", "max_length": 64,
                       "mode": "blockmask", "response_part": "thinking"}
+DEFINITION_CHANGES.update(scores="rsr", drop_tokens=3)
+DEFINITION_CHANGES.update(steps_provenance={"model": "glm-4.5-air", "prompt_sha256": "0" * 64, "chunk_sentences": 80})  # drop_tokens with a drop score only (SPEC §11): see the loop
 COMPUTE_CHANGES = {"batch_tokens": 2048, "reuse_galp": False, "padding_side": "left", "bucket_ratio": 0.0,
                    "prefix_reuse": True, "prefix_reuse_min_tokens": 4, "packing": False, "oom_backoff": False,
                    "prefetch_rows": 3, "prepare_workers": 2}
@@ -79,6 +81,15 @@ def test_fingerprint_changes_with_every_definition_field_and_never_with_a_speed_
     assert Hasher.hash(LocalNaturalnessScorer(path)) == base
     for name, value in {**DEFINITION_CHANGES, "dtype": "bfloat16", "question_column": "q", "response_column": "text",
                         "messages_column": "conversations", "steps_column": "s"}.items():
+        if name == "drop_tokens":  # it changes no number unless a drop score is written
+            assert Hasher.hash(LocalNaturalnessScorer(path, drop_tokens=value)) == base
+            drop = Hasher.hash(LocalNaturalnessScorer(path, scores="galp_drop"))
+            assert Hasher.hash(LocalNaturalnessScorer(path, scores="galp_drop", drop_tokens=value)) != drop
+            continue
+        if name == "steps_provenance":  # how given steps were made (SPEC §12): only with segmenter="given"
+            given = Hasher.hash(LocalNaturalnessScorer(path, segmenter="given"))
+            assert Hasher.hash(LocalNaturalnessScorer(path, segmenter="given", steps_provenance=value)) != given
+            continue
         assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) != base, name
     for name, value in COMPUTE_CHANGES.items():
         assert Hasher.hash(LocalNaturalnessScorer(path, **{name: value})) == base, name

@@ -37,15 +37,19 @@ def _other(value):
         return not value
     if isinstance(value, int):
         return value + 1
+    if isinstance(value, tuple):  # the score columns written (SPEC §11)
+        return (*value, "rsr")
     return f"not-{value}"
 
 
 # ------------------------------------------------------------------------------------------------- the library
 @pytest.mark.parametrize("field", DEFINITION_FIELDS)
 def test_inputs_scored_under_different_definitions_are_refused_naming_the_field(tmp_path, field):
-    value = getattr(RECORDED, field)
-    a = _hand(tmp_path, "a.parquet", "x")
-    b = _hand(tmp_path, "b.parquet", "y", dataclasses.replace(RECORDED, **{field: _other(value)}))
+    # drop_tokens is part of the definition only when a drop score is written (SPEC §11)
+    base = dataclasses.replace(RECORDED, scores="all", drop_tokens=2) if field == "drop_tokens" else RECORDED
+    value = getattr(base, field)
+    a = _hand(tmp_path, "a.parquet", "x", base)
+    b = _hand(tmp_path, "b.parquet", "y", dataclasses.replace(base, **{field: _other(value)}))
     with pytest.raises(ProvenanceError) as e:
         pool_scored([a, b])
     message = str(e.value)

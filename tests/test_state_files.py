@@ -145,7 +145,7 @@ def test_a_checkpoint_folder_that_is_a_file_is_replaced(tmp_path, tiny_model_pat
     monkeypatch.setattr(_checkpoints, "checkpoint_folder", a_file_in_its_place)
     result = _score(_traces(tmp_path, 2), tmp_path / "a.jsonl", tiny_model_path)
     assert result.exit_code == 0, result.output
-    assert [line for line in result.output.splitlines() if "Warning" in line] == [
+    assert [line for line in result.output.splitlines() if "Warning: the checkpoint" in line] == [
         f"Warning: the checkpoint folder {found[0]} is not a folder; discarded, every row is scored."]
     assert found[0].is_dir() and len(list(found[0].glob("chunk-*.parquet"))) == 1
 

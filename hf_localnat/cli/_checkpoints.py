@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..io import translated_os_errors
 from ..io.checked import discard, read_checked, write_checked
-from ..records import OUTPUT_COLUMNS, SCHEMA
+from ..records import ALL_OUTPUT_COLUMNS, schema_for
 
 #: Folder under the `datasets` cache that holds the checkpoints.
 CHECKPOINT_DIR = "localnat-score"
@@ -89,13 +89,14 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     finished (`LocalNaturalnessScorer.score`'s `progress_callback`; only without `num_proc`).
 
     Returns:
-        `Resumed`: the input columns (any old score columns replaced) followed by `records.OUTPUT_COLUMNS`, equal
-        to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
+        `Resumed`: the input columns (any old score columns replaced) followed by `records.output_columns(scores)`,
+        equal to `scorer.map(dataset)` (SPEC §6: scores do not depend on batch composition).
     """
     import pyarrow as pa
     from datasets import Dataset, concatenate_datasets
 
     folder = checkpoint_folder(scorer)
+    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
     if os.path.lexists(folder) and not folder.is_dir():
         echo(f"Warning: the checkpoint folder {folder} is not a folder; discarded, every row is scored.")
         discard(folder)
@@ -110,7 +111,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     tables, reused = {}, 0
     for i, ((start, stop), path) in enumerate(zip(ranges, paths, strict=True)):
         if os.path.lexists(path):
-            table, damage = read_checked(path, SCHEMA, start=start, stop=stop)
+            table, damage = read_checked(path, schema, start=start, stop=stop)
             if table is not None:
                 tables[i] = table
                 reused += stop - start
@@ -131,7 +132,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
             scored = scorer.map(chunk, batch_size=map_batch_size, keep_in_memory=True, **map_kwargs,
                                 desc=f"Scoring (LALP/GALP) {i + 1}/{len(ranges)}" if len(ranges) > 1
                                 else "Scoring (LALP/GALP)")
-            table = scored.select_columns(list(OUTPUT_COLUMNS)).with_format("arrow")[:].cast(SCHEMA)
+            table = scored.select_columns(schema.names).with_format("arrow")[:].cast(schema)
             write_checked(table, path, start=start, stop=stop)
             tables[i] = table
     finally:
@@ -140,6 +141,6 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
         echo(f"Resumed: reused {reused} of {dataset.num_rows} rows scored by an earlier run "
              f"(checkpoints in {folder}).")
     columns = (Dataset(pa.concat_tables([tables[i] for i in range(len(ranges))])) if tables
-               else Dataset(SCHEMA.empty_table()))
-    base = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
+               else Dataset(schema.empty_table()))
+    base = dataset.remove_columns([c for c in ALL_OUTPUT_COLUMNS if c in dataset.column_names])
     return Resumed(concatenate_datasets([base, columns], axis=1), reused, folder)

@@ -261,3 +261,5 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
         click.echo(f"\nOn {rate.where} ({rate.how}: {rate.tokens_per_second:,.0f} tokens/s):")
         for key, label in names.items():
             click.echo(f"  {label:<36} {tokens[key]:>10,} tokens  {duration_phrase(rate.seconds(tokens[key])):>15}")
+    click.echo("The other scores (rsr, galp_drop, lalp_drop; `localnat score --scores all`) come from the same passes: "
+               "no extra model tokens.")

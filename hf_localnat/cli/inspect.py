@@ -50,7 +50,8 @@ def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, 
 
     It holds the teacher ranking with intervals and the score distributions, the chosen questions with every step
     of every teacher's response shaded by its step score (exact score on hover), each teacher's least natural steps
-    with context, and the mix under LALP and under GALP. Inline CSS and SVG only: no script, no network request.
+    with context, and the mix under LALP and under GALP (and under every other score the file holds, rsr or a drop
+    score, each selecting in its own direction). Inline CSS and SVG only: no script, no network request.
     Several SCORED inputs are pooled (rows in the order given; equal question texts are one question); inputs scored
     under different definitions or students are refused.
     """

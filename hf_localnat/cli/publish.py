@@ -1,4 +1,5 @@
-"""`localnat publish`: scored rows -> ranking, LALP and GALP selections, plot, card -> one commit to a Hub repo."""
+"""`localnat publish`: scored rows -> ranking, LALP and GALP selections (or one per `--by` score), plot, card -> one
+commit to a Hub repo."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, ignore_provenance_option, input_options, model_option, model_revision_option,
-                       pooled_line, prompt_format_option, scored_inputs_argument, segmenter_option,
-                       storage_options_option, teacher_columns_options, token_option, window_option)
+from ._options import (direction_option, handle_errors, ignore_provenance_option, input_options, model_option,
+                       model_revision_option, pooled_line, prompt_format_option, scored_inputs_argument,
+                       segmenter_option, storage_options_option, teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
 \b
@@ -22,6 +23,7 @@ Examples:
   localnat publish scored.parquet --repo-id org/curated-math --create-pr       # propose a change
   localnat publish scored.parquet --repo-id you/curated-math --model Qwen/Qwen2.5-1.5B-Instruct --license mit
   localnat publish scored.parquet --repo-id you/pilot-math --slices 0.1   # + top/middle/bottom 10% by LALP
+  localnat publish scored.parquet --repo-id you/curated-math --by lalp --by rsr   # a config per score
 \b
 SCORED comes from `localnat score` (or `localnat pull`), which records how it was scored; the card states exactly
 that. --model/--window/--segmenter/--prompt-format are only needed for a file that records nothing (then --model and
@@ -89,7 +91,7 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
     click.echo(result.summary())
     if not dry_run:
         config = ", revision=\"refs/pr/N\"" if result.pr_url else ""
-        click.echo(f'\nLoad it: load_dataset("{repo_id}", "lalp"{config})  or  localnat pull {repo_id} -o train.parquet')
+        click.echo(f'\nLoad it: load_dataset("{repo_id}"{config})  or  localnat pull {repo_id} -o train.parquet')
 
 
 @click.command("publish", epilog=EXAMPLES)
@@ -106,6 +108,11 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
 @click.option("--slices", "slices", type=click.FloatRange(0, 1 / 3, min_open=True), default=None, metavar="F",
               help="Also publish pilot slices for a validation fine-tune: configs slice_top, slice_middle and "
                    "slice_bottom, the top, middle and bottom fraction F of the rows by LALP (see select --slice).")
+@click.option("--by", "by", multiple=True, default=("lalp",), show_default=True, metavar="COLUMN",
+              help="A score that chooses a config of its own, in its direction (repeatable; the first is the default "
+                   "config): lalp, rsr (lowest kept), lalp_drop, galp_drop, or a column with --direction. The galp "
+                   "baseline is always published.")
+@direction_option
 @teacher_columns_options
 @input_options
 @storage_options_option
@@ -115,14 +122,18 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
             keep_folder: str | None, pretty_name: str | None, license_: str, commit_message: str | None,
             token: str | None, model: str | None, model_revision: str | None, window: int | str | None,
             segmenter: str | None, prompt_format: str | None, correct_column: str | None, top_k: int,
-            slices: float | None, teacher_column: str, question_column: str,
+            slices: float | None, by: tuple[str, ...], directions: dict[str, str],
+            teacher_column: str, question_column: str,
             question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
             ignore_provenance: bool) -> None:
-    """Rank the teachers of SCORED, select by LALP and by GALP, and publish it all as one Hub dataset repo.
+    """Rank the teachers of SCORED, select by LALP (or each --by score) and by GALP, and publish it all as one Hub
+    dataset repo.
 
     The repo gets the configs lalp (the LALP selection, default), galp (the GALP baseline), scored (every row with
     its scores) and rejected (rows LALP did not keep, with rejection_reason), the distribution plot, and a card
-    saying how it was selected and how to reproduce it. It is private unless --public, lands in one commit, and an
+    saying how it was selected and how to reproduce it. With --by rsr (repeatable), each score gets a config of its
+    own (the kept response is the best in the score's direction: the lowest rsr), its column in the mix report, and
+    the card says which score chose which rows and in which direction. It is private unless --public, lands in one commit, and an
     existing repo is never written without --overwrite or --create-pr. Several SCORED inputs are pooled (rows in the
     order given; equal question texts are one question); inputs scored under different definitions or students are
     refused.
@@ -131,9 +142,13 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     from ..hub.publish import check_repo_id
     from ..hub.repo_folder import check_repo_folder
     from ..io.pool import pool_provenance, pool_scored
+    from ..scores import score_direction
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
+    by = tuple(dict.fromkeys(by))
+    for name in by:
+        score_direction(name, directions)  # a column of unknown direction is refused before any work
     check_repo_id(repo_id)
     if keep_folder:
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
@@ -153,6 +168,8 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     command += ["--correct-column", correct_column] if correct_column else []
     command += ["--top-k", str(top_k)] if top_k != 1 else []
     command += ["--slices", f"{slices:g}"] if slices is not None else []
+    command += [part for name in by for part in ("--by", name)] if by != ("lalp",) else []
+    command += [part for item in directions.items() for part in ("--direction", "=".join(item))]
     command += ["--pretty-name", pretty_name] if pretty_name else []
     for flag, value, default in (("--teacher-column", teacher_column, "teacher"),
                                  ("--question-column", question_column, "question"),
@@ -165,6 +182,7 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
         curate_to_folder(
             dataset, folder, provenance, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
             question_column=question_column, question_id_column=question_id_column, echo=click.echo, slices=slices,
+            by=by, directions=directions,
             pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=", ".join(scored),
             license=license_, reproduce_command=reproduce)
         publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,

@@ -91,6 +91,11 @@ def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | No
               help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
 @shape_options
 @response_part_option()
+@click.option("--scores", default="lalp,galp", show_default=True, metavar="LIST",
+              help="Score columns to write, comma-separated: lalp, galp, lalp_drop, galp_drop, rsr, or all (SPEC §11; "
+                   "lalp and galp are always written). All come from the same forward passes.")
+@click.option("--drop-tokens", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Tokens at the start of every step that lalp_drop and galp_drop leave out.")
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
 @click.option("--num-proc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes, each with its own model: one per GPU when GPUs exist (rank r on cuda:r), else N CPU "
@@ -118,7 +123,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
           teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...], response_part: str,
-          steps_column: str, num_proc: int, engine: str, ray_address: str | None,
+          scores: str, drop_tokens: int, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, sample_size: int | None,
           sample_seed: int, config_name: str | None,
           split: str | None, storage_options: dict, overwrite: bool) -> None:
@@ -132,8 +137,9 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     scoring says how each was read. --response-part thinking/answer scores only the <think> block or what follows
     it (the response column keeps the full text). INPUT and OUTPUT may be fsspec URLs of such files (hf://datasets/...,
     s3://..., gs://..., memory://...; --storage-options for credentials). OUTPUT gets every input column plus lalp, galp, lalp_steps,
-    num_steps, num_tokens, truncated and score_error, and records how it was scored (student, window, segmenter,
-    prompt format, max length, mode, dtype, version): in a .parquet file's schema metadata, else in the file
+    num_steps, num_tokens, truncated and score_error (and the other --scores columns: rsr, galp_drop, lalp_drop), and
+    records how it was scored (student, window, segmenter, prompt format, max length, mode, scores and their
+    directions, dtype, version): in a .parquet file's schema metadata, else in the file
     OUTPUT.hf_localnat.json beside it (hf_localnat.json inside a folder). Later commands read it. Scores are
     checkpointed every --checkpoint-rows rows, keyed by the definition, the student and each row's question and
     response: rerunning the same command, or one that changes only --batch-tokens, --teacher or other columns, reads
@@ -160,7 +166,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
         scorer = LocalNaturalnessScorer(
             model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
             device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
-            revision=model_revision, adapter=adapter,
+            revision=model_revision, adapter=adapter, scores=scores, drop_tokens=drop_tokens,
             steps_provenance=inputs_steps_provenance(inputs, storage_options) if segmenter == "given" else None,
             model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                           if v is not None},
@@ -214,7 +220,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
         names = ", ".join(inputs) if len(inputs) <= 3 else f"{len(inputs)} inputs"
         click.echo(f"Scoring {dataset.num_rows} rows of {names} with {model or 'the embedded smollm2-135m-instruct'}"
                    f" (dtype {dtype}), window {window}, {segmenter} steps"
-                   f"{'' if response_part == 'full' else f', the {response_part} part'}.", err=True)
+                   f"{'' if response_part == 'full' else f', the {response_part} part'}"
+                   f"; columns {', '.join(scorer.config.scores)}.", err=True)
         # The scorer's fingerprint (configuration, model identity, package version) keys the datasets cache; the model
         # loads only when a batch actually needs scoring, so a rerun never loads it.
         parallel, gpu_workers = {}, False

@@ -1,4 +1,5 @@
-"""`localnat select`: mixed-teacher curation by LALP (or GALP), with the rejected rows and the mix report."""
+"""`localnat select`: mixed-teacher curation by LALP (or GALP, or any score column in its direction), with the
+rejected rows and the mix report."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ._options import (handle_errors, ignore_provenance_option, input_options, json_option, overwrite_option,
-                       pooled_line, scored_inputs_argument, storage_options_option, teacher_columns_options)
+from ._options import (direction_option, handle_errors, ignore_provenance_option, input_options, json_option,
+                       overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
+                       teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -16,6 +18,8 @@ Examples:
   localnat select scored.parquet -o curated.parquet --correct-column correct
   localnat select a.parquet b.parquet -o curated.parquet   # teachers scored separately, pooled
   localnat select scored.parquet -o curated.parquet --by galp            # the GRAPE-style baseline
+  localnat select scored.parquet -o curated.parquet --by rsr             # rank-surprisal ratio: lowest kept
+  localnat select scored.parquet -o curated.parquet --by my_score --direction my_score=lower
   localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
   localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
   localnat select scored.parquet -o top.parquet --slice top --fraction 0.1 --by lalp   # a pilot slice
@@ -56,14 +60,17 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @scored_inputs_argument
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="Kept rows: a .jsonl/.json/.parquet/.csv file, or a folder (no suffix).")
-@click.option("--by", type=click.Choice(["lalp", "galp"]), default="lalp", show_default=True,
-              help="Score to select by: lalp (the paper's method) or galp (the baseline).")
+@click.option("--by", default="lalp", show_default=True, metavar="COLUMN",
+              help="Score column to select by: lalp (the paper's method), galp (the baseline), rsr, lalp_drop, "
+                   "galp_drop, or a column of your own with --direction. The best in its direction is kept.")
+@direction_option
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Responses kept per question.")
 @click.option("--correct-column", default=None, metavar="COLUMN",
               help="Boolean column; only rows where it is true can be kept.")
-@click.option("--threshold", type=float, default=None, help="Minimum score (natural log; higher = more natural).")
+@click.option("--threshold", type=float, default=None,
+              help="Worst score kept: a minimum (a maximum for a score that is better lower, such as rsr).")
 @click.option("--quantile", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Threshold as a quantile of the candidates' scores (0.1 drops the lowest tenth).")
+              help="Threshold as a quantile of the candidates' scores (0.1 drops the worst tenth).")
 @click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N",
               help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
 @click.option("--slice", "slice_name", type=click.Choice(["top", "middle", "bottom"]), default=None,
@@ -80,19 +87,22 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @ignore_provenance_option
 @overwrite_option
 @handle_errors
-def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, correct_column: str | None,
+def select_command(scored: tuple[str, ...], output: str, by: str, directions: dict[str, str], top_k: int,
+                   correct_column: str | None,
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    slice_name: str | None, fraction: float, rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
                    ignore_provenance: bool, overwrite: bool) -> None:
     """Keep, for each question of SCORED, the response(s) the student finds most natural.
 
-    Among a question's responses (correct ones only with --correct-column) the highest --by score wins. Kept rows
+    Among a question's responses (correct ones only with --correct-column) the best --by score wins, in the score's
+    direction: the highest LALP, the lowest rsr. A column of your own needs --direction COLUMN=higher|lower. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
     rejection_reason (no_score, non_finite_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
-    lower_galp, teacher_quota). Kept rows also get messages, the user/assistant turns TRL's SFTTrainer trains on
-    (a conversation the response came from is kept as it was). The mix report shows each teacher's share under LALP
-    and under GALP. Both outputs keep SCORED's recorded provenance (how it was scored).
+    lower_galp, higher_rsr, ..., teacher_quota). Kept rows also get messages, the user/assistant turns TRL's
+    SFTTrainer trains on (a conversation the response came from is kept as it was). The mix report shows each
+    teacher's share under the --by score, LALP and GALP. Both outputs keep SCORED's recorded provenance (how it was
+    scored).
 
     Several SCORED inputs are pooled (rows in the order given; rows with equal question texts are one question);
     inputs scored under different definitions or students are refused.
@@ -105,12 +115,14 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
     from ..io.pool import pool_scored
     from ..provenance import scored_with
     from ..selection.layout import arrow_column, as_labels, factorize
-    from ..selection.select import MixReport, mix_report, select_responses
+    from ..scores import DEFAULT_SCORES, score_direction
+    from ..selection.select import mix_report, select_responses
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
+    direction = score_direction(by, directions)  # before reading anything: a column of unknown direction is refused
     if slice_name is not None:
-        return _write_slice(scored, output, slice_name=slice_name, fraction=fraction, by=by,
+        return _write_slice(scored, output, slice_name=slice_name, fraction=fraction, by=by, directions=directions,
                             correct_column=correct_column, as_json=as_json, teacher_column=teacher_column,
                             question_column=question_column, question_id_column=question_id_column,
                             config_name=config_name, split=split, storage_options=storage_options,
@@ -128,15 +140,15 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
     quotas = parse_quotas(teacher_quotas, teachers)
     options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
                    teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
-                   question_id_column=question_id_column)
+                   question_id_column=question_id_column, directions=directions)
     selection = select_responses(dataset, by=by, **options)
-    report = mix_report(dataset, done=selection, **options)
+    report = mix_report(dataset, done=selection, scores=list(dict.fromkeys([by, *DEFAULT_SCORES])), **options)
     # both written before either replaces anything: a failure (no space left, ...) leaves both as they were
     kept, rejected = save_outputs([(selection.selected, output), (selection.rejected, rejected_path)],
                                   overwrite=overwrite, provenance=provenance, **remote)
     if as_json:
         click.echo(json.dumps({
-            "by": by, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
+            "by": by, "direction": direction, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
             "rejection_reasons": selection.reason_counts, "threshold": selection.threshold,
             "questions": selection.num_questions, "questions_without_selection":
             selection.num_questions_without_selection, "mix": report.to_dict(),
@@ -149,7 +161,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, top_k: int, co
         click.echo(pooled_line(scored, dataset.num_rows))
     click.echo(selection.summary())
     click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
-    click.echo("\n" + MixReport.TITLE)
+    click.echo("\n" + report.title)
     click.echo(report.format_table())
 
 

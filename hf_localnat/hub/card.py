@@ -29,16 +29,21 @@ from urllib.parse import quote
 
 from ..errors import ConfigError, PublishError
 from ..wording import counted
+from ..scores import SCORES
 
 MARK_START = "<!-- localnat:start -->"
 MARK_END = "<!-- localnat:end -->"
 
-#: Configs this package writes, in card order, with what each holds. `lalp` is the default config.
-#: What each config holds, as Markdown (the backticks are code spans).
+#: Configs this package writes, with what each holds: a selection per score (`lalp` the default), then `scored`
+#: and `rejected`. A card lists the selections it has in its own order (`LocalNatCardParams.selections`).
 CONFIG_DESCRIPTIONS: dict[str, str] = {
     "lalp": "the LALP selection: per question, the candidate response with the highest local naturalness, with "
             "`messages` to train on",
     "galp": "the GALP baseline: the same selection by global naturalness (GRAPE's score), with `messages`",
+    **{name: f"the {name} selection: per question, the candidate response with the "
+             f"{'highest' if score.direction == 'higher' else 'lowest'} `{name}` ({score.source}; "
+             f"{score.direction} is better), with `messages`"
+       for name, score in SCORES.items() if name not in ("lalp", "galp")},
     "scored": "every input row with its scores",
     "rejected": "rows the LALP selection did not keep, each with its `rejection_reason`",
     "slice_top": "pilot slice: the top fraction of the rows by the slice score (see Pilot slices), with messages",
@@ -84,6 +89,9 @@ class LocalNatCardParams:
         counts (`dict[str, int]`): rows per config; a config with 0 rows is left out of `configs`.
         ranking (`list[dict]`, *optional*): the teacher ranking table, one dict per teacher, columns in key order.
         mix (`dict[str, dict[str, float]]`, *optional*): per selection (`lalp`, `galp`), each teacher's share (0-1).
+        selections (`dict[str, str]`, *optional*, defaults to LALP then GALP): each selection config, in card order,
+            with the direction of the score that chose its rows (`"higher"`/`"lower"` is better); the first is the
+            default config.
         plot_path (`str`, *optional*): repo-relative path of the distribution plot image.
         reproduce_command (`str`, *optional*): the one command that rebuilds this dataset.
         license (`str`, *optional*, defaults to `"other"`): the data's license (that of the teacher outputs).
@@ -119,19 +127,32 @@ class LocalNatCardParams:
     data_dir: str = "data"
     slices: list[dict[str, Any]] = field(default_factory=list)
     slices_rule: str | None = None
+    selections: dict[str, str] = field(default_factory=lambda: {"lalp": "higher", "galp": "higher"})
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.counts) - set(CONFIG_DESCRIPTIONS))
         if unknown:
             raise ConfigError(f"Unknown config(s) {unknown} in `counts`; use {', '.join(CONFIG_DESCRIPTIONS)}.")
-        if not self.counts.get(DEFAULT_CONFIG):
-            raise ConfigError(f"The `{DEFAULT_CONFIG}` selection is empty (counts={self.counts}); nothing to publish. "
-                              "Check that the input has scored rows (`score_error` is None).")
+        if not self.counts.get(self.default_config):
+            raise ConfigError(f"The `{self.default_config}` selection is empty (counts={self.counts}); nothing to "
+                              "publish. Check that the input has scored rows (`score_error` is None).")
+
+    @property
+    def default_config(self) -> str:
+        """The config `load_dataset` loads by default: the first selection (`lalp` unless another score chose)."""
+        return next(iter(self.selections), DEFAULT_CONFIG)
 
     @property
     def configs(self) -> list[str]:
-        """Configs that have rows, in card order."""
-        return [name for name in CONFIG_DESCRIPTIONS if self.counts.get(name)]
+        """Configs that have rows, in card order: the selections, then `scored` and `rejected`."""
+        order = [*self.selections, *(name for name in CONFIG_DESCRIPTIONS if name not in self.selections)]
+        return [name for name in order if self.counts.get(name)]
+
+    def describe(self, config: str) -> str:
+        """What `config` holds, for the configs table."""
+        if config == "rejected":
+            return f"rows the {self.default_config.upper()} selection did not keep, each with its `rejection_reason`"
+        return CONFIG_DESCRIPTIONS[config]
 
 
 def size_category(n: int) -> str:
@@ -150,8 +171,9 @@ def size_category(n: int) -> str:
     return "n>1B" if n < 10**12 else "n>1T"
 
 
-def configs_metadata(configs: list[str], data_dir: str = "data") -> list[dict[str, Any]]:
-    """The `configs:` metadata `load_dataset` reads: one train split of Parquet files per config, `lalp` default.
+def configs_metadata(configs: list[str], data_dir: str = "data", default: str = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+    """The `configs:` metadata `load_dataset` reads: one train split of Parquet files per config, `default` (`lalp`)
+    the default one.
 
     Example:
 
@@ -162,7 +184,7 @@ def configs_metadata(configs: list[str], data_dir: str = "data") -> list[dict[st
     for name in configs:
         entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train",
                                                                      "path": f"{data_dir}/{name}/*.parquet"}]}
-        if name == DEFAULT_CONFIG:
+        if name == default:
             entry["default"] = True
         out.append(entry)
     return out
@@ -180,6 +202,7 @@ def card_metadata(params: LocalNatCardParams) -> dict[str, Any]:
         **{k: v for k, v in params.scoring_options.items() if v is not None},
         "source_dataset": params.source_dataset,
         "selection": dict(params.selection_options) or None,
+        "selected_by": {name: direction for name, direction in params.selections.items() if params.counts.get(name)},
         "counts": {name: params.counts[name] for name in params.configs},
     }
     return {
@@ -189,7 +212,7 @@ def card_metadata(params: LocalNatCardParams) -> dict[str, Any]:
         "tags": _unique([*BASE_TAGS, *params.tags]),
         "task_categories": ["text-generation"],
         "size_categories": [size_category(params.counts.get("scored") or max(params.counts.values()))],
-        "configs": configs_metadata(params.configs, params.data_dir),
+        "configs": configs_metadata(params.configs, params.data_dir, params.default_config),
         "localnat": {k: v for k, v in provenance.items() if v is not None},
     }
 
@@ -247,6 +270,9 @@ def managed_section(params: LocalNatCardParams) -> str:
         ("prompt format", _code(p.prompt_format)),
         *[(k.replace("_", " "), _code(v)) for k, v in p.scoring_options.items() if v is not None],
         ("source data", _code(p.source_dataset) if p.source_dataset else "n/a"),
+        ("selected by", Markdown(", ".join(
+            f"{_code(name)} ({direction} is better{', default config' if name == p.default_config else ''})"
+            for name, direction in p.selections.items() if p.counts.get(name)))),
         *[(f"selection: {k.replace('_', ' ')}", _code(v)) for k, v in p.selection_options.items()],
         ("hf-localnat version", _code(p.package_version)),
     ]
@@ -259,13 +285,13 @@ def managed_section(params: LocalNatCardParams) -> str:
         "teachers": f" from {counted(len(p.ranking), 'teacher')}" if p.ranking else "",
         "student_model": _code(p.student_model, table=False),
         "package_version": escape(p.package_version),
-        "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == DEFAULT_CONFIG else "")),
-                                  "rows": p.counts[name], "what": Markdown(CONFIG_DESCRIPTIONS[name])}
-                                 for name in p.configs]),
+        "configs_table": _table([{"config": Markdown(_code(name) + (" (default)" if name == p.default_config else "")),
+                                  "rows": p.counts[name], "what": Markdown(p.describe(name))} for name in p.configs]),
         "repo": json.dumps(p.repo_id or "path/to/this/folder"),
         # The student the rows were scored for; the embedded one is a GGUF copy of a Hub model, which SFT loads.
         "train_model": json.dumps(str(p.student_provenance.get("original_model") or p.student_model)),
-        "default_config": DEFAULT_CONFIG,
+        "default_config": p.default_config,
+        "other_scores": _other_scores(p),
         "window": escape(p.window if isinstance(p.window, int) else f"{p.window} of the"),  # "the 10% of the preceding"
         "settings_table": _table([{"setting": k, "value": Markdown(v)} for k, v in settings]),
         "confidence": f"{100 * p.confidence:g}%",
@@ -282,6 +308,15 @@ def managed_section(params: LocalNatCardParams) -> str:
         raise ConfigError(f"A value written into the card's code blocks (the reproduce command or the repo id) holds "
                           f"the marker {MARK_START!r} or {MARK_END!r}; remove it from that value.")
     return f"{MARK_START}\n\n{body}\n\n{MARK_END}"
+
+
+def _other_scores(params: LocalNatCardParams) -> str | None:
+    """The card's lines on the selections by a score other than LALP and GALP (`None`: there is none)."""
+    lines = [f"- `{name}` ({SCORES[name].source}): **{direction} is better**; the `{name}` config keeps, per question, "
+             f"the response with the {'highest' if direction == 'higher' else 'lowest'} `{name}`."
+             for name, direction in params.selections.items()
+             if name not in ("lalp", "galp") and name in SCORES and params.counts.get(name)]
+    return "\n".join(lines) if lines else None
 
 
 def fill_template(text: str, values: dict[str, str | None]) -> str:

@@ -1,5 +1,5 @@
-"""The curation recipe: scored rows -> teacher ranking, LALP and GALP selections -> printed report -> repo folder
-(Parquet per config, distribution plot, card). `curate_to_folder` is the one chain `localnat demo`, `localnat publish`
+"""The curation recipe: scored rows -> teacher ranking, LALP and GALP selections (or a selection per score asked
+for, each in its own direction) -> printed report -> repo folder (Parquet per config, distribution plot, card). `curate_to_folder` is the one chain `localnat demo`, `localnat publish`
 and `dataset_scripts/` run; publishing the folder is `hub.publish.publish_folder`.
 
 It only composes the library (`rank.rank_teachers`, `select.select_responses`, `select.MixReport`,
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import ConfigError
 from ..provenance import Provenance, common, of_dataset
 from .card import LocalNatCardParams, render_card
 from .repo_folder import IMAGES_DIR, write_repo_folder
@@ -27,30 +28,44 @@ class Curated:
     """The curated dataset and what the card reports about it.
 
     Attributes:
-        configs (`dict[str, Dataset]`): `scored` (every row with its scores), `lalp` (the LALP selection), `galp`
-            (the GALP baseline selection), `rejected` (rows the LALP selection did not keep, with
+        configs (`dict[str, Dataset]`): `scored` (every row with its scores), a selection per score (`lalp`, the
+            GALP baseline `galp`, and any other `by`), `rejected` (rows the first selection did not keep, with
             `rejection_reason`).
-        ranking (`rank.TeacherRanking`), mix (`select.MixReport`), lalp / galp (`select.Selection`).
-        selection_options (`dict`): the options both selections used.
+        ranking (`rank.TeacherRanking`), mix (`select.MixReport`).
+        selections (`dict[str, select.Selection]`): each selection by its score, the first the default config.
+        selection_options (`dict`): the options every selection used.
     """
 
     configs: dict[str, Any]
     ranking: Any
     mix: Any
-    lalp: Any
-    galp: Any
+    selections: dict[str, Any]
     selection_options: dict[str, Any] = field(default_factory=dict)
     teacher_column: str = "teacher"
+
+    @property
+    def lalp(self):
+        """The LALP selection (`None` when LALP chose no config)."""
+        return self.selections.get("lalp")
+
+    @property
+    def galp(self):
+        """The GALP baseline selection."""
+        return self.selections.get("galp")
 
 
 def curate(scored, *, correct_column: str | None = None, top_k: int = 1, threshold: float | None = None,
            quantile: float | None = None, teacher_quota: int | dict[str, int] | None = None,
            teacher_column: str = "teacher", question_column: str = "question",
-           question_id_column: str = "question_id", num_resamples: int = 1000, seed: int | None = 0) -> Curated:
-    """Rank the teachers of `scored` and select its responses by LALP and by GALP with the same options.
+           question_id_column: str = "question_id", num_resamples: int = 1000, seed: int | None = 0,
+           by: tuple[str, ...] | list[str] = ("lalp",), directions: dict[str, str] | None = None) -> Curated:
+    """Rank the teachers of `scored` and select its responses by each score of `by` (LALP by default) and by GALP
+    (the baseline), with the same options, each in its score's direction.
 
     Args:
         scored (`datasets.Dataset`): rows in the long layout with the scorer's columns (`lalp`, `galp`, ...).
+        by (`Sequence[str]`, *optional*, defaults to `("lalp",)`): the scores that choose a config each, the first
+            the default config (`rsr`, a drop score, or a column whose direction `directions` declares).
         correct_column, top_k, threshold, quantile, teacher_quota, teacher_column, question_column,
         question_id_column: as in `select.select_responses`.
         num_resamples, seed: as in `rank.rank_teachers`.
@@ -65,13 +80,16 @@ def curate(scored, *, correct_column: str | None = None, top_k: int = 1, thresho
                    question_id_column=question_id_column)
     options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
                    teacher_quota=teacher_quota, **columns)
+    if not by:
+        raise ConfigError("Pass at least one score to select by (`by`).")
     ranking = rank_teachers(scored, num_resamples=num_resamples, seed=seed, **columns)
-    lalp = select_responses(scored, by="lalp", **options)
-    galp = select_responses(scored, by="galp", **options)
-    mix = MixReport.of({"lalp": lalp, "galp": galp})
-    configs = {"scored": scored, "lalp": lalp.selected, "galp": galp.selected, "rejected": lalp.rejected}
+    selections = {name: select_responses(scored, by=name, directions=directions, **options)
+                  for name in dict.fromkeys([*by, "galp"])}
+    mix = MixReport.of(selections)
+    first = selections[by[0]]
+    configs = {"scored": scored, **{name: s.selected for name, s in selections.items()}, "rejected": first.rejected}
     recorded = {k: v for k, v in options.items() if v is not None and k not in columns}
-    return Curated(configs, ranking, mix, lalp, galp, recorded, teacher_column)
+    return Curated(configs, ranking, mix, selections, recorded, teacher_column)
 
 
 def ranking_rows(ranking) -> list[dict[str, Any]]:
@@ -87,16 +105,14 @@ def ranking_rows(ranking) -> list[dict[str, Any]]:
 
 
 def mix_shares(mix) -> dict[str, dict[str, float]]:
-    """`{"lalp": {teacher: share}, "galp": {...}}` from a `MixReport`."""
-    return {by: {t: mix.share(by, t) for t in mix.teachers} for by in ("lalp", "galp")}
+    """`{"lalp": {teacher: share}, "galp": {...}, ...}` from a `MixReport`, one entry per selection."""
+    return {by: {t: mix.share(by, t) for t in mix.teachers} for by in mix.scores}
 
 
 def report(curated: Curated) -> str:
     """The terminal report of a curation: the teacher ranking table, then the mix report."""
-    from ..selection.select import MixReport
-
     only = " (correct responses only)" if curated.selection_options.get("correct_column") else ""
-    return f"{curated.ranking.format_table()}\n\n{MixReport.TITLE}{only}\n{curated.mix.format_table()}\n"
+    return f"{curated.ranking.format_table()}\n\n{curated.mix.title}{only}\n{curated.mix.format_table()}\n"
 
 
 def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:
@@ -155,6 +171,7 @@ def write_curated_folder(curated: Curated, folder: str | os.PathLike, provenance
         source_dataset=source_dataset, selection_options=curated.selection_options,
         counts={name: len(ds) for name, ds in configs.items()}, ranking=ranking_rows(curated.ranking),
         mix=mix_shares(curated.mix), plot_path=f"{IMAGES_DIR}/{PLOT_NAME}" if plot else None,
+        selections={name: s.direction for name, s in curated.selections.items()},
         reproduce_command=reproduce_command, license=license, confidence=curated.ranking.confidence,
         slices=slice_table, slices_rule=slice_rule,
     )

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import ConfigError, OutputExistsError, SelectionError
 from ..io.columns import require_columns
 from ..wording import counted
+from ..scores import DEFAULT_SCORES, SCORES
 from ..selection.layout import question_ids
 from ..selection.rank import rank_teachers
 from ..selection.select import MixReport, select_responses
@@ -96,7 +97,9 @@ class _Report:
             self.ranking, self.ranking_error = None, str(e)
         indexed = dataset.add_column(_ROW, list(range(dataset.num_rows)))
         options = dict(correct_column=correct_column, **names)
-        self.selections = {by: select_responses(indexed, by=by, with_messages=False, **options) for by in ("lalp", "galp")}
+        # LALP, GALP, and every other score of SPEC §11 the file holds, each in its own direction
+        scores = [*DEFAULT_SCORES, *(name for name in SCORES if name not in DEFAULT_SCORES and name in dataset.column_names)]
+        self.selections = {by: select_responses(indexed, by=by, with_messages=False, **options) for by in scores}
         self.mix = MixReport.of(self.selections)
         self.picks = {by: dict(zip(s.selected[question_id_column], s.selected[_ROW]))
                       for by, s in self.selections.items()}
@@ -273,15 +276,18 @@ class _Report:
         rows = []
         for t in self.mix.teachers:
             cells = []
-            for by, cls in (("lalp", ""), ("galp", " g")):
+            for by in self.mix.scores:
+                cls = " g" if by == "galp" else ""
                 share = self.mix.share(by, t)
                 cells.append(f"<td>{self.mix.counts[by][t]}</td><td class=\"l\"><span class=\"bar{cls}\" "
                              f"style=\"width:{share * 160:.0f}px\"></span> {share:.1%}</td>")
             rows.append(f'<tr><td class="l">{escape(t)}</td>{"".join(cells)}</tr>')
         summaries = "".join(f'<p class="note">{escape(s.summary())}</p>' for s in self.selections.values())
+        directions = {by: "" if by in DEFAULT_SCORES else f" ({SCORES[by].direction} is better)" for by in self.mix.scores}
+        header = "".join(f"<th>{escape(by.upper())} kept{directions[by]}</th><th class=\"l\">share</th>"
+                         for by in self.mix.scores)
         return (f"<h2>The mix: each teacher's share of the selection{escape(kind)}</h2>"
-                "<table><tr><th class=\"l\">teacher</th><th>LALP kept</th><th class=\"l\">share</th><th>GALP kept</th>"
-                f"<th class=\"l\">share</th></tr>{''.join(rows)}</table>{summaries}")
+                f"<table><tr><th class=\"l\">teacher</th>{header}</tr>{''.join(rows)}</table>{summaries}")
 
     def _questions(self, max_chars: int) -> str:
         out = [f"<h2>Questions, every step shaded by its score</h2><p class=\"note\">{escape(self.chosen_how)}. "

@@ -8,6 +8,7 @@ from typing import Literal
 
 from ..errors import ConfigError
 from ..io.parts import RESPONSE_PARTS
+from ..scores import DEFAULT_DROP_TOKENS, DEFAULT_SCORES, parse_scores
 from .prepare.segment import SEGMENTERS
 from .prepare.windows import WindowSpec, parse_window
 
@@ -43,6 +44,11 @@ class ScoringDefinition:
             With `segmenter="given"`: how the given steps were made, as `localnat segment` records it (SPEC §12: the
             LLM, its endpoint's model name, the prompt's sha256, the chunk size). Part of the definition, so rows
             whose steps were made differently are never pooled.
+        scores (`str` or `Sequence[str]`, *optional*, defaults to `("lalp", "galp")`):
+            The score columns written (SPEC §11): `"lalp,galp,rsr"`, a list of names from `hf_localnat.scores.SCORES`,
+            or `"all"`; `lalp` and `galp` are always written. Stored as a tuple in column order.
+        drop_tokens (`int`, *optional*, defaults to 2):
+            `m`, the tokens at the start of every step that `galp_drop` and `lalp_drop` leave out (SPEC §11).
     """
 
     window: WindowSpec = 4
@@ -52,9 +58,14 @@ class ScoringDefinition:
     mode: str = "exact"
     response_part: str = "full"
     steps_provenance: dict | None = None
+    scores: tuple[str, ...] = DEFAULT_SCORES
+    drop_tokens: int = DEFAULT_DROP_TOKENS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window", parse_window(self.window))
+        object.__setattr__(self, "scores", parse_scores(self.scores))
+        if isinstance(self.drop_tokens, bool) or not isinstance(self.drop_tokens, int) or self.drop_tokens < 0:
+            raise ConfigError(f"`drop_tokens` must be a whole number >= 0, got {self.drop_tokens!r}.")
         if self.segmenter not in SEGMENTERS:
             raise ConfigError(f"Unknown segmenter {self.segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
         if self.prompt_format not in PROMPT_FORMATS:

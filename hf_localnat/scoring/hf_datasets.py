@@ -41,13 +41,13 @@ def _note_fork() -> None:
 os.register_at_fork(after_in_child=_note_fork)
 
 
-def features_for(dataset):
-    """The dataset's features plus `output_features()` (so empty and all-error batches keep the schema); `None` if
-    the dataset's features are unknown (a streaming dataset that was not typed)."""
+def features_for(dataset, scores=None):
+    """The dataset's features plus `output_features(scores)` (so empty and all-error batches keep the schema);
+    `None` if the dataset's features are unknown (a streaming dataset that was not typed)."""
     if dataset.features is None:
         return None
     features = dataset.features.copy()
-    features.update(output_features())
+    features.update(output_features(scores))
     return features
 
 
@@ -58,7 +58,7 @@ class DatasetsIntegration:
 
     def __call__(self, batch, rank: int | None = None):
         """`Dataset.map(scorer, batched=True[, with_rank=True])`: read the configured columns, return the SPEC §7
-        columns (exactly `output_features()`, in that order), typed, so that `map` needs no `features=` whatever
+        columns and the other `scores` (exactly `output_features(config.scores)`, in that order), typed, so that `map` needs no `features=` whatever
         the batch (a first batch whose `score_error` values are all `None` still writes a string column).
 
         Args:
@@ -85,8 +85,8 @@ class DatasetsIntegration:
         rows = self.score(responses=texts.responses, questions=texts.questions, steps=texts.steps, progress=False,
                           input_errors=texts.errors, progress_callback=self.progress_callback)
         if table is None:
-            return to_columns(rows)
-        scored = to_table(rows)
+            return to_columns(rows, self.config.scores)
+        scored = to_table(rows, self.config.scores)
         kept = table.drop_columns([name for name in scored.column_names if name in names])
         for field_ in scored.schema:
             kept = kept.append_column(field_, scored.column(field_.name))
@@ -185,8 +185,8 @@ class DatasetsIntegration:
     # ------------------------------------------------------------------------------------------------------- map
     def features_for(self, dataset):
         """The `features=` to pass to `dataset.map(self, batched=True, features=...)`: the dataset's own plus
-        `output_features()`. `None` if the dataset's features are unknown."""
-        return features_for(dataset)
+        `output_features(self.config.scores)`. `None` if the dataset's features are unknown."""
+        return features_for(dataset, self.config.scores)
 
     def map(self, dataset, **kwargs):
         """`dataset.map(self, batched=True, features=self.features_for(dataset), **kwargs)` for a `Dataset` or an

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io.checked import discard, read_checked, write_checked
-from ..records import OUTPUT_COLUMNS, SCHEMA
+from ..records import ALL_OUTPUT_COLUMNS, output_features, schema_for
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class _ScorerActor:
         rows = batch.num_rows
         columns = self.scorer({name: batch.column(name).to_pylist() for name in batch.column_names
                                if name != ROW_COLUMN})
-        table = pa.Table.from_pydict({name: columns[name] for name in OUTPUT_COLUMNS}, schema=SCHEMA)
+        schema = schema_for(self.scorer.config.scores)
+        table = pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
         table = table.append_column(ROW_COLUMN, batch.column(ROW_COLUMN))
         return table.append_column(WORKER_COLUMN, pa.array([self.node] * rows, pa.string()))
 
@@ -176,13 +177,14 @@ def score_with_ray(
     columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
                            scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
     shards = shard_names(dataset.num_rows, shard_rows, shard_key(scorer, dataset))
+    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
     folder = shard_folder(output)
     with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
         folder.mkdir(parents=True, exist_ok=True)
     tables = {}  # name -> the shard's score columns, once written (or found and checked)
     for start, stop, name in shards:
         if os.path.lexists(folder / name):
-            tables[name], damage = read_checked(folder / name, SCHEMA, start=start, stop=stop)
+            tables[name], damage = read_checked(folder / name, schema, start=start, stop=stop)
             if damage is not None:
                 warn(f"Warning: shard {folder / name} is unusable ({damage}); discarded, its {stop - start} rows are "
                      "scored again.")
@@ -217,7 +219,7 @@ def score_with_ray(
             workers = batch.column(WORKER_COLUMN).to_pylist()
             new = 0
             for row, record, worker in zip(batch.column(ROW_COLUMN).to_pylist(),
-                                           batch.select(list(OUTPUT_COLUMNS)).to_pylist(), workers, strict=True):
+                                           batch.select(schema.names).to_pylist(), workers, strict=True):
                 index = owner[row]
                 if row not in received[index]:
                     node, _, pid = worker.rpartition(":")
@@ -229,7 +231,7 @@ def score_with_ray(
                 on_rows(new)
             for index, (start, stop, name) in enumerate(pending):
                 if name not in done and len(received[index]) == stop - start:
-                    table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=SCHEMA)
+                    table = pa.Table.from_pylist([received[index][r] for r in range(start, stop)], schema=schema)
                     write_checked(table, folder / name, start=start, stop=stop)
                     tables[name] = table
                     done.add(name)
@@ -238,12 +240,11 @@ def score_with_ray(
     missing = [name for _, _, name in shards if name not in tables]
     if missing:  # pragma: no cover - Ray returned fewer rows than it was given
         raise RuntimeError(f"Ray returned no scores for {len(missing)} shard(s); rerun the command to finish them.")
-    table = pa.concat_tables([tables[name] for _, _, name in shards]) if shards else SCHEMA.empty_table()
-    from ..records import output_features
-
-    out = dataset.remove_columns([c for c in OUTPUT_COLUMNS if c in dataset.column_names])
-    for name in OUTPUT_COLUMNS:
-        out = out.add_column(name, table.column(name), feature=output_features()[name])
+    table = pa.concat_tables([tables[name] for _, _, name in shards]) if shards else schema.empty_table()
+    features = output_features(scorer.config.scores)
+    out = dataset.remove_columns([c for c in ALL_OUTPUT_COLUMNS if c in dataset.column_names])
+    for name in schema.names:
+        out = out.add_column(name, table.column(name), feature=features[name])
     path = save_output(out, output, overwrite=overwrite, provenance=scorer.provenance(),
                        storage_options=storage_options)
     for _, _, name in shards:

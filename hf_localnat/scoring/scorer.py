@@ -64,6 +64,11 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             "Performance" section.
         mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
             `ScoringConfig`.
+        scores (`str` or `Sequence[str]`, *optional*, defaults to `"lalp,galp"`): the score columns written, from
+            the same forward passes (SPEC §11): any of `lalp`, `galp`, `lalp_drop`, `galp_drop`, `rsr`, or `"all"`;
+            the SPEC §7 columns are always written. Part of the definition.
+        drop_tokens (`int`, *optional*, defaults to 2): the tokens at the start of every step that `lalp_drop` and
+            `galp_drop` leave out; part of the definition when one of them is asked for.
 
     Pickling, `Dataset.map` caching and provenance (see `scoring.hf_datasets`):
         Pickling carries the configuration only (a model or tokenizer object travels with it); the model loads where
@@ -112,6 +117,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         messages_column: str | None = None,
         model_kwargs: dict | None = None,
         adapter: str | None = None,
+        scores: str | Sequence[str] | None = None,
+        drop_tokens: int = 2,
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -119,6 +126,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, prepare_workers=prepare_workers, mode=mode,
             response_part=response_part, steps_provenance=steps_provenance,
+            scores=scores, drop_tokens=drop_tokens,
         )
         self.progress_callback = None  # called with rows' worth of work done after each batch (`score`); not pickled
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
@@ -201,7 +209,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 `Dataset.map(scorer)` passes `scorer.progress_callback` (in this process; `num_proc` workers have none).
 
         Returns:
-            `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`.
+            `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`, and
+            the other columns of `scores` (SPEC §11).
         """
         from .models import import_model_stack
 

@@ -1,8 +1,10 @@
 """Mixed-teacher curation (SPEC §8): per question, keep the response the student finds most natural.
 
 Among a question's candidate responses (correct ones only, when a correctness column is given), keep the one with
-the highest LALP (or the `top_k` highest); GALP selection is the paper's baseline. Every kept row records why it was
-kept; every other row is returned with a snake_case `rejection_reason`, so nothing is silently lost.
+the best LALP (or the `top_k` best); GALP selection is the paper's baseline. Any score column can choose instead
+(`rsr`, a drop score, a column of the user's own): "best" follows the score's direction (`hf_localnat.scores`), so
+for `rsr` the kept response is the one with the lowest value. Every kept row records why it was kept; every other
+row is returned with a snake_case `rejection_reason`, so nothing is silently lost.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ from .layout import (add_question_ids, arrow_column, as_labels, check_correctnes
                      non_finite_mask, score_array)
 from ..io.columns import require_columns
 from ..wording import counted
-from .rank import SCORES
+from ..scores import DEFAULT_SCORES, Direction, require_score_column, score_direction, sign
 
-#: Why a row was not kept, in the order the checks run.
+#: Why a row was not kept, in the order the checks run (`lower_lalp`, `lower_galp`: `outranked_reason` of a score).
 REJECTION_REASONS: tuple[str, ...] = (
     "no_score", "non_finite_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
 )
+
+
+def outranked_reason(by: str, direction: Direction) -> str:
+    """The `rejection_reason` of a candidate whose question is full: `lower_lalp` for a score that is better higher,
+    `higher_rsr` for one that is better lower (the row's score was worse in the score's own direction)."""
+    return f"{'lower' if direction == 'higher' else 'higher'}_{by}"
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,9 @@ class Selection:
             `selection_rank` (1 = the question's best eligible response) and `selection_reason` (short text).
         rejected (`datasets.Dataset`): the other rows in input order, with `selected_by` and `rejection_reason` (one
             of `REJECTION_REASONS`).
-        by (`str`): the score used, `"lalp"` or `"galp"`.
-        threshold (`float | None`): the score threshold applied (from `threshold` or `quantile`).
+        by (`str`): the score column used (`"lalp"`, `"galp"`, `"rsr"`, ...).
+        threshold (`float | None`): the score threshold applied (from `threshold` or `quantile`): the worst score
+            kept, a minimum for a score that is better higher, a maximum for one that is better lower.
         num_questions (`int`): questions in the input.
         num_questions_selected (`int`): questions with at least one kept row.
         teacher_counts (`dict[str, int]`): kept rows per teacher, every teacher of the input (zeros included).
@@ -50,6 +59,7 @@ class Selection:
     num_questions: int
     num_questions_selected: int
     teacher_counts: dict[str, int]
+    direction: Direction = "higher"
 
     @property
     def teachers(self) -> list[str]:
@@ -77,7 +87,8 @@ class Selection:
             f"Rejected {self.rejected.num_rows}" + (f": {reasons}." if reasons else "."),
         ]
         if self.threshold is not None:
-            lines.append(f"Threshold: {self.by.upper()} >= {self.threshold:.4f}.")
+            bound = ">=" if self.direction == "higher" else "<="
+            lines.append(f"Threshold: {self.by.upper()} {bound} {self.threshold:.4f}.")
         if self.num_questions_without_selection:
             lines.append(f"{self.num_questions_without_selection} question(s) have no kept response "
                          "(see the rejected rows).")
@@ -121,30 +132,36 @@ def select_responses(
     question_id_column: str = "question_id",
     response_column: str = "response",
     with_messages: bool = True,
+    directions: Mapping[str, str] | None = None,
 ) -> Selection:
-    """Keep, for each question, the `top_k` responses with the highest `by` score.
+    """Keep, for each question, the `top_k` responses with the best `by` score, in the score's direction (the highest
+    LALP, the lowest `rsr`; `hf_localnat.scores.score_direction`).
 
     Checks run in this order, and the first that fails names the row's `rejection_reason`:
 
     1. `no_score`: the row has no `by` score (see its `score_error`); `non_finite_score`: its score is NaN or +-inf,
        which is no score either (a corrupted file, never a best response).
     2. `unknown_correctness` / `incorrect`: with `correct_column`, only rows whose value is `True` stay candidates.
-    3. `below_threshold`: the score is below `threshold`, or below the `quantile` of the candidates' scores
-       (`quantile=0.25` drops the lowest quarter of the candidates left after steps 1-2).
+    3. `below_threshold`: the score is worse than `threshold` (below it, or above it for a score that is better
+       lower), or than the `quantile` of the candidates' scores (`quantile=0.25` drops the worst quarter of the
+       candidates left after steps 1-2).
     4. Candidates are then taken best score first, over all questions (ties: input order). A candidate is kept when
        its question has fewer than `top_k` kept rows and its teacher is under its quota; otherwise it is rejected as
-       `lower_lalp` / `lower_galp` (its question is full) or `teacher_quota` (its teacher is full, and a lower
-       candidate of the same question may be kept instead). Without quotas this is exactly per-question top-k.
+       `lower_lalp` / `lower_galp` / `higher_rsr` (its question is full; `outranked_reason`) or `teacher_quota` (its
+       teacher is full, and a worse candidate of the same question may be kept instead). Without quotas this is
+       exactly per-question top-k.
 
     Args:
         dataset (`datasets.Dataset`):
             Scored rows in the long layout (`teacher`, the `by` column, and `question_id` or `question`).
-        by (`str`, *optional*, defaults to `"lalp"`): `"lalp"` (the paper's method) or `"galp"` (the baseline).
+        by (`str`, *optional*, defaults to `"lalp"`): the score column: `"lalp"` (the paper's method), `"galp"` (the
+            baseline), another score of SPEC §11 (`"rsr"`, `"lalp_drop"`, `"galp_drop"`), or a column of your own
+            whose direction `directions` declares.
         top_k (`int`, *optional*, defaults to 1): responses kept per question.
         correct_column (`str`, *optional*): a boolean column; only `True` rows can be kept.
-        threshold (`float`, *optional*): minimum score (natural log-prob; higher = more natural).
-        quantile (`float`, *optional*): a threshold given as a quantile in [0, 1) of the candidates' scores;
-            exclusive with `threshold`.
+        threshold (`float`, *optional*): the worst score kept: a minimum (a maximum for a score better lower).
+        quantile (`float`, *optional*): a threshold given as a quantile in [0, 1) of the candidates' scores, counted
+            from the worst; exclusive with `threshold`.
         teacher_quota (`int` or `Mapping[str, int]`, *optional*): the most rows kept per teacher; a mapping limits
             only the teachers it names.
         teacher_column, question_column, question_id_column (`str`): column names; the question id is derived
@@ -155,13 +172,15 @@ def select_responses(
             `SFTTrainer` trains on; a row that already has a `messages` value (the conversation its response came
             from) keeps it; a null question gives the user turn empty content. Only when the data has both the
             question and the response column; the rejected rows get none.
+        directions (`Mapping[str, str]`, *optional*): `{column: "higher" | "lower"}` for columns this project does
+            not know (the CLI's `--direction`); a declaration wins over the built-in direction.
 
     Returns:
         `Selection`: the kept rows and the rejected rows, each with their reason columns.
 
     Raises:
         ColumnError: a needed column is missing.
-        ConfigError: a bad option value.
+        ConfigError: a bad option value, or a `by` column whose direction is unknown.
 
     Example:
         ```python
@@ -176,14 +195,14 @@ def select_responses(
 
         ```
     """
-    if by not in SCORES:
-        raise ConfigError(f"Unknown score {by!r} for `by`; use 'lalp' (the paper's method) or 'galp' (the baseline).")
+    direction = score_direction(by, directions)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ConfigError(f"`top_k` must be a whole number >= 1 (responses per question), got {top_k!r}.")
     if threshold is not None and quantile is not None:
         raise ConfigError("Pass either a score `threshold` or a `quantile`, not both.")
     if quantile is not None and not 0 <= quantile < 1:
         raise ConfigError(f"`quantile` must be in [0, 1) (0.25 drops the lowest quarter), got {quantile!r}.")
+    require_score_column(dataset.column_names, by)
     needed = [teacher_column, by] + ([correct_column] if correct_column else [])
     require_columns(dataset, needed, what="selection")
     from datasets import Value
@@ -194,6 +213,7 @@ def select_responses(
     qid_codes, qids = factorize(qid_labels)
     teacher_codes, teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))
     scores, has_score = score_array(dataset, by)
+    better = sign(direction) * scores  # higher is better, whatever the score's direction
     quotas = _normalise_quota(teacher_quota, teachers)
     num_rows = len(scores)
 
@@ -209,15 +229,15 @@ def select_responses(
         reasons[has_score & ~is_null & ~is_true] = "incorrect"
     candidate = reasons == None  # noqa: E711 (elementwise on an object array)
     if quantile is not None and candidate.any():
-        threshold = float(np.quantile(scores[candidate], quantile))
+        threshold = sign(direction) * float(np.quantile(better[candidate], quantile))
     if threshold is not None:
-        below = candidate & (scores < threshold)
+        below = candidate & (better < sign(direction) * threshold)
         reasons[below] = "below_threshold"
         candidate &= ~below
 
     # Candidates best score first over all questions (ties: input order), and each one's rank within its question.
     candidates = np.flatnonzero(candidate)
-    best_first = candidates[np.argsort(-scores[candidates], kind="stable")]
+    best_first = candidates[np.argsort(-better[candidates], kind="stable")]
     by_question = best_first[np.argsort(qid_codes[best_first], kind="stable")]
     starts = np.searchsorted(qid_codes[by_question], qid_codes[by_question], side="left")
     rank = np.zeros(num_rows, dtype=np.int64)
@@ -230,7 +250,7 @@ def select_responses(
         reasons[full] = "teacher_quota"
     else:
         kept_mask[best_first[rank[best_first] <= top_k]] = True
-    reasons[candidate & ~kept_mask & (reasons == None)] = f"lower_{by}"  # noqa: E711
+    reasons[candidate & ~kept_mask & (reasons == None)] = outranked_reason(by, direction)  # noqa: E711
 
     kept = np.flatnonzero(kept_mask)
     kept = kept[np.lexsort((rank[kept], qid_codes[kept]))]  # by question (first appearance), then rank
@@ -260,7 +280,7 @@ def select_responses(
         ["selection_rank", "selection_reason", *([MESSAGES_COLUMN] if new_messages else [])])
     teacher_counts = np.bincount(teacher_codes[kept], minlength=len(teachers))
     return Selection(selected, rejected, by, threshold, len(qids), len(np.unique(qid_codes[kept])),
-                     {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)})
+                     {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)}, direction)
 
 
 def _ordinals(ranks: np.ndarray) -> pa.Array:
@@ -295,11 +315,11 @@ def _fill_with_quotas(best_first: np.ndarray, qid_codes: np.ndarray, teacher_cod
 
 @dataclass(frozen=True)
 class MixReport:
-    """Each teacher's share of a curated selection, under LALP and under GALP.
+    """Each teacher's share of a curated selection under each score (LALP and GALP by default).
 
     Attributes:
         teachers (`list[str]`): every teacher of the input.
-        counts (`dict[str, dict[str, int]]`): `counts[by][teacher]`, rows kept for `by` in `("lalp", "galp")`.
+        counts (`dict[str, dict[str, int]]`): `counts[by][teacher]`, rows kept for each score `by`, in order.
     """
 
     teachers: list[str]
@@ -307,10 +327,23 @@ class MixReport:
 
     TITLE = "Mix report: each teacher's share of the selection under LALP and under GALP"
 
+    @property
+    def scores(self) -> list[str]:
+        """The scores compared, in order."""
+        return list(self.counts)
+
+    @property
+    def title(self) -> str:
+        """`TITLE` for LALP and GALP, else the same line naming the scores compared."""
+        if self.scores == list(DEFAULT_SCORES):
+            return self.TITLE
+        names = [by.upper() for by in self.scores]
+        return f"Mix report: each teacher's share of the selection under {', '.join(names[:-1])} and under {names[-1]}"
+
     @classmethod
     def of(cls, selections: dict[str, Selection]) -> MixReport:
-        """The report of two selections already made with the same options, keyed `"lalp"` and `"galp"`."""
-        return cls(selections["lalp"].teachers, {by: selections[by].teacher_counts for by in SCORES})
+        """The report of selections already made with the same options, keyed by their score (`"lalp"`, ...)."""
+        return cls(next(iter(selections.values())).teachers, {by: s.teacher_counts for by, s in selections.items()})
 
     def share(self, by: str, teacher: str) -> float:
         """Fraction of the `by` selection written by `teacher` (0 when nothing was kept)."""
@@ -320,32 +353,35 @@ class MixReport:
     def to_dict(self) -> dict:
         """JSON-ready: counts and shares per score and teacher."""
         return {by: {t: {"count": self.counts[by][t], "share": self.share(by, t)} for t in self.teachers}
-                for by in SCORES}
+                for by in self.counts}
 
     def format_table(self) -> str:
-        """Teacher, kept count and share under LALP and under GALP."""
-        header = f"{'teacher':<20} {'LALP kept':>9} {'share':>7}  {'GALP kept':>9} {'share':>7}"
+        """Teacher, then kept count and share under each score."""
+        widths = {by: max(9, len(by) + 5) for by in self.counts}
+        header = f"{'teacher':<20}" + " ".join(f" {by.upper() + ' kept':>{widths[by]}} {'share':>7}" for by in self.counts)
         lines = [header, "-" * len(header)]
         for t in self.teachers:
-            lines.append(f"{t:<20} {self.counts['lalp'][t]:>9} {self.share('lalp', t):>7.1%}  "
-                         f"{self.counts['galp'][t]:>9} {self.share('galp', t):>7.1%}")
+            lines.append(f"{t:<20}" + " ".join(f" {self.counts[by][t]:>{widths[by]}} {self.share(by, t):>7.1%}"
+                                               for by in self.counts))
         return "\n".join(lines)
 
 
-def mix_report(dataset, *, done: Selection | None = None, **options) -> MixReport:
-    """Run `select_responses` by LALP and by GALP with the same `options` and count each teacher's share.
+def mix_report(dataset, *, done: Selection | None = None, scores=DEFAULT_SCORES, **options) -> MixReport:
+    """Run `select_responses` by each of `scores` (LALP and GALP by default) with the same `options` and count each
+    teacher's share.
 
     Args:
         dataset (`datasets.Dataset`): scored rows in the long layout.
-        done (`Selection`, *optional*): a selection already made with these `options` (by LALP or GALP); it is
+        done (`Selection`, *optional*): a selection already made with these `options` (by one of `scores`); it is
             reused instead of being computed again.
-        **options: any `select_responses` keyword except `by`.
+        scores (`Sequence[str]`, *optional*, defaults to `("lalp", "galp")`): the score columns compared.
+        **options: any `select_responses` keyword except `by` (`directions` included).
 
     Returns:
         `MixReport`
     """
     if "by" in options:
-        raise ConfigError("mix_report compares LALP and GALP itself; do not pass `by`.")
+        raise ConfigError("mix_report compares the `scores` itself; do not pass `by`.")
     selections = {by: done if done is not None and done.by == by
-                  else select_responses(dataset, by=by, with_messages=False, **options) for by in SCORES}
+                  else select_responses(dataset, by=by, with_messages=False, **options) for by in scores}
     return MixReport.of(selections)

@@ -62,12 +62,16 @@ Args:
     dtype (`str`, *optional*, defaults to `"auto"`): float32 on CPU, bfloat16 on GPU, or a dtype name.
     device (`str`, *optional*): any torch device string; defaults to `cuda` when available, else `cpu`.
     batch_tokens (`int`, *optional*, defaults to 16384): token budget of one forward batch.
+    scores (`str` or `list[str]`, *optional*, defaults to `"lalp,galp"`): more score columns from the same forward
+        passes (SPEC §11): `lalp_drop`, `galp_drop`, `rsr` (lower is better), or `"all"`.
+    drop_tokens (`int`, *optional*, defaults to 2): the tokens at the start of every step the drop scores leave out.
 Returns:
     lalp (`list[float | None]`): local naturalness of each response (`None` if it could not be scored).
     galp (`list[float | None]`): global naturalness of each response.
     lalp_steps (`list[list[float | None]]`): the score of each step of each response.
     score_error (`list[str | None]`): why a response has no score (`empty_response`, ...), else `None`.
     mean_lalp (`float | None`), mean_galp (`float | None`): means over the scored responses.
+    With `scores`: each other score (`rsr`, ...) per response, and its `mean_<score>`.
 Examples:
     >>> local_naturalness = evaluate.load("local_naturalness")  # doctest: +SKIP
     >>> results = local_naturalness.compute(
@@ -264,6 +268,8 @@ class LocalNaturalness(evaluate.Metric):
         device=None,
         batch_tokens=16384,
         response_part="full",
+        scores=None,
+        drop_tokens=2,
     ):
         given = _is_given(predictions, segmenter)
         predictions = [_load_steps(p) if given else _load_text(p) for p in predictions]
@@ -277,19 +283,18 @@ class LocalNaturalness(evaluate.Metric):
             "prompt_format": prompt_format,
             "max_length": max_length,
             "batch_tokens": batch_tokens,
+            "scores": scores,
+            "drop_tokens": drop_tokens,
         }
         scorer = self._scorer(model_id, model, tokenizer, revision, dtype, device, options)
         if options["segmenter"] == "given":
             rows = scorer.score(steps=predictions, questions=questions)
         else:
             rows = scorer.score(predictions, questions, input_errors=errors)
-        lalp = [row["lalp"] for row in rows]
-        galp = [row["galp"] for row in rows]
+        columns = {name: [row[name] for row in rows] for name in scorer.config.scores}
         return {
-            "lalp": lalp,
-            "galp": galp,
+            **columns,
             "lalp_steps": [row["lalp_steps"] for row in rows],
             "score_error": [row["score_error"] for row in rows],
-            "mean_lalp": _mean(lalp),
-            "mean_galp": _mean(galp),
+            **{f"mean_{name}": _mean(values) for name, values in columns.items()},
         }

@@ -23,6 +23,7 @@ from .batching import BatchRun, batch_cost, run_batches
 from .blockmask import blockmask_logprobs
 from ..config import ScoringConfig
 from ...errors import ConfigError
+from ...scores import needs_ranks
 from .forward import (
     PrefixState, attention_implementation, auto_prefix_reuse, is_varlen, packed_logprobs, prefix_state,
     scored_logprobs, shares_prefix, supports_prefix_reuse,
@@ -36,7 +37,8 @@ class WindowRun:
     """Log-probs of every window and what it took.
 
     Attributes:
-        logprobs (`list[torch.Tensor | None]`): per window; `None` exactly for the windows in `failed`.
+        logprobs (`list[torch.Tensor | None]`): per window, its scored tokens' log-probs (`(num_scored, 2)` with
+            their ranks when a score needs them, `forward.head_logprobs`); `None` exactly for the windows in `failed`.
         failed (`set[int]`): windows that ran out of memory even alone (their rows get `out_of_memory`).
         real_tokens (`int`): tokens of all windows (P included).
         model_tokens (`int`): tokens the model had to run: window tokens, each reused P counted once.
@@ -132,7 +134,9 @@ def run_windows(
     config: ScoringConfig,
     on_batch: Callable[[int], None] | None = None,
 ) -> WindowRun:
-    """Log-probs of the scored tokens of every window.
+    """Log-probs of the scored tokens of every window; with a score that needs them (`config.scores`, SPEC §11),
+    each window's tensor is `(num_scored, 2)`: log-probs and the targets' ranks (`forward.head_logprobs`), computed
+    for the GALP windows only (`rsr` reads GALP's pass; the step windows' rank column is 0).
 
     Args:
         model: a causal LM in eval mode.
@@ -140,15 +144,16 @@ def run_windows(
         prefix_lengths (`Sequence[int]`): |P| of each window (its first |P| ids are P).
         pad_id (`int`): id written in padding positions.
         config (`ScoringConfig`): `batch_tokens`, `bucket_ratio`, `prefix_reuse`, `prefix_reuse_min_tokens`,
-            `packing`, `oom_backoff`, `padding_side`.
+            `packing`, `oom_backoff`, `padding_side`, and `scores` (whether ranks are computed).
         on_batch (`Callable[[int], None]`, *optional*): called with the real tokens of each finished batch.
     """
     result = WindowRun(logprobs=[None] * len(windows), real_tokens=sum(len(w) for w in windows))
+    ranks = needs_ranks(config.scores)
     reuse = config.prefix_reuse
     # Packed rows carry no cache: an explicit `prefix_reuse=True` wins over packing, packing over "auto" reuse.
     packed = reuse is not True and resolve_packing(model, config.packing)
     if packed:
-        return _run_packed(model, windows, prefix_lengths, pad_id, config, result, on_batch)
+        return _run_packed(model, windows, prefix_lengths, pad_id, config, result, on_batch, ranks)
     can_reuse = reuse is True or (reuse == "auto" and auto_prefix_reuse(model))
     if reuse is True and not supports_prefix_reuse(model):
         raise ConfigError(
@@ -173,7 +178,8 @@ def run_windows(
                 result.model_tokens += len(keys[group])
             state = current[group]
         batch_windows = [windows[i] for i in batch]
-        out = scored_logprobs(model, batch_windows, pad_id, config.padding_side, prefix=state)
+        out = scored_logprobs(model, batch_windows, pad_id, config.padding_side, prefix=state,
+                              ranks=_galp_windows(batch_windows) if ranks else None)
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
         if on_batch is not None:
@@ -185,6 +191,11 @@ def run_windows(
         backoff=config.oom_backoff, on_oom=_release_memory,
     )
     return _account(result, batch_run, plan_lengths)
+
+
+def _galp_windows(windows: Sequence[Window]) -> list[bool]:
+    """Which windows are GALP passes, the only ones whose targets' ranks a score reads (SPEC §11)."""
+    return [w.step is None for w in windows]
 
 
 def _prefix_groups(windows: Sequence[Window], prefix_lengths: Sequence[int], held: Callable[[int], bool]):
@@ -203,7 +214,7 @@ def _prefix_groups(windows: Sequence[Window], prefix_lengths: Sequence[int], hel
     return groups, lengths, {g: list(key) for key, g in prefixes.items()}
 
 
-def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRun, on_batch) -> WindowRun:
+def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRun, on_batch, ranks: bool) -> WindowRun:
     """`run_windows` in packs (`packing`): one row per batch, each P held once (unless the kernel is varlen),
     padded to `packing.pack_length` of the budget so that compiled kernels see few shapes."""
     share = shares_prefix(model)
@@ -218,7 +229,7 @@ def _run_packed(model, windows, prefix_lengths, pad_id, config, result: WindowRu
             batch_windows, [prefix_lengths[i] if share else 0 for i in batch], share_prefix=share,
             length=pack_length(cost, config.batch_tokens), pad_id=pad_id,
         )
-        out = packed_logprobs(model, layout)
+        out = packed_logprobs(model, layout, _galp_windows(batch_windows) if ranks else None)
         for i, lp in zip(batch, out, strict=True):
             result.logprobs[i] = lp
         result.model_tokens += layout.prefix_tokens

@@ -9,6 +9,7 @@ memory without blocking, and log-probs stay on the device (the engine brings a w
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -64,29 +65,68 @@ def _cache_kwarg(backbone) -> str:
     return "cache" if "cache" in inspect.signature(backbone.forward).parameters else "past_key_values"
 
 
-def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`log p(target | state)` for `N` hidden states: LM head in chunks, float32 log-softmax, gather.
+def head_logprobs(model, states: torch.Tensor, targets: torch.Tensor, ranked: int | None = None) -> torch.Tensor:
+    """`log p(target | state)` for `N` hidden states: LM head in chunks, float32 log-softmax, gather; with `ranked`,
+    also the rank of the target of each of the first `ranked` states among its logits, `1 + |{v : z_v > z_target}|`
+    (SPEC §11: a tie does not count).
 
-    At most `LOGITS_CHUNK_ELEMENTS` logits exist at once, whatever the window length or the number of positions.
+    At most `LOGITS_CHUNK_ELEMENTS` logits exist at once, whatever the window length or the number of positions. The
+    rank is one float32 comparison of a chunk's rows against their target logits, on the device, in the same chunk.
 
     Args:
         states (`torch.Tensor`): `(N, H)` final hidden states at the positions that predict the targets.
         targets (`torch.Tensor`): `(N,)` token ids.
+        ranked (`int`, *optional*): how many leading states also get their target's rank (`None`: no rank column).
 
     Returns:
-        `torch.Tensor`: `(N,)` float32 log-probs, on the states' device.
+        `torch.Tensor`: `(N,)` float32 log-probs, on the states' device; with `ranked`, `(N, 2)`: log-probs and ranks
+        (float32, exact up to 2^24 tokens of vocabulary; 0 past the first `ranked` rows), so both come back to the
+        host in one copy.
     """
     if states.shape[0] == 0:
-        return torch.empty(0, device=states.device)
+        return torch.empty((0, 2) if ranked is not None else 0, device=states.device)
     head = model.get_output_embeddings()
     transform = _output_transform(model)
     chunk = max(1, LOGITS_CHUNK_ELEMENTS // head.weight.shape[0])
     out = []
     for start in range(0, states.shape[0], chunk):
         logits = transform(head(states[start : start + chunk]).float())  # (n, V) float32
-        logprobs = torch.log_softmax(logits, dim=-1)
-        out.append(logprobs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
+        target = targets[start : start + chunk, None]  # (n, 1)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, target)  # (n, 1)
+        if ranked is None:
+            out.append(logprobs.squeeze(-1))
+            continue
+        ranks = torch.zeros_like(logprobs)
+        k = min(max(ranked - start, 0), logits.shape[0])  # rows of this chunk that are ranked (known on the host)
+        if k:
+            # ties do not count; an int32 count is 1.6x faster than the default int64 one on the CPU
+            above = (logits[:k] > logits[:k].gather(-1, target[:k])).sum(-1, keepdim=True, dtype=torch.int32)
+            ranks[:k] = (above + 1).float()
+        out.append(torch.cat([logprobs, ranks], dim=-1))  # (n, 2)
     return torch.cat(out)
+
+
+def ranked_first(counts: Sequence[int], ranks: Sequence[bool] | None) -> tuple[list[int], int | None]:
+    """An order of windows with those whose ranks are asked for first, and how many positions those hold (`None`
+    when no rank is asked for), so that the head ranks one leading block of positions (`head_logprobs`).
+
+    Example:
+        >>> ranked_first([3, 2, 4], [False, True, False])
+        ([1, 0, 2], 2)
+    """
+    if ranks is None:
+        return list(range(len(counts))), None
+    order = sorted(range(len(counts)), key=lambda b: not ranks[b])
+    return order, sum(c for c, r in zip(counts, ranks, strict=True) if r)
+
+
+def split_in_order(flat: torch.Tensor, counts: Sequence[int], order: Sequence[int]) -> list[torch.Tensor]:
+    """`flat` holds the positions of windows `order[0]`, `order[1]`, ... (`counts` per window): each window's rows,
+    in window order."""
+    out: list = [None] * len(counts)
+    for b, piece in zip(order, torch.split(flat, [counts[b] for b in order]), strict=True):
+        out[b] = piece
+    return out
 
 
 def to_device(values: Sequence[int], device: torch.device) -> torch.Tensor:
@@ -138,8 +178,10 @@ def gather_logprobs(
     rows: Sequence[int],
     starts: Sequence[int],
     prefix: PrefixState | None = None,
+    ranks: Sequence[bool] | None = None,
 ) -> list[torch.Tensor]:
-    """Log-probs of the `num_scored` trailing tokens of each window, from the backbone's output of one batch.
+    """Log-probs of the `num_scored` trailing tokens of each window (and, for the windows `ranks` flags, the targets'
+    ranks: `head_logprobs`), from the backbone's output of one batch.
 
     Window `b` sits in row `rows[b]` of `hidden` (`(R, T, H)`) and `ids` (`(R, T)`), from column `starts[b]` on, holding
     `len(w) - skip` tokens (`skip` = |P| when `prefix` holds P's keys/values, else 0). Input position `p` predicts
@@ -147,25 +189,29 @@ def gather_logprobs(
     position before a row's first token is P's last one, whose hidden state is `prefix.last_hidden`.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D float32 tensor per window (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one float32 tensor per window (on the model's device), of `num_scored` rows; with
+        `ranks`, `(num_scored, 2)` log-probs and ranks (0 for windows not flagged).
     """
     skip = prefix.length if prefix is not None else 0
+    counts = [w.num_scored for w in windows]
+    order, ranked = ranked_first(counts, ranks)
     row_of, cols, start_of = [], [], []
-    for w, row, start in zip(windows, rows, starts, strict=True):
+    for b in order:
+        w, row, start = windows[b], rows[b], starts[b]
         end = start + len(w) - skip
         cols.extend(range(end - w.num_scored - 1, end - 1))
         row_of.extend([row] * w.num_scored)
         start_of.extend([start] * w.num_scored)
     if not cols:
-        return [torch.empty(0, device=hidden.device) for _ in windows]
+        return [torch.empty((0, 2) if ranks is not None else 0, device=hidden.device) for _ in windows]
     device = hidden.device
     rows_t, cols_t, starts_t = (to_device(v, device) for v in (row_of, cols, start_of))
     before = cols_t < starts_t  # only possible with a prefix: the state is P's last one
     states = hidden[rows_t, torch.where(before, starts_t, cols_t)]  # (N, H)
     if prefix is not None:  # a select, not a masked write: no wait on the device to learn whether any is before
         states = torch.where(before[:, None], prefix.last_hidden.to(states.dtype), states)
-    flat = head_logprobs(model, states, ids[rows_t, cols_t + 1])
-    return list(torch.split(flat, [w.num_scored for w in windows]))
+    flat = head_logprobs(model, states, ids[rows_t, cols_t + 1], ranked)
+    return split_in_order(flat, counts, order)
 
 
 def auto_prefix_reuse(model) -> bool:
@@ -215,6 +261,7 @@ def scored_logprobs(
     *,
     prefix: PrefixState | None = None,
     packed: bool = False,
+    ranks: Sequence[bool] | None = None,
 ) -> list[torch.Tensor]:
     """Log-probabilities (float32, natural log) of the `num_scored` trailing tokens of each window.
 
@@ -232,9 +279,12 @@ def scored_logprobs(
         pad_id (`int`): id written in padding positions (masked out; never scored).
         padding_side (`str`, *optional*, defaults to `"right"`): where padding goes (dense and prefix batches).
         prefix (`PrefixState`, *optional*): the shared P of all `windows`.
+        ranks (`Sequence[bool]`, *optional*): per window, whether its targets' ranks are computed too
+            (`head_logprobs`); `None`: no rank column.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D tensor per window (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one tensor per window (on the model's device), of `num_scored` rows: log-probs, or
+        with `ranks` `(num_scored, 2)` log-probs and ranks (0 for windows not flagged).
     """
     device = next(model.parameters()).device
     backbone = model.base_model
@@ -249,7 +299,7 @@ def scored_logprobs(
             input_ids=ids, attention_mask=full_mask, position_ids=positions + skip, use_cache=True,
             **{_cache_kwarg(backbone): cache},
         ).last_hidden_state
-    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix)
+    return gather_logprobs(model, hidden, ids, windows, range(len(windows)), offsets, prefix, ranks)
 
 
 def attention_implementation(model) -> str:
@@ -342,19 +392,27 @@ def flex_block_mask(segments: torch.Tensor, prefixes: torch.Tensor):
 
 
 @torch.inference_mode()
-def packed_logprobs(model, layout: PackLayout) -> list[torch.Tensor]:
+def packed_logprobs(model, layout: PackLayout, ranks: Sequence[bool] | None = None) -> list[torch.Tensor]:
     """Log-probs of the scored tokens of the windows of one pack (`packing.pack_layout`), in one row.
 
     Every window sees exactly its own input (P, then its tokens, at its own positions), through the pack's mask, so
     the numbers are the dense path's (SPEC §6 tolerances), with each P computed once.
 
     Returns:
-        `list[torch.Tensor]`: one 1-D tensor per window of the layout (on the model's device), of length `num_scored`.
+        `list[torch.Tensor]`: one tensor per window of the layout (on the model's device), of `num_scored` rows
+        (log-probs; with `ranks`, per window whether it is ranked, `(num_scored, 2)` log-probs and ranks, see
+        `head_logprobs` and `gather_logprobs`).
     """
     device = next(model.parameters()).device
     ids = to_device(layout.input_ids, device)[None]
     positions = to_device(layout.positions, device)[None]
     mask = pack_attention_mask(model, layout, device)
     hidden = model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
-    states = hidden[0, to_device(layout.predictors, device)]
-    return list(torch.split(head_logprobs(model, states, to_device(layout.targets, device)), layout.counts))
+    order, ranked = ranked_first(layout.counts, ranks)
+    predictors, targets = layout.predictors, layout.targets
+    if ranks is not None:  # the ranked windows' positions first (host lists: no wait on the device)
+        offsets = [0, *itertools.accumulate(layout.counts)]
+        index = [i for b in order for i in range(offsets[b], offsets[b + 1])]
+        predictors, targets = [predictors[i] for i in index], [targets[i] for i in index]
+    states = hidden[0, to_device(predictors, device)]
+    return split_in_order(head_logprobs(model, states, to_device(targets, device), ranked), layout.counts, order)

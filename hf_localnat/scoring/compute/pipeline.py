@@ -78,7 +78,8 @@ def score_prepared(
             blocks = (_blockmask(model, todo, pad_id, config, rows_done.add) if config.mode == "blockmask"
                       else None)
             rows_done.finish()
-            results.extend(aggregate_rows(chunk, runs[-1], blocks))
+            results.extend(aggregate_rows(chunk, runs[-1], blocks, scores=config.scores,
+                                          drop_tokens=config.drop_tokens))
             runs.extend([blocks] if blocks is not None else [])
     merged = merge_runs(runs)
     merged.prepare_wait_seconds = prepared.waited if chunks else 0.0
