@@ -303,9 +303,9 @@ class RowsBar:
                             file=sys.stderr)
 
     def update(self, rows: float) -> None:
-        """`rows` more rows' worth of work is done."""
+        """`rows` more rows' worth of work is done (floating-point shares can sum a hair past the total: capped)."""
         if self.bar is not None:
-            self.bar.update(rows)
+            self.bar.update(max(0.0, min(rows, self.bar.total - self.bar.n)))
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
