@@ -17,6 +17,7 @@ from .evidence import ScoreEvidence, TruthLead, no_nan, score_evidence
 from .layout import (arrow_column, as_labels, check_question_ids, factorize, non_finite_mask, question_id_array,
                      score_array)
 from ..io.columns import require_columns
+from ..wording import counted
 
 #: The scores a ranking reports by default, in display order.
 SCORES: tuple[str, ...] = ("lalp", "galp")
@@ -234,7 +235,7 @@ class TeacherRanking:
                          + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
                                    for s in self.scores))
         lines.append("")
-        lines.append(f"{self.num_questions} questions answered (with a score) by every teacher; "
+        lines.append(f"{counted(self.num_questions, 'question')} answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
         lines.extend(t.describe() for t in self.left_out)
         for s in self.scores:
