@@ -4,6 +4,8 @@ A block is marked by an HTML comment on the line before its fence (invisible on 
 
     <!-- snippet: needs-gpu -->                         not run here: it needs a GPU (or a GPU cluster)
     <!-- snippet: needs-hub -->                         not run here: it needs the real Hub (or a cloud bucket)
+    <!-- snippet: needs-llm -->                         not run here: it needs an LLM endpoint (`localnat segment`
+                                                        runs against a real local one in test_segment_llm_server.py)
     <!-- snippet: setup -->                             not run here: it builds the environment these tests run in
     <!-- snippet: benchmark -->                         not run here: a measurement of minutes that rewrites
                                                         benchmarks/RESULTS.md
@@ -38,6 +40,7 @@ RUN_LANGUAGES = ("python", "bash")
 SKIP_MARKERS = {
     "needs-gpu": "needs a GPU",
     "needs-hub": "needs the real Hub",
+    "needs-llm": "needs an LLM endpoint (tests/test_segment_llm_server.py runs `localnat segment` against one)",
     "setup": "builds the environment these tests run in (.ci/run runs `make test`)",
     "benchmark": "a measurement of minutes that rewrites benchmarks/RESULTS.md",
 }
