@@ -149,7 +149,7 @@ def test_mix_report_counts_both_selections(scored_sample):
 
 
 def test_bad_options_are_refused(scored_sample):
-    with pytest.raises(ConfigError, match="'lalp'"):
+    with pytest.raises(ConfigError, match="no known direction; declare it with --direction score=higher"):
         select_responses(scored_sample, by="score")
     with pytest.raises(ConfigError, match="top_k"):
         select_responses(scored_sample, top_k=0)

@@ -126,7 +126,7 @@ def test_damaged_checkpoints_are_discarded_with_one_warning_each_and_rescored(tm
     for i, chunk in enumerate(chunks):
         assert read_checked(chunk, SCHEMA, start=2 * i, stop=2 * i + 2)[1] is None  # rewritten, checked
     third = _score(data, tmp_path / "c.jsonl", tiny_model_path)
-    assert "Warning" not in third.output and "All 12 rows reused" in third.output
+    assert "Warning: checkpoint" not in third.output and "All 12 rows reused" in third.output
 
 
 def test_a_checkpoint_folder_that_is_a_file_is_replaced(tmp_path, tiny_model_path, datasets_cache, monkeypatch):
