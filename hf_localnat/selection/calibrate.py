@@ -18,16 +18,14 @@ draw that the ranking and its evidence use.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..errors import ConfigError, SelectionError
 from .bootstrap import Estimate, check_bootstrap, draw_indices, interval
-from .evidence import no_nan
+from .evidence import kendall_tau_b, no_nan, spearman  # noqa: F401 (spearman, kendall_tau_b: this module's API)
 from ..io.columns import require_columns
 from .layout import question_ids
 from .select import select_responses
@@ -42,22 +40,6 @@ class CalibrationError(SelectionError):
     """The two scored files cannot be compared row by row (unmatched, duplicated or mismatched rows)."""
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho (`scipy.stats.spearmanr`); NaN with fewer than 2 values or a constant side."""
-    if len(x) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        return float(stats.spearmanr(x, y).statistic)
-
-
-def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b (`scipy.stats.kendalltau`); NaN with fewer than 2 values or a constant side."""
-    if len(x) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.kendalltau(x, y).statistic)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ teachers) already multiplied by the score's `sign` (higher = better), and are ve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -289,6 +290,24 @@ def _is_number(value: object) -> bool:
         return False
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho (`scipy.stats.spearmanr`); NaN with fewer than 2 values or a constant side."""
+    if len(x) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
+
+
+def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b (`scipy.stats.kendalltau`); NaN with fewer than 2 values or a constant side."""
+    if len(x) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.kendalltau(x, y).statistic)
+
+
 def truth_agreement(signed_means: np.ndarray, signed_boot: np.ndarray, truth: np.ndarray,
                     confidence: float) -> tuple[TruthAgreement, np.ndarray]:
     """`TruthAgreement` of one score (teacher means `(T,)`, resample means `(B, T)`, both signed) with `truth`
@@ -298,8 +317,8 @@ def truth_agreement(signed_means: np.ndarray, signed_boot: np.ndarray, truth: np
     boot_pairs = pairwise_accuracy(signed_boot, truth)
     boot_top = top1(signed_boot, truth).astype(float)
     agreement = TruthAgreement(
-        kendall_tau_b=Estimate(float(stats.kendalltau(signed_means, truth).statistic), interval(boot_tau, confidence)),
-        spearman=Estimate(float(stats.spearmanr(signed_means, truth).statistic), interval(boot_rho, confidence)),
+        kendall_tau_b=Estimate(kendall_tau_b(signed_means, truth), interval(boot_tau, confidence)),
+        spearman=Estimate(spearman(signed_means, truth), interval(boot_rho, confidence)),
         pairwise_accuracy=Estimate(float(pairwise_accuracy(signed_means, truth)), interval(boot_pairs, confidence)),
         top1=bool(top1(signed_means, truth)),
         top1_share=float(boot_top.mean()),
