@@ -121,20 +121,20 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
     direction = score_direction(by, directions)  # before reading anything: a column of unknown direction is refused
-    if slice_name is not None:
-        return _write_slice(scored, output, slice_name=slice_name, fraction=fraction, by=by, directions=directions,
-                            correct_column=correct_column, as_json=as_json, teacher_column=teacher_column,
-                            question_column=question_column, question_id_column=question_id_column,
-                            config_name=config_name, split=split, storage_options=storage_options,
-                            ignore_provenance=ignore_provenance, overwrite=overwrite)
-    rejected_path = rejected_path or default_rejected_path(output)
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
-    check_output(rejected_path, overwrite=overwrite, **remote)
+    if slice_name is None:  # a slice has no rejected file
+        rejected_path = rejected_path or default_rejected_path(output)
+        check_output(rejected_path, overwrite=overwrite, **remote)
     # Refuses inputs (or parts of a folder) scored differently.
     dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
                                       question_id_column=question_id_column, ignore_provenance=ignore_provenance,
                                       **remote)
+    if slice_name is not None:
+        return _write_slice(dataset, provenance, scored, output, slice_name=slice_name, fraction=fraction, by=by,
+                            directions=directions, correct_column=correct_column, as_json=as_json,
+                            teacher_column=teacher_column, question_column=question_column,
+                            storage_options=storage_options, overwrite=overwrite)
     require_columns(dataset, [teacher_column], what="selection")
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
     quotas = parse_quotas(teacher_quotas, teachers)
@@ -165,21 +165,15 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     click.echo(report.format_table())
 
 
-def _write_slice(scored: tuple[str, ...], output: str, *, slice_name: str, fraction: float, by: str,
-                 correct_column: str | None, as_json: bool, teacher_column: str, question_column: str,
-                 question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
-                 ignore_provenance: bool, overwrite: bool, directions: dict[str, str] | None = None) -> None:
-    """`select --slice`: one slice of the pooled SCORED (`selection.slices.score_slices`) written to OUTPUT."""
-    from ..io import check_output, save_output
-    from ..io.pool import pool_scored
+def _write_slice(dataset, provenance, scored: tuple[str, ...], output: str, *, slice_name: str, fraction: float,
+                 by: str, directions: dict[str, str], correct_column: str | None, as_json: bool, teacher_column: str,
+                 question_column: str, storage_options: dict, overwrite: bool) -> None:
+    """`select --slice`: one slice of the pooled SCORED rows (`selection.slices.score_slices`) written to OUTPUT."""
+    from ..io import save_output
     from ..provenance import scored_with
     from ..selection.slices import score_slices
 
     remote = dict(storage_options=storage_options)
-    check_output(output, overwrite=overwrite, **remote)
-    dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
-                                      question_id_column=question_id_column, ignore_provenance=ignore_provenance,
-                                      **remote)
     part = score_slices(dataset, by=by, fraction=fraction, names=[slice_name], directions=directions,
                         correct_column=correct_column, teacher_column=teacher_column,
                         question_column=question_column)[slice_name]
