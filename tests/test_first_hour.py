@@ -14,7 +14,7 @@ from hf_localnat.cli import main
 from hf_localnat.sample import SAMPLE_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The README and the docs pages (docs/python.md holds the column tables), read as one text.
+#: The README and the docs pages (docs/data-shapes.md holds the column tables), read as one text.
 README = "\n".join(page.read_text(encoding="utf-8")
                    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
@@ -95,7 +95,7 @@ def test_every_output_column_is_in_the_readme_tables(tiny_scored_sample):
     columns |= set(to_long(lists, question_column="problem", response_columns=["generations"]).dataset.column_names)
     sample_input = {"question_id", "question", "teacher", "response", "correct", "problem", "generations"}
     missing = sorted(columns - sample_input - readme_columns())
-    assert not missing, f"columns not in the column tables of docs/python.md: {missing}"
+    assert not missing, f"columns not in the column tables of docs/data-shapes.md: {missing}"
     assert {"lalp", "galp", "lalp_steps", "score_error", "input_error", "generation_index", "rejection_reason",
             "messages", "selection_reason"} <= columns
     for reason in REJECTION_REASONS:
