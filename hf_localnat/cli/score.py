@@ -119,11 +119,11 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     recorded in the provenance. Read `localnat rank-teachers`'s stable_n on it before scoring the rest.
     """
     from ..jobs.checkpoints import ScoreRun
-    from ..jobs.score import score as score_job
+    from ..jobs import score as job
 
     run = ScoreRun()  # how far the job got, for an interruption's report
     with catch_signals(), reported_interruption(output, run):
-        result = score_job(
+        result = job.score(
             inputs, output, model=model, window=window, segmenter=segmenter, prompt_format=prompt_format,
             batch_tokens=batch_tokens, max_length=max_length, map_batch_size=map_batch_size,
             checkpoint_rows=checkpoint_rows, dtype=dtype, device=device, model_revision=model_revision,
