@@ -18,7 +18,7 @@ from hf_localnat.cli import main
 from hf_localnat.io.parts import response_part
 from hf_localnat.scoring.prepare.llm_steps import (chunk_bounds, default_prompt, parse_step_starts, prompt_sha256,
                                                    render_prompt, sentences_of, steps_from_starts)
-from hf_localnat.segment_llm import LLMSegmenter, read_steps_record
+from hf_localnat.scoring.prepare.segment_llm import LLMSegmenter, read_steps_record
 
 KEY = "sk-test-secret-0123456789"
 
@@ -218,7 +218,7 @@ def test_a_failing_endpoint_stops_with_one_line_keeps_finished_rows_and_the_reru
                                                       "cached).")
     endpoint.mode = "ok"
     # a run stopped after its first finished row (as a kill would): that row, and only it, is committed to the cache
-    from hf_localnat.segment_llm import StepCache, segment_rows
+    from hf_localnat.scoring.prepare.segment_llm import StepCache, segment_rows
 
     segmenter = LLMSegmenter(api_base=endpoint.url, model="fake-llm", prompt=default_prompt(), api_key_env="FAKE_KEY",
                              retries=1, max_retries=0)

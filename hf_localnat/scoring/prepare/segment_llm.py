@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, EndpointError, ProvenanceError
-from .io.parts import response_part
-from .scoring.prepare.llm_steps import (SEGMENT_FALLBACK, canonical, chunk_bounds, parse_step_starts, render_prompt,
+from ...errors import ConfigError, EndpointError, ProvenanceError
+from ...io.parts import response_part
+from .llm_steps import (SEGMENT_FALLBACK, canonical, chunk_bounds, parse_step_starts, render_prompt,
                                         sentences_of, steps_from_starts)
-from .scoring.prepare.segment import is_text
+from .segment import is_text
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def read_steps_record(source: str, storage_options: Mapping[str, Any] | None = N
     Raises:
         ProvenanceError: the record is there but is not valid JSON.
     """
-    from .io import remote
-    from .provenance import FOLDER_FILE, METADATA_KEY, sidecar_path
+    from ...io import remote
+    from ...provenance import FOLDER_FILE, METADATA_KEY, sidecar_path
 
     raw = None
     if remote.is_url(source):
@@ -104,7 +104,7 @@ def inputs_steps_provenance(inputs: Sequence[str], storage_options: Mapping[str,
     Raises:
         ProvenanceError: the inputs' steps were made differently, or only some inputs record how.
     """
-    from .io import split_named_input
+    from ...io import split_named_input
 
     records = [read_steps_record(split_named_input(value)[1], storage_options) for value in inputs]
     known = {canonical(r) for r in records if r is not None}
