@@ -20,6 +20,8 @@ Examples:
   localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
   localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
   localnat select scored.parquet -o top.parquet --slice top --fraction 0.1 --by lalp   # a pilot slice
+  localnat select traces.parquet -o curated.parquet --where "repeat_share < 0.5" --where "error_share <= 0.2" \
+      --where resolved                                       # validity filters first (agent traces)
 """
 
 
@@ -49,6 +51,11 @@ def _check_quotas(ctx: click.Context, param: click.Parameter, value: tuple[str, 
               help="Worst score kept: a minimum (a maximum for a score that is better lower, such as rsr).")
 @click.option("--quantile", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Threshold as a quantile of the candidates' scores (0.1 drops the worst tenth).")
+@click.option("--where", "where", multiple=True, metavar="FILTER",
+              help='A validity filter every kept row must pass, checked before choosing (repeatable): "COLUMN OP '
+                   'NUMBER" (OP one of < <= > >= == !=), COLUMN (a boolean column is true) or "not COLUMN"; e.g. '
+                   '--where "repeat_share < 0.5" --where resolved. A null value fails; the rejected file says '
+                   'where:FILTER.')
 @click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N", callback=_check_quotas,
               help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
 @click.option("--slice", "slice_name", type=click.Choice(["top", "middle", "bottom"]), default=None,
@@ -66,7 +73,7 @@ def _check_quotas(ctx: click.Context, param: click.Parameter, value: tuple[str, 
 @overwrite_option
 @handle_errors
 def select_command(scored: tuple[str, ...], output: str, by: str, directions: dict[str, str], top_k: int,
-                   correct_column: str | None,
+                   correct_column: str | None, where: tuple[str, ...],
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    slice_name: str | None, fraction: float, rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
@@ -76,7 +83,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     Among a question's responses (correct ones only with --correct-column) the best --by score wins, in the score's
     direction: the highest LALP, the lowest rsr. A column of your own needs --direction COLUMN=higher|lower. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
-    rejection_reason (no_score, non_finite_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
+    rejection_reason (no_score, non_finite_score, where:FILTER, incorrect, unknown_correctness, below_threshold, lower_lalp,
     lower_galp, higher_rsr, ..., teacher_quota). Kept rows also get messages, the user/assistant turns TRL's
     SFTTrainer trains on (a conversation the response came from is kept as it was). The mix report shows each
     teacher's share under the --by score, LALP and GALP. Both outputs keep SCORED's recorded provenance (how it was
@@ -95,7 +102,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
-    result = select(scored, output, by=by, directions=directions, top_k=top_k, correct_column=correct_column,
+    result = select(scored, output, by=by, directions=directions, top_k=top_k, correct_column=correct_column, where=where,
                     threshold=threshold, quantile=quantile, teacher_quota=teacher_quotas or None, slice=slice_name,
                     fraction=fraction, rejected=rejected_path, teacher_column=teacher_column,
                     question_column=question_column, question_id_column=question_id_column, config=config_name,

@@ -221,7 +221,7 @@ class Selection(_Wrapping):
         s = self.selection
         return {
             "by": s.by, "direction": s.direction, "kept": s.selected.num_rows, "rejected": s.rejected.num_rows,
-            "rejection_reasons": s.reason_counts, "threshold": s.threshold, "questions": s.num_questions,
+            "rejection_reasons": s.reason_counts, "where": list(s.where), "threshold": s.threshold, "questions": s.num_questions,
             "questions_without_selection": s.num_questions_without_selection, "mix": self.mix.to_dict(),
             "output": None if self.output is None else str(self.output),
             "rejected_output": None if self.rejected_output is None else str(self.rejected_output),

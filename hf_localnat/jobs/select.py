@@ -60,6 +60,7 @@ def select(
     directions: Mapping[str, str] | None = None,
     top_k: int = 1,
     correct_column: str | None = None,
+    where: str | Sequence[str] = (),
     threshold: float | None = None,
     quantile: float | None = None,
     teacher_quota: int | str | Mapping[str, int] | Sequence[str] | None = None,
@@ -88,6 +89,8 @@ def select(
             folder, or a URL); `None` writes nothing (the rows are in the result).
         by (`str`, *optional*, defaults to `"lalp"`): the score column; `directions` for a column of your own.
         top_k, correct_column, threshold, quantile: as the flags of `localnat select`.
+        where (`str` or `Sequence[str]`, *optional*): validity filters every kept row must pass, checked before
+            choosing (`"repeat_share < 0.5"`, `"resolved"`, `"not truncated"`).
         teacher_quota (`int`, `dict[str, int]` or `Sequence[str]`, *optional*): most rows kept per teacher.
         slice (`str`, *optional*): `"top"`, `"middle"` or `"bottom"`: one pilot slice of `fraction` of the rows.
         rejected (`str` or `os.PathLike`, *optional*): where the rejected rows go [default: `output` with
@@ -103,7 +106,10 @@ def select(
     from ..selection.layout import arrow_column, as_labels, factorize
     from ..selection.select import mix_report, select_responses
     from ..selection.slices import score_slices
+    from ..selection.where import parse_conditions
 
+    where = [where] if isinstance(where, str) else list(where)
+    parse_conditions(where)  # a filter that does not parse fails before anything is read
     if threshold is not None and quantile is not None:
         raise ConfigError("Give either --threshold or --quantile (`threshold` or `quantile`), not both.")
     score_direction(by, directions)  # before reading anything: a column of unknown direction is refused
@@ -121,7 +127,7 @@ def select(
     if slice is not None:
         part = score_slices(dataset, by=by, fraction=fraction, names=[slice], directions=directions,
                             correct_column=correct_column, teacher_column=teacher_column,
-                            question_column=question_column)[slice]
+                            question_column=question_column, where=where)[slice]
         path = None if output is None else save_output(part.rows, output, overwrite=overwrite,
                                                        provenance=provenance, **remote)
         return Slice(part, provenance, inputs.names, path)
@@ -131,7 +137,8 @@ def select(
     teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quota else []
     options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
                    teacher_quota=parse_quotas(teacher_quota, teachers), teacher_column=teacher_column,
-                   question_column=question_column, question_id_column=question_id_column, directions=directions)
+                   question_column=question_column, question_id_column=question_id_column, directions=directions,
+                   where=where)
     selection = select_responses(dataset, by=by, **options)
     mix = mix_report(dataset, done=selection, scores=list(dict.fromkeys([by, *DEFAULT_SCORES])), **options)
     kept = rejected_path = None
