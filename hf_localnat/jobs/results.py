@@ -347,8 +347,14 @@ class Calibration(_Wrapping):
                 "definitions_differ": self.definitions_differ}
 
     def _rows(self) -> list[dict[str, Any]]:
-        return [{key: value for key, value in self.to_dict().items()
-                 if isinstance(value, (int, float, str, bool)) or value is None}]
+        c = self.calibration
+        return [{"score": by.upper(), "Spearman": c.spearman[by].value, "Spearman CI low": c.spearman[by].ci[0],
+                 "Spearman CI high": c.spearman[by].ci[1], "Kendall": c.kendall[by].value,
+                 "Kendall CI low": c.kendall[by].ci[0], "Kendall CI high": c.kendall[by].ci[1],
+                 "rows": c.num_rows_compared[by]} for by in c.spearman]
+
+    def _html_parts(self) -> list[str]:
+        return [f"<p><b>{escape(self.calibration.verdict)}</b></p>"]
 
 
 @dataclass(repr=False)
