@@ -13,39 +13,33 @@ from .scoring.scorer import LocalNaturalnessScorer
 
 __version__ = "0.1.0"
 
-#: The job functions and result classes, by name -> the `hf_localnat.jobs` module that defines them (loaded lazily).
-_LAZY = {
+#: The job of every `localnat` command, one function each (`hf_localnat.jobs`), imported on first use.
+JOBS = {
     "score": "score", "estimate": "estimate", "segment": "segment", "rank_teachers": "rank", "select": "select",
     "inspect": "inspect", "calibrate": "calibrate", "publish": "publish", "pull": "pull",
-    "Result": "results", "ScoreResult": "results", "Estimate": "results", "SegmentResult": "results",
-    "TeacherRanking": "results", "Selection": "results",
 }
+
+#: Their result classes (`hf_localnat.jobs.results`).
+RESULTS = ("ScoreResult", "Estimate", "SegmentResult", "TeacherRanking", "Selection", "Slice", "Report", "Calibration",
+           "Publication", "Pulled")
 
 
 def __getattr__(name: str):
-    """`hf_localnat.score` and the other jobs: imported on first use, so `import hf_localnat` loads no torch."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """`hf_localnat.rank_teachers`, `hf_localnat.TeacherRanking`, ...: the jobs layer, loaded when first named."""
     import importlib
 
-    try:
-        value = getattr(importlib.import_module(f"{__name__}.jobs.{module}"), name, None)
-    except ModuleNotFoundError as error:
-        if error.name != f"{__name__}.jobs.{module}":
-            raise
-        value = None
-    if value is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r} (not in hf_localnat.jobs.{module})")
-    globals()[name] = value
-    return value
+    if name in JOBS:
+        return getattr(importlib.import_module(f".jobs.{JOBS[name]}", __name__), name)
+    if name in RESULTS:
+        return getattr(importlib.import_module(".jobs.results", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(JOBS) | set(RESULTS))
+
 
 __all__ = [
-    "Estimate",
     "OUTPUT_COLUMNS",
     "ColumnError",
     "ComputeOptions",
@@ -55,14 +49,11 @@ __all__ = [
     "ModelNotFoundError",
     "Provenance",
     "ProvenanceError",
-    "ScoreResult",
     "ScoringConfig",
     "ScoringDefinition",
-    "SegmentResult",
     "TokenizerError",
     "__version__",
-    "estimate",
     "output_features",
-    "score",
-    "segment",
+    *JOBS,
+    *RESULTS,
 ]
