@@ -34,13 +34,14 @@ class Named:
 
 def named_inputs(inputs: Inputs) -> list[Named]:
     """`inputs` as a list of `Named`: strings keep the command line's `NAME=INPUT` form, dict keys are teachers as
-    they are written (a name with `/` is fine), `Dataset`s are labelled `Dataset #i` (`a Dataset` when alone).
+    they are written (a name with `/` is fine), `Dataset`s are labelled `<Dataset i: N rows>` (`io.pool.source_name`).
 
     Raises:
         ConfigError: no input, or an input of another type.
     """
     from ..errors import ConfigError
     from ..io import split_named_input
+    from ..io.pool import source_name
 
     if isinstance(inputs, Mapping):
         pairs = [(str(teacher), source) for teacher, source in inputs.items()]
@@ -51,9 +52,8 @@ def named_inputs(inputs: Inputs) -> list[Named]:
     if not pairs:
         raise ConfigError("No input given: pass a path, a URL, a Hub id, a datasets.Dataset, a list of them, or "
                           "{teacher: source}.")
-    datasets_given = sum(hasattr(source, "column_names") for _, source in pairs)
-    out, index = [], 0
-    for teacher, source in pairs:
+    out = []
+    for index, (teacher, source) in enumerate(pairs):
         if isinstance(source, os.PathLike):
             source = os.fspath(source)
         if isinstance(source, str):
@@ -63,8 +63,7 @@ def named_inputs(inputs: Inputs) -> list[Named]:
             else:
                 out.append(Named(teacher, f"{teacher}={source}", source))
         elif hasattr(source, "column_names"):
-            index += 1
-            label = "a Dataset" if datasets_given == 1 else f"Dataset #{index}"
+            label = source_name(source, index)
             out.append(Named(teacher, f"{teacher}={label}" if teacher else label, source))
         else:
             raise ConfigError(f"An input must be a path, a URL, a Hub id or a datasets.Dataset, not "
