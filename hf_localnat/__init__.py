@@ -8,6 +8,26 @@ from .scoring.scorer import LocalNaturalnessScorer
 
 __version__ = "0.1.0"
 
+#: The job of every `localnat` command, one function each (`hf_localnat.jobs`), imported on first use.
+JOBS = {
+    "score": "score", "estimate": "estimate", "segment": "segment", "rank_teachers": "rank", "select": "select",
+    "inspect": "inspect", "calibrate": "calibrate", "publish": "publish", "pull": "pull",
+}
+
+#: Their result classes (`hf_localnat.jobs.results`).
+RESULTS = ("TeacherRanking", "Selection", "Slice", "Report", "Calibration", "Publication", "Pulled")
+
+
+def __getattr__(name: str):
+    """`hf_localnat.rank_teachers`, `hf_localnat.TeacherRanking`, ...: the jobs layer, loaded when first named."""
+    import importlib
+
+    if name in JOBS:
+        return getattr(importlib.import_module(f".jobs.{JOBS[name]}", __name__), name)
+    if name in RESULTS:
+        return getattr(importlib.import_module(".jobs.results", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "OUTPUT_COLUMNS",
     "ColumnError",
@@ -23,4 +43,6 @@ __all__ = [
     "TokenizerError",
     "__version__",
     "output_features",
+    *JOBS,
+    *RESULTS,
 ]

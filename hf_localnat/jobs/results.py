@@ -80,3 +80,374 @@ def html_table(rows: list[dict[str, Any]]) -> str:
 def html_block(title: str, *parts: str) -> str:
     """One result's HTML: the shared inline style, a heading and `parts`, in a `div.localnat-result`."""
     return f'{HTML_STYLE}<div class="localnat-result"><h4>{escape(title)}</h4>{"".join(p for p in parts if p)}</div>'
+
+
+# ------------------------------------------------------------------------------------- ranking, selection, hub
+# The results of `rank_teachers`, `select`, `inspect`, `calibrate`, `publish` and `pull`. Each keeps the library's
+# own result (`selection.rank.TeacherRanking`, `selection.select.Selection`, ...) and what the job adds around it:
+# the inputs, their provenance, the files written. Attributes the job result does not define are the library
+# result's (`ranking.order("lalp")`, `selection.selected`).
+
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def _header(provenance, pooled: str | None) -> list[str]:
+    """The lines every report over scored inputs starts with: how they were scored, and which were pooled."""
+    from ..provenance import scored_with
+
+    return [scored_with(provenance), *([pooled] if pooled else [])]
+
+
+def _provenance_dict(provenance) -> dict[str, Any] | None:
+    return provenance and provenance.to_dict()
+
+
+class _Wrapping(Result):
+    """A job result that hands the attributes it does not define to the library result it wraps (`_inner`)."""
+
+    _inner: str = ""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == self._inner:
+            raise AttributeError(name)
+        return getattr(getattr(self, self._inner), name)
+
+
+@dataclass(repr=False)
+class TeacherRanking(_Wrapping):
+    """What `hf_localnat.rank_teachers` returns: the ranking of `selection.rank.rank_teachers` with its SPEC §13
+    evidence, the inputs and how they were scored.
+
+    Attributes:
+        ranking (`selection.rank.TeacherRanking`): teachers, means, intervals, pairwise differences, evidence;
+            its attributes and methods are this result's too (`result.order("lalp")`, `result.evidence`).
+        provenance (`Provenance | None`): how the inputs were scored (`None`: not recorded).
+        inputs (`list[str]`): the inputs, as named in messages.
+        pooled (`str | None`): the line naming several pooled inputs.
+        plot (`Path | None`): the PNG written, when one was asked for.
+        notes (`list[str]`): warnings the command prints on stderr (SPEC §12: LALP ~ GALP).
+    """
+
+    ranking: Any
+    provenance: Any = None
+    inputs: list[str] = field(default_factory=list)
+    pooled: str | None = None
+    plot: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    title = "Teacher ranking"
+    _inner = "ranking"
+
+    def __str__(self) -> str:
+        plot = [f"Wrote {self.plot}."] if self.plot is not None else []
+        return "\n".join([*_header(self.provenance, self.pooled), self.ranking.format_table(), *plot])
+
+    def to_dict(self) -> dict[str, Any]:
+        """`localnat rank-teachers --json`."""
+        return {**self.ranking.to_dict(), "provenance": _provenance_dict(self.provenance), "inputs": self.inputs}
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for t in self.ranking.teachers:
+            row: dict[str, Any] = {"teacher": t.teacher, "n": t.num_responses}
+            for s in self.ranking.scores:
+                row |= {f"rank {s.upper()}": t.ranks[s], f"mean {s.upper()}": t.means[s],
+                        f"{s.upper()} CI low": t.cis[s][0], f"{s.upper()} CI high": t.cis[s][1]}
+            if getattr(t, "accuracy", None) is not None:
+                row |= {"accuracy": t.accuracy, "accuracy CI low": t.accuracy_ci[0],
+                        "accuracy CI high": t.accuracy_ci[1]}
+            rows.append(row)
+        return rows
+
+    def _html_parts(self) -> list[str]:
+        from ..report.svg import p_order_plot
+        from ..selection.evidence import STABLE_SHARE
+
+        evidence = self.ranking.evidence
+        if not evidence:
+            return []
+        rows = [{"teacher": t.teacher, **{f"{s.upper()} {k}": v for s, e in evidence.items()
+                                          for k, v in (("p_top", e.p_top[t.teacher]),
+                                                       ("win", e.winner_share[t.teacher]))}}
+                for t in self.ranking.teachers]
+        summary = [{"score": s.upper(), "p_order": e.p_order, "within-teacher SD": e.within_sd,
+                    "between-teacher SD": e.between_sd, "stable_n": e.stable_n,
+                    "projected stable_n": e.projected_stable_n} for s, e in evidence.items()]
+        plot = p_order_plot({s.upper(): (e.p_order_by_n, e.projected_p_order_by_n) for s, e in evidence.items()},
+                            stable_share=STABLE_SHARE)
+        verdicts = "".join(f"<li>{escape(line)}</li>" for line in self.ranking.verdicts)
+        return ["<h5>How sure is the order (SPEC §13)</h5>", html_table(rows), html_table(summary), plot,
+                f"<ul>{verdicts}</ul>"]
+
+
+@dataclass(repr=False)
+class Selection(_Wrapping):
+    """What `hf_localnat.select` returns: the kept and rejected rows (`selection.select.Selection`), the mix report,
+    the inputs and where the rows were written.
+
+    Attributes:
+        selection (`selection.select.Selection`): `selected` (the kept rows), `rejected`, `reason_counts`, ...
+        mix (`selection.select.MixReport`): each teacher's share under the `by` score, LALP and GALP.
+        provenance, inputs, pooled: as in `TeacherRanking`.
+        output, rejected_output (`Path | str | None`): where the kept and rejected rows were written (`None`: not
+            written).
+    """
+
+    selection: Any
+    mix: Any
+    provenance: Any = None
+    inputs: list[str] = field(default_factory=list)
+    pooled: str | None = None
+    output: Path | str | None = None
+    rejected_output: Path | str | None = None
+
+    title = "Selection"
+    _inner = "selection"
+
+    @property
+    def kept(self):
+        """The kept rows (`datasets.Dataset`)."""
+        return self.selection.selected
+
+    def __str__(self) -> str:
+        lines = [*_header(self.provenance, self.pooled), self.selection.summary()]
+        if self.output is not None:
+            lines.append(f"Wrote {self.output} (kept) and {self.rejected_output} (rejected, with rejection_reason).")
+        return "\n".join([*lines, "\n" + self.mix.title, self.mix.format_table()])
+
+    def to_dict(self) -> dict[str, Any]:
+        """`localnat select --json`."""
+        s = self.selection
+        return {
+            "by": s.by, "direction": s.direction, "kept": s.selected.num_rows, "rejected": s.rejected.num_rows,
+            "rejection_reasons": s.reason_counts, "where": list(s.where), "threshold": s.threshold, "questions": s.num_questions,
+            "questions_without_selection": s.num_questions_without_selection, "mix": self.mix.to_dict(),
+            "output": None if self.output is None else str(self.output),
+            "rejected_output": None if self.rejected_output is None else str(self.rejected_output),
+            "provenance": _provenance_dict(self.provenance), "inputs": self.inputs,
+        }
+
+    def _rows(self) -> list[dict[str, Any]]:
+        return [{"teacher": t, **{key: value for by in self.mix.scores for key, value in
+                                  ((f"{by.upper()} kept", self.mix.counts[by][t]),
+                                   (f"{by.upper()} share", self.mix.share(by, t)))}}
+                for t in self.mix.teachers]
+
+    def _html_parts(self) -> list[str]:
+        reasons = [{"rejection_reason": r, "rows": n} for r, n in self.selection.reason_counts.items()]
+        return ["<h5>Rejected rows by reason</h5>", html_table(reasons)] if reasons else []
+
+
+@dataclass(repr=False)
+class Slice(_Wrapping):
+    """What `hf_localnat.select(..., slice="top")` returns: one pilot slice (`selection.slices.ScoreSlice`).
+
+    Attributes:
+        part (`selection.slices.ScoreSlice`): its `rows`, rule and counts.
+        provenance, inputs: as in `TeacherRanking`.
+        output (`Path | str | None`): where its rows were written.
+    """
+
+    part: Any
+    provenance: Any = None
+    inputs: list[str] = field(default_factory=list)
+    output: Path | str | None = None
+
+    title = "Pilot slice"
+    _inner = "part"
+
+    def __str__(self) -> str:
+        lines = [*_header(self.provenance, None), f"Rule: {self.part.rule}", self.part.summary()]
+        return "\n".join(lines + ([f"Wrote {self.output}."] if self.output is not None else []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """`localnat select --slice ... --json`."""
+        p = self.part
+        return {"slice": p.name, "by": p.by, "direction": p.direction, "fraction": p.fraction,
+                "rows": p.rows.num_rows, "candidates": p.num_candidates, "positions": [p.start + 1, p.stop],
+                "teacher_counts": p.teacher_counts, "rule": p.rule,
+                "output": None if self.output is None else str(self.output), "inputs": self.inputs}
+
+    def _rows(self) -> list[dict[str, Any]]:
+        return [{"teacher": t, "rows": n} for t, n in self.part.teacher_counts.items()]
+
+
+@dataclass(repr=False)
+class Report(Result):
+    """What `hf_localnat.inspect` returns: the step report, one self-contained HTML page.
+
+    Attributes:
+        html (`str`): the page.
+        output (`Path | None`): where it was written (`None`: not written).
+    """
+
+    html: str
+    output: Path | None = None
+
+    title = "Step report"
+
+    @property
+    def megabytes(self) -> float:
+        """The page's size in MB (10^6 bytes)."""
+        return len(self.html.encode("utf-8")) / 1e6
+
+    def __str__(self) -> str:
+        where = f"Wrote {self.output}" if self.output is not None else "Built the step report"
+        return f"{where} ({self.megabytes:.2f} MB). Open it in a browser; it needs no network."
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file written and its size."""
+        return {"output": None if self.output is None else str(self.output),
+                "bytes": len(self.html.encode("utf-8"))}
+
+    def _repr_html_(self) -> str:
+        page = escape(self.html, quote=True)
+        return html_block(self.title, f"<p>{escape(str(self))}</p>",
+                          f'<iframe srcdoc="{page}" style="width:100%;height:640px;border:1px solid #ddd" '
+                          'sandbox></iframe>')
+
+
+@dataclass(repr=False)
+class Calibration(_Wrapping):
+    """What `hf_localnat.calibrate` returns: how well proxy A stands in for student B
+    (`selection.calibrate.Calibration`), with how each side was scored.
+
+    Attributes:
+        calibration (`selection.calibrate.Calibration`): correlations, agreement, the verdict.
+        provenance_a, provenance_b (`Provenance | None`): how A and B were scored.
+    """
+
+    calibration: Any
+    provenance_a: Any = None
+    provenance_b: Any = None
+
+    title = "Calibration"
+    _inner = "calibration"
+
+    @property
+    def definitions_differ(self) -> bool:
+        """Whether A and B were scored under different definitions (not only different students)."""
+        a, b = self.provenance_a, self.provenance_b
+        return a is not None and b is not None and a.definition != b.definition
+
+    def __str__(self) -> str:
+        from ..provenance import scored_with
+
+        lines = [f"A {scored_with(self.provenance_a)}\nB {scored_with(self.provenance_b)}"]
+        if self.definitions_differ:
+            lines.append("Note: A and B were scored with different definitions (window, segmenter, ...), not only "
+                         "different students; the comparison mixes both.")
+        return "\n".join([*lines, self.calibration.format_table()])
+
+    def to_dict(self) -> dict[str, Any]:
+        """`localnat calibrate --json`."""
+        return {**self.calibration.to_dict(),
+                "provenance": {"a": _provenance_dict(self.provenance_a), "b": _provenance_dict(self.provenance_b)},
+                "definitions_differ": self.definitions_differ}
+
+    def _rows(self) -> list[dict[str, Any]]:
+        c = self.calibration
+        return [{"score": by.upper(), "Spearman": c.spearman[by].value, "Spearman CI low": c.spearman[by].ci[0],
+                 "Spearman CI high": c.spearman[by].ci[1], "Kendall": c.kendall[by].value,
+                 "Kendall CI low": c.kendall[by].ci[0], "Kendall CI high": c.kendall[by].ci[1],
+                 "rows": c.num_rows_compared[by]} for by in c.spearman]
+
+    def _html_parts(self) -> list[str]:
+        return [f"<p><b>{escape(self.calibration.verdict)}</b></p>"]
+
+
+@dataclass(repr=False)
+class Publication(Result):
+    """What `hf_localnat.publish` returns: the curation (`hub.curate.Curated`: ranking, selections, mix report),
+    the pilot slices, and what was pushed (`hub.publish.PublishResult`).
+
+    Attributes:
+        curated (`hub.curate.Curated`): the configs, the ranking and the mix report.
+        pushed (`hub.publish.PublishResult`): the commit, or the plan of a dry run.
+        repo_id (`str`), dry_run (`bool`).
+        folder (`Path | None`): the repo folder, when it was kept.
+        curation_text (`list[str]`): the curation's report (`hub.curate.report`) and the pilot slices' lines.
+    """
+
+    curated: Any
+    pushed: Any
+    repo_id: str
+    dry_run: bool = False
+    folder: Path | None = None
+    curation_text: list[str] = field(default_factory=list)
+
+    title = "Publication"
+
+    @property
+    def ranking(self):
+        """The teacher ranking the card reports (`selection.rank.TeacherRanking`)."""
+        return self.curated.ranking
+
+    def __str__(self) -> str:
+        lines = [*self.curation_text, self.pushed.summary()]
+        if not self.dry_run:
+            lines.append(load_hint(self.repo_id, self.pushed))
+        if self.folder is not None:
+            lines.append(f"The repo folder is also in {self.folder}.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The repo, what was (or would be) pushed, the ranking and the mix."""
+        from dataclasses import asdict
+
+        pushed = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.pushed).items()}
+        return {"repo_id": self.repo_id, "dry_run": self.dry_run, "pushed": pushed,
+                "configs": {name: len(ds) for name, ds in self.curated.configs.items()},
+                "ranking": self.curated.ranking.to_dict(), "mix": self.curated.mix.to_dict(),
+                "folder": None if self.folder is None else str(self.folder)}
+
+    def _rows(self) -> list[dict[str, Any]]:
+        return [{"config": name, "rows": len(ds)} for name, ds in self.curated.configs.items()]
+
+
+def load_hint(repo_id: str, pushed) -> str:
+    """The line after a push: how to load what was pushed (from the pull request's revision for a PR)."""
+    config = ", revision=\"refs/pr/N\"" if pushed.pr_url else ""
+    return f'\nLoad it: load_dataset("{repo_id}"{config})  or  localnat pull {repo_id} -o train.parquet'
+
+
+@dataclass(repr=False)
+class Pulled(Result):
+    """What `hf_localnat.pull` returns: the rows of one config of a curated dataset, its card's summary and how the
+    rows were scored.
+
+    Attributes:
+        dataset (`datasets.Dataset`): the rows (their provenance, when recorded, in their schema metadata).
+        source (`str`), config (`str`): what was pulled.
+        summary (`str`): the card's summary.
+        provenance (`Provenance | None`): how the rows were scored (`None`: the data files record nothing).
+        output (`Path | str | None`): where the rows were written (`None`: not written).
+    """
+
+    dataset: Any
+    source: str
+    config: str
+    summary: str = ""
+    provenance: Any = None
+    output: Path | str | None = None
+
+    title = "Pulled"
+
+    def __str__(self) -> str:
+        from ..provenance import scored_with
+        from ..wording import counted
+
+        lines = [self.summary + "\n"] if self.summary else []
+        lines.append(scored_with(self.provenance))
+        rows = counted(self.dataset.num_rows, "row")
+        written = f"Wrote {rows} of {self.source} ({self.config}) to {self.output}"
+        lines.append((written if self.output is not None else f"Read {rows} of {self.source} ({self.config})")
+                     + (" (with its provenance)." if self.provenance else "."))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The source, config, rows, output and provenance."""
+        return {"source": self.source, "config": self.config, "rows": self.dataset.num_rows,
+                "output": None if self.output is None else str(self.output),
+                "provenance": _provenance_dict(self.provenance)}

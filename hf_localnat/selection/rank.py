@@ -13,10 +13,10 @@ import numpy as np
 
 from ..errors import ConfigError, SelectionError
 from ..scores import score_direction, sign
-from .bootstrap import bootstrap_means, check_bootstrap, percentile_interval
+from .bootstrap import bootstrap_means, check_bootstrap, interval, percentile_interval
 from .evidence import MIN_QUESTIONS, STABLE_SHARE, ScoreEvidence, TruthLead, no_nan, score_evidence
-from .layout import (arrow_column, as_labels, check_question_ids, factorize, non_finite_mask, question_id_array,
-                     score_array)
+from .layout import (arrow_column, as_labels, check_correctness_column, check_question_ids, factorize, non_finite_mask,
+                     question_id_array, score_array)
 from ..io.columns import require_columns
 from ..wording import counted
 
@@ -37,6 +37,9 @@ class TeacherScore:
         means (`dict[str, float]`): per score, the mean over the ranked questions of the teacher's per-question mean.
         cis (`dict[str, tuple[float, float]]`): per score, the percentile bootstrap interval of that mean.
         ranks (`dict[str, int]`): per score, 1 = the best mean in the score's direction.
+        accuracy (`float | None`): with a correctness column, the share of the teacher's judged responses that are
+            correct (per question, then averaged over the ranked questions it has a judged response to).
+        accuracy_ci (`tuple[float, float] | None`): its paired bootstrap interval (the same resamples).
 
     `mean_<score>`, `<score>_ci` and `rank_<score>` read the same dicts (e.g. `mean_lalp`, `lalp_ci`, `rank_galp`).
     """
@@ -46,6 +49,8 @@ class TeacherScore:
     means: dict[str, float]
     cis: dict[str, tuple[float, float]]
     ranks: dict[str, int]
+    accuracy: float | None = None
+    accuracy_ci: tuple[float, float] | None = None
 
     def __getattr__(self, name: str):
         for prefix, table in (("mean_", "means"), ("rank_", "ranks")):
@@ -66,6 +71,8 @@ class TeacherScore:
         for score in self.means:
             out |= {f"mean_{score}": self.means[score], f"{score}_ci": list(self.cis[score]),
                     f"rank_{score}": self.ranks[score]}
+        if self.accuracy_ci is not None:
+            out |= {"accuracy": self.accuracy, "accuracy_ci": list(self.accuracy_ci)}
         return out | {"ranks_disagree": self.ranks_disagree}
 
 
@@ -148,6 +155,8 @@ class TeacherRanking:
         truth (`dict[str, float] | None`): the known value of each ranked teacher, when one was given.
         truth_lead (`TruthLead | None`): the score that agrees best with `truth`, and its lead over the runner-up.
         truth_note (`str | None`): one line naming the teachers only in the truth, or only in the scores.
+        correct_column (`str | None`): the correctness column each teacher's `accuracy` is read from.
+        correct_only (`bool`): whether only correct responses were ranked.
     """
 
     teachers: list[TeacherScore]
@@ -164,6 +173,8 @@ class TeacherRanking:
     truth: dict[str, float] | None = None
     truth_lead: TruthLead | None = None
     truth_note: str | None = None
+    correct_column: str | None = None
+    correct_only: bool = False
 
     def best_teacher(self, by: str | None = None) -> str:
         """The teacher with the best mean `by` (a ranked score; default the first) in its direction."""
@@ -216,7 +227,8 @@ class TeacherRanking:
             "truth": self.truth,
             "truth_lead": self.truth_lead and asdict(self.truth_lead),
             "truth_note": self.truth_note,
-        })
+        } | ({"correct_column": self.correct_column, "correct_only": self.correct_only}
+             if self.correct_column is not None else {}))
 
     def format_table(self) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
@@ -228,11 +240,16 @@ class TeacherRanking:
         pct = f"{self.confidence:.0%}"
         names = {s: s.upper() for s in self.scores}
         width = max(7, *(len(t.teacher) for t in self.teachers))
+        accuracy = self.correct_column is not None
         lines = self._compact_means(names, width) if len(self.scores) > 2 else self._means_with_intervals(names, width)
         lines.append("")
         lines.append(f"{counted(self.num_questions, 'question')} answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
         lines.extend(t.describe() for t in self.left_out)
+        if accuracy:
+            only = ("; the scores are of its correct responses only" if self.correct_only else "")
+            lines.append(f"Accuracy: the share of each teacher's judged responses ({self.correct_column} true or "
+                         f"false) that are correct, on the questions above{only}.")
         for s in self.scores:
             lines.append(f"{names[s]} order ({self.directions[s]} = better): {' > '.join(self.order(s))}")
         if len(self.scores) > 1:
@@ -257,27 +274,33 @@ class TeacherRanking:
     def _means_with_intervals(self, names: dict[str, str], width: int) -> list[str]:
         pct = f"{self.confidence:.0%}"
         ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+        accuracy = self.correct_column is not None
         header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
                   + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
-                            for s in self.scores))
+                            for s in self.scores)
+                  + (f"  {'accuracy':>8} {pct + ' CI':>14}" if accuracy else ""))
         lines = [header, "-" * len(header)]
         for t in self.teachers:
             flag = "*" if t.ranks_disagree else " "
             rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
             lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
                          + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
-                                   for s in self.scores))
+                                   for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8} {_accuracy_ci(t.accuracy_ci):>14}" if accuracy else ""))
         return lines
 
     def _compact_means(self, names: dict[str, str], width: int) -> list[str]:
         cells = {s: [f"{t.means[s]:.4f} ({t.ranks[s]})" for t in self.teachers] for s in self.scores}
         widths = {s: max(len(names[s]), *(len(c) for c in cells[s])) for s in self.scores}
-        header = f"  {'teacher':<{width}} {'n':>5}" + "".join(f"  {names[s]:>{widths[s]}}" for s in self.scores)
+        accuracy = self.correct_column is not None
+        header = (f"  {'teacher':<{width}} {'n':>5}" + "".join(f"  {names[s]:>{widths[s]}}" for s in self.scores)
+                  + (f"  {'accuracy':>8}" if accuracy else ""))
         lines = ["Mean of each score per teacher (its rank in the score's direction):", header, "-" * len(header)]
         for i, t in enumerate(self.teachers):
             flag = "*" if t.ranks_disagree else " "
             lines.append(f"{flag} {t.teacher:<{width}} {t.num_responses:>5}"
-                         + "".join(f"  {cells[s][i]:>{widths[s]}}" for s in self.scores))
+                         + "".join(f"  {cells[s][i]:>{widths[s]}}" for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8}" if accuracy else ""))
         return lines
 
     def score_table(self) -> list[str]:
@@ -395,6 +418,14 @@ def _ci(ci: tuple[float, float]) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def _accuracy_ci(ci: tuple[float, float] | None) -> str:
+    return "-" if ci is None or ci[0] != ci[0] else f"[{ci[0]:.0%}, {ci[1]:.0%}]"
+
+
 def _dropped_text(counts: dict[str, int]) -> str:
     total = sum(counts.values())
     if not total:
@@ -444,7 +475,8 @@ def _against_truth(teachers: list[str], truth: Mapping[str, float]) -> tuple[lis
         [f"scored but not in the truth: {', '.join(only_scored)}"] if only_scored else [])
     note = f"Compared over {len(common)} common teachers; " + "; ".join(parts) + "." if parts else None
     if len(common) < 3:
-        raise ConfigError(f"--truth and the scored teachers have {len(common)} teacher(s) in common "
+        source = getattr(truth, "source", "--truth")
+        raise ConfigError(f"{source} and the scored teachers have {len(common)} teacher(s) in common "
                           f"({', '.join(common) or 'none'}); a comparison needs at least 3 "
                           f"({'; '.join(parts) or 'give more teachers'}). Check the names against the teacher column.")
     return common, note
@@ -461,6 +493,8 @@ def rank_teachers(
     num_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    correct_column: str | None = None,
+    correct_only: bool = False,
     teacher_column: str = "teacher",
     question_column: str = "question",
     question_id_column: str = "question_id",
@@ -495,6 +529,10 @@ def rank_teachers(
         num_resamples (`int`, *optional*, defaults to 1000): bootstrap resamples.
         confidence (`float`, *optional*, defaults to 0.95): coverage of every interval.
         seed (`int`, *optional*, defaults to 0): bootstrap seed (`None` for fresh randomness).
+        correct_column (`str`, *optional*): a boolean column (true, false, null = cannot tell); each teacher's
+            accuracy on the ranked questions is reported with its interval, from the same resamples as the means.
+        correct_only (`bool`, *optional*, defaults to `False`): rank on the correct responses only (a response
+            counts when it is correct and scored); needs `correct_column`.
         teacher_column, question_column, question_id_column (`str`): column names; the question id is derived from
             the question text when `question_id_column` is missing.
 
@@ -524,13 +562,24 @@ def rank_teachers(
     if not scores:
         raise ConfigError("Rank by at least one score column (e.g. --by lalp).")
     direction = {s: score_direction(s, directions) for s in scores}
-    require_columns(dataset, [teacher_column, *scores], what="ranking")
+    if correct_only and correct_column is None:
+        raise ConfigError("Ranking on correct responses only needs the correctness column: pass --correct-column "
+                          "(`correct_column`).")
+    require_columns(dataset, [*scores, teacher_column, *([correct_column] if correct_column else [])],
+                    what="ranking")
     check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
                                                   question_id_column=question_id_column))
     teacher_codes, present = factorize(as_labels(arrow_column(dataset, teacher_column)))
     arrays = [score_array(dataset, s) for s in scores]
     has_all = np.logical_and.reduce([has for _, has in arrays])
+    judged = is_correct = None
+    if correct_column is not None:
+        correctness = check_correctness_column(dataset, correct_column)
+        judged = correctness.is_valid().to_numpy(zero_copy_only=False)
+        is_correct = correctness.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        if correct_only:
+            has_all = has_all & is_correct
     if teachers is None:
         teachers = present
     else:
@@ -581,9 +630,25 @@ def rank_teachers(
     values = np.concatenate([total[is_kept] / counts for total in sums], axis=1)  # (Q, S*T)
     responses = counts.sum(axis=0)
     kept = int(is_kept.sum())
+    width = values.shape[1]
+    if judged is not None:
+        # accuracy per (question, teacher) over its judged responses; weight 1 where it has one, so that the
+        # resampled ratio of means is the mean over the questions it has a judged response to
+        judged_per_cell = np.bincount(cell[judged[ranked]], minlength=size).reshape(-1, n)[is_kept]
+        true_per_cell = np.bincount(cell[is_correct[ranked]], minlength=size).reshape(-1, n)[is_kept]
+        weight = (judged_per_cell > 0).astype(float)
+        share = np.divide(true_per_cell, judged_per_cell, out=np.zeros(weight.shape), where=judged_per_cell > 0)
+        values = np.concatenate([values, share, weight], axis=1)  # (Q, S*T + 2T); the draws do not change
     means = values.mean(axis=0)
     rng = np.random.default_rng(seed)
-    boot = bootstrap_means(values, num_resamples, rng)  # (B, S*T)
+    boot = bootstrap_means(values, num_resamples, rng)  # (B, S*T [+ 2T])
+    accuracy = accuracy_ci = None
+    if judged is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy = means[width:width + n] / means[width + n:]
+            boot_accuracy = boot[:, width:width + n] / boot[:, width + n:]
+        accuracy_ci = [interval(boot_accuracy[:, i], confidence) for i in range(n)]
+        means, boot = means[:width], boot[:, :width]
     low, high = percentile_interval(boot, confidence, axis=0)
     block = {s: slice(k * n, (k + 1) * n) for k, s in enumerate(scores)}
     signs = {s: sign(direction[s]) for s in scores}
@@ -595,6 +660,8 @@ def rank_teachers(
             means={s: float(means[block[s]][i]) for s in scores},
             cis={s: (float(low[block[s]][i]), float(high[block[s]][i])) for s in scores},
             ranks={s: int(rank_of[s][i]) for s in scores},
+            accuracy=None if accuracy is None else float(accuracy[i]),
+            accuracy_ci=None if accuracy_ci is None else accuracy_ci[i],
         )
         for i, t in enumerate(teachers)
     ]
@@ -623,4 +690,5 @@ def rank_teachers(
             direction, rng, truth=truth and {t: float(truth[t]) for t in teachers}, confidence=confidence,
         )
     return TeacherRanking(lines, pairwise, kept, dropped, left_out, num_resamples, confidence, seed, scores,
-                          direction, found, truth and {t: float(truth[t]) for t in teachers}, lead, truth_note)
+                          direction, found, truth and {t: float(truth[t]) for t in teachers}, lead, truth_note,
+                          correct_column, correct_only)
