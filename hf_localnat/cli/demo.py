@@ -48,7 +48,7 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     from ..hub.repo_folder import check_repo_folder
     from ..report import build_report, write_report
     from ..scoring.scorer import LocalNaturalnessScorer
-    from .score import RowsBar
+    from ..jobs.progress import RowsBar
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the minutes of scoring
     dataset, source, license_ = demo_dataset(data, problems, echo=click.echo)
