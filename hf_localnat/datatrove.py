@@ -195,7 +195,7 @@ class LocalNaturalnessScorer(PipelineStep):
         if not loaded and scorer.is_loaded:
             self.stat_update("model_loads", unit="task")
         for doc, result in zip(batch, results, strict=True):
-            doc.metadata.update({key: result[key] for key in output_columns(scorer.config.scores)})
+            doc.metadata.update({key: result[key] for key in output_columns(scorer.config.scores, scorer.config.segmenter)})
             self.stat_update("total")
             reason = result["score_error"]
             self.stat_update("scored" if reason is None else f"score_error_{reason}")

@@ -90,7 +90,7 @@ class _ScorerActor:
         rows = batch.num_rows
         columns = self.scorer({name: batch.column(name).to_pylist() for name in batch.column_names
                                if name != ROW_COLUMN})
-        schema = schema_for(self.scorer.config.scores)
+        schema = schema_for(self.scorer.config.scores, self.scorer.config.segmenter)
         table = pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
         table = table.append_column(ROW_COLUMN, batch.column(ROW_COLUMN))
         return table.append_column(WORKER_COLUMN, pa.array([self.node] * rows, pa.string()))
@@ -177,7 +177,7 @@ def score_with_ray(
     columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
                            scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
     shards = shard_names(dataset.num_rows, shard_rows, shard_key(scorer, dataset))
-    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
+    schema = schema_for(scorer.config.scores, scorer.config.segmenter)  # the SPEC §7 columns and the other scores asked for
     folder = shard_folder(output)
     with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
         folder.mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ def score_with_ray(
     if missing:  # pragma: no cover - Ray returned fewer rows than it was given
         raise RuntimeError(f"Ray returned no scores for {len(missing)} shard(s); rerun the command to finish them.")
     table = pa.concat_tables([tables[name] for _, _, name in shards]) if shards else schema.empty_table()
-    features = output_features(scorer.config.scores)
+    features = output_features(scorer.config.scores, scorer.config.segmenter)
     out = dataset.remove_columns([c for c in ALL_OUTPUT_COLUMNS if c in dataset.column_names])
     for name in schema.names:
         out = out.add_column(name, table.column(name), feature=features[name])

@@ -41,6 +41,10 @@ class PreparedRow:
         """The SPEC §7 record of this row with its `error` as `score_error`."""
         return error_record(self.error, num_steps=self.num_steps, num_tokens=self.num_tokens)
 
+    def extra_columns(self) -> dict:
+        """Columns of this row beyond the scores (an agent trace's trace columns, SPEC §14); none here."""
+        return {}
+
 
 def check_inputs(
     responses: Sequence[str | None] | None,
@@ -86,7 +90,8 @@ def prepare_row(
         config (`ScoringConfig`): `segmenter`, `prompt_format`, `window`, `reuse_galp`.
         max_length (`int`): the bound on every model input.
         response (`str`, *optional*): the response (ignored with `segmenter="given"`); its `config.response_part`
-            is what is cut into steps and scored.
+            is what is cut into steps and scored. With `segmenter="turns"`, the row's `io.turns.RawTrace` (or its
+            list of turns), prepared by `prepare.turns.prepare_trace`.
         question (`str`, *optional*): its question; `None` means no question.
         steps (`Sequence[str]`, *optional*): its steps, with `segmenter="given"`.
         prefix_cache (`dict`): question -> its prompt's token ids (P), shared by the rows of a call.
@@ -95,6 +100,10 @@ def prepare_row(
         `PreparedRow`: with `error` set (`missing_steps`, `invalid_steps`, `missing_response`, `invalid_response`,
         `empty_response`, `invalid_question`, `prompt_too_long`, `no_thinking_block`) instead of windows when the row cannot be scored.
     """
+    if config.segmenter == "turns":
+        from .turns import prepare_trace
+
+        return prepare_trace(tokenizer, config, max_length, index, response, prefix_cache)
     row = PreparedRow()
     if config.segmenter == "given":
         if steps is None:
