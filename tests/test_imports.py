@@ -101,3 +101,51 @@ def test_the_static_check_sees_relative_and_lazy_imports(tmp_path):
     # The check above must not pass vacuously: scoring/ itself imports torch, lazily and relatively too.
     names = set().union(*(_imports(p) for p in (PACKAGE / "scoring").rglob("*.py")))
     assert "torch" in names and "hf_localnat.scoring.compute.forward" in names and "hf_localnat.errors" in names
+
+
+#: What each layer may import of the package (README/docs "Architecture": cli -> jobs -> scoring | selection | hub |
+#: report -> io -> records, provenance, scores, errors, wording); the base modules are allowed to every layer.
+BASE = ("hf_localnat.errors", "hf_localnat.records", "hf_localnat.provenance", "hf_localnat.scores",
+        "hf_localnat.wording")
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The `hf_localnat` modules `path` imports (a name imported from a module counts as that module)."""
+    modules = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+               for p in PACKAGE.rglob("*.py")}
+    found = {name if name in modules else name.rsplit(".", 1)[0] for name in _imports(path)
+             if name.startswith("hf_localnat")} & modules
+    return {name for name in found if not any(other.startswith(name + ".") for other in found)}  # `from .. import x`
+
+
+def test_io_imports_nothing_above_it():
+    found = {
+        f"{path.relative_to(PACKAGE.parent)}: {name}"
+        for path in sorted((PACKAGE / "io").rglob("*.py"))
+        for name in _package_imports(path)
+        if not (name.startswith("hf_localnat.io") or name in BASE)
+    }
+    assert not found, sorted(found)
+
+
+def test_no_import_circle_in_the_package():
+    # Lazy imports included: a circle of modules that import each other, even inside functions, is a tangle.
+    graph = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"):
+             _package_imports(p) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+    graph = {module: {n for n in names if n in graph and n != module} for module, names in graph.items()}
+    state: dict[str, int] = {}
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for name in sorted(graph[module]):
+            if state.get(name) == 1:
+                circles.append(path[path.index(name):] + [name])
+            elif name not in state:
+                visit(name, path + [name])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, circles

@@ -154,7 +154,7 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
     from ..scoring.scorer import LocalNaturalnessScorer
     from ._checkpoints import Progress, score_resumable
     from ..scoring.prepare.windows import whole_prefix_warning
-    from ..segment_llm import inputs_steps_provenance
+    from ..scoring.prepare.segment_llm import inputs_steps_provenance
     from .estimate import device_rate, sampled_estimate, summary_line
 
     progress, stats, written = Progress(), {}, []  # how far the run got, for an interruption's report

@@ -78,7 +78,7 @@ def segment_command(inputs: tuple[str, ...], output: str, api_base: str, llm: st
     from ..scoring.models import cache_dir
     from ..scoring.prepare.llm_steps import (SEGMENT_FALLBACK, default_prompt, describe_steps, prompt_sha256,
                                              steps_record)
-    from ..segment_llm import LLMSegmenter, StepCache, StepsRecord, segment_rows, summary_line
+    from ..scoring.prepare.segment_llm import LLMSegmenter, StepCache, StepsRecord, segment_rows, summary_line
 
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)

@@ -16,8 +16,9 @@ from .columns import require_columns
 from .read import FILE_BUILDERS, load_input, read_provenance
 from .pool import pool_provenance, pool_scored
 from .shapes import LongRows, ShapeError, read_inputs, split_named_input, to_long
+from .faults import translated_os_errors, write_error
 from .write import (OUTPUT_MARKER, atomic_output, atomic_outputs, check_output, check_target, clean_stale, save_output,
-                    save_outputs, translated_os_errors, write_error, write_parquet)
+                    save_outputs, write_parquet)
 
 __all__ = [
     "FILE_BUILDERS", "OUTPUT_MARKER", "LongRows", "ShapeError", "atomic_output", "atomic_outputs", "check_output",

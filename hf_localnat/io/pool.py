@@ -30,7 +30,7 @@ def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = No
     Rows keep their order, inputs in the order given. Columns are unified: a column one input lacks holds nulls in
     its rows, and a column that is all null in one input takes the other inputs' type. Question ids: an input's own
     `question_id_column` is kept; when only some inputs carry one, the rows of the others get the id that the
-    carrying inputs give the same question text (else the id derived from the text, `selection.layout.question_id`),
+    carrying inputs give the same question text (else the id derived from the text, `io.columns.question_id`),
     so that equal texts stay one question.
 
     Args:
@@ -249,7 +249,7 @@ def _fill_question_ids(parts: list, names: Sequence[str], *, question_column: st
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..selection.layout import arrow_column, question_id
+    from .columns import arrow_column, question_id
 
     with_ids = [i for i, p in enumerate(parts) if question_id_column in p.column_names]
     if not with_ids:

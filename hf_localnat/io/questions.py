@@ -91,7 +91,7 @@ def sample_questions(dataset, num_questions: int, seed: int = 0, *, question_col
     if isinstance(num_questions, bool) or not isinstance(num_questions, int) or num_questions < 1:
         raise ConfigError(f"--sample-questions takes a positive number of questions, got {num_questions!r}.")
     require_columns(dataset, [question_column], what="sampling questions")
-    from ..selection.layout import arrow_column, as_labels, factorize
+    from .columns import arrow_column, as_labels, factorize
 
     codes, texts = factorize(as_labels(arrow_column(dataset, question_column)))
     drawn = set(draw_questions(texts, num_questions, seed))

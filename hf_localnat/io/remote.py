@@ -180,7 +180,7 @@ def fetch(url: str, storage_options: Mapping[str, Any] | None = None) -> Path:
     if suffix not in _SUFFIXES:
         raise InputError(f"Unknown file type {suffix or '(no suffix)'!r} for {url!r}; use one of "
                          f"{', '.join(_SUFFIXES)}.")
-    from .write import translated_os_errors
+    from .faults import translated_os_errors
 
     cache = Path(datasets.config.HF_DATASETS_CACHE) / REMOTE_CACHE_DIR
     digest = hashlib.sha256()

@@ -2,69 +2,22 @@
 
 Columns: `question` (text), `response` (text), `teacher` (who wrote it), optional `question_id` (else derived from the
 question text by `question_id`), optional correctness column (bool). Every input shape becomes this layout in
-`hf_localnat.io.shapes` (`to_long`).
+`hf_localnat.io.shapes` (`to_long`). The column primitives (`arrow_column`, `as_labels`, `factorize`, `question_id`)
+live in `hf_localnat.io.columns`, below this layer, since reading and pooling need them too.
 """
 
 from __future__ import annotations
-
-import hashlib
-
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ColumnError
-from ..io.columns import require_columns
+from ..io.columns import QUESTION_ID_PREFIX, arrow_column, as_labels, factorize, question_id, require_columns
 
-#: Prefix of derived question ids, so they cannot be mistaken for a dataset's own ids.
-QUESTION_ID_PREFIX = "q-"
-
-
-def question_id(question: str | None) -> str:
-    """A short stable id for a question text: `"q-"` + the first 12 hex digits of its SHA-1 (UTF-8).
-
-    The same text always gives the same id, in any process or Python version; `None` is treated as `""`.
-
-    Example:
-        ```python
-        >>> question_id("What is 2 + 2?")
-        'q-58bf025cafcc'
-        >>> question_id("What is 2 + 2?") == question_id("What is 2 + 2?")
-        True
-
-        ```
-    """
-    return QUESTION_ID_PREFIX + hashlib.sha1((question or "").encode("utf-8")).hexdigest()[:12]
-
-
-def arrow_column(dataset, name: str) -> pa.ChunkedArray:
-    """Column `name` of `dataset` as Arrow (rows in the dataset's order, its `select` indices applied)."""
-    return dataset.with_format("arrow")[name]
-
-
-def as_labels(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """`str(value)` of every value as an Arrow string column (`None` becomes `"None"`), vectorised for text columns."""
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        return pc.fill_null(values, "None") if values.null_count else values
-    return pa.chunked_array([pa.array([str(v) for v in values.to_pylist()], pa.string())])
-
-
-def factorize(values: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """The code of every value (int64) and the distinct values, both in order of first appearance.
-
-    Example:
-        ```python
-        >>> codes, uniques = factorize(pa.chunked_array([["b", "a", "b"]]))
-        >>> codes.tolist(), uniques
-        ([0, 1, 0], ['b', 'a'])
-
-        ```
-    """
-    uniques = pc.unique(values)
-    codes = pc.index_in(values, value_set=uniques, skip_nulls=False)
-    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), uniques.to_pylist()
-
+__all__ = ["QUESTION_ID_PREFIX", "add_question_ids", "arrow_column", "as_labels", "check_correctness_column",
+           "check_question_ids", "factorize", "non_finite_mask", "question_id", "question_id_array", "question_ids",
+           "score_array"]
 
 def question_id_array(dataset, *, question_column: str = "question",
                       question_id_column: str = "question_id") -> pa.ChunkedArray:

@@ -3,7 +3,7 @@
 The response is cut into sentences (SPEC §1 `sentence`); the sentences are sent in chunks of at most
 `chunk_sentences`, numbered from 1 within each chunk, with the question; the LLM answers with the numbers of the
 sentences that begin a step. `parse_step_starts` reads an answer, `steps_from_starts` joins the sentences into steps
-(so the steps partition the response, SPEC §1). `hf_localnat.segment_llm` sends the requests.
+(so the steps partition the response, SPEC §1). `hf_localnat.scoring.prepare.segment_llm` sends the requests.
 """
 
 from __future__ import annotations
