@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..scoring.estimate import GPU_PEAK_TFLOPS, Rate, known_gpu, measured_rate, pass_shape, projected_rate
 from ._options import (_compose, handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
-                       storage_options_option, window_option)
+                       storage_options_option, trace_options, window_option)
 
 EXAMPLES = """
 \b
@@ -38,9 +38,12 @@ sample_questions_options = _compose(
 
 def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
                   prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
-                  progress: bool = True):
+                  progress: bool = True, messages_column: str | None = None, max_observation_tokens: int = 1024,
+                  tools_column: str = "tools"):
     """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
-    parameter count from its config. Reads no weights (the embedded student is converted once if it never was)."""
+    parameter count from its config. Reads no weights (the embedded student is converted once if it never was).
+    With `segmenter="turns"` the counts are those of agent traces (SPEC §14) and `TokenCounts.traces` holds the
+    trace columns' sums per teacher."""
     from transformers import AutoConfig
 
     from ..io.shapes import batch_texts
@@ -60,7 +63,7 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
     if limit is None:
         raise click.UsageError(f"{source.model_id!r} does not say its maximum input length; pass --max-length.")
     config = ScoringConfig(window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                           response_part=response_part)
+                           response_part=response_part, max_observation_tokens=max_observation_tokens)
     totals = TokenCounts()
     arrow = dataset.with_format("arrow")
     chunk = 4096
@@ -70,10 +73,13 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
             table = arrow[start:start + chunk]
             texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
                                 table.column_names, question_column="question", response_column="response",
-                                steps_column=steps_column if segmenter == "given" else None)
+                                steps_column=steps_column if segmenter == "given" else None,
+                                messages_column=messages_column if segmenter == "turns" else None,
+                                turns=segmenter == "turns", tools_column=tools_column)
             responses, questions, errors, steps = texts.responses, texts.questions, texts.errors, texts.steps
+            teachers = table.column("teacher").to_pylist() if "teacher" in table.column_names else None
             totals.add(count_tokens(tokenizer, config, int(limit), responses, questions or [None] * len(responses),
-                                    steps, errors))
+                                    steps, errors, teachers=teachers))
             bar.update(table.num_rows)
     return totals, non_embedding_parameters(model_config)
 
@@ -172,6 +178,7 @@ def device_rate(device: str | None, params: int, counts, *, load: Callable[[str]
 @click.option("--max-length", type=click.IntRange(min=2), default=None,
               help="Bound on every model input in tokens  [default: the model's maximum].")
 @shape_options
+@trace_options
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
 @click.option("--gpu", type=click.Choice(sorted(GPU_PEAK_TFLOPS)), default="h100", show_default=True,
               help="The GPU of the projection (its published dense bf16 peak).")
@@ -191,7 +198,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                      segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
                      question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
                      teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
-                     steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None,
+                     max_observation_tokens: int, tools_column: str, steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None,
                      sample_size: int | None, sample_seed: int, as_json: bool,
                      config_name: str | None, split: str | None, storage_options: dict) -> None:
     """Count what scoring the INPUTs will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
@@ -214,7 +221,8 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                                  teacher=teacher_name, question_column=question_column,
                                  response_columns=response_columns or None, messages_column=messages_column,
                                  teacher_column=teacher_column, explode_with=explode_with,
-                                 steps_column=steps_column if segmenter == "given" else None)
+                                 steps_column=steps_column if segmenter == "given" else None,
+                                 turns=segmenter == "turns")
     for line in lines:
         click.echo(line, err=True)
     sample = None
@@ -225,7 +233,8 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
         click.echo(sample.describe(), err=True)
     counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
                                    prompt_format=prompt_format, max_length=max_length, response_part=response_part,
-                                   steps_column=steps_column, progress=not as_json)
+                                   steps_column=steps_column, progress=not as_json, messages_column=messages_column,
+                                   max_observation_tokens=max_observation_tokens, tools_column=tools_column)
     projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
     if warning := whole_prefix_warning(counts.whole_prefix_share, window):
         click.echo(warning, err=True)
@@ -245,11 +254,13 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
         return
     width = max(len(k) for k in counts.to_dict())
     for key, value in counts.to_dict().items():
-        if key not in ("errors", "whole_prefix_share"):
+        if key not in ("errors", "whole_prefix_share", "traces"):
             click.echo(f"{key:<{width}}  {value:>16,}")
     click.echo(whole_prefix_line(counts.whole_prefix_share, window))
     if counts.errors:
         click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
+    if counts.traces:
+        click.echo(counts.trace_table())
     click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "
                f"projected time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
                f"{projection.mfu:.0%} MFU{' (measured: the CUDA default on an H100)' if mfu is None else ''}:")

@@ -16,6 +16,7 @@ import click
 from ._signals import catch_signals, raise_if_signalled
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options, storage_options_option,
+                       trace_options,
                        window_option)
 from .estimate import sample_questions_options
 
@@ -90,6 +91,7 @@ def summarize(scored, seconds: float, *, reused: int = 0, window: int | str | No
 @click.option("--adapter", default=None, metavar="PATH_OR_ID",
               help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
 @shape_options
+@trace_options
 @response_part_option()
 @click.option("--scores", default="lalp,galp", show_default=True, metavar="LIST",
               help="Score columns to write, comma-separated: lalp, galp, lalp_drop, galp_drop, rsr, or all (SPEC §11; "
@@ -122,7 +124,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
           batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
-          teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...], response_part: str,
+          teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
+          max_observation_tokens: int, tools_column: str, response_part: str,
           scores: str, drop_tokens: int, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, sample_size: int | None,
           sample_seed: int, config_name: str | None,
@@ -167,13 +170,15 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
             model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
             device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
             revision=model_revision, adapter=adapter, scores=scores, drop_tokens=drop_tokens,
+            max_observation_tokens=max_observation_tokens, tools_column=tools_column,
+            messages_column=messages_column if segmenter == "turns" else None,
             steps_provenance=inputs_steps_provenance(inputs, storage_options) if segmenter == "given" else None,
             model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                           if v is not None},
         )
         shape = dict(question_column=question_column, response_columns=response_columns or None,
                      messages_column=messages_column, teacher_column=teacher_column, explode_with=explode_with,
-                     steps_column=steps_column if segmenter == "given" else None)
+                     steps_column=steps_column if segmenter == "given" else None, turns=segmenter == "turns")
         dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split,
                                                                        **remote), teacher=teacher_name, **shape)
         for line in lines:
@@ -187,14 +192,16 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
                                        "without --engine ray (it is small).")
             dataset, sample = sample_questions(dataset, sample_size, sample_seed)
             click.echo(sample.describe(), err=True)
-        needed = [steps_column if segmenter == "given" else "response"]
-        if prompt_format != "none":
+        needed = [steps_column if segmenter == "given" else "response"] if segmenter != "turns" else []
+        if prompt_format != "none" and segmenter != "turns":
             needed.append("question")
         require_columns(dataset, needed, what="scoring")
         counts, params, sampled = sampled_estimate(dataset, model=model, revision=model_revision, window=window,
                                                    segmenter=segmenter, prompt_format=prompt_format,
                                                    max_length=max_length, response_part=response_part,
-                                                   steps_column=steps_column)
+                                                   steps_column=steps_column, messages_column=messages_column,
+                                                   max_observation_tokens=max_observation_tokens,
+                                                   tools_column=tools_column)
         projection = Projection.of(counts, params)
         if warning := whole_prefix_warning(counts.whole_prefix_share, scorer.config.window):
             click.echo(warning, err=True)

@@ -46,11 +46,46 @@ class TokenCounts:
     errors: Counter = field(default_factory=Counter)
     share_sum: float = 0.0
     share_rows: int = 0
+    traces: dict = field(default_factory=dict)
 
     def add(self, other: TokenCounts) -> None:
         for key in (*COUNT_KEYS, "share_sum", "share_rows"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
         self.errors.update(other.errors)
+        for teacher, sums in other.traces.items():
+            mine = self.traces.setdefault(teacher, {})
+            for column, (total, n) in sums.items():
+                before = mine.get(column, (0.0, 0))
+                mine[column] = (before[0] + total, before[1] + n)
+
+    def add_trace(self, teacher, columns: dict) -> None:
+        """Add one agent trace's columns (SPEC §14) to its teacher's sums (a `None` value is left out)."""
+        mine = self.traces.setdefault(teacher, {})
+        for column, value in columns.items():
+            if value is not None:
+                total, n = mine.get(column, (0.0, 0))
+                mine[column] = (total + value, n + 1)
+
+    def trace_means(self) -> dict:
+        """Per teacher, the mean of each trace column over its traces that have one."""
+        return {teacher: {c: total / n for c, (total, n) in sums.items() if n}
+                for teacher, sums in self.traces.items()}
+
+    def trace_table(self) -> str:
+        """The trace columns' means per teacher, as a small table (`localnat estimate` on agent traces)."""
+        from ..records import TRACE_COLUMNS
+
+        columns = ("num_steps", *TRACE_COLUMNS)
+        means = self.trace_means()
+        names = [str(t) if t is not None else "(no teacher)" for t in means]
+        width = max(len(n) for n in [*names, "teacher"])
+        lines = ["Trace columns (SPEC §14), mean per teacher; no declared direction (rank or select by one with "
+                 "--direction COLUMN=higher or =lower):",
+                 f"  {'teacher':<{width}}  " + "  ".join(f"{c:>17}" for c in columns)]
+        for name, values in zip(names, means.values(), strict=True):
+            cells = [f"{values[c]:>17.3f}" if c in values else f"{'-':>17}" for c in columns]
+            lines.append(f"  {name:<{width}}  " + "  ".join(cells))
+        return "\n".join(lines)
 
     @property
     def whole_prefix_share(self) -> float | None:
@@ -61,6 +96,8 @@ class TokenCounts:
         out = {key: getattr(self, key) for key in COUNT_KEYS}
         out["whole_prefix_share"] = self.whole_prefix_share
         out["errors"] = dict(self.errors.most_common())
+        if self.traces:
+            out["traces"] = {str(t): v for t, v in self.trace_means().items()}
         return out
 
 
@@ -84,19 +121,31 @@ def count_row(prefix_length: int, token_ranges: Sequence[tuple[int, int]], num_t
 
 
 def count_tokens(tokenizer, config: ScoringConfig, max_length: int, responses: Sequence, questions: Sequence,
-                 steps: Sequence | None = None, input_errors: Sequence | None = None) -> TokenCounts:
-    """The SPEC §10 counts of these rows under `config`, with no model."""
+                 steps: Sequence | None = None, input_errors: Sequence | None = None,
+                 teachers: Sequence | None = None) -> TokenCounts:
+    """The SPEC §10 counts of these rows under `config`, with no model; with `segmenter="turns"` also the trace
+    columns' sums per teacher (`teachers`, one per row)."""
     totals, cache = TokenCounts(), {}
     steps = steps if steps is not None else [None] * len(responses)
     errors = input_errors if input_errors is not None else [None] * len(responses)
-    for index, (response, question, given, error) in enumerate(zip(responses, questions, steps, errors, strict=True)):
+    teachers = teachers if teachers is not None else [None] * len(responses)
+    for index, (response, question, given, error, teacher) in enumerate(
+            zip(responses, questions, steps, errors, teachers, strict=True)):
         totals.rows += 1
         if error is not None:
             totals.errors[error] += 1
             continue
         row = prepare_row(tokenizer, config, max_length, index, response, question, given, cache)
+        if config.segmenter == "turns" and row.extra_columns():
+            totals.add_trace(teacher, {"num_steps": row.num_steps, **row.extra_columns()})
         if row.error is not None:
             totals.errors[row.error] += 1
+            continue
+        if config.segmenter == "turns":
+            window_tokens, model_tokens, galp_tokens = row.counts()
+            share = whole_prefix_share([s is not None for s in row.lalp_source], config.window)
+            totals.add(TokenCounts(0, row.num_steps, row.num_tokens, window_tokens, model_tokens, galp_tokens,
+                                   share_sum=share or 0.0, share_rows=share is not None))
             continue
         window_tokens, model_tokens, galp_tokens = count_row(row.prefix_length, row.token_ranges, row.num_tokens,
                                                              config.window, max_length)

@@ -48,7 +48,11 @@ def auto_workers(device_type: str) -> int:
 
 def prepare_rows(tokenizer, config: ScoringConfig, max_length: int, rows: Sequence[RowInput], prefix_cache: dict) -> list[PreparedRow]:
     """`prepare_row` on each row; a row the input layer could not read gets its reason."""
-    return [PreparedRow(error=error) if error is not None
+    if config.segmenter == "turns":
+        from .turns import PreparedTrace as Unread  # its record has the trace columns, null
+    else:
+        Unread = PreparedRow
+    return [Unread(error=error) if error is not None
             else prepare_row(tokenizer, config, max_length, index, response, question, steps, prefix_cache)
             for index, response, question, steps, error in rows]
 

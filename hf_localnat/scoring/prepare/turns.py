@@ -28,6 +28,7 @@ import numpy as np
 
 from ...errors import TokenizerError
 from ...io.turns import INVALID_CONVERSATION, RawTrace, TraceError, Turn, read_tools, read_turns
+from ...records import TRACE_COLUMNS
 from ...scores import TokenStats
 from ..config import ScoringConfig
 from .align import tokenize_response
@@ -247,10 +248,24 @@ class PreparedTrace(PreparedRow):
     cut: bool = False
 
     def error_result(self) -> dict:
-        return {**super().error_result(), **self.columns}
+        return {**super().error_result(), **dict.fromkeys(TRACE_COLUMNS), **self.columns}
 
     def extra_columns(self) -> dict:
         return dict(self.columns)
+
+    def input_length(self, source: tuple[int, int]) -> int:
+        """The tokens of a turn's input (SPEC §14): its own window, or the part of the whole rendering it spans."""
+        window = self.windows[source[0]]
+        return len(window) if window.spans is None else window.spans[source[1]][1]
+
+    def counts(self) -> tuple[int, int, int]:
+        """`(window_tokens, model_tokens, galp_tokens)` of SPEC §10 with this trace's inputs: the LALP inputs of the
+        scored turns by the definition, the same with the head computed once, and the GALP inputs (every turn's
+        input with all its history; one rendering on the fast path)."""
+        lalp = [self.input_length(s) for s in self.lalp_source if s is not None]
+        galp = {s[0] for s in self.galp_source if s is not None}
+        head = self.prefix_length
+        return sum(lalp), head + sum(n - head for n in lalp), sum(len(self.windows[w]) for w in galp)
 
     def token_stats(self, logprobs: Sequence, drop_tokens: int) -> TokenStats:
         """The trace's `TokenStats` from its windows' head outputs: GALP's tokens turn after turn (each turn a step),
