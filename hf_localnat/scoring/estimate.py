@@ -1,7 +1,8 @@
 """What scoring an input will cost, before any scoring: the SPEC §10 token counts, exact, from the tokenizer alone,
 and the FLOPs and a projected GPU time from the student's config.
 
-Counts come from the same row preparation the scorer runs (`rows.prepare_row`: segment, tokenize, align, prefix),
+Counts come from the same row preparation the scorer runs (`rows.prepare_row`: segment, tokenize, align, prefix;
+`turns.prepare_trace` for agent traces),
 so they are the scorer's own: for each scored step `i` (a step that owns tokens) with `w = max(0, i - k_i)`
 (`prepare.windows.window_start`: `k_i = k`, or a share of `i`, SPEC §12), its input
 holds `min(|P| + e_i - a_w, max_length)` tokens (SPEC §5 drops context, then cuts the step, to fit). FLOPs count
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from .config import ScoringConfig
-from .prepare.rows import prepare_row
+from .prepare.pool import prepare_any
 from .prepare.windows import WindowSpec, whole_prefix_share, window_start
 
 #: Published dense bf16 tensor peaks (TFLOP/s, no sparsity) of the GPUs `--gpu` names.
@@ -135,7 +136,7 @@ def count_tokens(tokenizer, config: ScoringConfig, max_length: int, responses: S
         if error is not None:
             totals.errors[error] += 1
             continue
-        row = prepare_row(tokenizer, config, max_length, index, response, question, given, cache)
+        row = prepare_any(tokenizer, config, max_length, index, response, question, given, cache)
         if config.segmenter == "turns" and row.extra_columns():
             totals.add_trace(teacher, {"num_steps": row.num_steps, **row.extra_columns()})
         if row.error is not None:

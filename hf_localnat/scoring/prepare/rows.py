@@ -90,8 +90,8 @@ def prepare_row(
         config (`ScoringConfig`): `segmenter`, `prompt_format`, `window`, `reuse_galp`.
         max_length (`int`): the bound on every model input.
         response (`str`, *optional*): the response (ignored with `segmenter="given"`); its `config.response_part`
-            is what is cut into steps and scored. With `segmenter="turns"`, the row's `io.turns.RawTrace` (or its
-            list of turns), prepared by `prepare.turns.prepare_trace`.
+            is what is cut into steps and scored. (Agent traces, `segmenter="turns"`, are prepared by
+            `prepare.turns.prepare_trace`; `prepare.pool.prepare_any` picks the one a configuration needs.)
         question (`str`, *optional*): its question; `None` means no question.
         steps (`Sequence[str]`, *optional*): its steps, with `segmenter="given"`.
         prefix_cache (`dict`): question -> its prompt's token ids (P), shared by the rows of a call.
@@ -100,10 +100,6 @@ def prepare_row(
         `PreparedRow`: with `error` set (`missing_steps`, `invalid_steps`, `missing_response`, `invalid_response`,
         `empty_response`, `invalid_question`, `prompt_too_long`, `no_thinking_block`) instead of windows when the row cannot be scored.
     """
-    if config.segmenter == "turns":
-        from .turns import prepare_trace
-
-        return prepare_trace(tokenizer, config, max_length, index, response, prefix_cache)
     row = PreparedRow()
     if config.segmenter == "given":
         if steps is None:
