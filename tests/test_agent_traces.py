@@ -269,3 +269,129 @@ def test_a_student_without_a_chat_template_is_refused_in_one_line(tiny_model_pat
     scorer = LocalNaturalnessScorer(str(folder), dtype="float32", device="cpu", segmenter="turns")
     with pytest.raises(TokenizerError, match=re.escape("has none; use a student with a chat template")):
         scorer.score([openai_rows()[0]["messages"]])
+
+
+# ------------------------------------------------------------------------------------------------------ the doors
+DOOR_COLUMNS = ("lalp", "galp", "rsr", "num_tool_calls", "repeat_share", "error_share", "observation_share")
+
+
+def _same(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g["score_error"] == w["score_error"]
+        for name in DOOR_COLUMNS:
+            assert (g[name] is None) == (w[name] is None), name
+            if w[name] is not None:
+                assert g[name] == pytest.approx(w[name], rel=1e-4, abs=1e-4), name
+
+
+@pytest.fixture(scope="module")
+def openai_file(tmp_path_factory):
+    from hf_localnat.data.make_agent_traces import write_fixtures
+
+    folder = tmp_path_factory.mktemp("agent-fixtures")
+    write_fixtures(folder)
+    return folder / "agent_traces_openai.jsonl"
+
+
+def _want(tiny_model_path, **options):
+    rows = openai_rows()
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu", segmenter="turns",
+                                    scores="lalp,galp,rsr", **options)
+    return scorer.score([r["messages"] for r in rows], tools=[r["tools"] for r in rows])
+
+
+@pytest.mark.slow  # four scorings of 12 traces and an estimate: about a minute on 2 shared cores
+def test_map_and_the_cli_on_a_json_typed_file(openai_file, tiny_model_path, tmp_path):
+    from click.testing import CliRunner
+    from datasets import load_dataset
+
+    from hf_localnat.cli import main
+    from hf_localnat.io import load_input, read_provenance
+
+    want = _want(tiny_model_path, window=1)
+    ds = load_dataset("json", data_files=str(openai_file), split="train")  # messages: List(Json)
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu", segmenter="turns",
+                                    scores="lalp,galp,rsr", window=1)
+    mapped = ds.map(scorer, batched=True, batch_size=5)
+    _same(mapped.to_list(), want)
+    out = tmp_path / "scored.parquet"
+    result = CliRunner().invoke(main, ["score", str(openai_file), "-o", str(out), "--model", str(tiny_model_path),
+                                       "--segmenter", "turns", "--window", "1", "--scores", "lalp,galp,rsr",
+                                       "--teacher-column", "model"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "agent traces in 'messages'" in result.output
+    scored = load_input(str(out))
+    _same(scored.to_list(), want)
+    assert scored[0]["tools"] == openai_rows()[0]["tools"]  # the conversation and tools are kept as they were
+    provenance = read_provenance(out)
+    assert provenance.segmenter == "turns" and provenance.turns["max_observation_tokens"] == 1024
+    assert provenance.turns["calls_in_content"] is True and len(provenance.turns["chat_template_sha256"]) == 64
+    capped = tmp_path / "capped.parquet"
+    CliRunner().invoke(main, ["score", str(openai_file), "-o", str(capped), "--model", str(tiny_model_path),
+                              "--segmenter", "turns", "--window", "1", "--scores", "lalp,galp,rsr",
+                              "--max-observation-tokens", "8"], catch_exceptions=False)
+    from hf_localnat.errors import ProvenanceError
+    from hf_localnat.io import pool_provenance
+
+    with pytest.raises(ProvenanceError, match="turns differs"):
+        pool_provenance([str(out), str(capped)])
+    estimate = CliRunner().invoke(main, ["estimate", str(openai_file), "--model", str(tiny_model_path),
+                                         "--segmenter", "turns", "--teacher-column", "model"])
+    assert estimate.exit_code == 0, estimate.output
+    assert "Trace columns (SPEC §14), mean per teacher" in estimate.output
+    assert re.search(r"teacher-looping\s+6\.000\s+5\.250\s+0\.500", estimate.output)
+
+
+def test_flat_reading_says_what_it_leaves_out_and_names_call_only_turns(openai_file, tiny_model_path, tmp_path):
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import main
+    from hf_localnat.io import load_input
+
+    out = tmp_path / "flat.parquet"
+    result = CliRunner().invoke(main, ["score", str(openai_file), "-o", str(out), "--model", str(tiny_model_path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "left out of the score, per row on average" in result.output and "--segmenter turns" in result.output
+    errors = load_input(str(out))["score_error"]
+    assert errors.count("tool_call_only_response") == 1 and errors.count(None) == 11
+
+
+@pytest.mark.slow
+def test_the_evaluate_module_ray_and_datatrove(tiny_model_path, tmp_path, openai_file):
+    import evaluate
+    from pathlib import Path
+
+    rows = openai_rows()
+    want = _want(tiny_model_path, window=1)
+    metric_dir = Path(__file__).resolve().parents[1] / "metric" / "local_naturalness"
+    got = evaluate.load(str(metric_dir)).compute(messages=[r["messages"] for r in rows],
+                                                 tools=[r["tools"] for r in rows], segmenter="turns", window=1,
+                                                 model_id=str(tiny_model_path), scores="rsr", dtype="float32")
+    _same([{name: got[name][i] for name in (*DOOR_COLUMNS, "score_error")} for i in range(len(rows))], want)
+
+    ray = pytest.importorskip("ray")
+    from hf_localnat.io import load_input
+    from hf_localnat.scoring.ray_engine import score_with_ray
+
+    scorer = LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", segmenter="turns", window=1,
+                                    scores="lalp,galp,rsr")
+    out = tmp_path / "ray.parquet"
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        score_with_ray(scorer, str(openai_file), out, batch_size=4, shard_rows=6)
+    finally:
+        ray.shutdown()
+    _same(load_input(str(out)).to_list(), want)
+
+    pytest.importorskip("datatrove")
+    from datatrove.data import Document
+
+    import hf_localnat.datatrove as dt
+
+    step = dt.LocalNaturalnessScorer(str(tiny_model_path), segmenter="turns", window=1, scores="lalp,galp,rsr",
+                                     dtype="float32", batch_size=5)
+    docs = [Document(text=json.dumps(r["messages"]), id=str(i), metadata={"tools": r["tools"]})
+            for i, r in enumerate(rows)]
+    _same([doc.metadata for doc in step.run(iter(docs))], want)
