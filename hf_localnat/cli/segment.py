@@ -31,7 +31,7 @@ Examples:
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
               help="Environment variable holding the endpoint's key (unset: none is sent; local servers need none). "
                    "The key is never written anywhere.")
-@click.option("--prompt-file", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+@click.option("--prompt-file", default=None, metavar="FILE",
               help="A prompt of your own ({question} and {sentences} are replaced)  [default: the one shipped in "
                    "hf_localnat/prompts/segment_steps.txt]; its sha256 is recorded.")
 @click.option("--chunk-sentences", type=click.IntRange(min=1), default=80, show_default=True,
@@ -77,12 +77,12 @@ def segment_command(inputs: tuple[str, ...], output: str, api_base: str, llm: st
     from ..io import check_output, load_input, read_inputs, save_output
     from ..scoring.models import cache_dir
     from ..scoring.prepare.llm_steps import (SEGMENT_FALLBACK, default_prompt, describe_steps, prompt_sha256,
-                                             steps_record)
+                                             read_prompt, steps_record)
     from ..scoring.prepare.segment_llm import LLMSegmenter, StepCache, StepsRecord, segment_rows, summary_line
 
     remote = dict(storage_options=storage_options)
     check_output(output, overwrite=overwrite, **remote)
-    prompt = default_prompt() if prompt_file is None else open(prompt_file, encoding="utf-8").read()
+    prompt = default_prompt() if prompt_file is None else read_prompt(prompt_file)
     prompt_hash = prompt_sha256(prompt)
     dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split, **remote),
                                  teacher=teacher_name, question_column=question_column,
