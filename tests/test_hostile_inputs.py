@@ -63,7 +63,7 @@ TRUTH_FILES = {
     "blank.csv": (lambda p: p.write_text("\n \n"), "is empty"),
     "not_json.json": (lambda p: p.write_text("{A: 1"), "is not valid JSON"),
     "list_of_numbers.json": (lambda p: p.write_text("[1, 2, 3]"), "holds a JSON list"),
-    "null.json": (lambda p: p.write_text("null"), "holds a JSON NoneType"),
+    "null.json": (lambda p: p.write_text("null"), "holds a JSON null"),
     "text_value.json": (lambda p: p.write_text('{"a": "high"}'), "must be a number"),
     "binary.csv": (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00"), "is a binary file"),
     "latin1.csv": (lambda p: p.write_bytes(b"caf\xe9,1\n"), "is not UTF-8 text"),
