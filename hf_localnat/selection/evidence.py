@@ -1,10 +1,12 @@
 """Evidence for a teacher ranking (SPEC §13): how sure the order is, how many questions it needs, how often each
 teacher writes the best answer, how far teachers spread, and how well each score agrees with a known ranking.
 
-Every figure comes from one set of paired resamples over questions (`bootstrap`), the same for every score, so the
-differences between scores are paired. The functions here take per-question teacher means as a matrix (questions x
-teachers) already multiplied by the score's `sign` (higher = better), and are vectorised over resamples.
-`rank.rank_teachers` computes them; `TeacherRanking.evidence` holds them.
+Every figure comes from one set of paired resamples over questions (`bootstrap.resample`), the same for every score,
+so the differences between scores are paired; the draws of `n` questions of `p_order(n)` are the resamples' first `n`
+questions. Below `QUESTION_FLOOR` questions nothing is projected and the verdict asks for more questions. The
+functions here take per-question teacher means as a matrix (questions x teachers) already multiplied by the score's
+`sign` (higher = better), and are vectorised over resamples. `rank.rank_teachers` computes them;
+`TeacherRanking.evidence` holds them.
 """
 
 from __future__ import annotations
@@ -163,12 +165,17 @@ class ScoreEvidence:
             tie of `j` teachers gives each `1/j`; a teacher's repeated answers are averaged first).
         within_sd (`float`): the standard deviation of the score around each teacher's own mean, pooled (rows).
         between_sd (`float`): the standard deviation of the teacher means.
-        p_order_by_n (`dict[int, float]`): `p_order(n)` for the ladder sizes up to the questions.
+        p_order_by_n (`dict[int, float]`): `p_order(n)` for the ladder sizes up to the questions (the draws of `n`
+            questions are the first `n` questions of the resamples).
         stable_n (`int | None`): the smallest of them with `p_order(n) >= 0.8`, or `None`.
-        projected_p_order_by_n (`dict[int, float]`): `p_order(n)` for ladder sizes above the questions (draws of
-            more questions than were scored, from those scored), computed only when the order is not stable on the
-            questions at hand.
+        projected_p_order_by_n (`dict[int, float]`): `p_order(n)` for ladder sizes above the questions, up to
+            min(100 x questions, 100,000) (each resample continued by further questions drawn from those scored),
+            computed only when the order is not stable on the questions at hand and they are at least
+            `QUESTION_FLOOR`.
         projected_stable_n (`int | None`): the smallest projected size with `p_order(n) >= 0.8`, or `None`.
+
+    `below_floor` says the questions are fewer than `QUESTION_FLOOR`: the verdict then asks for more questions
+    instead of judging the order.
         truth (`TruthAgreement | None`): agreement with a known ranking, when one was given.
     """
 
