@@ -208,14 +208,18 @@ def test_thinking_part_and_conversations(endpoint, tmp_path):
 
 
 def test_a_failing_endpoint_stops_with_one_line_keeps_finished_rows_and_the_rerun_resumes(endpoint, tmp_path):
-    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
+    # an endpoint whose first STOP_AFTER requests all fail the same way stops the run (6 x 4 rows with text)
+    Dataset.from_list(ROWS * 6).to_json(tmp_path / "many.jsonl")
     runner, cache = CliRunner(), ["--cache", str(tmp_path / "cache.sqlite"), "--concurrency", "1"]
     endpoint.mode = "500"
-    failed = segment(runner, tmp_path / "in.jsonl", tmp_path / "out.jsonl", endpoint, *cache)
+    failed = segment(runner, tmp_path / "many.jsonl", tmp_path / "out.jsonl", endpoint, *cache)
     assert failed.exit_code == 1 and not (tmp_path / "out.jsonl").exists()
-    assert failed.output.strip().splitlines()[-1] == (f"Error: The LLM endpoint {endpoint.url} kept failing (500) "
-                                                      "after retries: check the server, then rerun (finished rows are "
-                                                      "cached).")
+    assert failed.output.strip().splitlines()[-1] == (
+        f"Error: The LLM endpoint {endpoint.url} gave no valid answer to the first 20 requests: each got 5xx, even "
+        "after the client's retries (server_error; last: 'InternalServerError 500'); check the server (or the proxy "
+        "in front of it), --api-base and --model, then rerun (finished rows are cached).")
+    assert endpoint.chat_requests == 20  # a 5xx the client retried (--max-retries) is not asked again
+    Dataset.from_list(ROWS).to_json(tmp_path / "in.jsonl")
     endpoint.mode = "ok"
     # a run stopped after its first finished row (as a kill would): that row, and only it, is committed to the cache
     from hf_localnat.scoring.prepare.segment_llm import StepCache, segment_rows

@@ -23,6 +23,8 @@ Examples:
   localnat select scored.parquet -o curated.jsonl --top-k 2 --quantile 0.1
   localnat select scored.parquet -o curated.parquet --teacher-quota 1000 --teacher-quota deepseek-r1=5000
   localnat select scored.parquet -o top.parquet --slice top --fraction 0.1 --by lalp   # a pilot slice
+  localnat select traces.parquet -o curated.parquet --where "repeat_share < 0.5" --where "error_share <= 0.2" \
+      --where resolved                                       # validity filters first (agent traces)
 """
 
 
@@ -71,6 +73,11 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
               help="Worst score kept: a minimum (a maximum for a score that is better lower, such as rsr).")
 @click.option("--quantile", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Threshold as a quantile of the candidates' scores (0.1 drops the worst tenth).")
+@click.option("--where", "where", multiple=True, metavar="FILTER",
+              help='A validity filter every kept row must pass, checked before choosing (repeatable): "COLUMN OP '
+                   'NUMBER" (OP one of < <= > >= == !=), COLUMN (a boolean column is true) or "not COLUMN"; e.g. '
+                   '--where "repeat_share < 0.5" --where resolved. A null value fails; the rejected file says '
+                   'where:FILTER.')
 @click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N",
               help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
 @click.option("--slice", "slice_name", type=click.Choice(["top", "middle", "bottom"]), default=None,
@@ -88,7 +95,7 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
 @overwrite_option
 @handle_errors
 def select_command(scored: tuple[str, ...], output: str, by: str, directions: dict[str, str], top_k: int,
-                   correct_column: str | None,
+                   correct_column: str | None, where: tuple[str, ...],
                    threshold: float | None, quantile: float | None, teacher_quotas: tuple[str, ...],
                    slice_name: str | None, fraction: float, rejected_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                    question_id_column: str, config_name: str | None, split: str | None, storage_options: dict,
@@ -98,7 +105,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     Among a question's responses (correct ones only with --correct-column) the best --by score wins, in the score's
     direction: the highest LALP, the lowest rsr. A column of your own needs --direction COLUMN=higher|lower. Kept rows
     get selected_by, selection_rank and selection_reason; every other row is written to the rejected file with a
-    rejection_reason (no_score, non_finite_score, incorrect, unknown_correctness, below_threshold, lower_lalp,
+    rejection_reason (no_score, non_finite_score, where:FILTER, incorrect, unknown_correctness, below_threshold, lower_lalp,
     lower_galp, higher_rsr, ..., teacher_quota). Kept rows also get messages, the user/assistant turns TRL's
     SFTTrainer trains on (a conversation the response came from is kept as it was). The mix report shows each
     teacher's share under the --by score, LALP and GALP. Both outputs keep SCORED's recorded provenance (how it was
@@ -117,7 +124,9 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     from ..selection.layout import arrow_column, as_labels, factorize
     from ..scores import DEFAULT_SCORES, score_direction
     from ..selection.select import mix_report, select_responses
+    from ..selection.where import parse_conditions
 
+    parse_conditions(where)  # a filter that does not parse fails before anything is read
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
     direction = score_direction(by, directions)  # before reading anything: a column of unknown direction is refused
@@ -132,7 +141,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
                                       **remote)
     if slice_name is not None:
         return _write_slice(dataset, provenance, scored, output, slice_name=slice_name, fraction=fraction, by=by,
-                            directions=directions, correct_column=correct_column, as_json=as_json,
+                            directions=directions, correct_column=correct_column, where=where, as_json=as_json,
                             teacher_column=teacher_column, question_column=question_column,
                             storage_options=storage_options, overwrite=overwrite)
     require_columns(dataset, [teacher_column], what="selection")
@@ -140,7 +149,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     quotas = parse_quotas(teacher_quotas, teachers)
     options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
                    teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
-                   question_id_column=question_id_column, directions=directions)
+                   question_id_column=question_id_column, directions=directions, where=list(where))
     selection = select_responses(dataset, by=by, **options)
     report = mix_report(dataset, done=selection, scores=list(dict.fromkeys([by, *DEFAULT_SCORES])), **options)
     # both written before either replaces anything: a failure (no space left, ...) leaves both as they were
@@ -149,7 +158,8 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     if as_json:
         click.echo(json.dumps({
             "by": by, "direction": direction, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
-            "rejection_reasons": selection.reason_counts, "threshold": selection.threshold,
+            "rejection_reasons": selection.reason_counts, "where": list(selection.where),
+            "threshold": selection.threshold,
             "questions": selection.num_questions, "questions_without_selection":
             selection.num_questions_without_selection, "mix": report.to_dict(),
             "output": str(kept), "rejected_output": str(rejected),
@@ -166,7 +176,7 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
 
 
 def _write_slice(dataset, provenance, scored: tuple[str, ...], output: str, *, slice_name: str, fraction: float,
-                 by: str, directions: dict[str, str], correct_column: str | None, as_json: bool, teacher_column: str,
+                 by: str, directions: dict[str, str], correct_column: str | None, where: tuple[str, ...], as_json: bool, teacher_column: str,
                  question_column: str, storage_options: dict, overwrite: bool) -> None:
     """`select --slice`: one slice of the pooled SCORED rows (`selection.slices.score_slices`) written to OUTPUT."""
     from ..io import save_output
@@ -176,7 +186,7 @@ def _write_slice(dataset, provenance, scored: tuple[str, ...], output: str, *, s
     remote = dict(storage_options=storage_options)
     part = score_slices(dataset, by=by, fraction=fraction, names=[slice_name], directions=directions,
                         correct_column=correct_column, teacher_column=teacher_column,
-                        question_column=question_column)[slice_name]
+                        question_column=question_column, where=list(where))[slice_name]
     path = save_output(part.rows, output, overwrite=overwrite, provenance=provenance, **remote)
     if as_json:
         click.echo(json.dumps({"slice": slice_name, "by": by, "direction": part.direction, "fraction": fraction,

@@ -266,50 +266,72 @@ def no_nan(value):
     return value
 
 
-def parse_truth(items: Sequence[str]) -> dict[str, float]:
+class Truth(dict):
+    """`{teacher: value}` from `--truth`, remembering where it came from (`source`, for messages)."""
+
+    source: str = "--truth"
+
+
+def parse_truth(items: Sequence[str]) -> Truth:
     """`--truth` values as `{teacher: value}`: each item is `NAME=VALUE`, or the path of a CSV (`teacher,value`
     columns, a header line optional) or JSON (an object `{teacher: value}` or a list of `{"teacher", "value"}`).
 
     Raises:
-        ConfigError: an item is neither, a value is not a number, or a teacher is given twice.
+        ConfigError: an item is neither; a file is missing, a folder, empty, binary, too large, unreadable, not
+            valid JSON or of another shape; a value is not a number, or a teacher is given twice.
     """
     import csv
     import json
     from pathlib import Path
 
+    from ..io.small import read_option_file
+
+    expect = "teacher,value lines or a JSON object {teacher: value}"
     pairs: list[tuple[str, object]] = []
+    files: list[str] = []
     for item in items:
         name, sep, value = item.rpartition("=")
-        if sep and name.strip() and not Path(item).is_file():
+        if sep and name.strip() and not Path(item).exists():
             pairs.append((name.strip(), value))
             continue
         path = Path(item)
-        if not path.is_file():
+        if not path.exists() and (sep or not path.suffix):
             raise ConfigError(f"--truth takes NAME=VALUE or a CSV/JSON file of teacher,value; got {item!r}.")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
+        text = read_option_file(path, "--truth", expect=expect)
+        files.append(item)
+        before = len(pairs)
+        if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
+            try:
+                data = json.loads(text)
+            except ValueError as e:
+                raise ConfigError(f"--truth {item} is not valid JSON ({e}); write a JSON object {{teacher: value}} "
+                                  "or teacher,value CSV lines.") from e
             if isinstance(data, dict):
                 pairs.extend((str(k), v) for k, v in data.items())
             elif isinstance(data, list) and all(isinstance(r, dict) and {"teacher", "value"} <= r.keys() for r in data):
                 pairs.extend((str(r["teacher"]), r["value"]) for r in data)
             else:
-                raise ConfigError(f"{item}: a truth JSON is an object {{teacher: value}} or a list of "
-                                  '{"teacher": ..., "value": ...}.')
+                raise ConfigError(f"--truth {item} holds a JSON {type(data).__name__}; a truth JSON is an object "
+                                  '{teacher: value} or a list of {"teacher": ..., "value": ...}.')
         else:
             rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
             if rows and len(rows[0]) >= 2 and not _is_number(rows[0][1]):
                 rows = rows[1:]  # a header line
             for r in rows:
                 if len(r) < 2:
-                    raise ConfigError(f"{item}: every line of a truth CSV is teacher,value; got {','.join(r)!r}.")
+                    raise ConfigError(f"--truth {item}: every line of a truth CSV is teacher,value; got "
+                                      f"{','.join(r)[:80]!r}.")
                 pairs.append((r[0].strip(), r[1]))
-    truth: dict[str, float] = {}
+        if len(pairs) == before:
+            raise ConfigError(f"--truth {item} names no teacher; write {expect}.")
+    truth = Truth()
+    truth.source = "--truth " + ", ".join(files) if files else "--truth"
+    where = f"{truth.source}: " if files else "--truth: "
     for name, value in pairs:
         if not _is_number(value):
-            raise ConfigError(f"--truth: the value of teacher {name!r} must be a number, got {value!r}.")
+            raise ConfigError(f"{where}the value of teacher {name[:80]!r} must be a number, got {str(value)[:80]!r}.")
         if name in truth:
-            raise ConfigError(f"--truth gives teacher {name!r} twice; give each teacher one value.")
+            raise ConfigError(f"{where}teacher {name[:80]!r} is given twice; give each teacher one value.")
         truth[name] = float(value)  # type: ignore[arg-type]
     return truth
 

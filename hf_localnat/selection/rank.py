@@ -373,7 +373,8 @@ def _against_truth(teachers: list[str], truth: Mapping[str, float]) -> tuple[lis
         [f"scored but not in the truth: {', '.join(only_scored)}"] if only_scored else [])
     note = f"Compared over {len(common)} common teachers; " + "; ".join(parts) + "." if parts else None
     if len(common) < 3:
-        raise ConfigError(f"--truth and the scored teachers have {len(common)} teacher(s) in common "
+        source = getattr(truth, "source", "--truth")
+        raise ConfigError(f"{source} and the scored teachers have {len(common)} teacher(s) in common "
                           f"({', '.join(common) or 'none'}); a comparison needs at least 3 "
                           f"({'; '.join(parts) or 'give more teachers'}). Check the names against the teacher column.")
     return common, note

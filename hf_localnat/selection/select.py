@@ -9,7 +9,7 @@ row is returned with a snake_case `rejection_reason`, so nothing is silently los
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +17,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError
+from .where import REASON_PREFIX, check_conditions, parse_conditions, where_reasons
 from .layout import (add_question_ids, arrow_column, as_labels, check_correctness_column, check_question_ids, factorize,
                      non_finite_mask, score_array)
 from ..io.columns import require_columns
 from ..wording import counted
 from ..scores import DEFAULT_SCORES, Direction, require_score_column, score_direction, sign
 
-#: Why a row was not kept, in the order the checks run (`lower_lalp`, `lower_galp`: `outranked_reason` of a score).
+#: Why a row was not kept, in the order the checks run (`lower_lalp`, `lower_galp`: `outranked_reason` of a score;
+#: `where:<filter>`: a failed `where` filter, `where.Condition.reason`).
 REJECTION_REASONS: tuple[str, ...] = (
-    "no_score", "non_finite_score", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp", "lower_galp", "teacher_quota",
+    "no_score", "non_finite_score", "where:", "unknown_correctness", "incorrect", "below_threshold", "lower_lalp",
+    "lower_galp", "teacher_quota",
 )
 
 
@@ -50,6 +53,8 @@ class Selection:
         num_questions (`int`): questions in the input.
         num_questions_selected (`int`): questions with at least one kept row.
         teacher_counts (`dict[str, int]`): kept rows per teacher, every teacher of the input (zeros included).
+        direction (`str`): the direction in which `by` is better.
+        where (`tuple[str, ...]`): the validity filters applied, as written back by `where.Condition.text`.
     """
 
     selected: object
@@ -60,6 +65,7 @@ class Selection:
     num_questions_selected: int
     teacher_counts: dict[str, int]
     direction: Direction = "higher"
+    where: tuple[str, ...] = ()
 
     @property
     def teachers(self) -> list[str]:
@@ -86,6 +92,10 @@ class Selection:
             f"{counted(self.num_questions, 'question')}.",
             f"Rejected {self.rejected.num_rows}" + (f": {reasons}." if reasons else "."),
         ]
+        if self.where:
+            counts = self.reason_counts
+            lines.append("Filters (before choosing): " + "; ".join(
+                f"{text} rejected {counts.get(REASON_PREFIX + text, 0)}" for text in self.where) + ".")
         if self.threshold is not None:
             bound = ">=" if self.direction == "higher" else "<="
             lines.append(f"Threshold: {self.by.upper()} {bound} {self.threshold:.4f}.")
@@ -133,6 +143,7 @@ def select_responses(
     response_column: str = "response",
     with_messages: bool = True,
     directions: Mapping[str, str] | None = None,
+    where: Sequence[str] | str | None = None,
 ) -> Selection:
     """Keep, for each question, the `top_k` responses with the best `by` score, in the score's direction (the highest
     LALP, the lowest `rsr`; `hf_localnat.scores.score_direction`).
@@ -141,11 +152,13 @@ def select_responses(
 
     1. `no_score`: the row has no `by` score (see its `score_error`); `non_finite_score`: its score is NaN or +-inf,
        which is no score either (a corrupted file, never a best response).
-    2. `unknown_correctness` / `incorrect`: with `correct_column`, only rows whose value is `True` stay candidates.
-    3. `below_threshold`: the score is worse than `threshold` (below it, or above it for a score that is better
+    2. `where:<filter>`: the row fails a validity filter of `where` (the first it fails, in the order given:
+       `where:repeat_share < 0.5`). A null (or NaN) value fails every filter on its column.
+    3. `unknown_correctness` / `incorrect`: with `correct_column`, only rows whose value is `True` stay candidates.
+    4. `below_threshold`: the score is worse than `threshold` (below it, or above it for a score that is better
        lower), or than the `quantile` of the candidates' scores (`quantile=0.25` drops the worst quarter of the
-       candidates left after steps 1-2).
-    4. Candidates are then taken best score first, over all questions (ties: input order). A candidate is kept when
+       candidates left after steps 1-3).
+    5. Candidates are then taken best score first, over all questions (ties: input order). A candidate is kept when
        its question has fewer than `top_k` kept rows and its teacher is under its quota; otherwise it is rejected as
        `lower_lalp` / `lower_galp` / `higher_rsr` (its question is full; `outranked_reason`) or `teacher_quota` (its
        teacher is full, and a worse candidate of the same question may be kept instead). Without quotas this is
@@ -174,13 +187,19 @@ def select_responses(
             question and the response column; the rejected rows get none.
         directions (`Mapping[str, str]`, *optional*): `{column: "higher" | "lower"}` for columns this project does
             not know (the CLI's `--direction`); a declaration wins over the built-in direction.
+        where (`Sequence[str]`, *optional*): validity filters every kept row must pass, checked before choosing (the
+            CLI's `--where`, repeatable): `"COLUMN OP NUMBER"` (`OP` one of `<`, `<=`, `>`, `>=`, `==`, `!=`),
+            `"COLUMN"` (a boolean column is true) or `"not COLUMN"`; e.g. `["repeat_share < 0.5", "resolved"]`
+            (`hf_localnat.selection.where`).
 
     Returns:
         `Selection`: the kept rows and the rejected rows, each with their reason columns.
 
     Raises:
         ColumnError: a needed column is missing.
-        ConfigError: a bad option value, or a `by` column whose direction is unknown.
+        ConfigError: a bad option value, a `by` column whose direction is unknown, or a `where` filter that is none
+            of the three forms.
+        ColumnError: also, a `where` filter names a missing column, or one whose type does not fit it.
 
     Example:
         ```python
@@ -202,6 +221,8 @@ def select_responses(
         raise ConfigError("Pass either a score `threshold` or a `quantile`, not both.")
     if quantile is not None and not 0 <= quantile < 1:
         raise ConfigError(f"`quantile` must be in [0, 1) (0.25 drops the lowest quarter), got {quantile!r}.")
+    conditions = parse_conditions(where)
+    check_conditions(conditions, dataset.column_names)
     require_score_column(dataset.column_names, by)
     needed = [teacher_column, by] + ([correct_column] if correct_column else [])
     require_columns(dataset, needed, what="selection")
@@ -220,13 +241,18 @@ def select_responses(
     reasons = np.full(num_rows, None, dtype=object)
     reasons[~has_score] = "no_score"
     reasons[non_finite_mask(dataset, by)] = "non_finite_score"
+    if conditions:
+        filtered = where_reasons(dataset, conditions)
+        open_rows = reasons == None  # noqa: E711 (elementwise on an object array)
+        reasons[open_rows] = filtered[open_rows]
     if correct_column:
         correct = check_correctness_column(dataset, correct_column)
         is_true = (np.asarray(pc.fill_null(correct, False).to_numpy(zero_copy_only=False), dtype=bool)
                    if pa.types.is_boolean(correct.type) else np.zeros(num_rows, dtype=bool))
         is_null = np.asarray(correct.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        reasons[has_score & is_null] = "unknown_correctness"
-        reasons[has_score & ~is_null & ~is_true] = "incorrect"
+        open_rows = reasons == None  # noqa: E711 (no_score, non-finite and filtered rows keep their reason)
+        reasons[open_rows & is_null] = "unknown_correctness"
+        reasons[open_rows & ~is_null & ~is_true] = "incorrect"
     candidate = reasons == None  # noqa: E711 (elementwise on an object array)
     if quantile is not None and candidate.any():
         threshold = sign(direction) * float(np.quantile(better[candidate], quantile))
@@ -280,7 +306,8 @@ def select_responses(
         ["selection_rank", "selection_reason", *([MESSAGES_COLUMN] if new_messages else [])])
     teacher_counts = np.bincount(teacher_codes[kept], minlength=len(teachers))
     return Selection(selected, rejected, by, threshold, len(qids), len(np.unique(qid_codes[kept])),
-                     {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)}, direction)
+                     {t: int(c) for t, c in zip(teachers, teacher_counts, strict=True)}, direction,
+                     tuple(c.text for c in conditions))
 
 
 def _ordinals(ranks: np.ndarray) -> pa.Array:

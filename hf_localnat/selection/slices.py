@@ -5,8 +5,9 @@ Train a student on each slice: if the score orders traces by their downstream va
 student and the bottom one the worst.
 
 The rule, exactly: the candidates are the rows with a finite score (and, with a correctness column, only the rows
-where it is true); they are ordered best first in the score's direction, ties in input order; with `N` candidates and
-`k = floor(fraction * N)` (at least 1 and `fraction <= 1/3`, so the slices never overlap), `top` is positions
+where it is true; with `where` filters, only the rows that pass them all); they are ordered best first in the score's
+direction, ties in input order; with `N` candidates and `k = floor(fraction * N)` (at least 1 and `fraction <= 1/3`,
+so the slices never overlap), `top` is positions
 `[0, k)`, `middle` is `[(N - k) // 2, (N - k) // 2 + k)` (the `k` around the median) and `bottom` is `[N - k, N)`.
 No randomness is involved.
 """
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError, SelectionError
 from ..io.columns import require_columns
 from ..scores import score_direction, sign
+from .where import parse_conditions, where_reasons
 from .layout import arrow_column, as_labels, check_correctness_column, factorize, score_array
 
 #: The slices, in the order they are published.
@@ -68,6 +70,7 @@ class ScoreSlice:
         num_candidates (`int`): the rows ranked (finite score, and correct when filtered).
         start, stop (`int`): the slice's positions among them, `[start, stop)`.
         teacher_counts (`dict[str, int]`): rows per teacher in the slice.
+        where (`tuple[str, ...]`): the validity filters every candidate passed (`where.Condition.text`).
     """
 
     name: str
@@ -80,11 +83,13 @@ class ScoreSlice:
     start: int
     stop: int
     teacher_counts: dict[str, int]
+    where: tuple[str, ...] = ()
 
     @property
     def pool_rule(self) -> str:
         """The rule the three slices share, in one sentence (the card's)."""
         filters = f"rows with a finite {self.by}" + (f" and {self.correct_column} true" if self.correct_column else "")
+        filters += f", passing {' and '.join(self.where)}" if self.where else ""
         return (f"by {self.by} ({self.direction} = better), fraction {self.fraction:g}: the {self.num_candidates} "
                 f"{filters}, ordered best first (ties in input order); k = floor({self.fraction:g} x "
                 f"{self.num_candidates}) = {self.stop - self.start}; top = the first k, middle = the k from position "
@@ -112,6 +117,7 @@ def score_slices(
     teacher_column: str = "teacher",
     question_column: str = "question",
     response_column: str = "response",
+    where: Sequence[str] | str | None = None,
 ) -> dict[str, ScoreSlice]:
     """The `names` slices (of `top`, `middle`, `bottom`) of `dataset` by `by`, in its direction (module docstring).
 
@@ -123,6 +129,8 @@ def score_slices(
         directions (`Mapping[str, str]`, *optional*): the direction of a column this project does not know.
         correct_column (`str`, *optional*): a boolean column; only rows where it is true are candidates.
         teacher_column, question_column, response_column (`str`): column names (`messages` needs the last two).
+        where (`Sequence[str]`, *optional*): validity filters every candidate must pass (`select_responses`'s
+            `where`; `hf_localnat.selection.where`).
 
     Returns:
         `dict[str, ScoreSlice]`, in the order of `names`.
@@ -147,8 +155,11 @@ def score_slices(
     if unknown or not names:
         raise ConfigError(f"Unknown slice {unknown!r}; use top, middle or bottom.")
     direction = score_direction(by, directions)
+    conditions = parse_conditions(where)
     require_columns(dataset, [teacher_column, by] + ([correct_column] if correct_column else []), what="slicing")
     values, candidate = score_array(dataset, by)
+    if conditions:
+        candidate &= where_reasons(dataset, conditions) == None  # noqa: E711 (elementwise on an object array)
     if correct_column:
         correct = check_correctness_column(dataset, correct_column)
         candidate &= np.asarray(pc.fill_null(correct, False).to_numpy(zero_copy_only=False), dtype=bool) if (
@@ -156,7 +167,9 @@ def score_slices(
     candidates = np.flatnonzero(candidate)
     if not len(candidates):
         raise SelectionError(f"No row has a finite {by}" + (f" and {correct_column} = true" if correct_column else "")
-                             + "; score the dataset first (localnat score).")
+                             + "".join(f" and passes {c.text!r}" for c in conditions)
+                             + ("; loosen the --where filters." if conditions
+                                else "; score the dataset first (localnat score)."))
     best_first = candidates[np.argsort(-sign(direction) * values[candidates], kind="stable")]
     bounds = slice_bounds(len(best_first), fraction)
     teacher_codes, teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))
@@ -179,5 +192,6 @@ def score_slices(
         rows = best_first[slice(*bounds[name])]
         counts = np.bincount(teacher_codes[rows], minlength=len(teachers))
         out[name] = ScoreSlice(name, full.select(rows), by, direction, fraction, correct_column, len(best_first),
-                               *bounds[name], {t: int(c) for t, c in zip(teachers, counts, strict=True) if c})
+                               *bounds[name], {t: int(c) for t, c in zip(teachers, counts, strict=True) if c},
+                               tuple(c.text for c in conditions))
     return out
