@@ -38,7 +38,7 @@ def child(spec: dict) -> None:
     """Run one step in this (fresh) process and print its wall, CPU and peak RSS as JSON."""
     os.environ["HF_DATASETS_CACHE"] = spec["cache"]
     os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, spec.get("root") or str(ROOT))
     import pandas as pd
 
     if spec["args"] is None:
@@ -66,9 +66,9 @@ def child(spec: dict) -> None:
                       "verdicts": verdicts}))
 
 
-def run_step(file: Path, args: list[str] | None, work: Path) -> dict:
+def run_step(file: Path, args: list[str] | None, work: Path, root: Path | None = None) -> dict:
     cache = tempfile.mkdtemp(prefix="cache-", dir=work)
-    spec = {"file": str(file), "args": args, "cache": cache}
+    spec = {"file": str(file), "args": args, "cache": cache, "root": root and str(root)}
     done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, action="append", help="rows (repeatable)  [default: 10^5 and 10^6]")
     parser.add_argument("--teachers", type=int, default=8)
     parser.add_argument("--write", action="store_true", help="replace the rank-evidence section of RESULTS.md")
+    parser.add_argument("--before", metavar="COMMIT", help="also time rank-teachers with 4 scores as of COMMIT (git)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -91,6 +92,13 @@ def main() -> None:
     sizes = args.rows or [100_000, 1_000_000]
     truth = [f"--truth=teacher-{i}={i}" for i in range(args.teachers)]
     work = Path(tempfile.mkdtemp(prefix="localnat-bench-"))
+    before = None
+    if args.before:  # the package as of that commit, unpacked beside the inputs
+        before = work / "before"
+        before.mkdir()
+        archive = subprocess.run(["git", "archive", args.before, "hf_localnat"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
     results: dict[int, dict[str, dict]] = {}
     for rows in sizes:
         file = work / f"scored-{rows}.parquet"
@@ -105,6 +113,9 @@ def main() -> None:
                                                "--correct-column", "correct", "--overwrite"],
         }
         results[rows] = {name: run_step(file, step, work) for name, step in steps.items()}
+        if before:
+            results[rows][f"rank-teachers, 4 scores, as of {args.before}"] = run_step(
+                file, steps["rank-teachers, 4 scores"], work, before)
         for name, r in results[rows].items():
             print(f"{rows:>9,} rows | {name:<36} {r['wall']:7.2f} s wall {r['cpu']:7.2f} s CPU "
                   f"{r['rss_mib']:7.0f} MiB", flush=True)
