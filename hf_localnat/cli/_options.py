@@ -153,13 +153,6 @@ scored_inputs_argument = click.argument("scored", metavar="SCORED...", nargs=-1,
 """`SCORED...`: one or more scored inputs, pooled in the order given (`hf_localnat.io.pool.pool_scored`)."""
 
 
-def pooled_line(scored: tuple[str, ...], num_rows: int) -> str | None:
-    """The report line naming the pooled inputs (`None` for one input, whose report is unchanged)."""
-    if len(scored) < 2:
-        return None
-    return f"Pooled {len(scored)} inputs ({num_rows} rows, in this order): {', '.join(scored)}."
-
-
 ignore_provenance_option = click.option(
     "--ignore-provenance", is_flag=True,
     help="Go on as if the input recorded no provenance (for a damaged .hf_localnat.json sidecar or Parquet footer "

@@ -50,29 +50,14 @@ def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b:
     a one-line verdict. Rows are matched by question id and teacher (or --row-id); rows in one file only, or whose
     text differs, are refused. With several generations per question (a list of responses, OpenR1's shape),
     generation_index joins the default key on its own.
-    """
-    from ..io import pool_scored
-    from ..provenance import scored_with
-    from ..selection.calibrate import calibrate
 
-    sides = {}  # A and B, each pooled from its inputs (refused when they were scored differently)
-    for side, sources in (("a", (proxy, *more_a)), ("b", (student, *more_b))):
-        dataset, provenance = pool_scored(sources, storage_options=storage_options, ignore_provenance=ignore_provenance,
-                                          question_column=question_column, question_id_column=question_id_column)
-        name = " + ".join(sources)
-        sides[side] = (dataset, provenance, f"{name} ({provenance.student_name})" if provenance is not None else name)
-    (data_a, a, name_a), (data_b, b, name_b) = sides["a"], sides["b"]
-    result = calibrate(data_a, data_b, name_a=name_a, name_b=name_b,
-                       row_id_column=row_id_column or None, correct_column=correct_column, num_resamples=resamples,
-                       confidence=confidence, seed=seed, teacher_column=teacher_column,
-                       question_column=question_column, question_id_column=question_id_column)
-    differ = a is not None and b is not None and a.definition != b.definition
-    if as_json:
-        click.echo(json.dumps({**result.to_dict(), "provenance": {"a": a and a.to_dict(), "b": b and b.to_dict()},
-                               "definitions_differ": differ}, indent=2, default=float))
-        return
-    click.echo(f"A {scored_with(a)}\nB {scored_with(b)}")
-    if differ:
-        click.echo("Note: A and B were scored with different definitions (window, segmenter, ...), not only different "
-                   "students; the comparison mixes both.")
-    click.echo(result.format_table())
+    The job is `hf_localnat.calibrate([A, *and_a], [B, *and_b], ...)`, with these options as keyword arguments.
+    """
+    from ..jobs.calibrate import calibrate
+
+    result = calibrate([proxy, *more_a], [student, *more_b], row_id=row_id_column or None,
+                       correct_column=correct_column, resamples=resamples, confidence=confidence, seed=seed,
+                       teacher_column=teacher_column, question_column=question_column,
+                       question_id_column=question_id_column, storage_options=storage_options,
+                       ignore_provenance=ignore_provenance)
+    click.echo(json.dumps(result.to_dict(), indent=2, default=float) if as_json else str(result))

@@ -48,7 +48,7 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     from ..hub.repo_folder import check_repo_folder
     from ..report import build_report, write_report
     from ..scoring.scorer import LocalNaturalnessScorer
-    from .score import RowsBar
+    from ..jobs.progress import RowsBar
 
     folder = check_repo_folder(output, overwrite=overwrite)  # before the minutes of scoring
     dataset, source, license_ = demo_dataset(data, problems, echo=click.echo)
@@ -76,7 +76,7 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     html = build_report(scored, correct_column="correct", provenance=scorer.provenance(), source=source,
                         title="hf-localnat demo: where the teachers' traces stop being natural")
     report = write_report(folder / "report.html", html, overwrite=True)  # the folder was just written by us
-    click.echo("How sure is the ranking (SPEC §13; README: Reading the evidence):")
+    click.echo("How sure is the ranking (SPEC §13; docs/evidence.md):")
     for line in curated.ranking.verdicts:
         click.echo(f"  {line}")
     click.echo(f"Wrote the step report to {report} (open it in a browser; it needs no network).")

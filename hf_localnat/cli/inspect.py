@@ -54,21 +54,15 @@ def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, 
     score, each selecting in its own direction). Inline CSS and SVG only: no script, no network request.
     Several SCORED inputs are pooled (rows in the order given; equal question texts are one question); inputs scored
     under different definitions or students are refused.
-    """
-    from ..io.pool import pool_provenance, pool_scored
-    from ..report.html import build_report, check_report_path, write_report
 
-    check_report_path(output, overwrite=overwrite)  # before the work
-    provenance = None if ignore_provenance else pool_provenance(scored, storage_options=storage_options)
-    if provenance is not None:
-        provenance.check(segmenter=segmenter)  # before any row is read
-    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                             question_column=question_column, question_id_column=question_id_column,
-                             ignore_provenance=ignore_provenance)
-    html = build_report(
-        dataset, segmenter=segmenter, questions=list(questions) or None, num_questions=num_questions,
-        least_natural=least_natural, correct_column=correct_column, title=title, source=", ".join(scored),
-        provenance=provenance, max_bytes=int(max_mb * 1_000_000), teacher_column=teacher_column,
-        question_column=question_column, question_id_column=question_id_column, response_column=response_column, steps_column=steps_column)
-    path = write_report(output, html, overwrite=overwrite)
-    click.echo(f"Wrote {path} ({len(html.encode('utf-8')) / 1e6:.2f} MB). Open it in a browser; it needs no network.")
+    The job is `hf_localnat.inspect(...)`, with these options as keyword arguments.
+    """
+    from ..jobs.inspect import inspect
+
+    result = inspect(scored, output, questions=questions, num_questions=num_questions, least_natural=least_natural,
+                     correct_column=correct_column, segmenter=segmenter, steps_column=steps_column,
+                     response_column=response_column, max_mb=max_mb, title=title, teacher_column=teacher_column,
+                     question_column=question_column, question_id_column=question_id_column, config=config_name,
+                     split=split, storage_options=storage_options, ignore_provenance=ignore_provenance,
+                     overwrite=overwrite)
+    click.echo(str(result))

@@ -3,14 +3,12 @@ commit to a Hub repo."""
 
 from __future__ import annotations
 
-import shlex
-import tempfile
 from pathlib import Path
 
 import click
 
 from ._options import (direction_option, handle_errors, ignore_provenance_option, input_options, model_option,
-                       model_revision_option, pooled_line, prompt_format_option, scored_inputs_argument,
+                       model_revision_option, prompt_format_option, scored_inputs_argument,
                        segmenter_option, storage_options_option, teacher_columns_options, token_option, window_option)
 
 EXAMPLES = """
@@ -30,33 +28,6 @@ that. --model/--window/--segmenter/--prompt-format are only needed for a file th
 --window are required); a value that contradicts the record is refused. Students then train with
 load_dataset("you/curated-math", "lalp"), whose messages column TRL's SFTTrainer reads as it is.
 """
-
-
-def scored_provenance(recorded, source: str, *, model: str | None, revision: str | None, window: int | str | None,
-                      segmenter: str | None, prompt_format: str | None):
-    """How SCORED was scored: its `recorded` provenance (`pool_scored`'s; `None` with --ignore-provenance), checked
-    against the flags given; or, for input that records none (`source` names it), the provenance the flags state
-    (then `--model` and `--window` are required).
-
-    Raises:
-        ProvenanceError: a flag contradicts the record, or nothing is recorded and the flags are missing.
-    """
-    from ..errors import ProvenanceError
-    from ..provenance import Provenance
-
-    if recorded is not None:
-        recorded.check(model=model, revision=revision, window=window, segmenter=segmenter, prompt_format=prompt_format)
-        return recorded
-    if model is None or window is None:
-        verb = "do" if ", " in source else "does"
-        raise ProvenanceError(f"{source} {verb} not record how it was scored (not written by `localnat score`, or a "
-                              ".jsonl/.csv without its .hf_localnat.json): if it is not scored yet, run `localnat "
-                              "score INPUT -o scored.parquet` first and publish its output; if it was scored "
-                              "elsewhere, pass --model and --window to state how.")
-    student = {"kind": "stated", "name": model, "revision": revision}
-    return Provenance(window=window, segmenter=segmenter or "sentence", prompt_format=prompt_format or "auto",
-                      max_length=None, mode="not recorded", dtype="not recorded", student=student,
-                      version="not recorded")
 
 
 def publish_options(function):
@@ -84,14 +55,14 @@ def publish_folder_cli(folder: Path, repo_id: str, *, public: bool, overwrite: b
                        dry_run: bool, token: str | None, commit_message: str | None) -> None:
     """Publish a written repo folder and print the result (shared by `publish` and the dataset scripts)."""
     from ..hub.publish import publish_folder
+    from ..jobs.results import load_hint
 
     result = publish_folder(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
                             dry_run=dry_run, token=token, commit_message=commit_message,
                             echo=lambda line: click.echo(line, err=True))
     click.echo(result.summary())
     if not dry_run:
-        config = ", revision=\"refs/pr/N\"" if result.pr_url else ""
-        click.echo(f'\nLoad it: load_dataset("{repo_id}"{config})  or  localnat pull {repo_id} -o train.parquet')
+        click.echo(load_hint(repo_id, result))
 
 
 @click.command("publish", epilog=EXAMPLES)
@@ -137,55 +108,20 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
     existing repo is never written without --overwrite or --create-pr. Several SCORED inputs are pooled (rows in the
     order given; equal question texts are one question); inputs scored under different definitions or students are
     refused.
+
+    The job is `hf_localnat.publish(...)`, with these options as keyword arguments.
     """
-    from ..hub.curate import curate_to_folder
-    from ..hub.publish import check_repo_id
-    from ..hub.repo_folder import check_repo_folder
-    from ..io.pool import pool_provenance, pool_scored
-    from ..scores import score_direction
+    from ..jobs.publish import publish as publish_job
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
-    by = tuple(dict.fromkeys(by))
-    for name in by:
-        score_direction(name, directions)  # a column of unknown direction is refused before any work
-    check_repo_id(repo_id)
-    if keep_folder:
-        check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
-    # the flags are checked before any row is read
-    recorded = None if ignore_provenance else pool_provenance(scored, storage_options=storage_options)
-    provenance = scored_provenance(recorded, ", ".join(scored), model=model, revision=model_revision, window=window,
-                                   segmenter=segmenter, prompt_format=prompt_format)
-    click.echo(f"Scored with: {provenance.describe()}.", err=True)
-    dataset, _ = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                             question_column=question_column, question_id_column=question_id_column,
-                             ignore_provenance=ignore_provenance)
-    if pooled_line(scored, dataset.num_rows):
-        click.echo(pooled_line(scored, dataset.num_rows), err=True)
-    # A reader reproduces the selection from the published `scored` config (whose Parquet records the provenance),
-    # without touching this repo.
-    command = ["localnat", "publish", "scored.parquet", "--repo-id", repo_id]
-    command += ["--correct-column", correct_column] if correct_column else []
-    command += ["--top-k", str(top_k)] if top_k != 1 else []
-    command += ["--slices", f"{slices:g}"] if slices is not None else []
-    command += [part for name in by for part in ("--by", name)] if by != ("lalp",) else []
-    command += [part for item in directions.items() for part in ("--direction", "=".join(item))]
-    command += ["--pretty-name", pretty_name] if pretty_name else []
-    for flag, value, default in (("--teacher-column", teacher_column, "teacher"),
-                                 ("--question-column", question_column, "question"),
-                                 ("--question-id-column", question_id_column, "question_id")):
-        command += [flag, value] if value != default else []
-    command += ["--license", license_, "--dry-run", "--keep-folder", "rebuilt"]
-    reproduce = f"localnat pull {shlex.quote(repo_id)} --config scored -o scored.parquet && {shlex.join(command)}"
-    with tempfile.TemporaryDirectory(prefix="localnat-publish-") as tmp:
-        folder = Path(keep_folder) if keep_folder else Path(tmp) / "repo"
-        curate_to_folder(
-            dataset, folder, provenance, correct_column=correct_column, top_k=top_k, teacher_column=teacher_column,
-            question_column=question_column, question_id_column=question_id_column, echo=click.echo, slices=slices,
-            by=by, directions=directions,
-            pretty_name=pretty_name or repo_id.split("/")[-1], repo_id=repo_id, source_dataset=", ".join(scored),
-            license=license_, reproduce_command=reproduce)
-        publish_folder_cli(folder, repo_id, public=public, overwrite=overwrite, create_pr=create_pr,
-                           dry_run=dry_run, token=token, commit_message=commit_message)
-        if keep_folder:
-            click.echo(f"The repo folder is also in {folder}.")
+    result = publish_job(scored, repo_id, public=public, overwrite=overwrite, create_pr=create_pr, dry_run=dry_run,
+                         keep_folder=keep_folder, pretty_name=pretty_name, license=license_,
+                         commit_message=commit_message, token=token, model=model, model_revision=model_revision,
+                         window=window, segmenter=segmenter, prompt_format=prompt_format,
+                         correct_column=correct_column, top_k=top_k, slices=slices, by=by, directions=directions,
+                         teacher_column=teacher_column, question_column=question_column,
+                         question_id_column=question_id_column, config=config_name, split=split,
+                         storage_options=storage_options, ignore_provenance=ignore_provenance,
+                         echo=lambda line: click.echo(line, err=True))
+    click.echo(str(result))

@@ -32,13 +32,8 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
       localnat pull ./localnat-demo --config scored -o scored.parquet
     The same data loads in Python with load_dataset("you/curated-math", "lalp").
     """
-    from ..hub.pull import pull as pull_dataset
-    from ..provenance import scored_with
+    from ..jobs.pull import pull as pull_dataset
 
     result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite,
                           storage_options=storage_options)
-    if result.summary:
-        click.echo(result.summary + "\n")
-    click.echo(scored_with(result.provenance))
-    click.echo(f"Wrote {result.rows} rows of {source} ({config}) to {result.output}"
-               + (" (with its provenance)." if result.provenance else "."))
+    click.echo(str(result))

@@ -8,7 +8,7 @@ import json
 import click
 
 from ._options import (bootstrap_options, direction_option, handle_errors, ignore_provenance_option, input_options,
-                       json_option, overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
+                       json_option, overwrite_option, scored_inputs_argument, storage_options_option,
                        teacher_columns_options)
 
 EXAMPLES = """
@@ -22,6 +22,7 @@ Examples:
   localnat rank-teachers scored.parquet --by lalp --by galp --by rsr
   localnat rank-teachers scored.parquet --truth r1=61.2 --truth qwq=58.0 --truth phi=49.5
   localnat rank-teachers scored.parquet --truth pilot_accuracies.csv   # teacher,value lines
+  localnat rank-teachers scored.parquet --correct-column correct --correct-only
   localnat rank-teachers hf://datasets/my-org/scores/scored.parquet
 """
 
@@ -37,6 +38,11 @@ Examples:
 @click.option("--truth", "truth", multiple=True, metavar="NAME=VALUE|FILE",
               help="A known value per teacher, higher = better (e.g. the accuracy of a pilot fine-tune on its data): "
                    "NAME=VALUE (repeatable) or a CSV/JSON file of teacher,value. Reports how each score agrees.")
+@click.option("--correct-column", default=None, metavar="COLUMN",
+              help="Boolean column: show each teacher's accuracy (share of its judged responses that are correct) with "
+                   "its interval, beside the scores.")
+@click.option("--correct-only", is_flag=True,
+              help="Rank on the correct responses only (needs --correct-column).")
 @bootstrap_options
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png",
               help="Also write the per-teacher distribution of each score and each score's p_order(n) curve as a "
@@ -49,7 +55,8 @@ Examples:
 @overwrite_option
 @handle_errors
 def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], by: tuple[str, ...],
-                          directions: dict[str, str], truth: tuple[str, ...], resamples: int, confidence: float,
+                          directions: dict[str, str], truth: tuple[str, ...], correct_column: str | None,
+                          correct_only: bool, resamples: int, confidence: float,
                           seed: int, plot_path: str | None, as_json: bool, teacher_column: str, question_column: str,
                           question_id_column: str, config_name: str | None, split: str | None,
                           storage_options: dict, ignore_provenance: bool, overwrite: bool) -> None:
@@ -69,39 +76,25 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], by
     order is reproduced), winner share (how often each teacher writes a question's best answer), the within- and
     between-teacher spread, p_order(n) for 10, 25, 50, ... questions and stable_n, the fewest questions at which the
     order holds in 80% of draws; then one verdict per score. With --truth, each score's Kendall tau-b, Spearman,
-    pairwise accuracy and top-1 match against the known ranking, and which score agrees best.
-    """
-    from ..io.pool import pool_scored
-    from ..provenance import scored_with
-    from ..scoring.prepare.windows import scored_whole_prefix_lines
-    from ..selection.evidence import parse_truth
-    from ..selection.plot import check_plot_path, plot_teacher_distributions
-    from ..selection.rank import SCORES, rank_teachers
+    pairwise accuracy and top-1 match against the known ranking, and which score agrees best. With
+    --correct-column, each teacher's accuracy with its interval (the same resamples); --correct-only ranks on the
+    correct responses only.
 
-    if plot_path is not None:
-        check_plot_path(plot_path, overwrite=overwrite)  # fail before the work, not after it
-    known = parse_truth(truth) if truth else None
-    # Refuses inputs (or parts of a folder) scored differently.
-    dataset, provenance = pool_scored(scored, config=config_name, split=split, storage_options=storage_options,
-                                      question_column=question_column, question_id_column=question_id_column,
-                                      ignore_provenance=ignore_provenance)
-    ranking = rank_teachers(
-        dataset, teachers=list(teachers) or None, by=by or SCORES, directions=directions, truth=known,
-        num_resamples=resamples, confidence=confidence, seed=seed,
-        teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
-    )
+    The job is `hf_localnat.rank_teachers(...)`, with these options as keyword arguments.
+    """
+    from ..jobs.rank import rank_teachers
+
+    result = rank_teachers(scored, teachers=teachers, by=by or ("lalp", "galp"), directions=directions, truth=truth or None,
+                           correct_column=correct_column, correct_only=correct_only, resamples=resamples,
+                           confidence=confidence, seed=seed, plot=plot_path, teacher_column=teacher_column,
+                           question_column=question_column, question_id_column=question_id_column, config=config_name,
+                           split=split, storage_options=storage_options, ignore_provenance=ignore_provenance,
+                           overwrite=overwrite)
     if as_json:
-        click.echo(json.dumps({**ranking.to_dict(), "provenance": provenance and provenance.to_dict(),
-                               "inputs": list(scored)}, indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(scored_with(provenance))
-        if pooled_line(scored, dataset.num_rows):
-            click.echo(pooled_line(scored, dataset.num_rows))
-        click.echo(ranking.format_table())
-    for line in scored_whole_prefix_lines(dataset, provenance and provenance.window):  # SPEC §12: LALP ~ GALP?
+        click.echo(str(result))
+    for line in result.notes:
         click.echo(line, err=True)
-    if plot_path is not None:
-        path = plot_teacher_distributions(dataset, plot_path, teachers=ranking.order(), scores=ranking.scores,
-                                          directions=ranking.directions, evidence=ranking.evidence, teacher_column=teacher_column,
-                                          overwrite=overwrite)
-        click.echo(f"Wrote {path}.", err=as_json)
+    if as_json and result.plot is not None:
+        click.echo(f"Wrote {result.plot}.", err=True)

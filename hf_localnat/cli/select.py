@@ -4,13 +4,10 @@ rejected rows and the mix report."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import click
 
 from ._options import (direction_option, handle_errors, ignore_provenance_option, input_options, json_option,
-                       overwrite_option, pooled_line, scored_inputs_argument, storage_options_option,
-                       teacher_columns_options)
+                       overwrite_option, scored_inputs_argument, storage_options_option, teacher_columns_options)
 
 EXAMPLES = """
 \b
@@ -28,34 +25,15 @@ Examples:
 """
 
 
-def default_rejected_path(output: str) -> str:
-    """Where rejected rows go when --rejected is not given: `curated.parquet` -> `curated.rejected.parquet` (also
-    for a URL: `memory://out/curated.jsonl` -> `memory://out/curated.rejected.jsonl`)."""
-    head, slash, name = output.rpartition("/")
-    suffix = Path(name).suffix
-    return f"{head}{slash}{name[:len(name) - len(suffix)]}.rejected{suffix}" if suffix else f"{output}.rejected"
+def _check_quotas(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from ..errors import ConfigError
+    from ..jobs.select import parse_quotas
 
-
-def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int] | None:
-    """`("100", "teacher-a=5")` -> every teacher 100, teacher-a 5. Raises `click.BadParameter` on a bad value."""
-    if not values:
-        return None
-    default: int | None = None
-    named: dict[str, int] = {}
-    for value in values:
-        name, _, number = value.rpartition("=")
-        try:
-            count = int(number)
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is neither N nor TEACHER=N (N a whole number).",
-                                     param_hint="--teacher-quota") from None
-        if name:
-            named[name] = count
-        else:
-            default = count
-    quotas = {t: default for t in teachers} if default is not None else {}
-    quotas.update(named)
-    return quotas
+    try:
+        parse_quotas(value, [])
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--teacher-quota") from error
+    return value
 
 
 @click.command("select", epilog=EXAMPLES)
@@ -78,7 +56,7 @@ def parse_quotas(values: tuple[str, ...], teachers: list[str]) -> dict[str, int]
                    'NUMBER" (OP one of < <= > >= == !=), COLUMN (a boolean column is true) or "not COLUMN"; e.g. '
                    '--where "repeat_share < 0.5" --where resolved. A null value fails; the rejected file says '
                    'where:FILTER.')
-@click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N",
+@click.option("--teacher-quota", "teacher_quotas", multiple=True, metavar="N|TEACHER=N", callback=_check_quotas,
               help="Most rows kept per teacher: N for every teacher, TEACHER=N for one (repeatable).")
 @click.option("--slice", "slice_name", type=click.Choice(["top", "middle", "bottom"]), default=None,
               help="Write one pilot slice instead of a per-question selection: the top, middle (around the median) or "
@@ -117,84 +95,17 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
     --slice top|middle|bottom writes instead one pilot slice for a validation fine-tune: all rows with a score (and
     correct, with --correct-column) ordered best first by --by in its direction, then the first, middle or last
     floor(--fraction x rows) of them (`hf_localnat.selection.slices`); no rejected file.
-    """
-    from ..io import check_output, require_columns, save_outputs
-    from ..io.pool import pool_scored
-    from ..provenance import scored_with
-    from ..selection.layout import arrow_column, as_labels, factorize
-    from ..scores import DEFAULT_SCORES, score_direction
-    from ..selection.select import mix_report, select_responses
-    from ..selection.where import parse_conditions
 
-    parse_conditions(where)  # a filter that does not parse fails before anything is read
+    The job is `hf_localnat.select(...)`, with these options as keyword arguments.
+    """
+    from ..jobs.select import select
+
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
-    direction = score_direction(by, directions)  # before reading anything: a column of unknown direction is refused
-    remote = dict(storage_options=storage_options)
-    check_output(output, overwrite=overwrite, **remote)
-    if slice_name is None:  # a slice has no rejected file
-        rejected_path = rejected_path or default_rejected_path(output)
-        check_output(rejected_path, overwrite=overwrite, **remote)
-    # Refuses inputs (or parts of a folder) scored differently.
-    dataset, provenance = pool_scored(scored, config=config_name, split=split, question_column=question_column,
-                                      question_id_column=question_id_column, ignore_provenance=ignore_provenance,
-                                      **remote)
-    if slice_name is not None:
-        return _write_slice(dataset, provenance, scored, output, slice_name=slice_name, fraction=fraction, by=by,
-                            directions=directions, correct_column=correct_column, where=where, as_json=as_json,
-                            teacher_column=teacher_column, question_column=question_column,
-                            storage_options=storage_options, overwrite=overwrite)
-    require_columns(dataset, [teacher_column], what="selection")
-    teachers = factorize(as_labels(arrow_column(dataset, teacher_column)))[1] if teacher_quotas else []
-    quotas = parse_quotas(teacher_quotas, teachers)
-    options = dict(top_k=top_k, correct_column=correct_column, threshold=threshold, quantile=quantile,
-                   teacher_quota=quotas, teacher_column=teacher_column, question_column=question_column,
-                   question_id_column=question_id_column, directions=directions, where=list(where))
-    selection = select_responses(dataset, by=by, **options)
-    report = mix_report(dataset, done=selection, scores=list(dict.fromkeys([by, *DEFAULT_SCORES])), **options)
-    # both written before either replaces anything: a failure (no space left, ...) leaves both as they were
-    kept, rejected = save_outputs([(selection.selected, output), (selection.rejected, rejected_path)],
-                                  overwrite=overwrite, provenance=provenance, **remote)
-    if as_json:
-        click.echo(json.dumps({
-            "by": by, "direction": direction, "kept": selection.selected.num_rows, "rejected": selection.rejected.num_rows,
-            "rejection_reasons": selection.reason_counts, "where": list(selection.where),
-            "threshold": selection.threshold,
-            "questions": selection.num_questions, "questions_without_selection":
-            selection.num_questions_without_selection, "mix": report.to_dict(),
-            "output": str(kept), "rejected_output": str(rejected),
-            "provenance": provenance and provenance.to_dict(), "inputs": list(scored),
-        }, indent=2))
-        return
-    click.echo(scored_with(provenance))
-    if pooled_line(scored, dataset.num_rows):
-        click.echo(pooled_line(scored, dataset.num_rows))
-    click.echo(selection.summary())
-    click.echo(f"Wrote {kept} (kept) and {rejected} (rejected, with rejection_reason).")
-    click.echo("\n" + report.title)
-    click.echo(report.format_table())
-
-
-def _write_slice(dataset, provenance, scored: tuple[str, ...], output: str, *, slice_name: str, fraction: float,
-                 by: str, directions: dict[str, str], correct_column: str | None, where: tuple[str, ...], as_json: bool, teacher_column: str,
-                 question_column: str, storage_options: dict, overwrite: bool) -> None:
-    """`select --slice`: one slice of the pooled SCORED rows (`selection.slices.score_slices`) written to OUTPUT."""
-    from ..io import save_output
-    from ..provenance import scored_with
-    from ..selection.slices import score_slices
-
-    remote = dict(storage_options=storage_options)
-    part = score_slices(dataset, by=by, fraction=fraction, names=[slice_name], directions=directions,
-                        correct_column=correct_column, teacher_column=teacher_column,
-                        question_column=question_column, where=list(where))[slice_name]
-    path = save_output(part.rows, output, overwrite=overwrite, provenance=provenance, **remote)
-    if as_json:
-        click.echo(json.dumps({"slice": slice_name, "by": by, "direction": part.direction, "fraction": fraction,
-                               "rows": part.rows.num_rows, "candidates": part.num_candidates,
-                               "positions": [part.start + 1, part.stop], "teacher_counts": part.teacher_counts,
-                               "rule": part.rule, "output": str(path), "inputs": list(scored)}, indent=2))
-        return
-    click.echo(scored_with(provenance))
-    click.echo(f"Rule: {part.rule}")
-    click.echo(part.summary())
-    click.echo(f"Wrote {path}.")
+    result = select(scored, output, by=by, directions=directions, top_k=top_k, correct_column=correct_column, where=where,
+                    threshold=threshold, quantile=quantile, teacher_quota=teacher_quotas or None, slice=slice_name,
+                    fraction=fraction, rejected=rejected_path, teacher_column=teacher_column,
+                    question_column=question_column, question_id_column=question_id_column, config=config_name,
+                    split=split, storage_options=storage_options, ignore_provenance=ignore_provenance,
+                    overwrite=overwrite)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else str(result))

@@ -14,15 +14,16 @@ from ..provenance import Provenance, common, parse_footer
 
 @dataclass
 class PullResult:
-    """What `pull` fetched: the source, the config, the rows written, where, the card's summary, and how the rows
-    were scored (`None` when the data files record nothing)."""
+    """What `pull` fetched: the source, the config, the rows written, where (`None`: not written), the card's
+    summary, how the rows were scored (`None` when the data files record nothing), and the rows."""
 
     source: str
     config: str
     rows: int
-    output: Path | str
+    output: Path | str | None
     summary: str
     provenance: Provenance | None = None
+    dataset: object = None
 
 
 def _patterns(data_files) -> list[str]:
@@ -66,14 +67,14 @@ def data_files_provenance(source: str, patterns: list[str], *, local: bool, revi
     return common(schemas, what=f"{source} ({', '.join(patterns)})")
 
 
-def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG, revision: str | None = None,
+def pull(source: str, output: str | os.PathLike | None = None, *, config: str = DEFAULT_CONFIG, revision: str | None = None,
          token: str | None = None, overwrite: bool = False, storage_options: dict | None = None) -> PullResult:
     """Load `config` of a curated dataset with `load_dataset` and save it to `output`.
 
     Args:
         source (`str`): a Hub dataset id (`NS/NAME`) or a local repo folder.
-        output (`str` or `os.PathLike`): a `.parquet`, `.jsonl`, `.json` or `.csv` file, or a folder (written with
-            `Dataset.save_to_disk`); see `io.save_output`.
+        output (`str` or `os.PathLike`, *optional*): a `.parquet`, `.jsonl`, `.json` or `.csv` file, or a folder
+            (written with `Dataset.save_to_disk`); see `io.save_output`. `None` writes nothing.
         config (`str`, *optional*, defaults to `"lalp"`): `lalp`, `galp`, `scored` or `rejected`.
         revision (`str`, *optional*): a branch, tag, commit or `refs/pr/N`.
         token (`str`, *optional*): a Hub token for private repos; defaults to the logged-in one.
@@ -95,7 +96,8 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
     from ..io import check_output, save_output
     from ..io.remote import check_hub_reachable
 
-    output = check_output(output, overwrite=overwrite, storage_options=storage_options)
+    if output is not None:
+        output = check_output(output, overwrite=overwrite, storage_options=storage_options)
     local = Path(source).expanduser().is_dir()
     if not local:
         check_hub_reachable(error=PublishError, hint="Offline, pull a local repo folder instead.")
@@ -116,6 +118,14 @@ def pull(source: str, output: str | os.PathLike, *, config: str = DEFAULT_CONFIG
                            revision=revision, token=token)
     patterns = _patterns((entries.get(config) or {}).get("data_files"))
     provenance = data_files_provenance(source, patterns, local=local, revision=revision, token=token)
-    output = save_output(dataset, output, overwrite=overwrite, provenance=provenance,
-                         storage_options=storage_options)
-    return PullResult(source, config, len(dataset), output, card_summary(card_text), provenance)
+    if output is not None:
+        output = save_output(dataset, output, overwrite=overwrite, provenance=provenance,
+                             storage_options=storage_options)
+    if provenance is not None:  # the rows carry it in memory too (`provenance.of_dataset`), as `scorer.map`'s do
+        import datasets
+
+        from ..provenance import with_provenance
+
+        dataset = datasets.Dataset(with_provenance(dataset.data, provenance), info=dataset.info, split=dataset.split,
+                                   indices_table=dataset._indices, fingerprint=dataset._fingerprint)
+    return PullResult(source, config, len(dataset), output, card_summary(card_text), provenance, dataset)

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from ..provenance import Provenance
 
 
-def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = None, split: str | None = None,
-                storage_options: Mapping[str, Any] | None = None, ignore_provenance: bool = False,
-                question_column: str = "question",
-                question_id_column: str = "question_id") -> tuple[datasets.Dataset, Provenance | None]:
+def pool_scored(sources: Sequence[str | os.PathLike | datasets.Dataset], *, config: str | None = None,
+                split: str | None = None, storage_options: Mapping[str, Any] | None = None,
+                ignore_provenance: bool = False, question_column: str = "question",
+                question_id_column: str = "question_id", teachers: Sequence[str | None] | None = None,
+                teacher_column: str = "teacher") -> tuple[datasets.Dataset, Provenance | None]:
     """Load several scored inputs as one dataset, and the provenance they share.
 
     Rows keep their order, inputs in the order given. Columns are unified: a column one input lacks holds nulls in
@@ -34,13 +35,17 @@ def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = No
     so that equal texts stay one question.
 
     Args:
-        sources (`Sequence[str]`): files, `save_to_disk` folders, Hub ids or URLs, as `read.load_input` takes them;
-            one source returns that input unchanged.
+        sources (`Sequence[str | datasets.Dataset]`): files, `save_to_disk` folders, Hub ids or URLs, as
+            `read.load_input` takes them, or `datasets.Dataset`s (their provenance is the one they carry in memory,
+            `provenance.of_dataset`); one source returns that input unchanged.
         config, split (`str`, *optional*): the Hub configuration and split, for every source that needs one.
         storage_options (`Mapping`, *optional*): filesystem options for every URL source.
         ignore_provenance (`bool`, *optional*, defaults to `False`): pool without comparing how the inputs were
             scored; the returned provenance is then `None` (nothing vouches for the pooled scores).
         question_column, question_id_column (`str`, *optional*): the column names ranking and selection read.
+        teachers (`Sequence[str | None]`, *optional*): per source, the teacher of all its rows (`None`: the rows
+            keep their own `teacher_column`); a source named with a teacher gets `teacher_column` set to it.
+        teacher_column (`str`, *optional*, defaults to `"teacher"`): where `teachers` go.
 
     Returns:
         `tuple[datasets.Dataset, Provenance | None]`: the pooled rows, and the provenance every input records
@@ -75,25 +80,50 @@ def pool_scored(sources: Sequence[str | os.PathLike], *, config: str | None = No
 
     names = _names(sources)
     options = dict(storage_options or {}) or None
-    provenance = None if ignore_provenance else pool_provenance(names, storage_options=options)
-    loaded = [load_input(n, config=config, split=split, storage_options=options) for n in names]
+    provenance = None if ignore_provenance else pool_provenance(sources, storage_options=options)
+    loaded = [source if _is_dataset(source) else load_input(os.fspath(source), config=config, split=split,
+                                                             storage_options=options) for source in sources]
+    if teachers is not None:
+        loaded = [part if teacher is None else _with_teacher(part, teacher, teacher_column)
+                  for part, teacher in zip(loaded, teachers, strict=True)]
     if len(loaded) == 1:
         return loaded[0], provenance
     return concatenate(loaded, names, question_column=question_column,
                        question_id_column=question_id_column), provenance
 
 
-def _names(sources: Sequence[str | os.PathLike]) -> list[str]:
-    names = [os.fspath(s) for s in sources]
+def _is_dataset(source: Any) -> bool:
+    return hasattr(source, "column_names") and hasattr(source, "num_rows")
+
+
+def source_name(source: str | os.PathLike | datasets.Dataset, index: int = 0) -> str:
+    """How messages name a scored input: its path, URL or Hub id, or `<Dataset 1: 32 rows>` for a `Dataset`."""
+    from ..wording import counted
+
+    return f"<Dataset {index + 1}: {counted(source.num_rows, 'row')}>" if _is_dataset(source) else os.fspath(source)
+
+
+def _names(sources: Sequence[str | os.PathLike | datasets.Dataset]) -> list[str]:
+    sources = list(sources)
+    names = [source_name(s, i) for i, s in enumerate(sources)]
     if not names:
         raise InputError("No scored input given; pass one or more files, folders or Hub ids.")
-    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    twice = next((names[i] for i, s in enumerate(sources)
+                  if any(s is t or (not _is_dataset(s) and not _is_dataset(t) and names[i] == names[j])
+                         for j, t in enumerate(sources[:i]))), None)
     if twice is not None:
         raise InputError(f"{twice} is given twice; pass each scored input once (its rows would count twice).")
     return names
 
 
-def pool_provenance(sources: Sequence[str | os.PathLike], *,
+def _with_teacher(dataset: datasets.Dataset, teacher: str, teacher_column: str) -> datasets.Dataset:
+    """`dataset` with `teacher_column` set to `teacher` on every row (an existing column is replaced)."""
+    if teacher_column in dataset.column_names:
+        dataset = dataset.remove_columns(teacher_column)
+    return dataset.add_column(teacher_column, [teacher] * dataset.num_rows)
+
+
+def pool_provenance(sources: Sequence[str | os.PathLike | datasets.Dataset], *,
                     storage_options: Mapping[str, Any] | None = None) -> Provenance | None:
     """The provenance `pool_scored(sources)` returns, read without loading any row (a Parquet footer, a sidecar), so
     that a command can check its flags against it before the work.
@@ -101,11 +131,13 @@ def pool_provenance(sources: Sequence[str | os.PathLike], *,
     Raises:
         ProvenanceError, InputError: as `pool_scored`.
     """
+    from ..provenance import of_dataset
     from .read import read_provenance
 
     names = _names(sources)
     options = dict(storage_options or {}) or None
-    return pooled_provenance([read_provenance(n, options) for n in names], names)
+    return pooled_provenance([of_dataset(s) if _is_dataset(s) else read_provenance(n, options)
+                              for s, n in zip(sources, names, strict=True)], names)
 
 
 def pooled_provenance(recorded: Sequence[Provenance | None], names: Sequence[str]) -> Provenance | None:

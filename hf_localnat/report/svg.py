@@ -106,3 +106,56 @@ def score_panel(title: str, rows: Sequence[TeacherPanelRow], *, width: int = 760
                          f'<circle cx="{x(row.mean):.1f}" cy="{y:.1f}" r="5" fill="#000"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def p_order_plot(curves: dict[str, tuple[dict[int, float], dict[int, float]]], *, stable_share: float = 0.8,
+                 width: int = 520, height: int = 260) -> str:
+    """One SVG of `p_order(n)` per score on a log axis of questions `n`: measured sizes solid, projected sizes
+    dashed (joined to the last measured point), the `stable_share` line dotted (SPEC §13).
+
+    Args:
+        curves (`dict[str, tuple[dict[int, float], dict[int, float]]]`): per score, its measured and its projected
+            `{n: p_order(n)}`.
+    """
+    pad_l, pad_r, pad_t, pad_b = 48, 110, 24, 40
+    sizes = sorted({n for measured, projected in curves.values() for n in (*measured, *projected)})
+    if not sizes:
+        return ""
+    lo, hi = np.log10(sizes[0]), np.log10(sizes[-1])
+    span = hi - lo or 1.0
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
+
+    def x(n: int) -> float:
+        return pad_l + (np.log10(n) - lo) / span * plot_w
+
+    def y(p: float) -> float:
+        return pad_t + (1 - p) * plot_h
+
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    parts = [f'<svg class="p-order" width="{width}" height="{height}" role="img" aria-label="p_order(n) per score">',
+             f'<text x="{pad_l}" y="14" font-weight="bold">p_order(n): stable_n is the first n at or above '
+             f'{stable_share:g}</text>']
+    for p in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(f'<line x1="{pad_l}" x2="{pad_l + plot_w}" y1="{y(p):.1f}" y2="{y(p):.1f}" stroke="#eee"/>'
+                     f'<text x="{pad_l - 6}" y="{y(p) + 4:.1f}" text-anchor="end" font-size="11">{p:.2f}</text>')
+    for n in sizes:
+        parts.append(f'<text x="{x(n):.1f}" y="{pad_t + plot_h + 16}" text-anchor="middle" font-size="11">{n}</text>')
+    parts.append(f'<line x1="{pad_l}" x2="{pad_l + plot_w}" y1="{y(stable_share):.1f}" y2="{y(stable_share):.1f}" '
+                 'stroke="#888" stroke-dasharray="2,3"/>'
+                 f'<text x="{pad_l + plot_w / 2}" y="{height - 6}" text-anchor="middle" font-size="11">questions n '
+                 '(dashed: projected from the questions scored)</text>')
+    for k, (score, (measured, projected)) in enumerate(curves.items()):
+        color = palette[k % len(palette)]
+        solid = sorted(measured.items())
+        dashed = solid[-1:] + sorted(projected.items())
+        for points, dash in ((solid, ""), (dashed if projected else [], ' stroke-dasharray="5,4"')):
+            if len(points) > 1:
+                path = " ".join(f"{x(n):.1f},{y(p):.1f}" for n, p in points)
+                parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
+        for n, p in [*solid, *sorted(projected.items())]:
+            parts.append(f'<circle cx="{x(n):.1f}" cy="{y(p):.1f}" r="3" fill="{color}">'
+                         f'<title>{escape(score.upper())} p_order({n}) = {p:.2f}</title></circle>')
+        parts.append(f'<text x="{pad_l + plot_w + 10}" y="{pad_t + 14 + 16 * k}" fill="{color}" font-size="12">'
+                     f'{escape(score.upper())}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

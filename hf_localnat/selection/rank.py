@@ -5,6 +5,7 @@ resamples."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -12,10 +13,10 @@ import numpy as np
 
 from ..errors import ConfigError, SelectionError
 from ..scores import score_direction, sign
-from .bootstrap import bootstrap_means, check_bootstrap, percentile_interval, resample
-from .evidence import QUESTION_FLOOR, ScoreEvidence, TruthLead, ladder, no_nan, score_evidence
-from .layout import (arrow_column, as_labels, check_question_ids, factorize, non_finite_mask, question_id_array,
-                     score_array)
+from .bootstrap import bootstrap_means, check_bootstrap, interval, percentile_interval, resample
+from .evidence import QUESTION_FLOOR, STABLE_SHARE, ScoreEvidence, TruthLead, ladder, no_nan, score_evidence
+from .layout import (arrow_column, as_labels, check_correctness_column, check_question_ids, factorize, non_finite_mask,
+                     question_id_array, score_array)
 from ..io.columns import require_columns
 from ..wording import counted
 
@@ -36,6 +37,9 @@ class TeacherScore:
         means (`dict[str, float]`): per score, the mean over the ranked questions of the teacher's per-question mean.
         cis (`dict[str, tuple[float, float]]`): per score, the percentile bootstrap interval of that mean.
         ranks (`dict[str, int]`): per score, 1 = the best mean in the score's direction.
+        accuracy (`float | None`): with a correctness column, the share of the teacher's judged responses that are
+            correct (per question, then averaged over the ranked questions it has a judged response to).
+        accuracy_ci (`tuple[float, float] | None`): its paired bootstrap interval (the same resamples).
 
     `mean_<score>`, `<score>_ci` and `rank_<score>` read the same dicts (e.g. `mean_lalp`, `lalp_ci`, `rank_galp`).
     """
@@ -45,6 +49,8 @@ class TeacherScore:
     means: dict[str, float]
     cis: dict[str, tuple[float, float]]
     ranks: dict[str, int]
+    accuracy: float | None = None
+    accuracy_ci: tuple[float, float] | None = None
 
     def __getattr__(self, name: str):
         for prefix, table in (("mean_", "means"), ("rank_", "ranks")):
@@ -65,6 +71,8 @@ class TeacherScore:
         for score in self.means:
             out |= {f"mean_{score}": self.means[score], f"{score}_ci": list(self.cis[score]),
                     f"rank_{score}": self.ranks[score]}
+        if self.accuracy_ci is not None:
+            out |= {"accuracy": self.accuracy, "accuracy_ci": list(self.accuracy_ci)}
         return out | {"ranks_disagree": self.ranks_disagree}
 
 
@@ -147,6 +155,8 @@ class TeacherRanking:
         truth (`dict[str, float] | None`): the known value of each ranked teacher, when one was given.
         truth_lead (`TruthLead | None`): the score that agrees best with `truth`, and its lead over the runner-up.
         truth_note (`str | None`): one line naming the teachers only in the truth, or only in the scores.
+        correct_column (`str | None`): the correctness column each teacher's `accuracy` is read from.
+        correct_only (`bool`): whether only correct responses were ranked.
     """
 
     teachers: list[TeacherScore]
@@ -163,6 +173,8 @@ class TeacherRanking:
     truth: dict[str, float] | None = None
     truth_lead: TruthLead | None = None
     truth_note: str | None = None
+    correct_column: str | None = None
+    correct_only: bool = False
 
     def best_teacher(self, by: str | None = None) -> str:
         """The teacher with the best mean `by` (a ranked score; default the first) in its direction."""
@@ -222,29 +234,29 @@ class TeacherRanking:
             "truth": self.truth,
             "truth_lead": self.truth_lead and asdict(self.truth_lead) | {"separated": self.truth_lead.separated},
             "truth_note": self.truth_note,
-        })
+        } | ({"correct_column": self.correct_column, "correct_only": self.correct_only}
+             if self.correct_column is not None else {}))
 
     def format_table(self) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
-        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score."""
+        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score.
+
+        With more than two scores the teacher table shows each mean with its rank, `-1.2345 (1)`, so that it stays
+        readable however many scores and signals are compared (the intervals are in `to_dict()`, the CLI's `--json`),
+        and the evidence starts with one table whose rows are the scores (`score_table`)."""
         pct = f"{self.confidence:.0%}"
         names = {s: s.upper() for s in self.scores}
         width = max(7, *(len(t.teacher) for t in self.teachers))
-        ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
-        header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
-                  + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
-                            for s in self.scores))
-        lines = [header, "-" * len(header)]
-        for t in self.teachers:
-            flag = "*" if t.ranks_disagree else " "
-            rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
-            lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
-                         + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
-                                   for s in self.scores))
+        accuracy = self.correct_column is not None
+        lines = self._compact_means(names, width) if len(self.scores) > 2 else self._means_with_intervals(names, width)
         lines.append("")
         lines.append(f"{counted(self.num_questions, 'question')} answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
         lines.extend(t.describe() for t in self.left_out)
+        if accuracy:
+            only = ("; the scores are of its correct responses only" if self.correct_only else "")
+            lines.append(f"Accuracy: the share of each teacher's judged responses ({self.correct_column} true or "
+                         f"false) that are correct, on the questions above{only}.")
         for s in self.scores:
             lines.append(f"{names[s]} order ({self.directions[s]} = better): {' > '.join(self.order(s))}")
         if len(self.scores) > 1:
@@ -252,7 +264,7 @@ class TeacherRanking:
             lines.append(f"{together} rank the teachers the same way." if self.rankings_agree
                          else f"* {together} disagree on this teacher's place.")
         lines.append(f"Intervals: paired percentile bootstrap over questions, {self.num_resamples} resamples "
-                     f"(seed {self.seed}).")
+                     f"(seed {self.seed})" + ("; each mean's interval is in --json." if len(self.scores) > 2 else "."))
         if self.below_floor:
             lines.append(f"Caveat: only {counted(self.num_questions, 'question')} (fewer than {QUESTION_FLOOR}): every "
                          "interval, p_top and p_order here resamples only these, so it cannot show how the teachers "
@@ -271,12 +283,88 @@ class TeacherRanking:
             lines.extend(self._format_evidence(names, width))
         return "\n".join(lines)
 
+    def _means_with_intervals(self, names: dict[str, str], width: int) -> list[str]:
+        pct = f"{self.confidence:.0%}"
+        ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+        accuracy = self.correct_column is not None
+        header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
+                  + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
+                            for s in self.scores)
+                  + (f"  {'accuracy':>8} {pct + ' CI':>14}" if accuracy else ""))
+        lines = [header, "-" * len(header)]
+        for t in self.teachers:
+            flag = "*" if t.ranks_disagree else " "
+            rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+            lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
+                         + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
+                                   for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8} {_accuracy_ci(t.accuracy_ci):>14}" if accuracy else ""))
+        return lines
+
+    def _compact_means(self, names: dict[str, str], width: int) -> list[str]:
+        cells = {s: [f"{t.means[s]:.4f} ({t.ranks[s]})" for t in self.teachers] for s in self.scores}
+        widths = {s: max(len(names[s]), *(len(c) for c in cells[s])) for s in self.scores}
+        accuracy = self.correct_column is not None
+        header = (f"  {'teacher':<{width}} {'n':>5}" + "".join(f"  {names[s]:>{widths[s]}}" for s in self.scores)
+                  + (f"  {'accuracy':>8}" if accuracy else ""))
+        lines = ["Mean of each score per teacher (its rank in the score's direction):", header, "-" * len(header)]
+        for i, t in enumerate(self.teachers):
+            flag = "*" if t.ranks_disagree else " "
+            lines.append(f"{flag} {t.teacher:<{width}} {t.num_responses:>5}"
+                         + "".join(f"  {cells[s][i]:>{widths[s]}}" for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8}" if accuracy else ""))
+        return lines
+
+    def score_table(self) -> list[str]:
+        """The evidence of SPEC §13 with one row per score, side by side (empty without evidence): its direction,
+        its best teacher with `p_top` and winner share, `p_order`, the questions its order needs, the spread ratio,
+        and with a truth, Kendall's tau-b, Spearman's rho, pairwise accuracy and top-1 (the best agreement marked)."""
+        scores = [s for s in self.scores if s in self.evidence]
+        if not scores:
+            return []
+        truth = self.truth is not None and any(self.evidence[s].truth is not None for s in scores)
+        rows = []
+        for s in scores:
+            e = self.evidence[s]
+            best = e.order[0]
+            row = [s.upper(), e.direction, best, f"{e.p_top[best]:.2f}", f"{e.winner_share[best]:.2f}",
+                   f"{e.p_order:.2f}", _stable_text(e),
+                   f"{e.within_sd / e.between_sd:.1f}" if e.between_sd > 0 else "-"]
+            if truth:
+                a = e.truth
+                row += ["-", "-", "-", "-"] if a is None else [
+                    _signed(a.kendall_tau_b.value), _signed(a.spearman.value), _plain(a.pairwise_accuracy.value),
+                    f"{'yes' if a.top1 else 'no'} ({a.top1_share:.0%})"]
+                if self.truth_lead is not None and self.truth_lead.score == s:
+                    row.append("<- best")
+            rows.append(row)
+        head = ["score", "better", "best teacher", "p_top", "win", "p_order", "stable_n", "SD ratio"]
+        head += ["tau-b", "Spearman", "pairs", "top-1"] if truth else []
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        left = {0, 1, 2}
+
+        def line(cells: list[str]) -> str:
+            out = "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            return (out + "  " + "  ".join(cells[len(widths):])).rstrip()
+
+        text = [line(head), "-" * len(line(head))] + [line(r) for r in rows]
+        legend = ("best teacher: the best mean, with p_top (its share of resamples as best) and win (its share of "
+                  "questions with the best answer); p_order: the share of resamples with the whole order; stable_n: "
+                  "the fewest questions whose draws give that order 80% of the time (~N: projected past your "
+                  f"{self.num_questions}; >N: not even at N; too few: under {QUESTION_FLOOR} questions, nothing "
+                  "projected); SD ratio: within-teacher over between-teacher SD.")
+        if truth:
+            legend += (" Against the known ranking: Kendall's tau-b, Spearman's rho, the share of teacher pairs "
+                       "ordered as it does, and whether the best teacher is its best (share of resamples).")
+        return ["Evidence per score (SPEC §13), one row per score:"] + text + textwrap.wrap(legend, 118)
+
     def _format_evidence(self, names: dict[str, str], width: int) -> list[str]:
         scores = [s for s in self.scores if s in self.evidence]
-        lines = ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
-                 "share of questions whose best answer is the teacher's."
-                 + (f" From {counted(self.num_questions, 'question')} these are not evidence (fewer than "
-                    f"{QUESTION_FLOOR})." if self.below_floor else "")]
+        lines = self.score_table() + [""] if len(scores) > 1 else []
+        lines += ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
+                  "share of questions whose best answer is the teacher's."
+                  + (f" From {counted(self.num_questions, 'question')} these are not evidence (fewer than "
+                     f"{QUESTION_FLOOR})." if self.below_floor else "")]
         header = f"{'teacher':<{width}}" + "".join(f"  {names[s] + ' p_top':>{len(names[s]) + 6}} {'win':>5}"
                                                    for s in scores)
         lines += [header, "-" * len(header)]
@@ -320,8 +408,41 @@ def _adjacent(ranking: TeacherRanking, pair: PairwiseDifference) -> bool:
     return order.index(pair.teacher_b) == order.index(pair.teacher_a) + 1
 
 
+def _stable_text(e: ScoreEvidence) -> str:
+    """`stable_n` for the score table: `100`; `<=22` (stable on all 22 questions, below the next rung); `~500`
+    (projected); `>500` (not even at the largest size tried); `too few` below `QUESTION_FLOOR` questions; `-` for
+    one teacher."""
+    if len(e.order) < 2:
+        return "-"
+    if e.stable_n is not None:
+        return str(e.stable_n)
+    if e.below_floor:
+        return "too few"
+    if e.p_order >= STABLE_SHARE:
+        return f"<={e.num_questions}"
+    if e.projected_stable_n is not None:
+        return f"~{e.projected_stable_n}"
+    return f">{max(e.projected_p_order_by_n, default=e.num_questions)}"
+
+
+def _signed(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:+.3f}"
+
+
+def _plain(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.2f}"
+
+
 def _ci(ci: tuple[float, float]) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def _accuracy_ci(ci: tuple[float, float] | None) -> str:
+    return "-" if ci is None or ci[0] != ci[0] else f"[{ci[0]:.0%}, {ci[1]:.0%}]"
 
 
 def _dropped_text(counts: dict[str, int]) -> str:
@@ -391,6 +512,8 @@ def rank_teachers(
     num_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
+    correct_column: str | None = None,
+    correct_only: bool = False,
     teacher_column: str = "teacher",
     question_column: str = "question",
     question_id_column: str = "question_id",
@@ -426,6 +549,10 @@ def rank_teachers(
         num_resamples (`int`, *optional*, defaults to 1000): bootstrap resamples.
         confidence (`float`, *optional*, defaults to 0.95): coverage of every interval.
         seed (`int`, *optional*, defaults to 0): bootstrap seed (`None` for fresh randomness).
+        correct_column (`str`, *optional*): a boolean column (true, false, null = cannot tell); each teacher's
+            accuracy on the ranked questions is reported with its interval, from the same resamples as the means.
+        correct_only (`bool`, *optional*, defaults to `False`): rank on the correct responses only (a response
+            counts when it is correct and scored); needs `correct_column`.
         teacher_column, question_column, question_id_column (`str`): column names; the question id is derived from
             the question text when `question_id_column` is missing.
 
@@ -455,13 +582,24 @@ def rank_teachers(
     if not scores:
         raise ConfigError("Rank by at least one score column (e.g. --by lalp).")
     direction = {s: score_direction(s, directions) for s in scores}
-    require_columns(dataset, [teacher_column, *scores], what="ranking")
+    if correct_only and correct_column is None:
+        raise ConfigError("Ranking on correct responses only needs the correctness column: pass --correct-column "
+                          "(`correct_column`).")
+    require_columns(dataset, [*scores, teacher_column, *([correct_column] if correct_column else [])],
+                    what="ranking")
     check_question_ids(dataset, question_column=question_column, question_id_column=question_id_column)
     qid_codes, qids = factorize(question_id_array(dataset, question_column=question_column,
                                                   question_id_column=question_id_column))
     teacher_codes, present = factorize(as_labels(arrow_column(dataset, teacher_column)))
     arrays = [score_array(dataset, s) for s in scores]
     has_all = np.logical_and.reduce([has for _, has in arrays])
+    judged = is_correct = None
+    if correct_column is not None:
+        correctness = check_correctness_column(dataset, correct_column)
+        judged = correctness.is_valid().to_numpy(zero_copy_only=False)
+        is_correct = correctness.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        if correct_only:
+            has_all = has_all & is_correct
     if teachers is None:
         teachers = present
     else:
@@ -512,11 +650,27 @@ def rank_teachers(
     values = np.concatenate([total[is_kept] / counts for total in sums], axis=1)  # (Q, S*T)
     responses = counts.sum(axis=0)
     kept = int(is_kept.sum())
+    width = values.shape[1]
+    if judged is not None:
+        # accuracy per (question, teacher) over its judged responses; weight 1 where it has one, so that the
+        # resampled ratio of means is the mean over the questions it has a judged response to
+        judged_per_cell = np.bincount(cell[judged[ranked]], minlength=size).reshape(-1, n)[is_kept]
+        true_per_cell = np.bincount(cell[is_correct[ranked]], minlength=size).reshape(-1, n)[is_kept]
+        weight = (judged_per_cell > 0).astype(float)
+        share = np.divide(true_per_cell, judged_per_cell, out=np.zeros(weight.shape), where=judged_per_cell > 0)
+        values = np.concatenate([values, share, weight], axis=1)  # (Q, S*T + 2T); the draws do not change
     means = values.mean(axis=0)
     rng = np.random.default_rng(seed)
     # One set of resamples for the intervals and the evidence; p_order(n) reads their first n questions.
     resamples = resample(values, num_resamples, rng, prefixes=ladder(kept))
-    boot = resamples.means  # (B, S*T)
+    boot = resamples.means  # (B, S*T [+ 2T])
+    accuracy = accuracy_ci = None
+    if judged is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy = means[width:width + n] / means[width + n:]
+            boot_accuracy = boot[:, width:width + n] / boot[:, width + n:]
+        accuracy_ci = [interval(boot_accuracy[:, i], confidence) for i in range(n)]
+        means, boot = means[:width], boot[:, :width]
     low, high = percentile_interval(boot, confidence, axis=0)
     block = {s: slice(k * n, (k + 1) * n) for k, s in enumerate(scores)}
     signs = {s: sign(direction[s]) for s in scores}
@@ -528,6 +682,8 @@ def rank_teachers(
             means={s: float(means[block[s]][i]) for s in scores},
             cis={s: (float(low[block[s]][i]), float(high[block[s]][i])) for s in scores},
             ranks={s: int(rank_of[s][i]) for s in scores},
+            accuracy=None if accuracy is None else float(accuracy[i]),
+            accuracy_ci=None if accuracy_ci is None else accuracy_ci[i],
         )
         for i, t in enumerate(teachers)
     ]
@@ -551,9 +707,10 @@ def rank_teachers(
         found, lead = score_evidence(
             teachers,
             {s: signs[s] * values[:, block[s]] for s in scores},
-            resamples.times(np.repeat([signs[s] for s in scores], n)),
+            resamples.columns(slice(0, width)).times(np.repeat([signs[s] for s in scores], n)),
             {s: (v[kept_rows], row_teacher) for s, (v, _) in zip(scores, arrays, strict=True)},
             direction, rng, truth=truth and {t: float(truth[t]) for t in teachers}, confidence=confidence,
         )
     return TeacherRanking(lines, pairwise, kept, dropped, left_out, num_resamples, confidence, seed, scores,
-                          direction, found, truth and {t: float(truth[t]) for t in teachers}, lead, truth_note)
+                          direction, found, truth and {t: float(truth[t]) for t in teachers}, lead, truth_note,
+                          correct_column, correct_only)

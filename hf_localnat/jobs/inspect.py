@@ -1,0 +1,69 @@
+"""`hf_localnat.inspect`: the job of `localnat inspect` (the step report, one self-contained HTML page)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._scored import ScoredInput, pool, provenance_of
+from .results import Report
+
+
+def inspect(
+    scored: ScoredInput,
+    output: str | os.PathLike | None = None,
+    *,
+    questions: Sequence[str] | None = None,
+    num_questions: int = 3,
+    least_natural: int = 5,
+    correct_column: str | None = None,
+    segmenter: str | None = None,
+    steps_column: str = "steps",
+    response_column: str = "response",
+    max_mb: float = 8.0,
+    title: str | None = None,
+    teacher_column: str = "teacher",
+    question_column: str = "question",
+    question_id_column: str = "question_id",
+    config: str | None = None,
+    split: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    ignore_provenance: bool = False,
+    overwrite: bool = False,
+) -> Report:
+    """Build the step report of `scored` (the ranking, the chosen questions step by step shaded by step score, each
+    teacher's least natural steps, the mix) and write it to `output`.
+
+    The same job as `localnat inspect` (see its `--help` for each option); `str(result)` is its text, and in a
+    notebook the result shows the page itself.
+
+    Args:
+        scored (`str`, `os.PathLike`, `datasets.Dataset`, a list of them, or `dict[str, ...]`): scored rows.
+        output (`str` or `os.PathLike`, *optional*): the HTML file to write; `None` writes nothing.
+        questions, num_questions, least_natural, correct_column, segmenter, steps_column, response_column, max_mb,
+        title: as the flags of `localnat inspect`.
+        teacher_column, question_column, question_id_column, config, split, storage_options, ignore_provenance,
+        overwrite: as in `rank_teachers`.
+
+    Returns:
+        `Report`: `html`, `output`.
+    """
+    from ..report.html import build_report, check_report_path, write_report
+
+    if output is not None:
+        check_report_path(output, overwrite=overwrite)  # before the work
+    provenance = provenance_of(scored, storage_options=storage_options, ignore_provenance=ignore_provenance)
+    if provenance is not None:
+        provenance.check(segmenter=segmenter)  # before any row is read
+    inputs = pool(scored, config=config, split=split, storage_options=storage_options,
+                  ignore_provenance=ignore_provenance, teacher_column=teacher_column,
+                  question_column=question_column, question_id_column=question_id_column)
+    html = build_report(
+        inputs.dataset, segmenter=segmenter, questions=list(questions) if questions else None,
+        num_questions=num_questions, least_natural=least_natural, correct_column=correct_column, title=title,
+        source=", ".join(inputs.names), provenance=provenance, max_bytes=int(max_mb * 1_000_000),
+        teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
+        response_column=response_column, steps_column=steps_column)
+    path = None if output is None else write_report(output, html, overwrite=overwrite)
+    return Report(html, path)
