@@ -5,6 +5,7 @@ the `rank-teachers` command."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -240,6 +241,10 @@ def test_rank_teachers_command_by_any_score_table_json_verdicts_and_plot(tmp_pat
     plot = tmp_path / "ranking.png"
     result = runner.invoke(main, [*args, "--direction", "mine=higher", "--plot", str(plot)])
     assert result.exit_code == 0 and plot.read_bytes()[:4] == b"\x89PNG"
+    import hf_localnat
+
+    page = hf_localnat.rank_teachers(str(path), by=["lalp", "rsr"], resamples=200)._repr_html_()
+    assert page.count("<svg") == 1 and "<polyline" in page  # the p_order(n) plot, measured and projected
 
 
 def test_agreement_with_a_truth_equals_a_plain_computation_on_the_same_resamples():
@@ -298,7 +303,8 @@ def test_two_questions_read_as_too_few_in_the_table_and_the_json(tmp_path):
     Dataset.from_dict(rows).to_parquet(path)
     args = ["rank-teachers", str(path), "--truth", "x=3", "--truth", "y=2", "--truth", "z=1"]
     table = CliRunner().invoke(main, args).stdout
-    assert "projected" not in table and "stable from" not in table
+    assert "projected from these questions" not in table and "stable from" not in table
+    assert not re.search(r"~\d", table) and "too few" in table  # no projected stable_n in the score table
     assert "Caveat: only 2 questions (fewer than 20)" in table and "From 2 questions these are not evidence" in table
     neighbours = [line for line in table.splitlines() if line.startswith("  x - y") or line.startswith("  y - z")]
     assert len(neighbours) == 2 and all(line.endswith("(not separated: too few questions)") for line in neighbours)
