@@ -32,6 +32,7 @@ def inspect(
     ignore_provenance: bool = False,
     overwrite: bool = False,
     tokenizer=None,
+    max_observation_tokens: int | None = None,
 ) -> Report:
     """Build the step report of `scored` (the ranking, the chosen questions step by step shaded by step score, each
     teacher's least natural steps, the mix) and write it to `output`.
@@ -49,6 +50,8 @@ def inspect(
         tokenizer (`PreTrainedTokenizerBase` or `str`, *optional*): for agent traces (`segmenter="turns"`), the
             student's tokenizer (or its folder), to mark exactly the observations over the cap; default: the
             recorded student's, when it is a local folder or the embedded model (no network).
+        max_observation_tokens (`int`, *optional*): the cap the traces were scored with, for a file that does not
+            record it; default: the recorded one, else 1024.
 
     Returns:
         `Report`: `html`, `output`.
@@ -72,7 +75,8 @@ def inspect(
         num_questions=num_questions, least_natural=least_natural, correct_column=correct_column, title=title,
         source=", ".join(inputs.names), provenance=provenance, max_bytes=int(max_mb * 1_000_000),
         teacher_column=teacher_column, question_column=question_column, question_id_column=question_id_column,
-        response_column=response_column, steps_column=steps_column, count_tokens=counter)
+        response_column=response_column, steps_column=steps_column, count_tokens=counter,
+        max_observation_tokens=max_observation_tokens)
     path = None if output is None else write_report(output, html, overwrite=overwrite)
     return Report(html, path)
 
