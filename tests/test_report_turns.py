@@ -125,3 +125,40 @@ def test_without_a_tokenizer_long_observations_may_be_capped_and_mismatches_are_
     unshaded = [t for t in parser.turns if "asst" in t["class"] and t["title"].endswith("/?: no score")]
     assert len(unshaded) == 2  # the two assistant turns of the mismatched row, grey
     assert all(t["style"] == f"background:{DivergingScale.of([0.0]).color(None)}" for t in unshaded)
+
+
+@pytest.mark.slow  # scores the bundled ShareGPT agent traces with the tiny model: 20-60 s on 2 shared cores
+def test_inspect_of_traces_scored_with_the_tiny_model(tmp_path, tiny_model_path, smol_tokenizer):
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import main
+    from hf_localnat.sample import SAMPLE_PATH
+
+    source = SAMPLE_PATH.parent / "agent_traces_sharegpt.jsonl"
+    scored, report = tmp_path / "agents.parquet", tmp_path / "traces.html"
+    result = CliRunner().invoke(main, ["score", str(source), "-o", str(scored), "--model", str(tiny_model_path),
+                                       "--segmenter", "turns", "--question-column", "task_id",
+                                       "--max-observation-tokens", "64"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["inspect", str(scored), "-o", str(report), "--num-questions", "1",
+                                       "--least-natural", "0"])
+    assert result.exit_code == 0, result.output
+    html = report.read_text(encoding="utf-8")
+    parser = _Turns()
+    parser.feed(html)
+    rows = list(load_input(str(scored)))
+    scale = DivergingScale.of([s for r in rows for s in r["lalp_steps"] if s is not None])
+    shown = {}  # each shown row, found by its assistant turns' titles and colours
+    for row in rows:
+        titles = [f"turn {i + 1}/{row['num_steps']}: {s:.4f}" for i, s in enumerate(row["lalp_steps"])]
+        turns = [t for t in parser.turns if t["title"] in titles]
+        if len(turns) == row["num_steps"]:
+            shown[row["teacher"]] = row
+            assert [t["style"] for t in turns] == [f"background:{scale.color(s)}" for s in row["lalp_steps"]]
+    assert len(shown) >= 2  # the chosen question's traces, every teacher's
+    count = lambda text: len(smol_tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    observations = [t for t in parser.turns if "obs" in t["class"]]
+    capped = [t for t in observations if count(t["text"].split("observation", 1)[1]) > 64]
+    assert capped and all(t["badge"].startswith("capped: ") and t["badge"].endswith("first 32 and last 32")
+                          for t in capped)
+    assert all(not t["badge"] for t in observations if t not in capped)
