@@ -229,9 +229,10 @@ class TeacherRanking:
         } | ({"correct_column": self.correct_column, "correct_only": self.correct_only}
              if self.correct_column is not None else {}))
 
-    def format_table(self) -> str:
+    def format_table(self, *, verdicts: bool = True) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
-        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score."""
+        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score
+        (not with `verdicts=False`, for a report that states them elsewhere)."""
         pct = f"{self.confidence:.0%}"
         names = {s: s.upper() for s in self.scores}
         width = max(7, *(len(t.teacher) for t in self.teachers))
@@ -275,10 +276,10 @@ class TeacherRanking:
                 lines.append(f"  {p.teacher_a} - {p.teacher_b}: {p.difference:+.4f} {_ci(p.ci)}{verdict}")
         if self.evidence:
             lines.append("")
-            lines.extend(self._format_evidence(names, width))
+            lines.extend(self._format_evidence(names, width, verdicts=verdicts))
         return "\n".join(lines)
 
-    def _format_evidence(self, names: dict[str, str], width: int) -> list[str]:
+    def _format_evidence(self, names: dict[str, str], width: int, *, verdicts: bool = True) -> list[str]:
         scores = [s for s in self.scores if s in self.evidence]
         lines = ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
                  "share of questions whose best answer is the teacher's."]
@@ -314,8 +315,9 @@ class TeacherRanking:
                 lead = self.truth_lead
                 lines.append(f"  Best agreement: {names[lead.score]} (tau-b lead over {names[lead.runner_up]} "
                              f"{lead.lead.format()}).")
-        lines.append("")
-        lines.extend(self.verdicts)
+        if verdicts:
+            lines.append("")
+            lines.extend(self.verdicts)
         return lines
 
 
