@@ -274,7 +274,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
 class RowsBar:
     """`localnat score`'s progress bar: rows scored, to a tenth of a row (a row counts its share of the tokens run,
     `LocalNaturalnessScorer.score`'s `progress_callback`), on stderr, shown whenever `datasets` shows its bars
-    (`datasets.disable_progress_bars()` or `HF_DATASETS_DISABLE_PROGRESS_BARS=1` hide it). While it is shown,
+    (`datasets.disable_progress_bars()` or `HF_DATASETS_DISABLE_PROGRESS_BARS=1` hide it; the command line hides the
+    other libraries' bars, `progress.quiet_libraries`, never this one). While it is shown,
     `datasets`' own `map` bar, which moves only when a whole map batch is done, is hidden.
 
     Args:
@@ -284,19 +285,22 @@ class RowsBar:
     FORMAT = "{desc}: {percentage:3.0f}%|{bar:24}| {n:.1f}/{total:.0f} rows [{elapsed}<{remaining}]"
 
     def __init__(self, own: bool = True) -> None:
-        self.own, self.bar, self._restore = own, None, False
+        self.own, self.bar, self._restore, self._show = own, None, False, False
 
     def __enter__(self) -> RowsBar:
         import datasets
 
-        if self.own and datasets.is_progress_bar_enabled():
+        from ..progress import ours_shown
+
+        self._show = self.own and ours_shown()  # the command line hides other libraries' bars, never this one
+        if self._show and datasets.is_progress_bar_enabled():
             datasets.disable_progress_bars()
             self._restore = True
         return self
 
     def start(self, rows: int) -> None:
         """Scoring starts, with `rows` left to score (none: no bar)."""
-        if self._restore and rows:
+        if self._show and rows:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=rows, desc="Scoring", unit="row", bar_format=self.FORMAT, disable=False,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..wording import counted
 from .results import Result
 
 
@@ -58,7 +59,8 @@ def demo_dataset(data: str, problems: int, *, echo: Callable[[str], None] | None
     ids = demo_problem_ids(problems)
     dataset = champ_long_format(problem_ids=ids)
     if echo is not None:
-        echo(f"CHAMP: {len(ids)} problems x {len(set(dataset['teacher']))} models, 0-shot ({', '.join(ids)}).")
+        echo(f"CHAMP: {counted(len(ids), 'problem')} x {counted(len(set(dataset['teacher'])), 'model')}, 0-shot "
+             f"({', '.join(ids)}).")
         echo(format_correct_counts(dataset["correct_reason"]) + "\n")
     source = f"CHAMP v0 (PyPI champ-dataset==1.0.0, MIT), 0-Shot setting, problems {', '.join(ids)}"
     return dataset, source, "mit"
@@ -101,7 +103,8 @@ def demo(output: str = "localnat-demo", *, window: int | str = 4, data: str = "c
     dataset, source, license_ = demo_dataset(data, problems, echo=emit)
     scorer = LocalNaturalnessScorer(window=window)
     scorer.model  # load (and convert, the first time) the embedded student now
-    say(f"Scoring {len(dataset)} responses from {len(set(dataset['teacher']))} teachers with the embedded student "
+    say(f"Scoring {counted(len(dataset), 'response')} from {counted(len(set(dataset['teacher'])), 'teacher')} with "
+        "the embedded student "
         f"({scorer.source.model_id}) on this machine...")
     start = time.perf_counter()
     if on_rows is not None:
@@ -113,7 +116,7 @@ def demo(output: str = "localnat-demo", *, window: int | str = 4, data: str = "c
         scorer.progress_callback = None
     seconds = time.perf_counter() - start
     tokens = sum(scored["num_tokens"])
-    emit(f"Scored {len(scored)} responses ({tokens} tokens) in {seconds:.1f} s. Higher = more natural to the "
+    emit(f"Scored {counted(len(scored), 'response')} ({counted(tokens, 'token')}) in {seconds:.1f} s. Higher = more natural to the "
                 "student.\n")
     command = ["localnat", "demo"] + (["--window", str(window)] if window != 4 else []) + (
         ["--data", data] if data != "champ" else []) + (["--problems", str(problems)] if problems != 5 else [])

@@ -133,7 +133,7 @@ class LeftOutTeacher:
     def describe(self) -> str:
         """One line: the teacher, why it is left out, and its rows."""
         return (f"Left out: teacher {self.teacher!r} has no finite score on any question "
-                f"({self.num_rows} rows: {self.num_non_finite} non-finite (NaN or inf), "
+                f"({counted(self.num_rows, 'row')}: {self.num_non_finite} non-finite (NaN or inf), "
                 f"{self.num_rows - self.num_non_finite} without a score).")
 
 
@@ -534,7 +534,7 @@ def rank_teachers(
         dropped.append(DroppedQuestion(qids[q], reason, tuple(teachers[t] for t in np.flatnonzero(mask))))
     if not is_kept.any():
         raise SelectionError(
-            f"No question has a scored response from every teacher ({len(teachers)} teachers, "
+            f"No question has a scored response from every teacher ({counted(len(teachers), 'teacher')}, "
             f"{_dropped_text({r: sum(d.reason == r for d in dropped) for r in DROP_REASONS})}); "
             "score the missing rows or rank fewer teachers (--teacher)."
         )
