@@ -3,7 +3,7 @@
     python benchmarks/estimate.py              # the first 8 rows of the bundled sample, the embedded SmolLM2
     python benchmarks/estimate.py --rows 32    # the whole sample (a few CPU-minutes of scoring)
 
-Both run in this process, side by side, on the same rows and definition: `cli.estimate.estimate_rows` (tokenizer and
+Both run in this process, side by side, on the same rows and definition: `scoring.estimate.estimate_rows` (tokenizer and
 config only) and `LocalNaturalnessScorer.score` (the model; loaded before the clock starts, like the estimate's
 tokenizer is not). Wall time, and the ratio.
 """
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hf_localnat import LocalNaturalnessScorer  # noqa: E402
-from hf_localnat.cli.estimate import estimate_rows  # noqa: E402
+from hf_localnat.scoring.estimate import estimate_rows  # noqa: E402
 from hf_localnat.io import load_input  # noqa: E402
 from hf_localnat.sample import SAMPLE_PATH  # noqa: E402
 
@@ -33,9 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = load_input(str(SAMPLE_PATH)).select(range(args.rows))
     options = dict(window=4, segmenter="sentence", prompt_format="auto", max_length=None, response_part="full")
-    estimate_rows(rows.select([0]), model=args.model, revision=None, progress=False, **options)  # warm: load once
+    estimate_rows(rows.select([0]), model=args.model, revision=None, **options)  # warm: load once
     start = time.perf_counter()
-    counts, _ = estimate_rows(rows, model=args.model, revision=None, progress=False, **options)
+    counts, _ = estimate_rows(rows, model=args.model, revision=None, **options)
     estimate = time.perf_counter() - start
     scorer = LocalNaturalnessScorer(args.model, **{k: v for k, v in options.items()})
     scorer.score(["Warm up."], ["?"])

@@ -1,4 +1,9 @@
-"""hf_localnat: choose reasoning traces for distillation by local naturalness (LALP, arXiv 2510.03988)."""
+"""hf_localnat: choose reasoning traces for distillation by local naturalness (LALP, arXiv 2510.03988).
+
+The job of every `localnat` command is one function here, loaded on first use (`import hf_localnat` stays light):
+`hf_localnat.score`, `estimate`, `segment`, `rank_teachers`, `select`, `inspect`, `calibrate`, `publish`, `pull`
+(`hf_localnat.jobs`). Each returns a result object (`hf_localnat.jobs.results`).
+"""
 
 from .scoring.config import ComputeOptions, ScoringConfig, ScoringDefinition
 from .errors import ColumnError, ConfigError, LocalNatError, ModelNotFoundError, ProvenanceError, TokenizerError
@@ -15,7 +20,8 @@ JOBS = {
 }
 
 #: Their result classes (`hf_localnat.jobs.results`).
-RESULTS = ("TeacherRanking", "Selection", "Slice", "Report", "Calibration", "Publication", "Pulled")
+RESULTS = ("ScoreResult", "Estimate", "SegmentResult", "TeacherRanking", "Selection", "Slice", "Report", "Calibration",
+           "Publication", "Pulled")
 
 
 def __getattr__(name: str):
@@ -27,6 +33,11 @@ def __getattr__(name: str):
     if name in RESULTS:
         return getattr(importlib.import_module(".jobs.results", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(JOBS) | set(RESULTS))
+
 
 __all__ = [
     "OUTPUT_COLUMNS",

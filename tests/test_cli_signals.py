@@ -102,7 +102,8 @@ def test_the_signal_line_and_exit_code_in_process(tmp_path, monkeypatch, signum,
 
     from click.testing import CliRunner
 
-    from hf_localnat.cli import _checkpoints, main
+    from hf_localnat.cli import main
+    from hf_localnat.jobs import checkpoints as _checkpoints
 
     def fake_scoring(scorer, dataset, *, progress, between_chunks, **kwargs):
         progress.folder, progress.chunks = tmp_path / "checkpoints", 5
@@ -146,7 +147,8 @@ def test_nothing_checkpointed_says_a_rerun_starts_over_and_names_an_old_output_o
 
     from click.testing import CliRunner
 
-    from hf_localnat.cli import _checkpoints, main
+    from hf_localnat.cli import main
+    from hf_localnat.jobs import checkpoints as _checkpoints
 
     def interrupted_before_a_checkpoint(scorer, dataset, *, progress, between_chunks, **kwargs):
         progress.folder, progress.chunks = tmp_path / "checkpoints", 1

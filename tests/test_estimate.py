@@ -94,12 +94,12 @@ def test_estimate_reads_the_shapes_and_projects_on_several_gpus(tiny_model_path,
 
 
 def test_score_counts_a_sample_of_a_large_input_and_scales_it(tiny_model_path, monkeypatch):
-    from hf_localnat.cli import estimate
+    from hf_localnat.scoring import estimate
 
     rows = Dataset.from_list([ROWS[0]] * 9)  # equal rows: the scaled sample must give the exact totals
     options = dict(model=str(tiny_model_path), revision=None, window=2, segmenter="sentence", prompt_format="auto",
                    max_length=None, response_part="full")
-    exact, _ = estimate.estimate_rows(rows, progress=False, **options)
+    exact, _ = estimate.estimate_rows(rows, **options)
     monkeypatch.setattr(estimate, "SCORE_SAMPLE_ROWS", 3)
     scaled, _, sampled = estimate.sampled_estimate(rows, **options)
     assert sampled and scaled.to_dict() == {**exact.to_dict(), "errors": {}}

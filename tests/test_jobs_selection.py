@@ -283,7 +283,7 @@ def test_quiet_libraries_restores_every_setting():
     import datasets
     import huggingface_hub.utils as hub_utils
 
-    from hf_localnat.progress import ours_shown, quiet_libraries
+    from hf_localnat.jobs.progress import ours_shown, quiet_libraries
 
     assert datasets.is_progress_bar_enabled() and ours_shown()
     hub_before = hub_utils.are_progress_bars_disabled()

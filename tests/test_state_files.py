@@ -130,7 +130,7 @@ def test_damaged_checkpoints_are_discarded_with_one_warning_each_and_rescored(tm
 
 
 def test_a_checkpoint_folder_that_is_a_file_is_replaced(tmp_path, tiny_model_path, datasets_cache, monkeypatch):
-    from hf_localnat.cli import _checkpoints
+    from hf_localnat.jobs import checkpoints as _checkpoints
 
     found = []
 

@@ -101,7 +101,7 @@ class RecordingGroup(click.Group):
 
     def invoke(self, ctx):
         """Run the command with other libraries' progress bars hidden: the command line shows its own only."""
-        from ..progress import quiet_libraries
+        from ..jobs.progress import quiet_libraries
 
         with quiet_libraries():
             return super().invoke(ctx)

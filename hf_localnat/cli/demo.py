@@ -44,7 +44,7 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     The job is `hf_localnat.jobs.demo.demo(...)`.
     """
     from ..jobs.demo import demo as run_demo
-    from .score import RowsBar
+    from ..jobs.progress import RowsBar
 
     # a rows bar moved after every forward batch (`score`'s); the demo's lines are printed as they come
     with RowsBar() as bar:

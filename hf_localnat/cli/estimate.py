@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 
 import click
 
-from ..errors import ConfigError
-from ..scoring.estimate import GPU_PEAK_TFLOPS, Rate, known_gpu, measured_rate, pass_shape, projected_rate
+from ..scoring.estimate import GPU_PEAK_TFLOPS
 from ._options import (_compose, handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
                        storage_options_option, window_option)
@@ -34,131 +31,6 @@ sample_questions_options = _compose(
 )
 """`--sample-questions N --seed S` (`localnat score`, `localnat estimate`) -> `sample_size`, `sample_seed`, for
 `hf_localnat.io.questions.sample_questions`."""
-
-
-def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
-                  prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
-                  progress: bool = True):
-    """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
-    parameter count from its config. Reads no weights (the embedded student is converted once if it never was)."""
-    from transformers import AutoConfig
-
-    from ..io.shapes import batch_texts
-    from ..scoring.config import ScoringConfig
-    from ..scoring.estimate import TokenCounts, count_tokens, non_embedding_parameters
-    from ..scoring.models import _check_supported as check_supported
-    from ..scoring.models import load_tokenizer, resolve_model
-
-    source = resolve_model(model)
-    tokenizer = load_tokenizer(source.path, revision)
-    try:
-        model_config = AutoConfig.from_pretrained(source.path, revision=revision, trust_remote_code=False)
-    except ValueError as e:  # a model that ships its own code: refused in one line, never run, never prompted for
-        check_supported(source.path, e)
-        raise
-    limit = max_length or getattr(model_config.get_text_config(), "max_position_embeddings", None)
-    if limit is None:
-        raise click.UsageError(f"{source.model_id!r} does not say its maximum input length; pass --max-length.")
-    config = ScoringConfig(window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                           response_part=response_part)
-    totals = TokenCounts()
-    arrow = dataset.with_format("arrow")
-    chunk = 4096
-    with click.progressbar(length=dataset.num_rows, label="Counting tokens", file=sys.stderr,
-                           show_eta=True, hidden=not progress) as bar:
-        for start in range(0, dataset.num_rows, chunk):
-            table = arrow[start:start + chunk]
-            texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
-                                table.column_names, question_column="question", response_column="response",
-                                steps_column=steps_column if segmenter == "given" else None)
-            responses, questions, errors, steps = texts.responses, texts.questions, texts.errors, texts.steps
-            totals.add(count_tokens(tokenizer, config, int(limit), responses, questions or [None] * len(responses),
-                                    steps, errors))
-            bar.update(table.num_rows)
-    return totals, non_embedding_parameters(model_config)
-
-
-#: `localnat score` counts at most this many rows for its estimate line (evenly spaced), and scales the counts up:
-#: counting every row of 10^6 long traces would cost as much as the preparation of the scoring itself.
-SCORE_SAMPLE_ROWS = 2000
-
-
-def sampled_estimate(dataset, **options):
-    """`(TokenCounts, N, sampled)`: `estimate_rows` of at most `SCORE_SAMPLE_ROWS` evenly spaced rows, its counts
-    scaled to the whole dataset (`sampled`: whether it was a sample)."""
-    import numpy as np
-
-    from ..scoring.estimate import COUNT_KEYS
-
-    if dataset.num_rows <= SCORE_SAMPLE_ROWS:
-        return (*estimate_rows(dataset, progress=False, **options), False)
-    picked = np.linspace(0, dataset.num_rows - 1, SCORE_SAMPLE_ROWS).round().astype(int)
-    counts, params = estimate_rows(dataset.select(picked), progress=False, **options)
-    scale = dataset.num_rows / SCORE_SAMPLE_ROWS
-    for key in COUNT_KEYS:
-        setattr(counts, key, round(getattr(counts, key) * scale))
-    counts.rows = dataset.num_rows
-    counts.errors = type(counts.errors)({reason: round(n * scale) for reason, n in counts.errors.items()})
-    return counts, params, True
-
-
-def summary_line(counts, projection, rate=None, *, rows_left: int | None = None, sampled: bool = False) -> str:
-    """The one line `localnat score` prints before it starts: the counts, the FLOPs, and the time on the device of
-    the run (`rate`, see `device_rate`) for the `rows_left` rows not yet checkpointed (default: all)."""
-    about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
-    rows_left = counts.rows if rows_left is None else rows_left
-    line = (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
-            f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
-            f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp_shared_prefix']:.2g} FLOPs (each question "
-            "once, as the default paths run it)")
-    if counts.whole_prefix_share is not None:
-        line += f"; whole-prefix share {counts.whole_prefix_share:.2f} (SPEC §12)"
-    if rows_left == 0:
-        return f"{line}; every row is checkpointed already: nothing to score."
-    if rate is None:
-        rate = projected_rate(projection.params, gpu=projection.gpu, gpus=projection.gpus, mfu=projection.mfu)
-    tokens = counts.model_tokens * rows_left / max(1, counts.rows)
-    left = f"{rows_left} of the {counts.rows} rows left to score: " if rows_left < counts.rows else ""
-    return f"{line}; {left}{rate.describe(tokens)}."
-
-
-def device_rate(device: str | None, params: int, counts, *, load: Callable[[str], object] | None,
-                batch_tokens: int = 16384, gpus: int = 1) -> Rate | None:
-    """How fast the student runs on `device`, for an estimate: on the CPU (and any device but CUDA) a measured rate
-    (`measured_rate`, a few seconds at most, on the model `load(device)` returns); on a CUDA GPU whose peak is known
-    (`GPU_PEAK_TFLOPS`), the FLOP projection for it; on another GPU, measured too. A GPU name (`h100`, ...) is
-    that GPU's projection, with nothing loaded.
-
-    Args:
-        device (`str`, *optional*): `cpu`, `cuda`, `cuda:N`, a name of `GPU_PEAK_TFLOPS`; `None`: cuda when a GPU
-            is visible, else cpu.
-        params (`int`): the student's non-embedding parameters. `counts`: the input's `TokenCounts`.
-        load (`Callable[[str], model]`, *optional*): loads the student on a torch device (called only to measure);
-            `None`: do not measure, return `None` where a measurement would be needed.
-        gpus (`int`): GPUs of the projection on CUDA.
-    """
-    import torch
-
-    if device is not None and device.lower() in GPU_PEAK_TFLOPS:
-        return projected_rate(params, gpu=device.lower(), gpus=gpus)
-    from ..scoring.compute.forward import resolve_device
-
-    try:
-        resolved = resolve_device(device)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device {device!r}; use cpu, cuda, cuda:N or a GPU name "
-                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}).") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"Device {device!r}: no CUDA GPU is visible here; use --device cpu, or a GPU name "
-                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}) for its projection.")
-    if resolved.type == "cuda":
-        gpu = known_gpu(torch.cuda.get_device_name(resolved))
-        if gpu is not None:
-            return projected_rate(params, gpu=gpu, gpus=gpus)
-    if load is None:
-        return None
-    model = load(str(resolved))
-    return measured_rate(model, pass_shape(counts, next(model.parameters()).device.type, batch_tokens))
 
 
 @click.command("estimate", epilog=EXAMPLES)
@@ -205,61 +77,14 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     those of `localnat score`; --sample-questions N
     --seed S prices the sample `localnat score` would score with the same options.
     """
-    from ..io import load_input, read_inputs
-    from ..scoring.estimate import MEASURED_MFU, Projection, duration_phrase, method_tokens
-    from ..scoring.prepare.windows import whole_prefix_line, whole_prefix_warning
+    from ..jobs.estimate import estimate
 
-    dataset, lines = read_inputs(inputs, lambda s: load_input(s, config=config_name, split=split,
-                                                                storage_options=storage_options),
-                                 teacher=teacher_name, question_column=question_column,
-                                 response_columns=response_columns or None, messages_column=messages_column,
-                                 teacher_column=teacher_column, explode_with=explode_with,
-                                 steps_column=steps_column if segmenter == "given" else None)
-    for line in lines:
-        click.echo(line, err=True)
-    sample = None
-    if sample_size is not None:
-        from ..io.questions import sample_questions
-
-        dataset, sample = sample_questions(dataset, sample_size, sample_seed)
-        click.echo(sample.describe(), err=True)
-    counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window, segmenter=segmenter,
-                                   prompt_format=prompt_format, max_length=max_length, response_part=response_part,
-                                   steps_column=steps_column, progress=not as_json)
-    projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
-    if warning := whole_prefix_warning(counts.whole_prefix_share, window):
-        click.echo(warning, err=True)
-    rate = None
-    if device is not None:
-        from ..scoring.models import load_student
-
-        rate = device_rate(device, params, counts, gpus=gpus,
-                           load=lambda where: load_student(model, revision=model_revision, device=where)[0])
-    tokens = method_tokens(counts)
-    if as_json:
-        measured = {} if rate is None else {"device": {
-            "where": rate.where, "how": rate.how, "tokens_per_second": rate.tokens_per_second,
-            "seconds": {key: rate.seconds(n) for key, n in tokens.items()}}}
-        click.echo(json.dumps({**counts.to_dict(), "params": params, "flops": projection.flops,
-                               "projection": projection.to_dict(), "sample": sample and sample.to_dict(), **measured}, indent=2))
-        return
-    width = max(len(k) for k in counts.to_dict())
-    for key, value in counts.to_dict().items():
-        if key not in ("errors", "whole_prefix_share"):
-            click.echo(f"{key:<{width}}  {value:>16,}")
-    click.echo(whole_prefix_line(counts.whole_prefix_share, window))
-    if counts.errors:
-        click.echo("rows without a score: " + ", ".join(f"{n} {e}" for e, n in counts.errors.items()))
-    click.echo(f"\nStudent: {params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not counted); "
-               f"projected time on {gpus} x {gpu.upper()} ({projection.peak_tflops:g} TFLOP/s bf16 each) at "
-               f"{projection.mfu:.0%} MFU{' (measured: the CUDA default on an H100)' if mfu is None else ''}:")
-    names = {"lalp": "exact LALP (every window)", "lalp_shared_prefix": "exact LALP, question computed once",
-             "blockmask": "blockmask approximation", "galp": "GALP alone"}
-    for key, label in names.items():
-        click.echo(f"  {label:<36} {projection.flops[key]:>10.3g} FLOPs  {duration_phrase(projection.hours[key] * 3600):>15}")
-    if rate is not None:
-        click.echo(f"\nOn {rate.where} ({rate.how}: {rate.tokens_per_second:,.0f} tokens/s):")
-        for key, label in names.items():
-            click.echo(f"  {label:<36} {tokens[key]:>10,} tokens  {duration_phrase(rate.seconds(tokens[key])):>15}")
-    click.echo("The other scores (rsr, galp_drop, lalp_drop; `localnat score --scores all`) come from the same passes: "
-               "no extra model tokens.")
+    result = estimate(inputs, model=model, model_revision=model_revision, window=window, segmenter=segmenter,
+                      prompt_format=prompt_format, response_part=response_part, max_length=max_length,
+                      question_column=question_column, response_column=response_columns,
+                      messages_column=messages_column, teacher_column=teacher_column, teacher=teacher_name,
+                      explode_with=explode_with, steps_column=steps_column, gpu=gpu, gpus=gpus, mfu=mfu,
+                      device=device, sample_questions=sample_size, seed=sample_seed, config=config_name, split=split,
+                      storage_options=storage_options, progress=not as_json,
+                      echo=lambda line: click.echo(line, err=True))
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else str(result))

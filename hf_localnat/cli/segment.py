@@ -1,8 +1,7 @@
-"""`localnat segment`: steps grouped by an LLM (SPEC §12, the paper's v2 setting), for `score --segmenter given`."""
+"""`localnat segment`: steps grouped by an LLM (SPEC §12, the paper's v2 setting), for `score --segmenter given`; the
+flags of `hf_localnat.segment` (`jobs.segment`), one call, its text printed."""
 
 from __future__ import annotations
-
-import time
 
 import click
 
@@ -74,46 +73,14 @@ def segment_command(inputs: tuple[str, ...], output: str, api_base: str, llm: st
     endpoint answered with, the prompt's sha256, --chunk-sentences) is recorded beside OUTPUT, as a score's
     provenance is, and `localnat score --segmenter given` carries it into the scores' provenance.
     """
-    from ..io import check_output, load_input, read_inputs, save_output
-    from ..scoring.models import cache_dir
-    from ..scoring.prepare.llm_steps import (SEGMENT_FALLBACK, default_prompt, describe_steps, prompt_sha256,
-                                             steps_record)
-    from ..scoring.prepare.segment_llm import LLMSegmenter, StepCache, StepsRecord, segment_rows, summary_line
+    from ..jobs.segment import segment
 
-    remote = dict(storage_options=storage_options)
-    check_output(output, overwrite=overwrite, **remote)
-    prompt = default_prompt() if prompt_file is None else open(prompt_file, encoding="utf-8").read()
-    prompt_hash = prompt_sha256(prompt)
-    dataset, lines = read_inputs(inputs, lambda source: load_input(source, config=config_name, split=split, **remote),
-                                 teacher=teacher_name, question_column=question_column,
-                                 response_columns=response_columns or None, messages_column=messages_column,
-                                 teacher_column=teacher_column, explode_with=explode_with)
-    for line in lines:
-        click.echo(line, err=True)
-    segmenter = LLMSegmenter(api_base=api_base, model=llm, prompt=prompt, api_key_env=api_key_env,
-                             chunk_sentences=chunk_sentences, retries=retries, max_retries=max_retries,
-                             timeout=timeout, max_tokens=max_tokens)
-    cache = StepCache(cache_path or cache_dir() / "segment" / "answers.sqlite")
-    questions = dataset["question"] if "question" in dataset.column_names else [None] * dataset.num_rows
-    click.echo(f"Segmenting {dataset.num_rows} rows with {llm} at {api_base}, chunks of at most {chunk_sentences} "
-               f"sentences, prompt sha256 {prompt_hash[:12]}; answers cached in {cache.path}.", err=True)
-    start = time.perf_counter()
-    try:
-        steps, fallback, errors, stats = segment_rows(segmenter, dataset["response"], questions, part=response_part,
-                                                      cache=cache, prompt_hash=prompt_hash, concurrency=concurrency)
-    finally:
-        cache.close()
-    written = [c for c in (steps_column, SEGMENT_FALLBACK, "segment_error") if c in dataset.column_names]
-    dataset = (dataset.remove_columns(written).add_column(steps_column, steps)
-               .add_column(SEGMENT_FALLBACK, fallback).add_column("segment_error", errors))
-    record = steps_record(model=llm, endpoint_model=",".join(sorted(segmenter.endpoint_models)) or None,
-                          prompt_hash=prompt_hash, chunk_sentences=chunk_sentences, response_part=response_part)
-    usage = segmenter.usage
-    run = {"rows": stats.rows, "segmented": stats.segmented, "fallback_rows": stats.fallback, "requests": usage.requests,
-           "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
-    path = save_output(dataset, output, overwrite=overwrite, provenance=StepsRecord(record, run), **remote)
-    stats.seconds = time.perf_counter() - start
-    click.echo(summary_line(stats, usage))
-    click.echo(f"Wrote {path}. Steps: {describe_steps(record)}.")
-    click.echo(f"Next: localnat score {path} -o scored.parquet --segmenter given --steps-column {steps_column} "
-               "--window 10%")
+    result = segment(inputs, output, api_base=api_base, model=llm, api_key_env=api_key_env, prompt_file=prompt_file,
+                     chunk_sentences=chunk_sentences, concurrency=concurrency, retries=retries,
+                     max_retries=max_retries, timeout=timeout, max_tokens=max_tokens, cache=cache_path,
+                     question_column=question_column, response_column=response_columns,
+                     messages_column=messages_column, teacher_column=teacher_column, teacher=teacher_name,
+                     explode_with=explode_with, response_part=response_part, steps_column=steps_column,
+                     config=config_name, split=split, storage_options=storage_options, overwrite=overwrite,
+                     echo=lambda line: click.echo(line, err=True))
+    click.echo(str(result))

@@ -17,12 +17,12 @@ from .read import FILE_BUILDERS, load_input, read_provenance
 from .pool import pool_provenance, pool_scored
 from .shapes import LongRows, ShapeError, read_inputs, split_named_input, to_long
 from .faults import translated_os_errors, write_error
-from .write import (OUTPUT_MARKER, atomic_output, atomic_outputs, check_output, check_target, clean_stale, save_output,
-                    save_outputs, write_parquet)
+from .write import (OUTPUT_MARKER, atomic_output, atomic_outputs, check_output, check_target, clean_stale,
+                    output_exists, save_output, save_outputs, write_parquet)
 
 __all__ = [
     "FILE_BUILDERS", "OUTPUT_MARKER", "LongRows", "ShapeError", "atomic_output", "atomic_outputs", "check_output",
-    "check_target", "clean_stale", "load_input", "pool_provenance", "pool_scored", "read_inputs", "read_provenance",
-    "require_columns", "save_output", "save_outputs", "split_named_input", "to_long", "translated_os_errors",
+    "check_target", "clean_stale", "load_input", "output_exists", "pool_provenance", "pool_scored", "read_inputs",
+    "read_provenance", "require_columns", "save_output", "save_outputs", "split_named_input", "to_long", "translated_os_errors",
     "write_error", "write_parquet",
 ]

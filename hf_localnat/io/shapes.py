@@ -550,18 +550,19 @@ def split_named_input(value: str) -> tuple[str | None, str]:
     return None, value
 
 
-def read_inputs(inputs: Sequence[str], load: Callable[[str], object], *, teacher: str | None = None,
-                **shape) -> tuple[object, list[str]]:
+def read_inputs(inputs: Sequence[str | tuple[str | None, str]], load: Callable[[str], object], *,
+                teacher: str | None = None, **shape) -> tuple[object, list[str]]:
     """Read every INPUT (`NAME=INPUT` makes NAME the teacher of its rows), make each long (`to_long` with `shape`),
     and return their rows as one dataset (`pool.concatenate`: in the order given, columns unified) with the lines
     that say how each was read.
 
     Args:
-        inputs: `INPUT` or `NAME=INPUT` values (see `split_named_input`).
+        inputs: `INPUT` or `NAME=INPUT` values (see `split_named_input`), or `(NAME, INPUT)` pairs (NAME taken as
+            is; `None`: no NAME).
         load: reads one INPUT as a `datasets.Dataset` (e.g. `io.load_input`).
         teacher: the teacher of inputs given without a NAME.
     """
-    named = [split_named_input(value) for value in inputs]
+    named = [value if isinstance(value, tuple) else split_named_input(value) for value in inputs]
     longs = [to_long(load(source), teacher=name or teacher, **shape) for name, source in named]
     lines = longs
     if any(name for name, _ in named):

@@ -119,6 +119,19 @@ def check_output(target: str | os.PathLike, *, overwrite: bool = False,
     return check_target(target, overwrite=overwrite)
 
 
+def output_exists(target: str | os.PathLike, storage_options: dict | None = None) -> bool:
+    """Whether `target` is there (a local path, or a URL on its filesystem); `False` when that cannot be told."""
+    from . import remote
+
+    try:
+        if remote.is_url(target):
+            fs, path = remote.filesystem(str(target), storage_options or {})
+            return bool(fs.exists(path))
+        return os.path.lexists(os.path.expanduser(remote.local_path(target)))
+    except Exception:  # noqa: BLE001 - callers only word a message with it
+        return False
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -22,7 +22,8 @@ Names agreed for this layer (one module per command, results in one module):
 - `jobs.pull.pull(repo_id, ...) -> Dataset`
 - `jobs.results`: the result classes; each has `__str__` (the CLI's text), `to_dict()` (the CLI's `--json`),
   `to_pandas()` and `_repr_html_()`.
-- `jobs.checkpoints`: checkpoints and resume (today `cli/_checkpoints.py`).
+- `jobs.checkpoints`: checkpoints and resume (`ScoreRun`: how far a run got, for the report of an interruption).
+- `jobs.progress`: the bars (`tqdm.auto`), moved by callbacks passed down; `jobs._inputs`: inputs as users hold them.
 
 Agent traces (SPEC §14) follow the same layers: `io/turns.py` reads a conversation into turns (roles, content parts,
 `tool_calls`, a JSON-typed column), `scoring/prepare/turns.py` builds the head, the units, the observation cap, the

@@ -6,15 +6,20 @@ so they are the scorer's own: for each scored step `i` (a step that owns tokens)
 (`prepare.windows.window_start`: `k_i = k`, or a share of `i`, SPEC §12), its input
 holds `min(|P| + e_i - a_w, max_length)` tokens (SPEC §5 drops context, then cuts the step, to fit). FLOPs count
 `2 * N * T` (N: the student's parameters without the embeddings; attention is not counted).
+
+`estimate_rows` counts a dataset with the student's tokenizer (`sampled_estimate`: an evenly spaced sample, scaled,
+for `localnat score`'s estimate line); `device_rate` is how fast a device runs the student (measured on the CPU,
+projected on a known GPU). `hf_localnat.jobs.estimate` is the job of `localnat estimate` over them.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from ..errors import ConfigError
 from .config import ScoringConfig
 from .prepare.rows import prepare_row
 from .prepare.windows import WindowSpec, whole_prefix_share, window_start
@@ -263,3 +268,129 @@ def pass_shape(counts: TokenCounts, device_type: str, batch_tokens: int) -> tupl
     length = max(16, min(512, round(counts.window_tokens / max(1, counts.steps))))
     total = CPU_PASS_TOKENS if device_type == "cpu" else batch_tokens
     return max(1, total // length), length
+
+
+def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
+                  prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
+                  on_rows: Callable[[int], None] | None = None) -> tuple[TokenCounts, int]:
+    """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
+    parameter count from its config. Reads no weights (the embedded student is converted once if it never was).
+
+    Args:
+        on_rows (`Callable[[int], None]`, *optional*): called with the number of rows counted after every chunk.
+    """
+    from transformers import AutoConfig
+
+    from ..io.shapes import batch_texts
+    from .models import _check_supported as check_supported
+    from .models import load_tokenizer, resolve_model
+
+    source = resolve_model(model)
+    tokenizer = load_tokenizer(source.path, revision)
+    try:
+        model_config = AutoConfig.from_pretrained(source.path, revision=revision, trust_remote_code=False)
+    except ValueError as e:  # a model that ships its own code: refused in one line, never run, never prompted for
+        check_supported(source.path, e)
+        raise
+    limit = max_length or getattr(model_config.get_text_config(), "max_position_embeddings", None)
+    if limit is None:
+        raise ConfigError(f"{source.model_id!r} does not say its maximum input length; pass --max-length "
+                          "(max_length=).")
+    config = ScoringConfig(window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
+                           response_part=response_part)
+    totals = TokenCounts()
+    arrow = dataset.with_format("arrow")
+    chunk = 4096
+    for start in range(0, dataset.num_rows, chunk):
+        table = arrow[start:start + chunk]
+        texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
+                            table.column_names, question_column="question", response_column="response",
+                            steps_column=steps_column if segmenter == "given" else None)
+        responses = texts.responses
+        totals.add(count_tokens(tokenizer, config, int(limit), responses, texts.questions or [None] * len(responses),
+                                texts.steps, texts.errors))
+        if on_rows is not None:
+            on_rows(table.num_rows)
+    return totals, non_embedding_parameters(model_config)
+
+
+#: `localnat score` counts at most this many rows for its estimate line (evenly spaced), and scales the counts up:
+#: counting every row of 10^6 long traces would cost as much as the preparation of the scoring itself.
+SCORE_SAMPLE_ROWS = 2000
+
+
+def sampled_estimate(dataset, **options) -> tuple[TokenCounts, int, bool]:
+    """`(TokenCounts, N, sampled)`: `estimate_rows` of at most `SCORE_SAMPLE_ROWS` evenly spaced rows, its counts
+    scaled to the whole dataset (`sampled`: whether it was a sample)."""
+    import numpy as np
+
+    if dataset.num_rows <= SCORE_SAMPLE_ROWS:
+        return (*estimate_rows(dataset, **options), False)
+    picked = np.linspace(0, dataset.num_rows - 1, SCORE_SAMPLE_ROWS).round().astype(int)
+    counts, params = estimate_rows(dataset.select(picked), **options)
+    scale = dataset.num_rows / SCORE_SAMPLE_ROWS
+    for key in COUNT_KEYS:
+        setattr(counts, key, round(getattr(counts, key) * scale))
+    counts.rows = dataset.num_rows
+    counts.errors = type(counts.errors)({reason: round(n * scale) for reason, n in counts.errors.items()})
+    return counts, params, True
+
+
+def estimate_line(counts: TokenCounts, projection: Projection, rate: Rate | None = None, *,
+                  rows_left: int | None = None, sampled: bool = False) -> str:
+    """The one line `localnat score` prints before it starts: the counts, the FLOPs, and the time on the device of
+    the run (`rate`, see `device_rate`) for the `rows_left` rows not yet checkpointed (default: all)."""
+    about = f" (counted on {SCORE_SAMPLE_ROWS} evenly spaced rows, scaled)" if sampled else ""
+    rows_left = counts.rows if rows_left is None else rows_left
+    line = (f"Estimate{about}: {counts.rows} rows, {counts.steps} steps, {counts.response_tokens} response tokens; "
+            f"{counts.window_tokens} window tokens ({counts.model_tokens} with each question computed once), "
+            f"{counts.galp_tokens} GALP tokens; {projection.flops['lalp_shared_prefix']:.2g} FLOPs (each question "
+            "once, as the default paths run it)")
+    if counts.whole_prefix_share is not None:
+        line += f"; whole-prefix share {counts.whole_prefix_share:.2f} (SPEC §12)"
+    if rows_left == 0:
+        return f"{line}; every row is checkpointed already: nothing to score."
+    if rate is None:
+        rate = projected_rate(projection.params, gpu=projection.gpu, gpus=projection.gpus, mfu=projection.mfu)
+    tokens = counts.model_tokens * rows_left / max(1, counts.rows)
+    left = f"{rows_left} of the {counts.rows} rows left to score: " if rows_left < counts.rows else ""
+    return f"{line}; {left}{rate.describe(tokens)}."
+
+
+def device_rate(device: str | None, params: int, counts: TokenCounts, *, load: Callable[[str], object] | None,
+                batch_tokens: int = 16384, gpus: int = 1) -> Rate | None:
+    """How fast the student runs on `device`, for an estimate: on the CPU (and any device but CUDA) a measured rate
+    (`measured_rate`, a few seconds at most, on the model `load(device)` returns); on a CUDA GPU whose peak is known
+    (`GPU_PEAK_TFLOPS`), the FLOP projection for it; on another GPU, measured too. A GPU name (`h100`, ...) is
+    that GPU's projection, with nothing loaded.
+
+    Args:
+        device (`str`, *optional*): `cpu`, `cuda`, `cuda:N`, a name of `GPU_PEAK_TFLOPS`; `None`: cuda when a GPU
+            is visible, else cpu.
+        params (`int`): the student's non-embedding parameters. `counts`: the input's `TokenCounts`.
+        load (`Callable[[str], model]`, *optional*): loads the student on a torch device (called only to measure);
+            `None`: do not measure, return `None` where a measurement would be needed.
+        gpus (`int`): GPUs of the projection on CUDA.
+    """
+    import torch
+
+    if device is not None and device.lower() in GPU_PEAK_TFLOPS:
+        return projected_rate(params, gpu=device.lower(), gpus=gpus)
+    from .compute.forward import resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError:
+        raise ConfigError(f"Unknown device {device!r}; use cpu, cuda, cuda:N or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"Device {device!r}: no CUDA GPU is visible here; use --device cpu, or a GPU name "
+                          f"({', '.join(sorted(GPU_PEAK_TFLOPS))}) for its projection.")
+    if resolved.type == "cuda":
+        gpu = known_gpu(torch.cuda.get_device_name(resolved))
+        if gpu is not None:
+            return projected_rate(params, gpu=gpu, gpus=gpus)
+    if load is None:
+        return None
+    model = load(str(resolved))
+    return measured_rate(model, pass_shape(counts, next(model.parameters()).device.type, batch_tokens))

@@ -212,6 +212,40 @@ class DatasetsIntegration:
         return Dataset(_provenance.with_provenance(out.data, self.provenance()), info=out.info, split=out.split,
                        fingerprint=out._fingerprint)
 
+    def save(self, dataset, path, *, overwrite: bool = False, storage_options: dict | None = None):
+        """Write scored rows to `path` with this scorer's provenance, so `localnat select`, `rank-teachers`,
+        `inspect` and `publish` (and their `hf_localnat` functions) know how they were scored.
+
+        `dataset.map(scorer, batched=True)` returns rows without provenance, and `Dataset.to_parquet` writes none:
+        save them with this instead. The provenance goes into a Parquet file's schema metadata, else into
+        `<path>.hf_localnat.json` beside it (`hf_localnat.json` inside a folder); the write is atomic.
+
+        Args:
+            dataset (`datasets.Dataset`): rows scored by this scorer.
+            path (`str` or `Path`): a `.parquet`/`.jsonl`/`.json`/`.csv` file, a folder, or an fsspec URL.
+            overwrite (`bool`): replace an existing output. storage_options (`dict`): for a URL `path`.
+
+        Returns:
+            The path written (a URL stays a `str`).
+
+        Raises:
+            ColumnError: the rows hold no score columns (they were not scored).
+            ProvenanceError: the rows carry the provenance of another scorer.
+
+        Example:
+            ```python
+            >>> scored = ds.map(scorer, batched=True)  # doctest: +SKIP
+            >>> scorer.save(scored, "scored.parquet")  # doctest: +SKIP
+            ```
+        """
+        from ..io import require_columns, save_output
+
+        require_columns(dataset, list(self.config.scores), what="saving scores")
+        provenance = self.provenance()
+        _provenance.common([_provenance.of_dataset(dataset) or provenance, provenance],
+                           what="the rows and this scorer's scores")
+        return save_output(dataset, path, overwrite=overwrite, provenance=provenance, storage_options=storage_options)
+
 
 _REGISTERED = False
 _REGISTER_LOCK = threading.Lock()  # scorers may be built in several threads at once

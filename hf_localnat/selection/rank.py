@@ -5,6 +5,7 @@ resamples."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -13,7 +14,7 @@ import numpy as np
 from ..errors import ConfigError, SelectionError
 from ..scores import score_direction, sign
 from .bootstrap import bootstrap_means, check_bootstrap, interval, percentile_interval
-from .evidence import ScoreEvidence, TruthLead, no_nan, score_evidence
+from .evidence import MIN_QUESTIONS, STABLE_SHARE, ScoreEvidence, TruthLead, no_nan, score_evidence
 from .layout import (arrow_column, as_labels, check_correctness_column, check_question_ids, factorize, non_finite_mask,
                      question_id_array, score_array)
 from ..io.columns import require_columns
@@ -232,24 +233,16 @@ class TeacherRanking:
     def format_table(self, *, verdicts: bool = True) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
         differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score
-        (not with `verdicts=False`, for a report that states them elsewhere)."""
+        (not with `verdicts=False`, for a report that states them elsewhere).
+
+        With more than two scores the teacher table shows each mean with its rank, `-1.2345 (1)`, so that it stays
+        readable however many scores and signals are compared (the intervals are in `to_dict()`, the CLI's `--json`),
+        and the evidence starts with one table whose rows are the scores (`score_table`)."""
         pct = f"{self.confidence:.0%}"
         names = {s: s.upper() for s in self.scores}
         width = max(7, *(len(t.teacher) for t in self.teachers))
-        ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
         accuracy = self.correct_column is not None
-        header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
-                  + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
-                            for s in self.scores)
-                  + (f"  {'accuracy':>8} {pct + ' CI':>14}" if accuracy else ""))
-        lines = [header, "-" * len(header)]
-        for t in self.teachers:
-            flag = "*" if t.ranks_disagree else " "
-            rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
-            lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
-                         + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
-                                   for s in self.scores)
-                         + (f"  {_accuracy(t.accuracy):>8} {_accuracy_ci(t.accuracy_ci):>14}" if accuracy else ""))
+        lines = self._compact_means(names, width) if len(self.scores) > 2 else self._means_with_intervals(names, width)
         lines.append("")
         lines.append(f"{counted(self.num_questions, 'question')} answered (with a score) by every teacher; "
                      + _dropped_text(self.dropped_counts) + ".")
@@ -265,7 +258,7 @@ class TeacherRanking:
             lines.append(f"{together} rank the teachers the same way." if self.rankings_agree
                          else f"* {together} disagree on this teacher's place.")
         lines.append(f"Intervals: paired percentile bootstrap over questions, {self.num_resamples} resamples "
-                     f"(seed {self.seed}).")
+                     f"(seed {self.seed})" + ("; each mean's interval is in --json." if len(self.scores) > 2 else "."))
         first = self.scores[0]
         adjacent = [p for p in self.pairwise if p.score == first and _adjacent(self, p)]
         if adjacent:
@@ -279,9 +272,84 @@ class TeacherRanking:
             lines.extend(self._format_evidence(names, width, verdicts=verdicts))
         return "\n".join(lines)
 
+    def _means_with_intervals(self, names: dict[str, str], width: int) -> list[str]:
+        pct = f"{self.confidence:.0%}"
+        ranks = " ".join(f"{names[s] + '#':>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+        accuracy = self.correct_column is not None
+        header = (f"{ranks}  {'teacher':<{width}} {'n':>5}"
+                  + "".join(f"  {'mean ' + names[s]:>{max(9, len(names[s]) + 5)}} {pct + ' CI':>18}"
+                            for s in self.scores)
+                  + (f"  {'accuracy':>8} {pct + ' CI':>14}" if accuracy else ""))
+        lines = [header, "-" * len(header)]
+        for t in self.teachers:
+            flag = "*" if t.ranks_disagree else " "
+            rank_cells = " ".join(f"{t.ranks[s]:>{max(5, len(names[s]) + 1)}}" for s in self.scores)
+            lines.append(f"{rank_cells}{flag} {t.teacher:<{width}} {t.num_responses:>5}"
+                         + "".join(f"  {t.means[s]:>{max(9, len(names[s]) + 5)}.4f} {_ci(t.cis[s]):>18}"
+                                   for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8} {_accuracy_ci(t.accuracy_ci):>14}" if accuracy else ""))
+        return lines
+
+    def _compact_means(self, names: dict[str, str], width: int) -> list[str]:
+        cells = {s: [f"{t.means[s]:.4f} ({t.ranks[s]})" for t in self.teachers] for s in self.scores}
+        widths = {s: max(len(names[s]), *(len(c) for c in cells[s])) for s in self.scores}
+        accuracy = self.correct_column is not None
+        header = (f"  {'teacher':<{width}} {'n':>5}" + "".join(f"  {names[s]:>{widths[s]}}" for s in self.scores)
+                  + (f"  {'accuracy':>8}" if accuracy else ""))
+        lines = ["Mean of each score per teacher (its rank in the score's direction):", header, "-" * len(header)]
+        for i, t in enumerate(self.teachers):
+            flag = "*" if t.ranks_disagree else " "
+            lines.append(f"{flag} {t.teacher:<{width}} {t.num_responses:>5}"
+                         + "".join(f"  {cells[s][i]:>{widths[s]}}" for s in self.scores)
+                         + (f"  {_accuracy(t.accuracy):>8}" if accuracy else ""))
+        return lines
+
+    def score_table(self) -> list[str]:
+        """The evidence of SPEC §13 with one row per score, side by side (empty without evidence): its direction,
+        its best teacher with `p_top` and winner share, `p_order`, the questions its order needs, the spread ratio,
+        and with a truth, Kendall's tau-b, Spearman's rho, pairwise accuracy and top-1 (the best agreement marked)."""
+        scores = [s for s in self.scores if s in self.evidence]
+        if not scores:
+            return []
+        truth = self.truth is not None and any(self.evidence[s].truth is not None for s in scores)
+        rows = []
+        for s in scores:
+            e = self.evidence[s]
+            best = e.order[0]
+            row = [s.upper(), e.direction, best, f"{e.p_top[best]:.2f}", f"{e.winner_share[best]:.2f}",
+                   f"{e.p_order:.2f}", _stable_text(e),
+                   f"{e.within_sd / e.between_sd:.1f}" if e.between_sd > 0 else "-"]
+            if truth:
+                a = e.truth
+                row += ["-", "-", "-", "-"] if a is None else [
+                    _signed(a.kendall_tau_b.value), _signed(a.spearman.value), _plain(a.pairwise_accuracy.value),
+                    f"{'yes' if a.top1 else 'no'} ({a.top1_share:.0%})"]
+                if self.truth_lead is not None and self.truth_lead.score == s:
+                    row.append("<- best")
+            rows.append(row)
+        head = ["score", "better", "best teacher", "p_top", "win", "p_order", "stable_n", "SD ratio"]
+        head += ["tau-b", "Spearman", "pairs", "top-1"] if truth else []
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        left = {0, 1, 2}
+
+        def line(cells: list[str]) -> str:
+            out = "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            return (out + "  " + "  ".join(cells[len(widths):])).rstrip()
+
+        text = [line(head), "-" * len(line(head))] + [line(r) for r in rows]
+        legend = ("best teacher: the best mean, with p_top (its share of resamples as best) and win (its share of "
+                  "questions with the best answer); p_order: the share of resamples with the whole order; stable_n: "
+                  "the fewest questions whose draws give that order 80% of the time (~N: projected past your "
+                  f"{self.num_questions}; >N: not even at N); SD ratio: within-teacher over between-teacher SD.")
+        if truth:
+            legend += (" Against the known ranking: Kendall's tau-b, Spearman's rho, the share of teacher pairs "
+                       "ordered as it does, and whether the best teacher is its best (share of resamples).")
+        return ["Evidence per score (SPEC §13), one row per score:"] + text + textwrap.wrap(legend, 118)
+
     def _format_evidence(self, names: dict[str, str], width: int, *, verdicts: bool = True) -> list[str]:
         scores = [s for s in self.scores if s in self.evidence]
-        lines = ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
+        lines = self.score_table() + [""] if len(scores) > 1 else []
+        lines += ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
                  "share of questions whose best answer is the teacher's."]
         header = f"{'teacher':<{width}}" + "".join(f"  {names[s] + ' p_top':>{len(names[s]) + 6}} {'win':>5}"
                                                    for s in scores)
@@ -324,6 +392,28 @@ class TeacherRanking:
 def _adjacent(ranking: TeacherRanking, pair: PairwiseDifference) -> bool:
     order = ranking.order(pair.score)
     return order.index(pair.teacher_b) == order.index(pair.teacher_a) + 1
+
+
+def _stable_text(e: ScoreEvidence) -> str:
+    """`stable_n` for the score table: `100`; `<=8` (stable on all 8 questions, below the ladder); `~500`
+    (projected); `>500` (not even at the largest size tried); `-` for one teacher."""
+    if len(e.order) < 2:
+        return "-"
+    if e.stable_n is not None:
+        return str(e.stable_n)
+    if e.p_order >= STABLE_SHARE and e.num_questions >= MIN_QUESTIONS:
+        return f"<={e.num_questions}"
+    if e.projected_stable_n is not None:
+        return f"~{e.projected_stable_n}"
+    return f">{max(e.projected_p_order_by_n, default=e.num_questions)}"
+
+
+def _signed(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:+.3f}"
+
+
+def _plain(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.2f}"
 
 
 def _ci(ci: tuple[float, float]) -> str:

@@ -1,5 +1,5 @@
-"""Resumable scoring for `localnat score`: finished chunks of rows are checkpointed, so a killed run resumes, and a
-rerun that changes only columns the scores do not depend on reuses every score.
+"""Resumable scoring for `hf_localnat.score` and `localnat score`: finished chunks of rows are checkpointed, so a
+killed run resumes, and a rerun that changes only columns the scores do not depend on reuses every score.
 
 The rows are scored in chunks of `checkpoint_rows`. Each finished chunk's output columns (`records.SCHEMA`) are written
 as one Parquet file, through `io.atomic_output`, under the `datasets` cache:
@@ -56,6 +56,45 @@ class Progress:
         """Chunks checkpointed so far, counted on disk (so a signal between a write and any bookkeeping cannot
         make the count wrong)."""
         return sum(path.is_file() for path in self.paths)
+
+
+@dataclass
+class ScoreRun:
+    """How far a score job got, for the report of an interruption: the caller makes it, passes it down
+    (`hf_localnat.score(..., run=...)`), and reads it when a signal stops the job.
+
+    Attributes:
+        progress (`Progress`): the checkpoints (`--engine local`).
+        stats (`dict`): the shards (`--engine ray`: shards, shards_done, shards_reused, nodes).
+        written (`list`): the output, once written.
+        existed (`bool`): an output was there before the run.
+        checkpoint_rows, shard_rows (`int`): rows per checkpoint and per shard.
+    """
+
+    progress: Progress = field(default_factory=Progress)
+    stats: dict = field(default_factory=dict)
+    written: list = field(default_factory=list)
+    existed: bool = False
+    checkpoint_rows: int = 1024
+    shard_rows: int = 1024
+
+    def interruption(self, output: str, command: str) -> str:
+        """What was kept when the run stopped, and what rerunning `command` does with it (resumes after the last
+        checkpoint or shard, or starts over, naming the option that checkpoints sooner); an old OUTPUT is named only
+        when one was there."""
+        ray = "shards" in self.stats
+        done = self.stats.get("shards_done", 0) if ray else self.progress.checkpointed()
+        total = self.stats["shards"] if ray else self.progress.chunks
+        unit, option, size = (("shards", "--shard-rows", self.shard_rows) if ray
+                              else ("chunks", "--checkpoint-rows", self.checkpoint_rows))
+        old = " (the old one is intact)" if self.existed else ""
+        if self.written:
+            return f"{self.written[0]} was already written in full; nothing is left to do."
+        if done:
+            return (f"checkpointed {done} of {total} {unit} ({size} rows each); nothing was written to {output}{old}. "
+                    f"Resume with the same command, which scores only the rest: {command}")
+        return (f"nothing checkpointed yet (a checkpoint is written every {size} rows; a smaller {option} "
+                f"checkpoints sooner); nothing was written to {output}{old}. Rerunning starts over: {command}")
 
 
 @dataclass(frozen=True)
