@@ -1,5 +1,5 @@
 """What a new user meets in the first hour (issue 30): help texts, the one-line errors on an unscored input, the
-README's column tables, and report and card wording for 0 and 1. Real click invocations, real files."""
+docs' column tables, and report and card wording for 0 and 1. Real click invocations, real files."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from hf_localnat.cli import main
 from hf_localnat.sample import SAMPLE_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The README and the docs pages (docs/data-shapes.md holds the column tables), read as one text.
+README = "\n".join(page.read_text(encoding="utf-8")
+                   for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
 def readme_columns() -> set[str]:
-    """Every `name` in the first cell of a README table row."""
+    """Every `name` in the first cell of a table row of the README or a docs page."""
     return {m for line in README.splitlines() if line.startswith("| `")
             for m in re.findall(r"`([^`]+)`", line.split("|")[1])}
 
@@ -93,7 +95,7 @@ def test_every_output_column_is_in_the_readme_tables(tiny_scored_sample):
     columns |= set(to_long(lists, question_column="problem", response_columns=["generations"]).dataset.column_names)
     sample_input = {"question_id", "question", "teacher", "response", "correct", "problem", "generations"}
     missing = sorted(columns - sample_input - readme_columns())
-    assert not missing, f"columns not in README.md's column tables: {missing}"
+    assert not missing, f"columns not in the column tables of docs/data-shapes.md: {missing}"
     assert {"lalp", "galp", "lalp_steps", "score_error", "input_error", "generation_index", "rejection_reason",
             "messages", "selection_reason"} <= columns
     for reason in REJECTION_REASONS:

@@ -1,4 +1,4 @@
-"""The import direction (README "Architecture"): the package and the selection/Hub commands never load torch or
+"""The import direction (docs/architecture.md): the package and the selection/Hub commands never load torch or
 transformers, and `selection/` and `hub/` never import scoring internals. Checked in fresh interpreters (what a user
 gets) and statically over every import statement, lazy ones included."""
 

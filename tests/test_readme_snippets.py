@@ -1,4 +1,5 @@
-"""Every fenced code block of README.md, and of the dataset card `localnat publish` writes, runs as written.
+"""Every fenced code block of README.md, of the docs pages (docs/*.md), and of the dataset card `localnat publish`
+writes, runs as written.
 
 A block is marked by an HTML comment on the line before its fence (invisible on GitHub and on the Hub):
 
@@ -36,6 +37,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: The Markdown pages whose code blocks run: the README and every docs page (docs/spec.md includes SPEC.md, which
+#: holds no code block).
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 RUN_LANGUAGES = ("python", "bash")
 SKIP_MARKERS = {
     "needs-gpu": "needs a GPU",
@@ -130,7 +134,9 @@ def extract_snippets(text: str, source: str) -> list[Snippet]:
 
 
 def readme_snippets() -> list[Snippet]:
-    return extract_snippets(README.read_text(encoding="utf-8"), "README.md")
+    """The code blocks of README.md and of every docs page, each named by its page's path and line."""
+    return [snippet for page in PAGES
+            for snippet in extract_snippets(page.read_text(encoding="utf-8"), str(page.relative_to(ROOT)))]
 
 
 # --- fast: the markers and the code itself -------------------------------------------------------------------------
@@ -152,7 +158,7 @@ def test_extract_snippets_reads_fences_and_markers():
 
 def test_every_readme_block_is_run_or_marked():
     snippets = readme_snippets()
-    assert len(snippets) > 20
+    assert len(snippets) > 20 and {s.source for s in snippets} >= {"README.md", "docs/python.md", "docs/cli.md"}
     for snippet in snippets:
         assert snippet.language, f"{snippet.id}: give the fence a language (text for printed output)"
         unknown = snippet.flags - set(SKIP_MARKERS) | set(snippet.values) - set(VALUE_MARKERS)

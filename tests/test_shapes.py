@@ -1,6 +1,6 @@
 """Input shapes (SPEC §9): every shape becomes long rows, and a (question, response) scores the same in every shape.
 
-The README's table "Your dataset → the command" is read from README.md: each of its commands runs as written (plus
+The docs' table "Your dataset → the command" is read from docs/data-shapes.md: each of its commands runs as written (plus
 the tiny student) on a small local file shaped as that dataset's card states, and its scores must equal those of the
 flat file that holds the same (question, response) pairs.
 """
@@ -22,7 +22,8 @@ from hf_localnat.io import ShapeError, load_input, to_long
 from hf_localnat.io.parts import response_part
 from hf_localnat.io.shapes import batch_texts, read_conversations
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES_PAGE = ROOT / "docs" / "data-shapes.md"  # the page of the table "Your dataset → the command"
 
 THINK = "<think>\nFirst, 2 + 2 = 4. Check: 4 - 2 = 2.\n\nSo it is 4.\n</think>\n\n<answer>4</answer>"
 THOUGHT = ("<|begin_of_thought|>\n\nLet me add 3 and 5. That gives 8.\n\nCheck: 8 - 5 = 3.\n\n<|end_of_thought|>\n\n"
@@ -166,9 +167,9 @@ def test_map_on_a_conversation_only_dataset_scores_and_keeps_the_column(tiny_mod
     assert "thinking part" in thinking.provenance().describe()
 
 
-# ---------------------------------------------------------------------------------- the README table, row by row
+# ------------------------------------------------------------------------------------ the docs table, row by row
 def _table_commands() -> dict[str, str]:
-    text = README.read_text(encoding="utf-8")
+    text = SHAPES_PAGE.read_text(encoding="utf-8")
     section = text.split("## Your dataset → the command", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([^|]+?) \| .* \| `(localnat score [^`]+)` \|$", section, flags=re.M)
     return {name.split(",")[0].strip(): command for name, command in rows}
@@ -232,7 +233,7 @@ def _shaped(name: str, folder: Path) -> list[tuple[str, str, str | None]]:
                            "generation_model": ["DeepSeek-R1", "QwQ-32B", "DeepSeek-R1"],
                            "problem_type": ["a"] * 3}).to_parquet(folder / "omr.parquet")
         return [(q[0], t[4], "DeepSeek-R1"), (q[1], t[1], "QwQ-32B"), (q[2], t[2], "DeepSeek-R1")]
-    raise AssertionError(f"no shaped file for the README row {name!r}: add one")
+    raise AssertionError(f"no shaped file for the docs row {name!r}: add one")
 
 
 SHAPE_FLAGS = {"--question-column", "--response-column", "--messages-column", "--teacher-column", "--teacher",
@@ -296,7 +297,7 @@ def test_the_same_pair_scores_the_same_in_every_shape_on_the_embedded_student(sm
 def test_the_metric_takes_messages(tiny_model_path):
     import evaluate
 
-    metric = evaluate.load(str(README.parent / "metric" / "local_naturalness"))
+    metric = evaluate.load(str(ROOT / "metric" / "local_naturalness"))
     messages = [_turns(["What is 2 + 2?", THINK]), _turns(["Hi?"], roles=("user",))]
     got = metric.compute(messages=messages, model_id=str(tiny_model_path), window=2)
     assert got["score_error"] == [None, "invalid_conversation"]

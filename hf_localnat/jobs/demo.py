@@ -128,7 +128,7 @@ def demo(output: str = "localnat-demo", *, window: int | str = 4, data: str = "c
     html = build_report(scored, correct_column="correct", provenance=scorer.provenance(), source=source,
                         title="hf-localnat demo: where the teachers' traces stop being natural")
     page = write_report(folder / "report.html", html, overwrite=True)  # the folder was just written by us
-    emit("How sure is the ranking (SPEC §13; README: Reading the evidence):")
+    emit("How sure is the ranking (SPEC §13; docs/evidence.md):")
     for line in curated.ranking.verdicts:
         emit(f"  {line}")
     emit(f"Wrote the step report to {page} (open it in a browser; it needs no network).")

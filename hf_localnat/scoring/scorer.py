@@ -60,8 +60,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         adapter (`str`, *optional*): a PEFT adapter (folder or Hub id) merged into the student (needs `peft`); its
             identity is part of the fingerprint.
         bucket_ratio, prefix_reuse, prefix_reuse_min_tokens, packing, oom_backoff, prefetch_rows, prepare_workers: speed knobs that never
-            change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see the README's
-            "Performance" section.
+            change a score (with batch_tokens, reuse_galp and padding_side: `ComputeOptions`); see docs/scaling.md,
+            "Performance".
         mode (`str`, *optional*, defaults to `"exact"`): `"blockmask"` is a one-pass approximation, not LALP; see
             `ScoringConfig`.
         scores (`str` or `Sequence[str]`, *optional*, defaults to `"lalp,galp"`): the score columns written, from
