@@ -89,7 +89,7 @@ def test_score_error_paths(runner, tmp_path, tiny_model_path, hub_server):
     source = _few_rows(tmp_path)
     out = str(tmp_path / "o.parquet")
     _fails(runner.invoke(main, ["score", str(source), "-o", out, "--model", "nobody/no-such-model"]),
-           "Error: Cannot load")
+           "Error: --model nobody/no-such-model: no such model on the Hub")
     _fails(runner.invoke(main, ["score", str(source), "-o", out, "--response-column", "answer"]),
            "Error: --response-column 'answer' is not a column of the input. Columns found: question (text)")
     (tmp_path / "traces.txt").write_text("hi")

@@ -30,7 +30,7 @@ Examples:
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="VAR",
               help="Environment variable holding the endpoint's key (unset: none is sent; local servers need none). "
                    "The key is never written anywhere.")
-@click.option("--prompt-file", default=None, type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+@click.option("--prompt-file", default=None, metavar="FILE",
               help="A prompt of your own ({question} and {sentences} are replaced)  [default: the one shipped in "
                    "hf_localnat/prompts/segment_steps.txt]; its sha256 is recorded.")
 @click.option("--chunk-sentences", type=click.IntRange(min=1), default=80, show_default=True,

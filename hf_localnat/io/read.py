@@ -92,6 +92,7 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
                 f"use one of {', '.join(FILE_BUILDERS)}, a save_to_disk folder, or a Hub dataset id."
             )
         _check_file(path, source)
+        _check_file_split(source, config, split)
         try:
             loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
         except Exception as e:  # datasets wraps parse errors in several types; say which line instead
@@ -252,6 +253,17 @@ def _unreadable(path: Path, source: str, error: BaseException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _check_file_split(source: str, config: str | None, split: str | None) -> None:
+    """A file has no configurations and one split (`train`): refuse a `--config` or another `--split` given for it,
+    which would otherwise be ignored."""
+    if config is not None:
+        raise InputError(f"--config {config}: {source!r} is a file, which has no configurations (--config names one "
+                         "of a Hub dataset id); drop --config.")
+    if split is not None and split != "train":
+        raise InputError(f"--split {split}: {source!r} is a file, which has one split (train); drop --split, or "
+                         "pass the file that holds that split.")
 
 
 def _pick_split(dataset_dict, split: str | None, source: str):

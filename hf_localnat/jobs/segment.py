@@ -50,16 +50,12 @@ def segment(inputs: Inputs, output: str, *, api_base: str, model: str, api_key_e
     from ..io import check_output, save_output
     from ..scoring.models import cache_dir
     from ..scoring.prepare.llm_steps import (SEGMENT_FALLBACK, default_prompt, describe_steps, prompt_sha256,
-                                             steps_record)
+                                             read_prompt, steps_record)
     from ..scoring.prepare.segment_llm import LLMSegmenter, StepCache, StepsRecord, segment_rows, summary_line
 
     remote = dict(storage_options=storage_options or {})
     check_output(output, overwrite=overwrite, **remote)
-    if prompt_file is None:
-        prompt = default_prompt()
-    else:
-        with open(prompt_file, encoding="utf-8") as f:
-            prompt = f.read()
+    prompt = default_prompt() if prompt_file is None else read_prompt(prompt_file)
     prompt_hash = prompt_sha256(prompt)
     dataset = read_named(named_inputs(inputs), config=config, split=split, teacher=teacher, echo=echo,
                          **shape_options(question_column, response_column, messages_column, teacher_column,
@@ -84,7 +80,7 @@ def segment(inputs: Inputs, output: str, *, api_base: str, model: str, api_key_e
                           prompt_hash=prompt_hash, chunk_sentences=chunk_sentences, response_part=response_part)
     usage = segmenter.usage
     run = {"rows": stats.rows, "segmented": stats.segmented, "fallback_rows": stats.fallback,
-           "requests": usage.requests, "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+           "fallback_reasons": dict(stats.fallback_reasons), "requests": usage.requests, "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
     path = save_output(dataset, output, overwrite=overwrite, provenance=StepsRecord(record, run), **remote)
     stats.seconds = time.perf_counter() - start
     lines = [summary_line(stats, usage), f"Wrote {path}. Steps: {describe_steps(record)}.",

@@ -285,7 +285,7 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
     from .models import _check_supported as check_supported
     from .models import load_tokenizer, resolve_model
 
-    source = resolve_model(model)
+    source = resolve_model(model, revision)
     tokenizer = load_tokenizer(source.path, revision)
     try:
         model_config = AutoConfig.from_pretrained(source.path, revision=revision, trust_remote_code=False)

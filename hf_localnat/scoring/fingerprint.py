@@ -48,6 +48,10 @@ def resolve_revision(repo_id: str, revision: str | None) -> str:
         return revision
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
 
+    from .models import _HUB_CHECKED
+
+    if _HUB_CHECKED.get((repo_id, revision)):  # `check_model_name` asked the Hub already
+        return _HUB_CHECKED[(repo_id, revision)]
     if not constants.HF_HUB_OFFLINE:
         try:
             sha = HfApi().model_info(repo_id, revision=revision).sha

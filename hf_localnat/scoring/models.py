@@ -174,12 +174,145 @@ def is_embedded(model: str | None) -> bool:
     return model is None or model.lower() == EMBEDDED_MODEL
 
 
-def resolve_model(model: str | None) -> ModelSource:
-    """Turn a user's model name into a `ModelSource`.
+#: Files that hold a model's weights (`from_pretrained` reads one of them, or the shards an index names).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+#: Files of which a tokenizer folder has at least one.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tokenizer.tiktoken")
+_HUB_CHECKED: dict[tuple[str, str | None], str | None] = {}  # (Hub id, revision) -> its commit sha (None: offline)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name that can only be a path (`./x`, `../x`, `/x`, `~/x`, `a/b/c`, a Windows drive), never a Hub id."""
+    return name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or (len(name) > 1 and name[1] == ":")
+
+
+def check_model_folder(folder: Path, name: str) -> None:
+    """Refuse a model folder `from_pretrained` cannot load, in one line naming what is missing or broken.
+
+    Raises:
+        ModelNotFoundError: no `config.json` (or a PEFT adapter in its place), a `config.json` that is not a JSON
+            object with a `model_type`, no weights file, or an index naming shards that are not there.
+    """
+    import json
+
+    config = folder / "config.json"
+    if not config.is_file():
+        if (folder / "adapter_config.json").is_file():
+            raise ModelNotFoundError(f"--model {name} is a PEFT adapter, not a model: pass its base model with "
+                                     f"--model and this folder with --adapter.")
+        if any(folder.glob("*.gguf")):
+            raise ModelNotFoundError(f"--model {name} holds a GGUF file and no config.json: convert it to a "
+                                     "transformers folder (AutoModelForCausalLM.from_pretrained(folder, gguf_file=...)"
+                                     ".save_pretrained(out)) and pass that folder.")
+        raise ModelNotFoundError(f"--model {name} has no config.json: not a model folder; save one with "
+                                 "model.save_pretrained(folder), or pass a Hub id.")
+    try:
+        data = json.loads(config.read_bytes())
+    except PermissionError as e:
+        raise ModelNotFoundError(f"--model {name}: config.json cannot be read (permission denied); make it "
+                                 "readable.") from e
+    except (ValueError, OSError) as e:
+        raise ModelNotFoundError(f"--model {name}: config.json is not valid JSON ({str(e).splitlines()[0][:100]}); "
+                                 "save the model again with model.save_pretrained(folder).") from e
+    if not isinstance(data, dict) or not isinstance(data.get("model_type"), str):
+        raise ModelNotFoundError(f"--model {name}: config.json is not a transformers model config (a JSON object "
+                                 "with a model_type); save the model again with model.save_pretrained(folder).")
+    names = {p.name for p in folder.iterdir()}
+    indexes = [n for n in WEIGHT_FILES if n.endswith(".index.json") and n in names]
+    if not any(n in names for n in WEIGHT_FILES) and not any(n.endswith(".safetensors") for n in names):
+        raise ModelNotFoundError(f"--model {name} has no weights (model.safetensors or pytorch_model.bin, or their "
+                                 "shards and index): copy them into the folder, or save it again with "
+                                 "model.save_pretrained(folder).")
+    for index in indexes:
+        try:
+            shards = set(json.loads((folder / index).read_bytes())["weight_map"].values())
+        except (ValueError, OSError, KeyError, TypeError, AttributeError) as e:
+            raise ModelNotFoundError(f"--model {name}: {index} is not a valid weights index (a JSON object with a "
+                                     "weight_map); save the model again with model.save_pretrained(folder).") from e
+        missing = sorted(str(s) for s in shards if str(s) not in names)
+        if missing:
+            raise ModelNotFoundError(f"--model {name}: {index} names {len(missing)} weights file(s) that are not "
+                                     f"there ({', '.join(missing[:3])}); copy every shard into the folder.")
+
+
+def check_model_name(model: str | None, revision: str | None = None) -> str | None:
+    """Refuse, in one line and within seconds, a model that cannot be loaded, before anything is read or loaded: a
+    path that is no folder, a broken model folder (`check_model_folder`), a Hub id that is not on the Hub, a Hub that
+    cannot be reached, or, under `HF_HUB_OFFLINE=1`, a Hub id that is not in the cache. Checked once per process.
+
+    Returns:
+        `str | None`: the commit sha of a Hub id's revision when the Hub answered, else `None`.
+
+    Raises:
+        ModelNotFoundError: which of those cases it is, and the fix.
+    """
+    if is_embedded(model):
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        check_model_folder(path, model)
+        return None
+    if path.exists():
+        raise ModelNotFoundError(f"--model {model} is a file, not a model folder: pass the folder that holds its "
+                                 "config.json, weights and tokenizer.")
+    if _looks_like_path(model):
+        raise ModelNotFoundError(f"--model {model}: no such folder. Pass a model folder (with config.json, weights "
+                                 "and a tokenizer) or a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct.")
+    key = (model, revision)
+    if key not in _HUB_CHECKED:
+        _HUB_CHECKED[key] = _check_hub_model(model, revision)
+    return _HUB_CHECKED[key]
+
+
+def _check_hub_model(model: str, revision: str | None) -> str | None:
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import (GatedRepoError, HFValidationError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ModelNotFoundError(f"--model {model}: no such folder, and not a Hub id (owner/name). Pass a model "
+                                 "folder or a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct.") from None
+    cached = isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str)
+    if constants.HF_HUB_OFFLINE:
+        if cached:
+            return None
+        raise ModelNotFoundError(f"--model {model}{'@' + revision if revision else ''} is not in the Hub cache, and "
+                                 "HF_HUB_OFFLINE=1 forbids downloading it: unset HF_HUB_OFFLINE to download it once, "
+                                 "or pass a model folder.")
+    from ..io.remote import check_hub_reachable
+
+    check_hub_reachable(error=ModelNotFoundError, hint=(
+        f"--model {model} is in your Hub cache: set HF_HUB_OFFLINE=1 to use that copy." if cached else
+        f"--model {model} is not in your Hub cache: download it once online, or pass a model folder."))
+    try:
+        return HfApi().model_info(model, revision=revision, timeout=10).sha
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(f"--model {model}: no such model on the Hub ({constants.ENDPOINT}); check the name, "
+                                 "or log in (hf auth login, HF_TOKEN) if it is private.") from None
+    except RevisionNotFoundError:
+        raise ModelNotFoundError(f"--model-revision {revision}: the model {model} has no such branch, tag or commit; "
+                                 "check the revision.") from None
+    except GatedRepoError:
+        raise ModelNotFoundError(f"--model {model} is gated: accept its terms at {constants.ENDPOINT}/{model}, then "
+                                 "log in (hf auth login, or HF_TOKEN).") from None
+    except OfflineModeIsEnabled:
+        return None
+    except Exception as e:  # noqa: BLE001 - a slow or failing Hub: loading says what it finds, from the cache if any
+        logger.debug("Could not check %s on the Hub (%s).", model, e)
+        return None
+
+
+def resolve_model(model: str | None, revision: str | None = None) -> ModelSource:
+    """Turn a user's model name into a `ModelSource`, after `check_model_name` (one line for a model that cannot be
+    loaded).
 
     `None` and `"smollm2-135m-instruct"` mean the embedded default; an existing folder is loaded as is; anything
     else is treated as a Hub id.
     """
+    check_model_name(model, revision)
     if is_embedded(model):
         _, version = embedded_gguf()
         return ModelSource(EMBEDDED_MODEL, str(convert_embedded_model()), None, embedded_provenance(version))
@@ -207,6 +340,10 @@ def load_tokenizer(path: str, revision: str | None = None):
     """A fast tokenizer from a folder or Hub id, with a one-line error when it cannot be found."""
     from transformers import AutoTokenizer
 
+    folder = Path(path).expanduser()
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelNotFoundError(f"The model folder {path} has no tokenizer ({', '.join(TOKENIZER_FILES[:2])}, ...): save one there "
+                                 "with tokenizer.save_pretrained(folder), from the model it was trained with.")
     try:
         return AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=False)
     except ValueError as e:
@@ -296,7 +433,7 @@ def load_student(model, tokenizer=None, *, source: ModelSource | None = None, re
     from .compute.forward import resolve_device, resolve_dtype
 
     if model is None or isinstance(model, str):
-        source = resolve_model(model)
+        source = resolve_model(model, revision)
         if not source.provenance and not os.path.isdir(source.path):  # a Hub id: pin the commit
             source = replace(source, revision=(resolved or {}).get((model, revision), revision))
         device = resolve_device(device)

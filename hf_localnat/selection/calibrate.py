@@ -136,6 +136,11 @@ def _duplicate(keys: list[tuple]) -> tuple | None:
 
 
 def _unique(keys: list[tuple], columns: Sequence[str], name: str) -> list[tuple]:
+    for key in keys:
+        for column, value in zip(columns, key):
+            if value is None:
+                raise CalibrationError(f"{name} has rows with no {column} (null); give every row a value in {column}, or "
+                                       "match by another --row-id.")
     duplicate = _duplicate(keys)
     if duplicate is not None:
         raise CalibrationError(f"{name} has more than one row with {' + '.join(columns)} = {duplicate!r}; match by a "
@@ -151,6 +156,10 @@ def row_keys(dataset, columns: Sequence[str], question_ids: list[str], *, questi
             return question_ids
         if column == teacher_column:
             return [str(t) for t in dataset[column]]
+        feature = dataset.features.get(column)
+        if feature is not None and not hasattr(feature, "dtype"):  # a list, a struct: not a key
+            raise CalibrationError(f"--row-id {column}: the column holds {type(feature).__name__} values, not single "
+                                   "values (text or numbers); name a column of ids.")
         return dataset[column]
 
     return list(zip(*(values(c) for c in columns), strict=True))

@@ -280,7 +280,9 @@ def parse_truth(items: Sequence[str]) -> Truth:
             elif isinstance(data, list) and all(isinstance(r, dict) and {"teacher", "value"} <= r.keys() for r in data):
                 pairs.extend((str(r["teacher"]), r["value"]) for r in data)
             else:
-                raise ConfigError(f"--truth {item} holds a JSON {type(data).__name__}; a truth JSON is an object "
+                kind = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+                    type(data), "null")
+                raise ConfigError(f"--truth {item} holds a JSON {kind}; a truth JSON is an object "
                                   '{teacher: value} or a list of {"teacher": ..., "value": ...}.')
         else:
             rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]

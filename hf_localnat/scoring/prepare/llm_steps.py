@@ -51,6 +51,24 @@ def chunk_bounds(count: int, chunk_sentences: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_sentences, count)) for start in range(0, count, chunk_sentences)]
 
 
+def read_prompt(path: str) -> str:
+    """The prompt template in the file `path` (`--prompt-file`).
+
+    Raises:
+        ConfigError: the file is missing, a folder, empty, binary, too large, unreadable, or has no `{sentences}`.
+    """
+    from ...errors import ConfigError
+    from ...io.small import read_option_file
+
+    template = read_option_file(path, "--prompt-file", expect="a prompt with {question} and {sentences}",
+                                max_bytes=2**20)
+    if "{sentences}" not in template:
+        raise ConfigError(f"--prompt-file {path} has no {{sentences}} placeholder, so the LLM would never see the "
+                          "sentences: put {sentences} (and {question}) where they go, as in the shipped "
+                          "hf_localnat/prompts/segment_steps.txt.")
+    return template
+
+
 def render_prompt(template: str, question: str | None, sentences: Sequence[str]) -> str:
     """The prompt for one chunk: `{question}` and `{sentences}` (numbered from 1, one per line, as `[i] text`)
     replaced in `template`.

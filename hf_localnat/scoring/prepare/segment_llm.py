@@ -129,20 +129,48 @@ class StepCache:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self._db.commit()
+        fix = "remove it (it only saves requests) or name another --cache"
+        if self.path.is_dir():
+            raise ConfigError(f"--cache {self.path} is a folder; the answers' cache is a SQLite file: name a file, "
+                              "e.g. --cache answers.sqlite.")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.commit()
+            self._db.execute("SELECT key, value FROM answers LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as e:  # not SQLite, damaged, another schema, read-only, locked
+            raise ConfigError(f"--cache {self.path} cannot be used as the answers' cache ({e}): {fix}.") from e
+        except OSError as e:
+            raise ConfigError(f"--cache {self.path} cannot be created ({e.strerror or e}): name another "
+                              "--cache.") from e
 
     def get(self, key: str) -> dict | None:
-        row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The cached answer of `key`, or `None` (also for a value damaged in the file: the row is asked again)."""
+        try:
+            row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
+            value = json.loads(row[0]) if row else None
+        except (sqlite3.DatabaseError, ValueError, TypeError) as e:
+            if isinstance(e, sqlite3.DatabaseError) and "malformed" not in str(e):
+                raise ConfigError(f"--cache {self.path} cannot be read ({e}): remove it or name another "
+                                  "--cache.") from e
+            return None
+        if not isinstance(value, dict) or "starts" not in value:
+            return None
+        starts = value["starts"]
+        if starts is not None and not (isinstance(starts, list) and all(type(n) is int and n >= 0 for n in starts)):
+            return None
+        return value
 
     def put(self, key: str, value: dict) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(value)))
+        try:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(value)))
+        except sqlite3.DatabaseError as e:  # damaged since it was opened, or the disk is full
+            raise ConfigError(f"--cache {self.path} cannot be written ({e}): remove it or name another --cache, then "
+                              "rerun.") from e
 
     def close(self) -> None:
         self._db.close()
@@ -449,6 +477,12 @@ class LLMSegmenter:
         return {"starts": found, "endpoint_model": answered, "failure": None}
 
 
+def _fits(starts: list[int] | None, count: int) -> bool:
+    """Whether cached step starts can be those of `count` sentences (0 first, increasing, in range)."""
+    return starts is None or (bool(starts) and starts[0] == 0 and starts[-1] < count
+                              and all(a < b for a, b in zip(starts, starts[1:])))
+
+
 def row_text(response, part: str) -> tuple[str | None, str | None]:
     """The text a row's steps partition (its `part`, SPEC §9), or `(None, reason)` when it has none."""
     if response is None:
@@ -521,6 +555,8 @@ def segment_rows(segmenter: LLMSegmenter, responses: Sequence, questions: Sequen
         pending = []
         for i, question, sentences, key in todo:
             cached = cache.get(key)
+            if cached is not None and not _fits(cached["starts"], len(sentences)):
+                cached = None  # a damaged entry: asked again, and replaced
             if cached is not None:
                 finish(i, sentences, cached)
                 stats.cached += 1
