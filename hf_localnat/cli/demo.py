@@ -43,10 +43,10 @@ def demo(output: str, window: int | str, data: str, problems: int, overwrite: bo
     Then: open localnat-demo/report.html; load_dataset("localnat-demo", "lalp")
     The job is `hf_localnat.jobs.demo.demo(...)`.
     """
-    from ..jobs.demo import demo as run_demo
+    from ..jobs import demo as job
     from ..jobs.progress import RowsBar
 
     # a rows bar moved after every forward batch (`score`'s); the demo's lines are printed as they come
     with RowsBar() as bar:
-        run_demo(output, window=window, data=data, problems=problems, overwrite=overwrite, echo=click.echo,
+        job.demo(output, window=window, data=data, problems=problems, overwrite=overwrite, echo=click.echo,
                  log=lambda line: click.echo(line, err=True), on_rows=bar.start, progress=bar.update)
