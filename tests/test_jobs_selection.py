@@ -307,3 +307,19 @@ def test_counts_of_one_read_in_the_singular():
 
     assert "of 1 row (" in format_correct_counts(["number_match"])
     assert "(1 row: 1 non-finite" in LeftOutTeacher("t", 1, 1).describe()
+
+
+def test_the_p_order_plot_on_enough_questions(tiny_scored_sample):
+    """Past the floor of 20 questions (SPEC §13) the ranking draws p_order(n) inline: the tiny-model scores of the
+    sample, its 8 questions taken three times under new ids (24 questions)."""
+    from datasets import concatenate_datasets
+
+    copies = [tiny_scored_sample.map(lambda r, k=k: {"question_id": f"{r['question_id']}-{k}",
+                                                     "question": f"{r['question']} ({k})"}) for k in range(3)]
+    ranking = hf_localnat.rank_teachers(concatenate_datasets(copies), resamples=300)
+    assert not ranking.below_floor and ranking.num_questions == 24
+    page = _parse(ranking._repr_html_())
+    assert page.svgs == 1 and page.polylines >= 2
+    curve = ranking.evidence["lalp"].p_order_by_n
+    titles = [f"LALP p_order({n}) = {p:.2f}" for n, p in curve.items()]
+    assert curve and all(title in "".join(page.text) for title in titles)  # each point, with its value on hover
