@@ -181,8 +181,9 @@ def score_slices(
         label[best_first[slice(*bounds[name])]] = name
     in_any = label != None  # noqa: E711 (elementwise on an object array)
     full = dataset
-    if {question_column, response_column} <= set(dataset.column_names):
-        from .messages import add_messages
+    from .messages import add_messages, can_add_messages
+
+    if can_add_messages(dataset.column_names, question_column=question_column, response_column=response_column):
 
         full, _ = add_messages(dataset, in_any, question_column=question_column, response_column=response_column)
     # the columns go on the whole dataset, then each slice is selected: no copy of a slice is flattened
