@@ -67,6 +67,10 @@ class LocalNaturalnessScorer(PipelineStep):
             (P = S, SPEC §3), counted in the `no_question` stat and warned about once per task.
         steps_key (`str`, *optional*, defaults to `"steps"`):
             The `doc.metadata` key holding the list of steps, with `segmenter="given"`.
+        messages_key, tools_key (`str`, *optional*, defaults to `"messages"` and `"tools"`):
+            With `segmenter="turns"` (agent traces, SPEC §14): the `doc.metadata` keys of the conversation (else the
+            document's text holds it, as a list of turns or its JSON text) and of its tools; the trace columns are
+            written beside the scores.
         batch_size (`int`, *optional*, defaults to 64):
             Documents per scoring call. Larger batches pack forward batches better; `batch_tokens` bounds memory.
         output_folder (`str`, `Path`, `tuple` or `DataFolder`, *optional*):
@@ -113,6 +117,8 @@ class LocalNaturalnessScorer(PipelineStep):
         *,
         question_key: str = "question",
         steps_key: str = "steps",
+        messages_key: str = "messages",
+        tools_key: str = "tools",
         batch_size: int = 64,
         output_folder=None,
         window: int | str = 4,
@@ -138,6 +144,7 @@ class LocalNaturalnessScorer(PipelineStep):
             raise ConfigError(f"`batch_size` must be a positive integer (documents per scoring call), got "
                               f"{batch_size!r}.")
         self.question_key, self.steps_key, self.batch_size = question_key, steps_key, batch_size
+        self.messages_key, self.tools_key = messages_key, tools_key
         self.scorer_kwargs = dict(
             model=model, tokenizer=tokenizer, window=window, segmenter=segmenter, prompt_format=prompt_format,
             max_length=max_length, dtype=dtype, device=device, batch_tokens=batch_tokens, revision=revision,
@@ -179,7 +186,7 @@ class LocalNaturalnessScorer(PipelineStep):
 
         from .records import output_columns
 
-        uses_question = scorer.config.prompt_format != "none"
+        uses_question = scorer.config.prompt_format != "none" and scorer.config.segmenter != "turns"
         questions = []
         for doc in batch:
             if uses_question and self.question_key not in doc.metadata:
@@ -191,11 +198,18 @@ class LocalNaturalnessScorer(PipelineStep):
             questions.append(doc.metadata.get(self.question_key))
         steps = [doc.metadata.get(self.steps_key) for doc in batch] if scorer.config.segmenter == "given" else None
         loaded = scorer.is_loaded
-        results = scorer.score([doc.text for doc in batch], questions, steps, progress=False)
+        texts = [doc.text for doc in batch]
+        if scorer.config.segmenter == "turns":
+            from .io.turns import RawTrace
+
+            texts = [RawTrace(doc.metadata.get(self.messages_key, doc.text), doc.metadata.get(self.tools_key))
+                     for doc in batch]
+        results = scorer.score(texts, questions, steps, progress=False)
         if not loaded and scorer.is_loaded:
             self.stat_update("model_loads", unit="task")
         for doc, result in zip(batch, results, strict=True):
-            doc.metadata.update({key: result[key] for key in output_columns(scorer.config.scores)})
+            doc.metadata.update({key: result.get(key)
+                                 for key in output_columns(scorer.config.scores, scorer.config.segmenter)})
             self.stat_update("total")
             reason = result["score_error"]
             self.stat_update("scored" if reason is None else f"score_error_{reason}")

@@ -35,7 +35,7 @@ FOLDER_FILE = f"{METADATA_KEY}.json"
 """Name of the provenance file inside a `save_to_disk` folder."""
 DEFINITION_FIELDS: tuple[str, ...] = ("window", "segmenter", "prompt_format", "max_length", "mode", "dtype",
                                       "response_part", "steps_provenance", "scores",
-                                      "drop_tokens")
+                                      "drop_tokens", "turns")
 """What decides a score besides the student (SPEC.md): the same values and student give the same numbers."""
 
 
@@ -65,6 +65,10 @@ class Provenance:
             outputs of versions that did not record it. Their directions are stored beside the definition.
         drop_tokens (`int`, *optional*): `m` of the drop scores, recorded only when one of them was written (`None`
             otherwise, whatever was passed: it changes no number then).
+        turns (`dict`, *optional*): with `segmenter="turns"` (agent traces, SPEC §14), how the traces were rendered:
+            `max_observation_tokens`, `calls_in_content` (the template does not write tool calls, so they were
+            written into the content) and `chat_template_sha256`; `None` otherwise. Files rendered differently are
+            never pooled.
     """
 
     window: int | str
@@ -80,6 +84,7 @@ class Provenance:
     sample: Mapping[str, int] | None = None
     scores: tuple[str, ...] = DEFAULT_SCORES
     drop_tokens: int | None = None
+    turns: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", parse_scores(self.scores))
@@ -100,6 +105,8 @@ class Provenance:
     def to_dict(self) -> dict[str, Any]:
         """`{"definition": {...}, "directions": {...}, "student": {...}, "version": "..."}` (the stored JSON)."""
         definition = {**self.definition, "scores": list(self.scores)}
+        if self.turns is None:  # recorded for agent traces only: flat runs keep the provenance they always had
+            del definition["turns"]
         out = {"definition": definition, "directions": self.directions, "student": dict(self.student),
                "version": self.version}
         return out | ({"sample": dict(self.sample)} if self.sample else {})
@@ -120,7 +127,7 @@ class Provenance:
                                   "scored; score it first: `localnat score INPUT -o OUTPUT --segmenter given`.")
         # response_part: recorded since 0.1.0's §9; scores and drop_tokens since §11; steps_provenance since §12
         definition = {"response_part": "full", "steps_provenance": None, "scores": DEFAULT_SCORES, "drop_tokens": None,
-                      **(data.get("definition") or {})}
+                      "turns": None, **(data.get("definition") or {})}
         missing = [name for name in DEFINITION_FIELDS if name not in definition]
         if missing:
             raise ProvenanceError(f"The recorded provenance lacks {', '.join(missing)}; rescore with this version "
@@ -175,6 +182,10 @@ class Provenance:
                   else "")
         scores = "" if self.scores == DEFAULT_SCORES else f", scores {','.join(self.scores)}"
         drop = "" if self.drop_tokens is None else f" (drop_tokens {self.drop_tokens})"
+        if self.turns:
+            calls = "calls written into the content" if self.turns.get("calls_in_content") else "calls by the template"
+            part += (f" (observations capped at {self.turns.get('max_observation_tokens')} tokens, {calls}, chat "
+                     f"template sha256 {str(self.turns.get('chat_template_sha256'))[:12]})")
         return (f"student {student}, window {self.window}, {self.segmenter} steps{part}, prompt {self.prompt_format}, "
                 f"max_length {max_length}, mode {self.mode}, {self.dtype}{scores}{drop}, hf-localnat {self.version}"
                 f"{sample}")

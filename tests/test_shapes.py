@@ -73,7 +73,9 @@ def test_conversations_role_content_and_sharegpt_with_a_bad_conversation():
         ("Q1", "A1", None), (None, None, "invalid_conversation"), ("Q3", "A3", None)]
     assert rows[0]["conversations"] == sharegpt[0]["conversations"] and rows[0]["teacher"] == "t"
     assert long.describe() == ("Read conversations (ShareGPT from/value) in 'conversations': question = last human "
-                               "turn, response = last gpt turn; teacher 't'; 3 rows.")
+                               "turn, response = last gpt turn; left out of the score, per row on average: 0.5 "
+                               "assistant, 0.0 tool and 1.0 other turns (score every turn with --segmenter turns); "
+                               "teacher 't'; 3 rows.")
     chat = Dataset.from_dict({"messages": [[{"role": "system", "content": "S"}, *_turns(["Q", THINK])]]})
     assert to_long(chat).dataset.select_columns(["question", "response"]).to_list() == [
         {"question": "Q", "response": THINK}]

@@ -258,6 +258,16 @@ def response_part_option(default: str | None = "full",
                         show_default=default is not None, help=help)
 
 
+#: The options of agent traces (SPEC §14; `localnat score`, `localnat estimate`): the observation cap and the tools.
+trace_options = _compose(
+    click.option("--max-observation-tokens", type=click.IntRange(min=0), default=1024, show_default=True,
+                 help="With --segmenter turns: a tool result longer than this keeps its first and last halves "
+                      "(0 = no cap); part of the scoring definition."),
+    click.option("--tools-column", default="tools", show_default=True, metavar="COLUMN",
+                 help="With --segmenter turns: the column of tools (JSON schemas) passed to the chat template."),
+)
+
+
 #: The input-shape options of SPEC §9 (`localnat score`, `localnat estimate`): `io.to_long`'s arguments.
 shape_options = _compose(
     click.option("--question-column", default=None, metavar="COLUMN",
@@ -268,8 +278,8 @@ shape_options = _compose(
                       "else a messages/conversations column]."),
     click.option("--messages-column", default=None, metavar="COLUMN",
                  help="A column of turns (role/content or ShareGPT from/value): response = the last assistant turn, "
-                      "question = the last user turn before it  [default: messages or conversations, when there is no "
-                      "response column]."),
+                      "question = the last user turn before it; with --segmenter turns every assistant turn is scored "
+                      "[default: messages, conversations or trajectory, when there is no response column]."),
     click.option("--teacher-column", default=None, metavar="COLUMN", help="The column naming each row's teacher."),
     click.option("--teacher", "teacher_name", default=None, metavar="NAME",
                  help="One teacher for every row (NAME=INPUT sets it per input)."),

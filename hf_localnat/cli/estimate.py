@@ -9,7 +9,7 @@ import click
 from ..scoring.estimate import GPU_PEAK_TFLOPS
 from ._options import (_compose, handle_errors, input_options, json_option, model_option, model_revision_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options,
-                       storage_options_option, window_option)
+                       storage_options_option, trace_options, window_option)
 
 EXAMPLES = """
 \b
@@ -44,6 +44,7 @@ sample_questions_options = _compose(
 @click.option("--max-length", type=click.IntRange(min=2), default=None,
               help="Bound on every model input in tokens  [default: the model's maximum].")
 @shape_options
+@trace_options
 @click.option("--steps-column", default="steps", show_default=True, help="List-of-steps column for --segmenter given.")
 @click.option("--gpu", type=click.Choice(sorted(GPU_PEAK_TFLOPS)), default="h100", show_default=True,
               help="The GPU of the projection (its published dense bf16 peak).")
@@ -63,7 +64,7 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                      segmenter: str, prompt_format: str, response_part: str, max_length: int | None,
                      question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
                      teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
-                     steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None,
+                     max_observation_tokens: int, tools_column: str, steps_column: str, gpu: str, gpus: int, mfu: float | None, device: str | None,
                      sample_size: int | None, sample_seed: int, as_json: bool,
                      config_name: str | None, split: str | None, storage_options: dict) -> None:
     """Count what scoring the INPUTs will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
@@ -74,7 +75,8 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
     --mfu, for exact LALP, LALP with the prefix computed once, the blockmask approximation (two passes over each
     response) and GALP alone. --device adds the same four times on a device: on the CPU measured here (a few
     forward passes of the student, a few seconds), on a known GPU its projection. INPUTs and the shape options are
-    those of `localnat score`; --sample-questions N
+    those of `localnat score`; with --segmenter turns (agent traces) the counts use each trace's inputs (SPEC
+    §14) and a table gives the trace columns' means per teacher; --sample-questions N
     --seed S prices the sample `localnat score` would score with the same options.
     """
     from ..jobs.estimate import estimate
@@ -86,5 +88,6 @@ def estimate_command(inputs: tuple[str, ...], model: str | None, model_revision:
                       explode_with=explode_with, steps_column=steps_column, gpu=gpu, gpus=gpus, mfu=mfu,
                       device=device, sample_questions=sample_size, seed=sample_seed, config=config_name, split=split,
                       storage_options=storage_options, progress=not as_json,
-                      echo=lambda line: click.echo(line, err=True))
+                      echo=lambda line: click.echo(line, err=True), max_observation_tokens=max_observation_tokens,
+                      tools_column=tools_column)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else str(result))

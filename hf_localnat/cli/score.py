@@ -11,6 +11,7 @@ import click
 from ._signals import catch_signals, raise_if_signalled
 from ._options import (handle_errors, input_options, model_option, model_revision_option, overwrite_option,
                        prompt_format_option, response_part_option, segmenter_option, shape_options, storage_options_option,
+                       trace_options,
                        window_option)
 from .estimate import sample_questions_options
 
@@ -59,6 +60,7 @@ Examples:
 @click.option("--adapter", default=None, metavar="PATH_OR_ID",
               help="A PEFT adapter (folder or Hub id) merged into the student; needs hf-localnat[peft].")
 @shape_options
+@trace_options
 @response_part_option()
 @click.option("--scores", default="lalp,galp", show_default=True, metavar="LIST",
               help="Score columns to write, comma-separated: lalp, galp, lalp_drop, galp_drop, rsr, or all (SPEC §11; "
@@ -91,7 +93,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
           batch_tokens: int, max_length: int | None, map_batch_size: int, checkpoint_rows: int, dtype: str,
           device: str | None, model_revision: str | None, attn_implementation: str | None, device_map: str | None, adapter: str | None,
           question_column: str | None, response_columns: tuple[str, ...], messages_column: str | None,
-          teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...], response_part: str,
+          teacher_column: str | None, teacher_name: str | None, explode_with: tuple[str, ...],
+          max_observation_tokens: int, tools_column: str, response_part: str,
           scores: str, drop_tokens: int, steps_column: str, num_proc: int, engine: str, ray_address: str | None,
           workers: int, gpus_per_worker: float, batch_size: int, shard_rows: int, sample_size: int | None,
           sample_seed: int, config_name: str | None,
@@ -135,7 +138,8 @@ def score(inputs: tuple[str, ...], output: str, model: str | None, window: int |
             gpus_per_worker=gpus_per_worker, batch_size=batch_size, shard_rows=shard_rows,
             sample_questions=sample_size, seed=sample_seed, config=config_name, split=split,
             storage_options=storage_options, overwrite=overwrite, echo=lambda line: click.echo(line, err=True),
-            between_chunks=raise_if_signalled, run=run)
+            between_chunks=raise_if_signalled, run=run, max_observation_tokens=max_observation_tokens,
+            tools_column=tools_column)
     click.echo(str(result))
 
 

@@ -23,17 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ColumnError
+from .turns import (CONVERSATION_COLUMNS, INVALID_CONVERSATION, TOOL_CALL_ONLY_RESPONSE, TURN_KEYS, canonical_turns,
+                    is_json_type, may_hold_turns, python_values, RawTrace,
+                    struct_turn_keys)
 
-CONVERSATION_COLUMNS: tuple[str, ...] = ("messages", "conversations")
-"""Columns searched for turns when an input has no response column."""
-USER_ROLES: tuple[str, ...] = ("user", "human")
-ASSISTANT_ROLES: tuple[str, ...] = ("assistant", "gpt")
-TURN_KEYS: tuple[tuple[str, str], ...] = (("role", "content"), ("from", "value"))
-"""(role key, content key) of a turn: role/content (OpenAI, TRL) or from/value (ShareGPT)."""
+USER_ROLES: tuple[str, ...] = ("user",)
+ASSISTANT_ROLES: tuple[str, ...] = ("assistant",)
 INPUT_ERROR_COLUMN = "input_error"
 """Column of long rows made from conversations: why a row has no (question, response) pair (`invalid_conversation`);
 the scorer gives such a row that `score_error` without scoring it."""
-INVALID_CONVERSATION = "invalid_conversation"
 GENERATION_INDEX = "generation_index"
 
 
@@ -43,20 +41,15 @@ class ShapeError(ColumnError):
 
 # ------------------------------------------------------------------------------------------------ conversations
 def turn_keys(arrow_type: pa.DataType) -> tuple[str, str] | None:
-    """`(role key, content key)` when `arrow_type` is a list of turns (structs with role/content or from/value)."""
-    if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
-        return None
-    turn = arrow_type.value_type
-    if not pa.types.is_struct(turn):
-        return None
-    names = {turn.field(i).name for i in range(turn.num_fields)}
-    return next(((r, c) for r, c in TURN_KEYS if r in names and c in names), None)
+    """`(role key, content key)` when `arrow_type` is a list of turns (structs with role/content, from/value or
+    role/text)."""
+    return struct_turn_keys(arrow_type)
 
 
 def find_conversation_column(schema: pa.Schema) -> str | None:
-    """The first of `CONVERSATION_COLUMNS` that holds lists of turns, else `None`."""
+    """The first of `CONVERSATION_COLUMNS` that can hold conversations (lists of turns, or JSON), else `None`."""
     return next((name for name in CONVERSATION_COLUMNS
-                 if name in schema.names and turn_keys(schema.field(name).type) is not None), None)
+                 if name in schema.names and may_hold_turns(schema.field(name).type)), None)
 
 
 @dataclass(frozen=True)
@@ -66,9 +59,12 @@ class Conversations:
     Attributes:
         questions, responses (`pa.Array`): the last user turn before the last assistant turn, and that assistant
             turn's content; null where the conversation has no such pair.
-        errors (`pa.Array`): `invalid_conversation` where it has none, else null.
+        errors (`pa.Array`): `invalid_conversation` where it has none, `tool_call_only_response` where that
+            assistant turn holds only tool calls, else null.
         roles (`list[str]`): the role names found, for the report line.
         keys (`tuple[str, str]`): the role and content keys of its turns.
+        left_out (`dict[str, float]`): per row with a pair, the mean number of turns not scored: other
+            `assistant` turns, `tool` turns, and `other` turns (system prompts, other user turns).
     """
 
     questions: pa.Array
@@ -76,51 +72,78 @@ class Conversations:
     errors: pa.Array
     roles: list[str]
     keys: tuple[str, str]
+    left_out: dict = None
 
     @property
     def style(self) -> str:
-        return "ShareGPT from/value" if self.keys == ("from", "value") else "role/content"
+        return {("from", "value"): "ShareGPT from/value", ("role", "text"): "role/text"}.get(self.keys, "role/content")
 
     def describe(self, column: str) -> str:
-        user = next((r for r in USER_ROLES if r in self.roles), USER_ROLES[0])
-        assistant = next((r for r in ASSISTANT_ROLES if r in self.roles), ASSISTANT_ROLES[0])
-        return (f"conversations ({self.style}) in {column!r}: question = last {user} turn, "
+        user, assistant = ("human", "gpt") if self.keys == ("from", "value") else ("user", "assistant")
+        line = (f"conversations ({self.style}) in {column!r}: question = last {user} turn, "
                 f"response = last {assistant} turn")
+        left = self.left_out or {}
+        if any(left.values()):
+            line += (f"; left out of the score, per row on average: {left['assistant']:.1f} assistant, "
+                     f"{left['tool']:.1f} tool and {left['other']:.1f} other turns (score every turn with "
+                     "--segmenter turns)")
+        return line
 
 
-def read_conversations(column: pa.Array | pa.ChunkedArray) -> Conversations:
-    """Find the (question, response) pair of each conversation in a column of lists of turns (SPEC §9).
+def _keys_of(column) -> tuple[str, str]:
+    keys = struct_turn_keys(column.type) if isinstance(column, (pa.Array, pa.ChunkedArray)) else None
+    return keys or TURN_KEYS[0]
+
+
+def read_conversations(column: pa.Array | pa.ChunkedArray | Sequence) -> Conversations:
+    """Find the (question, response) pair of each conversation in a column of lists of turns (SPEC §9): any type
+    `io.turns.canonical_turns` reads (lists of structs, JSON, content parts, Python values).
 
     Raises:
-        ShapeError: the column does not hold lists of role/content or from/value turns.
+        ShapeError: an Arrow column whose type cannot hold turns.
     """
-    keys = turn_keys(column.type)
-    if keys is None:
+    if isinstance(column, (pa.Array, pa.ChunkedArray)) and not may_hold_turns(column.type) \
+            and not (pa.types.is_null(column.type) or pa.types.is_string(column.type)):  # text: JSON per row
         raise ShapeError(f"A conversation column must hold lists of {{role, content}} or {{from, value}} turns, "
                          f"not {column.type}.")
-    lists = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    keys = _keys_of(column)
+    lists = canonical_turns(column)
     count = len(lists)
-    turns = pc.list_flatten(lists)
-    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
-    roles = pc.utf8_lower(pc.cast(pc.struct_field(turns, keys[0]), pa.string()))
-    contents = pc.struct_field(turns, keys[1])
+    first, last = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
+    turns = lists.values.slice(first, last - first)
+    parents = np.repeat(np.arange(count, dtype=np.int64),
+                        np.diff(np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)))
+    roles = pc.struct_field(turns, "role")
+    contents = pc.struct_field(turns, "content")
+    calls = np.asarray(pc.fill_null(pc.struct_field(turns, "calls"), 0).to_numpy(zero_copy_only=False))
     position = np.arange(len(turns), dtype=np.int64)
     is_assistant = np.asarray(pc.fill_null(pc.is_in(roles, pa.array(ASSISTANT_ROLES)), False))
     is_user = np.asarray(pc.fill_null(pc.is_in(roles, pa.array(USER_ROLES)), False))
+    is_tool = np.asarray(pc.fill_null(pc.equal(roles, "tool"), False))
     last_assistant = np.full(count, -1, dtype=np.int64)
     np.maximum.at(last_assistant, parents[is_assistant], position[is_assistant])
     before = is_user & (position < last_assistant[parents]) if len(parents) else is_user
     last_user = np.full(count, -1, dtype=np.int64)
     np.maximum.at(last_user, parents[before], position[before])
-    valid = (last_assistant >= 0) & (last_user >= 0)
+    valid = (last_assistant >= 0) & (last_user >= 0) & np.asarray(lists.is_valid())
 
     def pick(at: np.ndarray) -> pa.Array:
         return contents.take(pa.array(np.where(valid, at, 0), mask=~valid)) if len(turns) else \
-            pa.nulls(count, contents.type)
+            pa.nulls(count, pa.string())
 
-    errors = pa.array(np.where(valid, None, INVALID_CONVERSATION), pa.string())
-    return Conversations(pick(last_user), pick(last_assistant), errors,
-                         [r for r in pc.unique(roles).to_pylist() if r is not None], keys)
+    responses = pick(last_assistant)
+    blank = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(responses), ""), False))
+    call_only = valid & blank & (calls[np.where(valid, last_assistant, 0)] > 0 if len(turns) else False)
+    errors = pa.array(np.where(valid, np.where(call_only, TOOL_CALL_ONLY_RESPONSE, None), INVALID_CONVERSATION),
+                      pa.string())
+    rows = max(int(valid.sum()), 1)
+    in_valid = valid[parents] if len(parents) else np.zeros(0, bool)
+    left_out = {"assistant": (is_assistant & in_valid).sum() / rows - valid.sum() / rows,
+                "tool": (is_tool & in_valid).sum() / rows,
+                "other": ((~is_assistant & ~is_tool) & in_valid).sum() / rows - valid.sum() / rows}
+    return Conversations(pick(last_user), responses, errors,
+                         [r for r in pc.unique(roles).to_pylist() if r is not None], keys,
+                         {k: float(v) for k, v in left_out.items()})
 
 
 # ------------------------------------------------------------------------------------------------------ to_long
@@ -163,6 +186,8 @@ def _describe_columns(schema: pa.Schema) -> str:
 def _type_name(arrow_type: pa.DataType) -> str:
     if turn_keys(arrow_type):
         return "turns " + "/".join(turn_keys(arrow_type))
+    if is_json_type(arrow_type):
+        return "JSON"
     if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
         return f"list of {_type_name(arrow_type.value_type)}"
     return "text" if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) else str(arrow_type)
@@ -239,8 +264,10 @@ def to_long(
     teacher: str | None = None,
     explode_with: Sequence[str] = (),
     steps_column: str | None = None,
+    turns: bool = False,
 ) -> LongRows:
-    """Turn any input shape into long rows, one per response (SPEC §9).
+    """Turn any input shape into long rows, one per response (SPEC §9), or with `turns` one per agent trace
+    (SPEC §14).
 
     Args:
         dataset (`datasets.Dataset`): the input as read.
@@ -256,6 +283,9 @@ def to_long(
             differ (missing elements are null). Lists of scalars whose length always matches are exploded anyway.
         steps_column (`str`, *optional*): with `segmenter="given"`, the column of pre-split steps: rows stay as
             they are (no response column is needed), only the question and teacher are named.
+        turns (`bool`, *optional*): agent traces (`segmenter="turns"`, SPEC §14): rows stay as they are, the
+            conversation column is kept for the scorer, `question` is the first user turn before the first
+            assistant turn (or `question_column`, which then pairs the teachers' traces of one task).
 
     Returns:
         `LongRows`: the dataset and the report of what was read.
@@ -291,6 +321,19 @@ def to_long(
                                                                          teacher_column=teacher_column,
                                                                          teacher=teacher, steps=steps_column))
         return LongRows(out, f"pre-split steps in {steps_column!r}", teachers, table.num_rows)
+    if turns:
+        if responses is not None:
+            raise _no_shape(table.schema, "Agent traces (--segmenter turns) are read from a conversation column, "
+                                          "not from --response-column; pass --messages-column NAME.")
+        messages_column = messages_column or find_conversation_column(table.schema)
+        if messages_column is None:
+            raise _no_shape(table.schema, "Agent traces (--segmenter turns) need a conversation column ('messages', "
+                                          "'conversations' or 'trajectory'; another one with --messages-column).")
+        long, reading = _from_traces(table, messages_column, question_column)
+        long, teachers = _with_teacher(long, teacher=teacher, teacher_column=teacher_column, wide_teachers=None)
+        out = _dataset(long, dataset, dict(question_column=question_column, messages_column=messages_column,
+                                           teacher_column=teacher_column, teacher=teacher, turns=True))
+        return LongRows(out, reading, teachers, table.num_rows, 0, messages_column)
     if responses is None and messages_column is None:
         if "response" in names:
             responses = {"response": None}
@@ -298,7 +341,7 @@ def to_long(
             messages_column = find_conversation_column(table.schema)
             if messages_column is None:
                 raise _no_shape(table.schema, "Cannot tell which column holds the responses (no 'response' column, "
-                                              "no 'messages' or 'conversations' column of turns).")
+                                              "no 'messages', 'conversations' or 'trajectory' column of turns).")
     if responses is not None:
         missing = [c for c in responses if c not in names]
         if missing:
@@ -349,6 +392,44 @@ def _from_conversations(table: pa.Table, column: str) -> tuple[pa.Table, str, in
                          (INPUT_ERROR_COLUMN, conversations.errors)):
         table = _place(table, name, values, keep=set())  # an input's own question/response -> input_question, ...
     return table, conversations.describe(column), 0
+
+
+def _from_traces(table: pa.Table, column: str, question_column: str | None) -> tuple[pa.Table, str]:
+    """Rows of agent traces (SPEC §14): `question` = the first user turn before the first assistant turn (or the
+    named column), `input_error` = `invalid_conversation` where no assistant turn can be read."""
+    lists = canonical_turns(table.column(column))
+    count = len(lists)
+    first, last = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
+    turns = lists.values.slice(first, last - first)
+    lengths = np.diff(np.asarray(lists.offsets.to_numpy(zero_copy_only=False), dtype=np.int64))
+    parents = np.repeat(np.arange(count, dtype=np.int64), lengths)
+    roles = pc.struct_field(turns, "role")
+    position = np.arange(len(turns), dtype=np.int64)
+    is_assistant = np.asarray(pc.fill_null(pc.equal(roles, "assistant"), False))
+    first_assistant = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_assistant, parents[is_assistant], position[is_assistant])
+    in_head = np.asarray(pc.fill_null(pc.equal(roles, "user"), False)) & (position < first_assistant[parents]) \
+        if len(parents) else np.zeros(0, bool)
+    first_user = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_user, parents[in_head], position[in_head])
+    valid = np.asarray(lists.is_valid()) & (first_assistant < np.iinfo(np.int64).max)
+    has_user = valid & (first_user < np.iinfo(np.int64).max)
+    contents = pc.struct_field(turns, "content")
+    questions = contents.take(pa.array(np.where(has_user, first_user, 0), mask=~has_user)) if len(turns) else \
+        pa.nulls(count, pa.string())
+    errors = pa.array(np.where(valid, None, INVALID_CONVERSATION), pa.string())
+    table = _place(table, INPUT_ERROR_COLUMN, errors, keep=set())
+    if question_column is not None:
+        table = _rename(table, question_column, "question")
+        question = f"question = {question_column!r} (it pairs the teachers' traces)"
+    else:
+        table = _place(table, "question", questions, keep=set())
+        question = "question = first user turn"
+    rows = max(int(valid.sum()), 1)
+    steps = float(is_assistant[valid[parents]].sum()) / rows if len(parents) else 0.0
+    reading = (f"agent traces in {column!r}: {question}, every assistant turn scored ({steps:.1f} per trace on "
+               "average)")
+    return table, reading
 
 
 def _from_responses(table: pa.Table, responses: dict[str, str | None], question_column: str | None,
@@ -473,32 +554,22 @@ def _values(values) -> list | None:
     return values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else list(values)
 
 
-def _turns(values) -> pa.Array:
-    """A batch's conversation column as Arrow; a row that cannot be read as a list of turns becomes null (so it gets
-    `invalid_conversation`, and its neighbours are read as usual)."""
+def _python(values) -> list:
+    """A batch's column as Python values (JSON-typed Arrow values decoded, `io.turns.python_values`)."""
+    return python_values(values) if isinstance(values, (pa.Array, pa.ChunkedArray)) else list(values)
+
+
+def _holds_turns(values) -> bool:
+    """Whether a batch's column can hold conversations: an Arrow type that can (`io.turns.may_hold_turns`), or
+    Python values (read row by row; a row that is not a conversation gets `invalid_conversation`)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
-    try:
-        return pa.array(list(values))
-    except (pa.ArrowException, TypeError, ValueError):
-        typed = next((a for a in map(_one_turn_list, values) if a is not None and turn_keys(a.type)), None)
-        if typed is None:
-            return pa.nulls(len(values), pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))
-        rows = [_one_turn_list(v) for v in values]
-        return pa.concat_arrays([r if r is not None and r.type == typed.type else pa.nulls(1, typed.type)
-                                 for r in rows])
-
-
-def _one_turn_list(value) -> pa.Array | None:
-    try:
-        return pa.array([value])
-    except (pa.ArrowException, TypeError, ValueError):
-        return None
+        return may_hold_turns(values.type) or pa.types.is_null(values.type)
+    return values is not None
 
 
 def batch_texts(column: Callable[[str], object], names: Sequence[str], *, question_column: str,
                 response_column: str, messages_column: str | None = None,
-                steps_column: str | None = None) -> BatchTexts:
+                steps_column: str | None = None, turns: bool = False, tools_column: str = "tools") -> BatchTexts:
     """The responses and questions of a batch, row for row (the shapes that keep the row count: flat rows, long rows
     made by `to_long`, and a conversation column).
 
@@ -509,6 +580,9 @@ def batch_texts(column: Callable[[str], object], names: Sequence[str], *, questi
         messages_column: a conversation column to read instead  [default: `messages` or `conversations`, when the
             batch has no `response_column`].
         steps_column: with `segmenter="given"`, the column of pre-split steps, read instead of any response.
+        turns: agent traces (`segmenter="turns"`, SPEC §14): each response is the row's `io.turns.RawTrace` (its
+            conversation and its `tools_column` value); no question is read (the head is what the student sees).
+        tools_column: the column of tools passed to the chat template with `turns`  [default: `tools`].
 
     Raises:
         ColumnError: neither the response column nor a conversation column is there (or no `steps_column`).
@@ -520,22 +594,23 @@ def batch_texts(column: Callable[[str], object], names: Sequence[str], *, questi
         steps = _values(column(steps_column))
         return BatchTexts([None] * len(steps), _values(column(question_column)), None, steps)
     errors = _values(column(INPUT_ERROR_COLUMN))
-    if messages_column is None and response_column not in names:
-        found = {n: _turns(column(n)) for n in CONVERSATION_COLUMNS if n in names}
-        messages_column = find_conversation_column(pa.schema([(n, a.type) for n, a in found.items()]))
+    if messages_column is None and (turns or response_column not in names):
+        messages_column = next((n for n in CONVERSATION_COLUMNS if n in names and _holds_turns(column(n))), None)
         if messages_column is None:
             raise ColumnError(f"Column {response_column!r} not found (columns: {', '.join(names)}), nor a "
-                              "'messages' or 'conversations' column of turns; pass response_column= (or "
-                              "messages_column=) to the scorer, or make one row per response with "
+                              "'messages', 'conversations' or 'trajectory' column of turns; pass response_column= "
+                              "(or messages_column=) to the scorer, or make one row per response with "
                               "hf_localnat.io.to_long.")
     if messages_column is not None:
         if messages_column not in names:
             raise ColumnError(f"Column {messages_column!r} not found (columns: {', '.join(names)}); pass "
                               "messages_column= to the scorer.")
-        turns = _turns(column(messages_column))
-        if turn_keys(turns.type) is None:  # e.g. a batch whose conversations are all null
-            return BatchTexts([None] * len(turns), [None] * len(turns), [INVALID_CONVERSATION] * len(turns))
-        conversations = read_conversations(turns)
+        values = column(messages_column)
+        if turns:
+            conversations = _python(values)
+            tools = _python(column(tools_column)) if tools_column in names else [None] * len(conversations)
+            return BatchTexts([RawTrace(c, t) for c, t in zip(conversations, tools, strict=True)], None, errors)
+        conversations = read_conversations(values if _holds_turns(values) else [None] * len(values))
         return BatchTexts(conversations.responses.to_pylist(), conversations.questions.to_pylist(),
                           conversations.errors.to_pylist())
     return BatchTexts(_values(column(response_column)), _values(column(question_column)), errors)

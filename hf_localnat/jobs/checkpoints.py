@@ -135,7 +135,7 @@ def score_resumable(scorer, dataset, *, checkpoint_rows: int, map_batch_size: in
     from datasets import Dataset, concatenate_datasets
 
     folder = checkpoint_folder(scorer)
-    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
+    schema = schema_for(scorer.config.scores, scorer.config.segmenter)  # the SPEC §7 columns and the other scores asked for
     if os.path.lexists(folder) and not folder.is_dir():
         echo(f"Warning: the checkpoint folder {folder} is not a folder; discarded, every row is scored.")
         discard(folder)

@@ -21,7 +21,8 @@ def estimate(inputs: Inputs, *, model: str | None = None, model_revision: str | 
              gpus: int = 1, mfu: float | None = None, device: str | None = None, sample_questions: int | None = None,
              seed: int = 0, config: str | None = None, split: str | None = None,
              storage_options: dict | None = None, progress: bool = True,
-             echo: Callable[[str], None] = stderr_echo) -> Estimate:
+             echo: Callable[[str], None] = stderr_echo, max_observation_tokens: int = 1024,
+             tools_column: str = "tools") -> Estimate:
     """Count what scoring `inputs` will cost (SPEC §10), exactly, with the student's tokenizer only; never scores.
 
     The same job as `localnat estimate` (its options, with Python names: `--revision` is `model_revision`,
@@ -32,6 +33,8 @@ def estimate(inputs: Inputs, *, model: str | None = None, model_revision: str | 
             `{teacher: source}`; any shape of SPEC §9.
         model (`str`, *optional*): the student (Hub id, folder, or the embedded `smollm2-135m-instruct`).
         window, segmenter, prompt_format, response_part, max_length, steps_column: the scoring definition priced.
+            With `segmenter="turns"` (agent traces, SPEC §14; `max_observation_tokens`, `tools_column`), the
+            counts use each trace's inputs and the result also holds the trace columns' means per teacher.
         gpu (`str`), gpus (`int`), mfu (`float`, *optional*): the projection (default MFU: the measured one).
         device (`str`, *optional*): also the time on this device (`cpu`: measured, a few seconds; a known GPU:
             projected).
@@ -59,12 +62,14 @@ def estimate(inputs: Inputs, *, model: str | None = None, model_revision: str | 
     shape = shape_options(question_column, response_column, messages_column, teacher_column, explode_with)
     dataset = read_named(named_inputs(inputs), config=config, split=split, storage_options=storage_options,
                          teacher=teacher, echo=echo, steps_column=steps_column if segmenter == "given" else None,
-                         **shape)
+                         turns=segmenter == "turns", **shape)
     dataset, drawn = sample(dataset, sample_questions, seed, echo)
     with counting_bar(dataset.num_rows, shown=progress) as on_rows:
         counts, params = estimate_rows(dataset, model=model, revision=model_revision, window=window,
                                        segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                                       response_part=response_part, steps_column=steps_column, on_rows=on_rows)
+                                       response_part=response_part, steps_column=steps_column, on_rows=on_rows,
+                                       messages_column=messages_column, max_observation_tokens=max_observation_tokens,
+                                       tools_column=tools_column)
     projection = Projection.of(counts, params, gpu=gpu, gpus=gpus, mfu=mfu or MEASURED_MFU)
     if warning := whole_prefix_warning(counts.whole_prefix_share, window):
         echo(warning)

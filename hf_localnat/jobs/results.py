@@ -165,10 +165,12 @@ class Estimate(Result):
         counts, projection, rate = self.counts.to_dict(), self.projection, self.rate
         width = max(len(k) for k in counts)
         lines = [f"{key:<{width}}  {value:>16,}" for key, value in counts.items()
-                 if key not in ("errors", "whole_prefix_share")]
+                 if key not in ("errors", "whole_prefix_share", "traces")]
         lines.append(whole_prefix_line(self.counts.whole_prefix_share, self.window))
         if self.counts.errors:
             lines.append("rows without a score: " + ", ".join(f"{n} {e}" for e, n in self.counts.errors.items()))
+        if self.counts.traces:
+            lines.append(self.counts.trace_table())
         lines.append(f"\nStudent: {self.params:,} parameters without embeddings. FLOPs = 2 x N x tokens (attention not "
                      f"counted); projected time on {projection.gpus} x {projection.gpu.upper()} "
                      f"({projection.peak_tflops:g} TFLOP/s bf16 each) at {projection.mfu:.0%} MFU"

@@ -33,7 +33,7 @@ def score(inputs: Inputs, output: str | None, *, model: str | None = None, windo
           sample_questions: int | None = None, seed: int = 0, config: str | None = None, split: str | None = None,
           storage_options: dict | None = None, overwrite: bool = False, progress: bool = True,
           echo: Callable[[str], None] = stderr_echo, between_chunks: Callable[[], None] | None = None,
-          run=None) -> ScoreResult:
+          run=None, max_observation_tokens: int = 1024, tools_column: str = "tools") -> ScoreResult:
     """Score every response of `inputs` by LALP and GALP with a student model and write `output`.
 
     The same job as `localnat score` (its options, with Python names: `--revision` is `model_revision`,
@@ -47,6 +47,9 @@ def score(inputs: Inputs, output: str | None, *, model: str | None = None, windo
         output (`str`, *optional*): a `.jsonl`/`.json`/`.parquet`/`.csv` file, a folder, or an fsspec URL; the
             provenance goes into it (Parquet) or beside it. `None`: nothing is written (`engine="local"` only).
         scores (`str` or `list[str]`): the score columns (`"lalp,galp"`, `["lalp", "galp", "rsr"]`, `"all"`).
+        segmenter (`str`): `"turns"` scores agent traces turn by turn (SPEC §14): a conversation column
+            (`messages_column`, else `messages`, `conversations` or `trajectory`), its `tools_column`, the
+            observation cap `max_observation_tokens`; the trace columns are written beside the scores.
         progress (`bool`): show the rows bar (`tqdm.auto`: a widget in a notebook).
         echo (`Callable[[str], None]`): where the lines on how the run goes are said (default: stderr).
         between_chunks (`Callable[[], None]`, *optional*): called before every chunk is scored.
@@ -86,13 +89,14 @@ def score(inputs: Inputs, output: str | None, *, model: str | None = None, windo
         model, window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length, dtype=dtype,
         device=device, batch_tokens=batch_tokens, steps_column=steps_column, response_part=response_part,
         revision=model_revision, adapter=adapter, scores=scores if isinstance(scores, str) else ",".join(scores),
-        drop_tokens=drop_tokens,
+        drop_tokens=drop_tokens, max_observation_tokens=max_observation_tokens, tools_column=tools_column,
+        messages_column=messages_column if segmenter == "turns" else None,
         steps_provenance=inputs_steps_provenance(steps_sources, remote["storage_options"]) if given else None,
         model_kwargs={k: v for k, v in (("attn_implementation", attn_implementation), ("device_map", device_map))
                       if v is not None},
     )
     dataset = read_named(named, config=config, split=split, teacher=teacher, echo=echo,
-                         steps_column=steps_column if given else None,
+                         steps_column=steps_column if given else None, turns=segmenter == "turns",
                          **shape_options(question_column, response_column, messages_column, teacher_column,
                                          explode_with), **remote)
     if sample_questions is not None and engine == "ray":
@@ -100,10 +104,11 @@ def score(inputs: Inputs, output: str | None, *, model: str | None = None, windo
                           "sample without --engine ray (it is small).")
     dataset, drawn = sample(dataset, sample_questions, seed, echo)
     needed = [steps_column if given else "response"] + (["question"] if prompt_format != "none" else [])
-    require_columns(dataset, needed, what="scoring")
+    require_columns(dataset, needed if segmenter != "turns" else [], what="scoring")  # traces: to_long checked
     estimate = _estimate(scorer, dataset, echo, model=model, revision=model_revision, window=window,
                          segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                         response_part=response_part, steps_column=steps_column)
+                         response_part=response_part, steps_column=steps_column, messages_column=messages_column,
+                         max_observation_tokens=max_observation_tokens, tools_column=tools_column)
     if engine == "ray":
         return _score_with_ray(scorer, dataset, output, estimate, run, echo=echo, progress=progress,
                                ray_address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker,

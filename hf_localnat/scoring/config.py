@@ -12,6 +12,9 @@ from ..scores import DEFAULT_DROP_TOKENS, DEFAULT_SCORES, parse_scores
 from .prepare.segment import SEGMENTERS
 from .prepare.windows import WindowSpec, parse_window
 
+#: The default observation cap of agent traces, in tokens (SPEC §14).
+DEFAULT_MAX_OBSERVATION_TOKENS = 1024
+
 PromptFormat = Literal["auto", "chat", "plain", "none"]
 PROMPT_FORMATS: tuple[str, ...] = ("auto", "chat", "plain", "none")
 PaddingSide = Literal["right", "left"]
@@ -49,6 +52,9 @@ class ScoringDefinition:
             or `"all"`; `lalp` and `galp` are always written. Stored as a tuple in column order.
         drop_tokens (`int`, *optional*, defaults to 2):
             `m`, the tokens at the start of every step that `galp_drop` and `lalp_drop` leave out (SPEC §11).
+        max_observation_tokens (`int`, *optional*, defaults to 1024):
+            With `segmenter="turns"` (agent traces, SPEC §14): a tool result or other non-assistant turn longer than
+            this many tokens keeps its first and last halves; 0 = no cap. Part of the definition of agent traces.
     """
 
     window: WindowSpec = 4
@@ -60,9 +66,17 @@ class ScoringDefinition:
     steps_provenance: dict | None = None
     scores: tuple[str, ...] = DEFAULT_SCORES
     drop_tokens: int = DEFAULT_DROP_TOKENS
+    max_observation_tokens: int = DEFAULT_MAX_OBSERVATION_TOKENS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window", parse_window(self.window))
+        if (isinstance(self.max_observation_tokens, bool) or not isinstance(self.max_observation_tokens, int)
+                or self.max_observation_tokens < 0):
+            raise ConfigError(f"`max_observation_tokens` must be a whole number >= 0 (0 = no cap), got "
+                              f"{self.max_observation_tokens!r}.")
+        if self.segmenter == "turns" and (self.mode != "exact" or self.response_part != "full"):
+            raise ConfigError("segmenter='turns' scores every assistant turn of an agent trace exactly (SPEC §14): "
+                              "use mode='exact' and response_part='full' with it.")
         object.__setattr__(self, "scores", parse_scores(self.scores))
         if isinstance(self.drop_tokens, bool) or not isinstance(self.drop_tokens, int) or self.drop_tokens < 0:
             raise ConfigError(f"`drop_tokens` must be a whole number >= 0, got {self.drop_tokens!r}.")

@@ -1,7 +1,8 @@
 """What scoring an input will cost, before any scoring: the SPEC §10 token counts, exact, from the tokenizer alone,
 and the FLOPs and a projected GPU time from the student's config.
 
-Counts come from the same row preparation the scorer runs (`rows.prepare_row`: segment, tokenize, align, prefix),
+Counts come from the same row preparation the scorer runs (`rows.prepare_row`: segment, tokenize, align, prefix;
+`turns.prepare_trace` for agent traces),
 so they are the scorer's own: for each scored step `i` (a step that owns tokens) with `w = max(0, i - k_i)`
 (`prepare.windows.window_start`: `k_i = k`, or a share of `i`, SPEC §12), its input
 holds `min(|P| + e_i - a_w, max_length)` tokens (SPEC §5 drops context, then cuts the step, to fit). FLOPs count
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import ConfigError
 from .config import ScoringConfig
-from .prepare.rows import prepare_row
+from .prepare.pool import prepare_any
 from .prepare.windows import WindowSpec, whole_prefix_share, window_start
 
 #: Published dense bf16 tensor peaks (TFLOP/s, no sparsity) of the GPUs `--gpu` names.
@@ -51,11 +52,46 @@ class TokenCounts:
     errors: Counter = field(default_factory=Counter)
     share_sum: float = 0.0
     share_rows: int = 0
+    traces: dict = field(default_factory=dict)
 
     def add(self, other: TokenCounts) -> None:
         for key in (*COUNT_KEYS, "share_sum", "share_rows"):
             setattr(self, key, getattr(self, key) + getattr(other, key))
         self.errors.update(other.errors)
+        for teacher, sums in other.traces.items():
+            mine = self.traces.setdefault(teacher, {})
+            for column, (total, n) in sums.items():
+                before = mine.get(column, (0.0, 0))
+                mine[column] = (before[0] + total, before[1] + n)
+
+    def add_trace(self, teacher, columns: dict) -> None:
+        """Add one agent trace's columns (SPEC §14) to its teacher's sums (a `None` value is left out)."""
+        mine = self.traces.setdefault(teacher, {})
+        for column, value in columns.items():
+            if value is not None:
+                total, n = mine.get(column, (0.0, 0))
+                mine[column] = (total + value, n + 1)
+
+    def trace_means(self) -> dict:
+        """Per teacher, the mean of each trace column over its traces that have one."""
+        return {teacher: {c: total / n for c, (total, n) in sums.items() if n}
+                for teacher, sums in self.traces.items()}
+
+    def trace_table(self) -> str:
+        """The trace columns' means per teacher, as a small table (`localnat estimate` on agent traces)."""
+        from ..records import TRACE_COLUMNS
+
+        columns = ("num_steps", *TRACE_COLUMNS)
+        means = self.trace_means()
+        names = [str(t) if t is not None else "(no teacher)" for t in means]
+        width = max(len(n) for n in [*names, "teacher"])
+        lines = ["Trace columns (SPEC §14), mean per teacher; no declared direction (rank or select by one with "
+                 "--direction COLUMN=higher or =lower):",
+                 f"  {'teacher':<{width}}  " + "  ".join(f"{c:>17}" for c in columns)]
+        for name, values in zip(names, means.values(), strict=True):
+            cells = [f"{values[c]:>17.3f}" if c in values else f"{'-':>17}" for c in columns]
+            lines.append(f"  {name:<{width}}  " + "  ".join(cells))
+        return "\n".join(lines)
 
     @property
     def whole_prefix_share(self) -> float | None:
@@ -66,6 +102,8 @@ class TokenCounts:
         out = {key: getattr(self, key) for key in COUNT_KEYS}
         out["whole_prefix_share"] = self.whole_prefix_share
         out["errors"] = dict(self.errors.most_common())
+        if self.traces:
+            out["traces"] = {str(t): v for t, v in self.trace_means().items()}
         return out
 
 
@@ -89,19 +127,31 @@ def count_row(prefix_length: int, token_ranges: Sequence[tuple[int, int]], num_t
 
 
 def count_tokens(tokenizer, config: ScoringConfig, max_length: int, responses: Sequence, questions: Sequence,
-                 steps: Sequence | None = None, input_errors: Sequence | None = None) -> TokenCounts:
-    """The SPEC §10 counts of these rows under `config`, with no model."""
+                 steps: Sequence | None = None, input_errors: Sequence | None = None,
+                 teachers: Sequence | None = None) -> TokenCounts:
+    """The SPEC §10 counts of these rows under `config`, with no model; with `segmenter="turns"` also the trace
+    columns' sums per teacher (`teachers`, one per row)."""
     totals, cache = TokenCounts(), {}
     steps = steps if steps is not None else [None] * len(responses)
     errors = input_errors if input_errors is not None else [None] * len(responses)
-    for index, (response, question, given, error) in enumerate(zip(responses, questions, steps, errors, strict=True)):
+    teachers = teachers if teachers is not None else [None] * len(responses)
+    for index, (response, question, given, error, teacher) in enumerate(
+            zip(responses, questions, steps, errors, teachers, strict=True)):
         totals.rows += 1
         if error is not None:
             totals.errors[error] += 1
             continue
-        row = prepare_row(tokenizer, config, max_length, index, response, question, given, cache)
+        row = prepare_any(tokenizer, config, max_length, index, response, question, given, cache)
+        if config.segmenter == "turns" and row.extra_columns():
+            totals.add_trace(teacher, {"num_steps": row.num_steps, **row.extra_columns()})
         if row.error is not None:
             totals.errors[row.error] += 1
+            continue
+        if config.segmenter == "turns":
+            window_tokens, model_tokens, galp_tokens = row.counts()
+            share = whole_prefix_share([s is not None for s in row.lalp_source], config.window)
+            totals.add(TokenCounts(0, row.num_steps, row.num_tokens, window_tokens, model_tokens, galp_tokens,
+                                   share_sum=share or 0.0, share_rows=share is not None))
             continue
         window_tokens, model_tokens, galp_tokens = count_row(row.prefix_length, row.token_ranges, row.num_tokens,
                                                              config.window, max_length)
@@ -272,12 +322,17 @@ def pass_shape(counts: TokenCounts, device_type: str, batch_tokens: int) -> tupl
 
 def estimate_rows(dataset, *, model: str | None, revision: str | None, window: int | str, segmenter: str,
                   prompt_format: str, max_length: int | None, response_part: str, steps_column: str = "steps",
-                  on_rows: Callable[[int], None] | None = None) -> tuple[TokenCounts, int]:
+                  on_rows: Callable[[int], None] | None = None, messages_column: str | None = None,
+                  max_observation_tokens: int = 1024, tools_column: str = "tools") -> tuple[TokenCounts, int]:
     """`(TokenCounts, N)` of long rows: the SPEC §10 counts with the student's tokenizer, and its non-embedding
     parameter count from its config. Reads no weights (the embedded student is converted once if it never was).
+    With `segmenter="turns"` the counts are those of agent traces (SPEC §14) and `TokenCounts.traces` holds the
+    trace columns' sums per teacher.
 
     Args:
         on_rows (`Callable[[int], None]`, *optional*): called with the number of rows counted after every chunk.
+        messages_column, max_observation_tokens, tools_column: the conversation column, the observation cap and the
+            tools column of agent traces.
     """
     from transformers import AutoConfig
 
@@ -297,7 +352,7 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
         raise ConfigError(f"{source.model_id!r} does not say its maximum input length; pass --max-length "
                           "(max_length=).")
     config = ScoringConfig(window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
-                           response_part=response_part)
+                           response_part=response_part, max_observation_tokens=max_observation_tokens)
     totals = TokenCounts()
     arrow = dataset.with_format("arrow")
     chunk = 4096
@@ -305,10 +360,13 @@ def estimate_rows(dataset, *, model: str | None, revision: str | None, window: i
         table = arrow[start:start + chunk]
         texts = batch_texts(lambda name: table.column(name) if name in table.column_names else None,
                             table.column_names, question_column="question", response_column="response",
-                            steps_column=steps_column if segmenter == "given" else None)
+                            steps_column=steps_column if segmenter == "given" else None,
+                            messages_column=messages_column if segmenter == "turns" else None,
+                            turns=segmenter == "turns", tools_column=tools_column)
         responses = texts.responses
+        teachers = table.column("teacher").to_pylist() if "teacher" in table.column_names else None
         totals.add(count_tokens(tokenizer, config, int(limit), responses, texts.questions or [None] * len(responses),
-                                texts.steps, texts.errors))
+                                texts.steps, texts.errors, teachers=teachers))
         if on_rows is not None:
             on_rows(table.num_rows)
     return totals, non_embedding_parameters(model_config)

@@ -41,13 +41,13 @@ def _note_fork() -> None:
 os.register_at_fork(after_in_child=_note_fork)
 
 
-def features_for(dataset, scores=None):
+def features_for(dataset, scores=None, segmenter=None):
     """The dataset's features plus `output_features(scores)` (so empty and all-error batches keep the schema);
     `None` if the dataset's features are unknown (a streaming dataset that was not typed)."""
     if dataset.features is None:
         return None
     features = dataset.features.copy()
-    features.update(output_features(scores))
+    features.update(output_features(scores, segmenter))
     return features
 
 
@@ -85,8 +85,8 @@ class DatasetsIntegration:
         rows = self.score(responses=texts.responses, questions=texts.questions, steps=texts.steps, progress=False,
                           input_errors=texts.errors, progress_callback=self.progress_callback)
         if table is None:
-            return to_columns(rows, self.config.scores)
-        scored = to_table(rows, self.config.scores)
+            return to_columns(rows, self.config.scores, self.config.segmenter)
+        scored = to_table(rows, self.config.scores, self.config.segmenter)
         kept = table.drop_columns([name for name in scored.column_names if name in names])
         for field_ in scored.schema:
             kept = kept.append_column(field_, scored.column(field_.name))
@@ -97,7 +97,8 @@ class DatasetsIntegration:
         steps), questions and input errors, row for row."""
         return batch_texts(column, names, question_column=self.question_column, response_column=self.response_column,
                            messages_column=self.messages_column,
-                           steps_column=self.steps_column if self.config.segmenter == "given" else None)
+                           steps_column=self.steps_column if self.config.segmenter == "given" else None,
+                           turns=self.config.segmenter == "turns", tools_column=self.tools_column)
 
     def content_digests(self, dataset, ranges, *, read_rows: int = 4096) -> list[str]:
         """A digest per row range of `dataset` of what this scorer reads in those rows (question, response or
@@ -167,7 +168,8 @@ class DatasetsIntegration:
             part of it.
         """
         return {"scorer": "hf_localnat.LocalNaturalnessScorer", "provenance": self.provenance().to_dict(),
-                "columns": [self.question_column, self.response_column, self.steps_column, self.messages_column]}
+                "columns": [self.question_column, self.response_column, self.steps_column, self.messages_column,
+                            *([self.tools_column] if self.config.segmenter == "turns" else [])]}
 
     def fingerprint(self) -> str:
         """A short hex digest of `fingerprint_state()` (for logs and cache keys)."""
@@ -186,7 +188,7 @@ class DatasetsIntegration:
     def features_for(self, dataset):
         """The `features=` to pass to `dataset.map(self, batched=True, features=...)`: the dataset's own plus
         `output_features(self.config.scores)`. `None` if the dataset's features are unknown."""
-        return features_for(dataset, self.config.scores)
+        return features_for(dataset, self.config.scores, self.config.segmenter)
 
     def map(self, dataset, **kwargs):
         """`dataset.map(self, batched=True, features=self.features_for(dataset), **kwargs)` for a `Dataset` or an

@@ -88,9 +88,11 @@ class _ScorerActor:
         if self.node is None:
             self.node = f"{ray.get_runtime_context().get_node_id()}:{os.getpid()}"
         rows = batch.num_rows
-        columns = self.scorer({name: batch.column(name).to_pylist() for name in batch.column_names
+        from ..io.turns import python_values
+
+        columns = self.scorer({name: python_values(batch.column(name)) for name in batch.column_names
                                if name != ROW_COLUMN})
-        schema = schema_for(self.scorer.config.scores)
+        schema = schema_for(self.scorer.config.scores, self.scorer.config.segmenter)
         table = pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
         table = table.append_column(ROW_COLUMN, batch.column(ROW_COLUMN))
         return table.append_column(WORKER_COLUMN, pa.array([self.node] * rows, pa.string()))
@@ -161,23 +163,27 @@ def score_with_ray(
 
     from ..io import check_output, load_input, require_columns, save_output, to_long, translated_os_errors
     from ..io.shapes import INPUT_ERROR_COLUMN
+    from ..io.turns import CONVERSATION_COLUMNS
 
     for name, value in (("workers", workers), ("batch_size", batch_size), ("shard_rows", shard_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"`{name}` must be a whole number >= 1, got {value!r}.")
     check_output(output, overwrite=overwrite, storage_options=storage_options)
+    turns = scorer.config.segmenter == "turns"
     if isinstance(input_path, str):
-        dataset = to_long(load_input(input_path, config=config, split=split, storage_options=storage_options)).dataset
+        dataset = to_long(load_input(input_path, config=config, split=split, storage_options=storage_options),
+                          turns=turns, messages_column=scorer.messages_column if turns else None).dataset
     else:
         dataset = input_path
     needed = [scorer.steps_column if scorer.config.segmenter == "given" else scorer.response_column]
     if scorer.config.prompt_format != "none":
         needed.append(scorer.question_column)
-    require_columns(dataset, needed, what="scoring")
-    columns = [c for c in (scorer.question_column, scorer.response_column, scorer.steps_column,
-                           scorer.messages_column, INPUT_ERROR_COLUMN) if c in dataset.column_names]
+    require_columns(dataset, [] if turns else needed, what="scoring")
+    read = (scorer.question_column, scorer.response_column, scorer.steps_column, scorer.messages_column,
+            INPUT_ERROR_COLUMN, *((*CONVERSATION_COLUMNS, scorer.tools_column) if turns else ()))
+    columns = list(dict.fromkeys(c for c in read if c in dataset.column_names))
     shards = shard_names(dataset.num_rows, shard_rows, shard_key(scorer, dataset))
-    schema = schema_for(scorer.config.scores)  # the SPEC §7 columns and the other scores asked for
+    schema = schema_for(scorer.config.scores, scorer.config.segmenter)  # the SPEC §7 columns and the other scores asked for
     folder = shard_folder(output)
     with translated_os_errors(folder, what="the shard folder", places=[folder.parent]):
         folder.mkdir(parents=True, exist_ok=True)
@@ -241,7 +247,7 @@ def score_with_ray(
     if missing:  # pragma: no cover - Ray returned fewer rows than it was given
         raise RuntimeError(f"Ray returned no scores for {len(missing)} shard(s); rerun the command to finish them.")
     table = pa.concat_tables([tables[name] for _, _, name in shards]) if shards else schema.empty_table()
-    features = output_features(scorer.config.scores)
+    features = output_features(scorer.config.scores, scorer.config.segmenter)
     out = dataset.remove_columns([c for c in ALL_OUTPUT_COLUMNS if c in dataset.column_names])
     for name in schema.names:
         out = out.add_column(name, table.column(name), feature=features[name])

@@ -69,6 +69,15 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             the SPEC §7 columns are always written. Part of the definition.
         drop_tokens (`int`, *optional*, defaults to 2): the tokens at the start of every step that `lalp_drop` and
             `galp_drop` leave out; part of the definition when one of them is asked for.
+        max_observation_tokens (`int`, *optional*, defaults to 1024): with `segmenter="turns"` (agent traces, SPEC
+            §14), the cap on every tool result (its first and last halves are kept); 0 = no cap.
+        tools_column (`str`, *optional*, defaults to `"tools"`): with `segmenter="turns"`, the column of tools (a
+            list of JSON schemas, or its JSON text) passed to the chat template by `__call__`.
+
+    Agent traces (`segmenter="turns"`, SPEC §14): each row is a conversation (`messages`, `conversations` or
+    `trajectory`; roles, `tool_calls` and `tools` as OpenAI and ShareGPT write them); every assistant turn is a step,
+    rendered with the student's chat template, and the trace columns (`num_tool_calls`, `repeat_share`,
+    `error_share`, `observation_share`) are written beside the scores.
 
     Pickling, `Dataset.map` caching and provenance (see `scoring.hf_datasets`):
         Pickling carries the configuration only (a model or tokenizer object travels with it); the model loads where
@@ -119,6 +128,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         adapter: str | None = None,
         scores: str | Sequence[str] | None = None,
         drop_tokens: int = 2,
+        max_observation_tokens: int = 1024,
+        tools_column: str = "tools",
     ) -> None:
         self.config = ScoringConfig(
             window=window, segmenter=segmenter, prompt_format=prompt_format, max_length=max_length,
@@ -126,7 +137,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             bucket_ratio=bucket_ratio, prefix_reuse=prefix_reuse, prefix_reuse_min_tokens=prefix_reuse_min_tokens,
             packing=packing, oom_backoff=oom_backoff, prefetch_rows=prefetch_rows, prepare_workers=prepare_workers, mode=mode,
             response_part=response_part, steps_provenance=steps_provenance,
-            scores=scores, drop_tokens=drop_tokens,
+            scores=scores, drop_tokens=drop_tokens, max_observation_tokens=max_observation_tokens,
         )
         self.progress_callback = None  # called with rows' worth of work done after each batch (`score`); not pickled
         self.last_run = None  # `engine.WindowRun` of the latest `score` call (tokens computed, retries, ...)
@@ -135,7 +146,7 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         self.model_arg, self.tokenizer_arg, self.revision_arg, self.adapter = model, tokenizer, revision, adapter
         self.dtype_arg, self.device_arg, self.model_kwargs = dtype, device, dict(model_kwargs or {})
         self.question_column, self.response_column, self.steps_column = question_column, response_column, steps_column
-        self.messages_column = messages_column
+        self.messages_column, self.tools_column = messages_column, tools_column
         self._model = None if model is None or isinstance(model, str) else model  # a name loads on first use
         self._tokenizer = None if tokenizer is None or isinstance(tokenizer, str) else tokenizer
         self.source = None  # `models.ModelSource` of the loaded student
@@ -193,11 +204,13 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         progress: bool | None = None,
         input_errors: Sequence[str | None] | None = None,
         progress_callback: Callable[[float], None] | None = None,
+        tools: Sequence[object] | None = None,
     ) -> list[dict]:
         """Score responses; one dict per response with the SPEC §7 fields, in input order.
 
         Args:
-            responses (`Sequence[str]`): the responses (ignored with `segmenter="given"`).
+            responses (`Sequence[str]`): the responses (ignored with `segmenter="given"`); with `segmenter="turns"`,
+                the conversations (each a list of turns, or an `io.turns.RawTrace`).
             questions (`Sequence[str]`, *optional*): the question of each response; `None` means no question.
             steps (`Sequence[Sequence[str]]`, *optional*): the steps of each response, with `segmenter="given"`.
             progress (`bool`, *optional*): show a progress bar (default: only on a terminal).
@@ -207,6 +220,8 @@ class LocalNaturalnessScorer(DatasetsIntegration):
                 with the rows' worth of work it finished: each row counts its share of tokens run, so the values sum
                 to the number of rows, and each chunk of `prefetch_rows` rows adds up to exactly its row count.
                 `Dataset.map(scorer)` passes `scorer.progress_callback` (in this process; `num_proc` workers have none).
+            tools (`Sequence`, *optional*): with `segmenter="turns"`, each conversation's tools (a list of JSON
+                schemas, its JSON text, or `None`).
 
         Returns:
             `list[dict]`: `lalp`, `galp`, `lalp_steps`, `num_steps`, `num_tokens`, `truncated`, `score_error`, and
@@ -218,6 +233,16 @@ class LocalNaturalnessScorer(DatasetsIntegration):
         from .compute.pipeline import pad_token_id, score_prepared
 
         responses, questions, steps = check_inputs(responses, questions, steps, self.config.segmenter)
+        if self.config.segmenter == "turns":
+            from ..io.turns import RawTrace
+            from .prepare.turns import require_chat_template
+
+            require_chat_template(self.tokenizer)  # one line, before any row
+            tools = [None] * len(responses) if tools is None else list(tools)
+            if len(tools) != len(responses):
+                raise ConfigError(f"Got {len(responses)} conversations but {len(tools)} tools; pass one per row.")
+            responses = [r if isinstance(r, RawTrace) or r is None else RawTrace(r, t)
+                         for r, t in zip(responses, tools, strict=True)]
         errors = list(input_errors) if input_errors is not None else [None] * len(questions)
         if len(errors) != len(questions):
             raise ConfigError(f"Got {len(questions)} rows but {len(errors)} input_errors; pass one per row.")
@@ -264,13 +289,32 @@ class LocalNaturalnessScorer(DatasetsIntegration):
             self.model_arg, self.tokenizer_arg, revision=self.revision_arg, adapter=self.adapter,
             model_kwargs=self.model_kwargs, resolved=self._resolved,
         )
-        return Provenance(**vars(self.config.definition), student=student, version=_fingerprint.package_version(),
+        definition = vars(self.config.definition).copy()
+        cap = definition.pop("max_observation_tokens")
+        turns = None
+        if self.config.segmenter == "turns":
+            from .prepare.turns import rendering_provenance
+
+            turns = rendering_provenance(self._tokenizer if self._tokenizer is not None else self._load_tokenizer(), cap)
+        return Provenance(**definition, student=student, version=_fingerprint.package_version(), turns=turns,
                           dtype=student_dtype(self.model_arg, self._model, self.dtype_arg, self.device_arg))
+
+    def _load_tokenizer(self):
+        """The student's tokenizer without its weights (the provenance of agent traces reads its chat template)."""
+        from .models import load_tokenizer, resolve_model
+
+        if self.tokenizer_arg is not None and not isinstance(self.tokenizer_arg, str):
+            return self.tokenizer_arg
+        if self._model is not None:
+            return self.tokenizer
+        name = self.tokenizer_arg if isinstance(self.tokenizer_arg, str) else self.model_arg
+        return load_tokenizer(resolve_model(name).path, self.revision_arg)
 
     def _init_args(self) -> dict:
         return {
             "model": self.model_arg, "tokenizer": self.tokenizer_arg, **self.config.to_dict(), "dtype": self.dtype_arg,
             "device": self.device_arg, "question_column": self.question_column, "response_column": self.response_column,
-            "steps_column": self.steps_column, "messages_column": self.messages_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
+            "steps_column": self.steps_column, "messages_column": self.messages_column,
+            "tools_column": self.tools_column, "revision": self.revision_arg, "model_kwargs": self.model_kwargs,
             "adapter": self.adapter,
         }

@@ -16,6 +16,7 @@ import evaluate
 
 import hf_localnat
 import hf_localnat.io.shapes
+import hf_localnat.io.turns
 
 _CITATION = """\
 @article{just2025signal,
@@ -47,7 +48,10 @@ Args:
     questions (`list[str]`, *optional*): the question of each response (`None` entries: no question).
     messages (`list[list[dict]]`, *optional*): instead of `predictions`/`questions`, one conversation per response
         (role/content or ShareGPT from/value turns): the response is its last assistant turn, the question the last
-        user turn before it; one without such a pair gets `score_error="invalid_conversation"` (SPEC §9).
+        user turn before it; one without such a pair gets `score_error="invalid_conversation"` (SPEC §9). With
+        `segmenter="turns"` (passed to `compute`), each conversation is an agent trace scored turn by turn (SPEC §14).
+    tools (`list`, *optional*): with `segmenter="turns"`, each conversation's tools (JSON schemas) for the template.
+    max_observation_tokens (`int`, *optional*, defaults to 1024): with `segmenter="turns"`, the cap on tool results.
     response_part (`str`, *optional*, defaults to `"full"`): `"full"`, `"thinking"` (the `<think>` block) or
         `"answer"` (what follows it).
     model_id (`str`, *optional*): Hub id or local folder of the student; `None` = the embedded SmolLM2-135M-Instruct.
@@ -56,7 +60,8 @@ Args:
     revision (`str`, *optional*): Hub revision of `model_id`.
     window (`int` or `str`, *optional*, defaults to 4): preceding steps each step is conditioned on, or a share
         of them such as `"10%"` (SPEC §12).
-    segmenter (`str`, *optional*): `"sentence"` (default for strings), `"line"`, `"paragraph"` or `"given"`.
+    segmenter (`str`, *optional*): `"sentence"` (default for strings), `"line"`, `"paragraph"`, `"given"` or
+        `"turns"` (agent traces, with `messages=`).
     prompt_format (`str`, *optional*, defaults to `"auto"`): `"chat"`, `"plain"`, `"none"` or `"auto"`.
     max_length (`int`, *optional*): token bound on every model input; defaults to the model's maximum.
     dtype (`str`, *optional*, defaults to `"auto"`): float32 on CPU, bfloat16 on GPU, or a dtype name.
@@ -71,7 +76,8 @@ Returns:
     lalp_steps (`list[list[float | None]]`): the score of each step of each response.
     score_error (`list[str | None]`): why a response has no score (`empty_response`, ...), else `None`.
     mean_lalp (`float | None`), mean_galp (`float | None`): means over the scored responses.
-    With `scores`: each other score (`rsr`, ...) per response, and its `mean_<score>`.
+    With `scores`: each other score (`rsr`, ...) per response, and its `mean_<score>`. With `segmenter="turns"`: the
+    trace columns (`num_tool_calls`, `repeat_share`, `error_share`, `observation_share`) per conversation.
 Examples:
     >>> local_naturalness = evaluate.load("local_naturalness")  # doctest: +SKIP
     >>> results = local_naturalness.compute(
@@ -226,11 +232,16 @@ class LocalNaturalness(evaluate.Metric):
         predictions, questions = _storable(*_from_messages(messages, predictions, questions))
         return super().add_batch(predictions=predictions, questions=questions, **kwargs)
 
-    def compute(self, *, predictions=None, questions=None, messages=None, **kwargs):
+    def compute(self, *, predictions=None, questions=None, messages=None, tools=None, **kwargs):
         """Like `evaluate.Metric.compute`; `questions` may be left out or hold `None` (no question), and
         `messages=` (conversations) may stand for both. Any value is accepted: one that is not text gets its row a
         `score_error` reason. See the module's kwargs description for the scorer options."""
-        predictions, questions = _from_messages(messages, predictions, questions)
+        if kwargs.get("segmenter") == "turns":  # each trace stored as the JSON text of its turns and tools
+            if messages is None:
+                raise ValueError("segmenter='turns' scores conversations: pass messages= (and tools=).")
+            tools = [None] * len(messages) if tools is None else list(tools)
+            predictions = [json.dumps({"turns": m, "tools": t}, default=str) for m, t in zip(messages, tools)]
+            messages, questions = None, None
         if predictions is not None:  # stored here (not by `add_batch`, which would mark the marks again)
             predictions, questions = _storable(predictions, questions, kwargs.get("segmenter"))
             super().add_batch(predictions=predictions, questions=questions)
@@ -270,7 +281,12 @@ class LocalNaturalness(evaluate.Metric):
         response_part="full",
         scores=None,
         drop_tokens=2,
+        max_observation_tokens=1024,
     ):
+        if segmenter == "turns":
+            return self._compute_traces(predictions, model_id, model, tokenizer, revision, dtype, device, {
+                "window": window, "segmenter": "turns", "max_length": max_length, "batch_tokens": batch_tokens,
+                "scores": scores, "drop_tokens": drop_tokens, "max_observation_tokens": max_observation_tokens})
         given = _is_given(predictions, segmenter)
         predictions = [_load_steps(p) if given else _load_text(p) for p in predictions]
         questions = [_load_text(q) for q in questions]
@@ -297,4 +313,21 @@ class LocalNaturalness(evaluate.Metric):
             "lalp_steps": [row["lalp_steps"] for row in rows],
             "score_error": [row["score_error"] for row in rows],
             **{f"mean_{name}": _mean(values) for name, values in columns.items()},
+        }
+
+    def _compute_traces(self, predictions, model_id, model, tokenizer, revision, dtype, device, options):
+        """`segmenter="turns"`: each prediction is a trace's JSON (`compute`), scored turn by turn (SPEC §14)."""
+        traces = []
+        for text in predictions:
+            value = json.loads(_load_text(text))
+            traces.append(hf_localnat.io.turns.RawTrace(value["turns"], value["tools"]))
+        scorer = self._scorer(model_id, model, tokenizer, revision, dtype, device, options)
+        rows = scorer.score(traces)
+        names = [*scorer.config.scores, *hf_localnat.records.TRACE_COLUMNS]
+        columns = {name: [row.get(name) for row in rows] for name in names}
+        return {
+            **columns,
+            "lalp_steps": [row["lalp_steps"] for row in rows],
+            "score_error": [row["score_error"] for row in rows],
+            **{f"mean_{name}": _mean(columns[name]) for name in scorer.config.scores},
         }

@@ -84,18 +84,22 @@ def aggregate_rows(rows: Sequence[PreparedRow], run, blocks=None, *, scores: Seq
             row.error = "out_of_memory"  # a window of this row did not fit in memory even alone
             results.append({**row.error_result(), **dict.fromkeys(extras)})
             continue
-        own = {w.step: (w.first_token, run.logprobs[i]) for i, w in zip(mine[1:], row.steps, strict=True)}
-        stats = token_stats(row.token_ranges, row.galp, run.logprobs[mine[0]], own, drop_tokens,
-                            None if blocks is None else blocks.logprobs[mine[0]])
+        if hasattr(row, "token_stats"):  # an agent trace reads its turns from its own windows (prepare.turns)
+            stats = row.token_stats([run.logprobs[i] for i in mine], drop_tokens)
+        else:
+            own = {w.step: (w.first_token, run.logprobs[i]) for i, w in zip(mine[1:], row.steps, strict=True)}
+            stats = token_stats(row.token_ranges, row.galp, run.logprobs[mine[0]], own, drop_tokens,
+                                None if blocks is None else blocks.logprobs[mine[0]])
         result = {
             "lalp": SCORES["lalp"].compute(stats),
             "galp": SCORES["galp"].compute(stats),
             "lalp_steps": stats.step_scores,
             "num_steps": row.num_steps,
             "num_tokens": row.num_tokens,
-            "truncated": row.galp.truncated or any(w.truncated for w in row.steps),
+            "truncated": row.galp.truncated or any(w.truncated for w in row.steps) or getattr(row, "cut", False),
             "score_error": None,
             **{name: SCORES[name].compute(stats) for name in extras},
+            **row.extra_columns(),
         }
         if result["lalp"] is None and result["galp"] is None:
             row.error = "no_scored_tokens"

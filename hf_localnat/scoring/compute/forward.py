@@ -198,8 +198,7 @@ def gather_logprobs(
     row_of, cols, start_of = [], [], []
     for b in order:
         w, row, start = windows[b], rows[b], starts[b]
-        end = start + len(w) - skip
-        cols.extend(range(end - w.num_scored - 1, end - 1))
+        cols.extend(start - skip + j - 1 for j in w.scored_positions())  # input index j is column start - skip + j
         row_of.extend([row] * w.num_scored)
         start_of.extend([start] * w.num_scored)
     if not cols:

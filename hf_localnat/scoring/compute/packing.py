@@ -138,7 +138,7 @@ def pack_layout(
     for i, window in enumerate(windows):
         p = prefix_lengths[i] if share_prefix else 0
         first_prefix_column = prefix_columns[tuple(window.input_ids[:p])][1] if p else 0
-        for j in range(len(window) - window.num_scored, len(window)):
+        for j in window.scored_positions():
             before = j - 1  # the input index whose state predicts index j
             predictors.append(first_prefix_column + before if before < p else columns[i] + before - p)
             targets.append(window.input_ids[j])

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from ..config import ScoringConfig
 from .rows import PreparedRow, prepare_row
+from .turns import PreparedTrace, prepare_trace
 
 #: One row to prepare: (index in its call, response, question, steps, the input layer's error).
 RowInput = tuple[int, object, object, object, "str | None"]
@@ -46,10 +47,20 @@ def auto_workers(device_type: str) -> int:
     return max(1, min(8, usable_cpus() // 2))
 
 
+def prepare_any(tokenizer, config: ScoringConfig, max_length: int, index: int, response, question, steps,
+                cache: dict) -> PreparedRow:
+    """`rows.prepare_row`, or for agent traces (`segmenter="turns"`) `turns.prepare_trace` (`response` is then the
+    row's `io.turns.RawTrace`)."""
+    if config.segmenter == "turns":
+        return prepare_trace(tokenizer, config, max_length, index, response, cache)
+    return prepare_row(tokenizer, config, max_length, index, response, question, steps, cache)
+
+
 def prepare_rows(tokenizer, config: ScoringConfig, max_length: int, rows: Sequence[RowInput], prefix_cache: dict) -> list[PreparedRow]:
-    """`prepare_row` on each row; a row the input layer could not read gets its reason."""
-    return [PreparedRow(error=error) if error is not None
-            else prepare_row(tokenizer, config, max_length, index, response, question, steps, prefix_cache)
+    """`prepare_any` on each row; a row the input layer could not read gets its reason."""
+    unread = PreparedTrace if config.segmenter == "turns" else PreparedRow  # a trace's record has its columns, null
+    return [unread(error=error) if error is not None
+            else prepare_any(tokenizer, config, max_length, index, response, question, steps, prefix_cache)
             for index, response, question, steps, error in rows]
 
 

@@ -41,6 +41,10 @@ class PreparedRow:
         """The SPEC §7 record of this row with its `error` as `score_error`."""
         return error_record(self.error, num_steps=self.num_steps, num_tokens=self.num_tokens)
 
+    def extra_columns(self) -> dict:
+        """Columns of this row beyond the scores (an agent trace's trace columns, SPEC §14); none here."""
+        return {}
+
 
 def check_inputs(
     responses: Sequence[str | None] | None,
@@ -86,7 +90,8 @@ def prepare_row(
         config (`ScoringConfig`): `segmenter`, `prompt_format`, `window`, `reuse_galp`.
         max_length (`int`): the bound on every model input.
         response (`str`, *optional*): the response (ignored with `segmenter="given"`); its `config.response_part`
-            is what is cut into steps and scored.
+            is what is cut into steps and scored. (Agent traces, `segmenter="turns"`, are prepared by
+            `prepare.turns.prepare_trace`; `prepare.pool.prepare_any` picks the one a configuration needs.)
         question (`str`, *optional*): its question; `None` means no question.
         steps (`Sequence[str]`, *optional*): its steps, with `segmenter="given"`.
         prefix_cache (`dict`): question -> its prompt's token ids (P), shared by the rows of a call.

@@ -30,7 +30,7 @@ __all__ = ["PIECE_LENGTH", "SEGMENTERS", "Segmenter", "is_text", "join_steps", "
            "segment"]
 
 Segmenter = Literal["sentence", "line", "paragraph", "given"]
-SEGMENTERS: tuple[str, ...] = ("sentence", "line", "paragraph", "given")
+SEGMENTERS: tuple[str, ...] = ("sentence", "line", "paragraph", "given", "turns")
 
 # A whitespace run that contains a blank line. `\s*` is greedy, so a match runs to the last `\n` of the run;
 # the cut is at `match.end()`, and whitespace after that last `\n` (indentation) starts the next piece.

@@ -153,6 +153,9 @@ class Window:
         num_scored (`int`): how many trailing tokens of `input_ids` are scored.
         first_token (`int`): response-token index of the first scored token.
         truncated (`bool`): context was dropped or the scored tokens were cut to fit `max_length`.
+        spans (`tuple[tuple[int, int], ...]`, *optional*): the scored tokens as input index ranges `[start, end)`,
+            in order, when they are not the trailing `num_scored` ones (an agent trace's single pass scores every
+            assistant turn of one rendering, SPEC §14); `num_scored` is their total.
     """
 
     row: int
@@ -161,9 +164,23 @@ class Window:
     num_scored: int
     first_token: int
     truncated: bool
+    spans: tuple[tuple[int, int], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def scored_positions(self) -> range | list[int]:
+        """The input indices of the scored tokens, in order (each predicted by the state of the index before it).
+
+        Example:
+            >>> Window(0, None, [5, 6, 7, 8], 2, 0, False).scored_positions()
+            range(2, 4)
+            >>> Window(0, None, [5, 6, 7, 8], 2, 0, False, spans=((1, 2), (3, 4))).scored_positions()
+            [1, 3]
+        """
+        if self.spans is None:
+            return range(len(self.input_ids) - self.num_scored, len(self.input_ids))
+        return [j for start, end in self.spans for j in range(start, end)]
 
 
 def galp_window(row: int, prefix: Sequence[int], response_ids: Sequence[int], max_length: int) -> Window:
