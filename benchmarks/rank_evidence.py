@@ -123,7 +123,8 @@ def main() -> None:
     lines = [
         f"## Ranking evidence and select at {' and '.join(f'{n:,}' for n in sizes)} scored rows",
         "",
-        f"Command: `python benchmarks/rank_evidence.py{''.join(f' --rows {n}' for n in args.rows or [])}`",
+        f"Command: `python benchmarks/rank_evidence.py{''.join(f' --rows {n}' for n in args.rows or [])}"
+        f"{f' --before {args.before}' if args.before else ''}`",
         "",
         f"Machine: {platform.processor() or platform.machine()}; {os.cpu_count()} CPU cores visible; "
         f"{platform.platform()}; Python {platform.python_version()}; {datetime.date.today()}. Load average at the "

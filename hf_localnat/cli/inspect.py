@@ -57,9 +57,9 @@ def inspect_command(scored: tuple[str, ...], output: str, questions: tuple[str, 
 
     The job is `hf_localnat.inspect(...)`, with these options as keyword arguments.
     """
-    from ..jobs.inspect import inspect
+    from ..jobs import inspect as job
 
-    result = inspect(scored, output, questions=questions, num_questions=num_questions, least_natural=least_natural,
+    result = job.inspect(scored, output, questions=questions, num_questions=num_questions, least_natural=least_natural,
                      correct_column=correct_column, segmenter=segmenter, steps_column=steps_column,
                      response_column=response_column, max_mb=max_mb, title=title, teacher_column=teacher_column,
                      question_column=question_column, question_id_column=question_id_column, config=config_name,

@@ -134,7 +134,7 @@ class LeftOutTeacher:
     def describe(self) -> str:
         """One line: the teacher, why it is left out, and its rows."""
         return (f"Left out: teacher {self.teacher!r} has no finite score on any question "
-                f"({self.num_rows} rows: {self.num_non_finite} non-finite (NaN or inf), "
+                f"({counted(self.num_rows, 'row')}: {self.num_non_finite} non-finite (NaN or inf), "
                 f"{self.num_rows - self.num_non_finite} without a score).")
 
 
@@ -237,9 +237,10 @@ class TeacherRanking:
         } | ({"correct_column": self.correct_column, "correct_only": self.correct_only}
              if self.correct_column is not None else {}))
 
-    def format_table(self) -> str:
+    def format_table(self, *, verdicts: bool = True) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
-        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score.
+        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score
+        (not with `verdicts=False`, for a report that states them elsewhere).
 
         With more than two scores the teacher table shows each mean with its rank, `-1.2345 (1)`, so that it stays
         readable however many scores and signals are compared (the intervals are in `to_dict()`, the CLI's `--json`),
@@ -280,7 +281,7 @@ class TeacherRanking:
                 lines.append(f"  {p.teacher_a} - {p.teacher_b}: {p.difference:+.4f} {_ci(p.ci)}{verdict}")
         if self.evidence:
             lines.append("")
-            lines.extend(self._format_evidence(names, width))
+            lines.extend(self._format_evidence(names, width, verdicts=verdicts))
         return "\n".join(lines)
 
     def _means_with_intervals(self, names: dict[str, str], width: int) -> list[str]:
@@ -358,7 +359,7 @@ class TeacherRanking:
                        "ordered as it does, and whether the best teacher is its best (share of resamples).")
         return ["Evidence per score (SPEC §13), one row per score:"] + text + textwrap.wrap(legend, 118)
 
-    def _format_evidence(self, names: dict[str, str], width: int) -> list[str]:
+    def _format_evidence(self, names: dict[str, str], width: int, *, verdicts: bool = True) -> list[str]:
         scores = [s for s in self.scores if s in self.evidence]
         lines = self.score_table() + [""] if len(scores) > 1 else []
         lines += ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
@@ -398,8 +399,9 @@ class TeacherRanking:
                 lines.append(f"  Best agreement: {names[lead.score]} (tau-b lead over {names[lead.runner_up]} "
                              f"{lead.lead.format()})" + ("." if lead.separated and not self.below_floor
                                                          else ": not separated."))
-        lines.append("")
-        lines.extend(self.verdicts)
+        if verdicts:
+            lines.append("")
+            lines.extend(self.verdicts)
         return lines
 
 
@@ -642,7 +644,7 @@ def rank_teachers(
         dropped.append(DroppedQuestion(qids[q], reason, tuple(teachers[t] for t in np.flatnonzero(mask))))
     if not is_kept.any():
         raise SelectionError(
-            f"No question has a scored response from every teacher ({len(teachers)} teachers, "
+            f"No question has a scored response from every teacher ({counted(len(teachers), 'teacher')}, "
             f"{_dropped_text({r: sum(d.reason == r for d in dropped) for r in DROP_REASONS})}); "
             "score the missing rows or rank fewer teachers (--teacher)."
         )

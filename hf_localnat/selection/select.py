@@ -100,7 +100,8 @@ class Selection:
             bound = ">=" if self.direction == "higher" else "<="
             lines.append(f"Threshold: {self.by.upper()} {bound} {self.threshold:.4f}.")
         if self.num_questions_without_selection:
-            lines.append(f"{self.num_questions_without_selection} question(s) have no kept response "
+            n = self.num_questions_without_selection
+            lines.append(f"{counted(n, 'question')} {'has' if n == 1 else 'have'} no kept response "
                          "(see the rejected rows).")
         return "\n".join(lines)
 

@@ -25,6 +25,7 @@ from ..errors import ConfigError, SelectionError
 from ..io.columns import require_columns
 from ..scores import score_direction, sign
 from .where import parse_conditions, where_reasons
+from ..wording import counted
 from .layout import arrow_column, as_labels, check_correctness_column, factorize, score_array
 
 #: The slices, in the order they are published.
@@ -103,7 +104,7 @@ class ScoreSlice:
     def summary(self) -> str:
         """One line: the slice, its rows and the rows per teacher."""
         counts = ", ".join(f"{t} {n}" for t, n in self.teacher_counts.items())
-        return f"{self.name}: {self.rows.num_rows} rows ({counts})."
+        return f"{self.name}: {counted(self.rows.num_rows, 'row')} ({counts})."
 
 
 def score_slices(
