@@ -162,3 +162,20 @@ def test_inspect_of_traces_scored_with_the_tiny_model(tmp_path, tiny_model_path,
     assert capped and all(t["badge"].startswith("capped: ") and t["badge"].endswith("first 32 and last 32")
                           for t in capped)
     assert all(not t["badge"] for t in observations if t not in capped)
+
+
+def test_inspect_command_takes_the_cap_of_a_file_that_does_not_record_it(traces, tmp_path):
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import main
+
+    dataset, _ = traces
+    path = save_output(dataset, tmp_path / "plain.parquet")
+    report = tmp_path / "traces.html"
+    result = CliRunner().invoke(main, ["inspect", str(path), "-o", str(report), "--segmenter", "turns",
+                                       "--max-observation-tokens", str(CAP), "--least-natural", "0"])
+    assert result.exit_code == 0, result.output
+    parser = _Turns()
+    parser.feed(report.read_text(encoding="utf-8"))
+    assert [t["badge"] for t in parser.turns if t["badge"]] == [
+        "may be capped: over 16 tokens, the student saw only its first 8 and last 8 tokens"] * 2
