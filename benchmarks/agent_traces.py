@@ -11,6 +11,7 @@ is quadratic, the fast path linear). A tiny random Llama on the SmolLM2 tokenize
 
     python benchmarks/agent_traces.py                  # 10, 30, 100 turns, window 2
     python benchmarks/agent_traces.py --turns 10 30 --window 4
+    python benchmarks/agent_traces.py --tokens-only --turns 10 30 100 300   # no model: the tokens each path runs
 """
 
 from __future__ import annotations
@@ -52,12 +53,39 @@ def tiny_model(max_positions: int):
     return LlamaForCausalLM(config).eval(), tokenizer
 
 
+def tokens_only(lengths: list[int], window: str) -> None:
+    """The tokens each path runs through the model (the sum of its windows' lengths), from the row preparation
+    alone: exact, and independent of the machine."""
+    from transformers import AutoTokenizer
+
+    from hf_localnat.scoring.config import ScoringConfig
+    from hf_localnat.scoring.models import convert_embedded_model
+    from hf_localnat.scoring.prepare.pool import prepare_any
+
+    tokenizer = AutoTokenizer.from_pretrained(convert_embedded_model())
+    print(f"window {window}; SmolLM2 tokenizer and chat template; tokens run through the model per trace")
+    print(f"{'turns':>5} {'fast tokens':>12} {'per-turn tokens':>16} {'ratio':>7} {'prepare s (fast)':>17}")
+    for turns in lengths:
+        counts = {}
+        for reuse in (True, False):
+            config = ScoringConfig(segmenter="turns", window=window, reuse_galp=reuse)
+            start = time.perf_counter()
+            row = prepare_any(tokenizer, config, 10**7, 0, trace(turns), None, None, {})
+            counts[reuse] = (sum(len(w) for w in (row.galp, *row.steps)), time.perf_counter() - start)
+        (fast, seconds), (slow, _) = counts[True], counts[False]
+        print(f"{turns:>5} {fast:>12,} {slow:>16,} {slow / fast:>7.1f} {seconds:>17.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--window", default="2")
     parser.add_argument("--model", default=None, help="a model folder (default: a tiny random Llama)")
+    parser.add_argument("--tokens-only", action="store_true",
+                        help="prepare the inputs of both paths and count their tokens; no forward pass")
     args = parser.parse_args()
+    if args.tokens_only:
+        return tokens_only(args.turns, args.window)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from hf_localnat import LocalNaturalnessScorer
 
