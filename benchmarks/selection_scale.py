@@ -38,9 +38,11 @@ START, END = "<!-- selection-scale:start (written by benchmarks/selection_scale.
 TARGET = 15.0
 
 
-def make_scored(path: Path, rows: int, teachers: int = 4, seed: int = 0) -> None:
+def make_scored(path: Path, rows: int, teachers: int = 4, seed: int = 0, other_scores: bool = False) -> None:
     """`rows` scored rows in the long layout (all the scorer's columns): `rows / teachers` questions, 1% unscored,
-    a `correct` column with 30% False and 2% unknown, responses of ~100 characters."""
+    a `correct` column with 30% False and 2% unknown, responses of ~100 characters; with `other_scores`, also the
+    `--scores all` columns `rsr`, `lalp_drop` (on which the teachers are too close to order) and
+    `galp_drop` (SPEC §11)."""
     rng = np.random.default_rng(seed)
     questions = rows // teachers
     q = np.repeat(np.arange(questions), teachers)[:rows]
@@ -68,6 +70,11 @@ def make_scored(path: Path, rows: int, teachers: int = 4, seed: int = 0) -> None
         "truncated": pa.array(np.zeros(rows, dtype=bool)),
         "score_error": pa.array(np.where(unscored, "no_scored_tokens", None), pa.string()),
     })
+    if other_scores:
+        for name, column in (("rsr", np.exp(-lalp) + rng.normal(0, 0.5, rows)),
+                             ("lalp_drop", rng.normal(-1.5, 0.3, rows) + 0.0005 * t),  # teachers too close
+                             ("galp_drop", galp + rng.normal(0, 0.05, rows))):
+            table = table.append_column(name, pa.array(column, mask=unscored))
     pq.write_table(table, path)
 
 

@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 
 from .errors import ConfigError
+from .wording import counted
 
 #: The four models of CHAMP v0, in the package's order.
 CHAMP_MODELS: tuple[str, ...] = ("GPT-3.5", "GPT-4", "GPT-4 Turbo", "PaLM 2 Medium")
@@ -170,7 +171,7 @@ def format_correct_counts(reasons: Sequence[str]) -> str:
     total = len(reasons)
     by_value = Counter(JUDGE_REASONS[r] for r in reasons)
     lines = [f"correct: {by_value[True]} True, {by_value[False]} False, {by_value[None]} None (cannot tell) "
-             f"of {total} rows ({by_value[None] / total:.0%} not judged)." if total else "correct: no rows."]
+             f"of {counted(total, 'row')} ({by_value[None] / total:.0%} not judged)." if total else "correct: no rows."]
     lines += [f"  {reason:<20} {n:>5}  -> correct={JUDGE_REASONS[reason]}" for reason, n in counts.items()]
     return "\n".join(lines)
 

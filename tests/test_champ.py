@@ -105,7 +105,7 @@ def test_recipe_writes_the_long_format_and_prints_counts(tmp_path):
 
 @pytest.mark.slow
 def test_the_demo_reads_champ_by_default():
-    from hf_localnat.cli.demo import demo_dataset
+    from hf_localnat.jobs.demo import demo_dataset
 
     lines = []
     dataset, source, license_ = demo_dataset("champ", 5, echo=lines.append)

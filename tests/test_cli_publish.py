@@ -159,6 +159,7 @@ def test_demo_end_to_end_offline(tmp_path, monkeypatch, hub_server, scored_sampl
     verdicts = curate(scored_sample, correct_column="correct").ranking.verdicts
     assert [line.split(": ")[0] for line in verdicts] == ["LALP", "GALP"]
     assert "How sure is the ranking" in result.output and all(f"  {line}" in result.output for line in verdicts)
+    assert all(result.output.count(line) == 1 for line in verdicts)  # each verdict once, at the end
     assert (out / "images" / "localnat-distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>") and "step report" in result.output
     card = DatasetCard((out / "README.md").read_text())

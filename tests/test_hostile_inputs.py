@@ -334,3 +334,90 @@ def test_every_case_is_in_the_reliability_table():
     cases = [*TRUTH_FILES, *SEGMENT_CASES, *RANK_CASES, *ROW_ID_CASES, *PROVENANCE_CASES, *MODEL_CASES]
     missing = [case for case in cases if f"`{case}`" not in table]
     assert not missing, f"cases not in docs/reliability.md: {missing}"
+
+
+# ------------------------------------------------------------------------------- a model the Hub cannot give
+def test_a_hub_model_without_network_is_one_line_without_retries(tmp_path):
+    """No network (here: a Hub endpoint on a closed port): one line at once, saying so and whether the model is
+    cached; no `Retrying in ...` lines (before: 12 of them and 73 s)."""
+    (tmp_path / "in.jsonl").write_text('{"question": "Q?", "response": "One. Two."}\n')
+    done = localnat("score", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--model",
+                    "Qwen/Qwen2.5-0.5B-Instruct", env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})
+    line = one_error_line(done, "Cannot reach the Hub at http://127.0.0.1:9",
+                          "--model Qwen/Qwen2.5-0.5B-Instruct is not in your Hub cache")
+    assert "Retrying" not in done.stderr and line
+
+
+def test_a_hub_model_the_hub_does_not_have(tmp_path, hub_server):
+    (tmp_path / "in.jsonl").write_text('{"question": "Q?", "response": "One. Two."}\n')
+    done = localnat("score", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--model",
+                    "nobody/no-such-model", env={"HF_HUB_OFFLINE": "0"})
+    one_error_line(done, "--model nobody/no-such-model: no such model on the Hub")
+    assert "Retrying" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- outputs read back by this project
+def _normal(value):
+    """NaN as None (JSON and CSV have no NaN), floats to 12 significant digits, containers recursively."""
+    import math
+
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(f"{value:.12g}")
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+def scored_all(tmp_path_factory, tiny_model_path) -> Path:
+    """The bundled sample (2 questions x 4 teachers), scored with every score by the command (the tiny model)."""
+    from datasets import Dataset
+
+    from hf_localnat.sample import SAMPLE_PATH
+
+    folder = tmp_path_factory.mktemp("scored")
+    rows = [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines()[:8]]
+    Dataset.from_list(rows).to_json(folder / "in.jsonl")
+    done = localnat("score", str(folder / "in.jsonl"), "-o", str(folder / "scored.parquet"), "--model",
+                    str(tiny_model_path), "--scores", "all")
+    assert done.returncode == 0, done.stderr
+    return folder / "scored.parquet"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet", ""])
+def test_every_output_format_reads_back_with_equal_values(tmp_path, scored_all, suffix):
+    from hf_localnat.io import load_input, save_output
+
+    scored = load_input(str(scored_all))
+    scored = scored.add_column("messages", [[{"role": "user", "content": q}, {"role": "assistant", "content": r}]
+                                            for q, r in zip(scored["question"], scored["response"])])
+    assert {"lalp_steps", "messages", "rsr", "correct"} <= set(scored.column_names)
+    path = save_output(scored, tmp_path / f"out{suffix}")
+    back = load_input(str(path))
+    assert back.column_names == scored.column_names
+    assert [_normal(r) for r in back.to_list()] == [_normal(r) for r in scored.to_list()]
+    assert isinstance(back[0]["lalp_steps"], list) and isinstance(back[0]["messages"], list)
+
+
+def test_a_csv_written_by_score_is_read_back_by_rank_teachers(tmp_path, scored_all, tiny_model_path):
+    """Through the commands: `score` writes CSV (list columns as JSON text, never a numpy repr) and `rank-teachers`
+    reads it back and ranks as from the Parquet of the same scores."""
+    done = localnat("score", str(scored_all.parent / "in.jsonl"), "-o", str(tmp_path / "scored.csv"), "--model",
+                    str(tiny_model_path), "--scores", "all")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "scored.csv").read_text()
+    assert ',"[-' in text and "numpy" not in text
+    ranked = []
+    for path in (scored_all, tmp_path / "scored.csv"):
+        done = localnat("rank-teachers", str(path), "--by", "rsr", "--by", "lalp", "--json", "--resamples", "20")
+        assert done.returncode == 0, done.stderr
+        ranked.append(_normal(json.loads(done.stdout)["teachers"]))
+    assert ranked[0] == ranked[1]
+
+
+def test_a_missing_score_column_names_the_scores_option(tmp_path, how):
+    (tmp_path / "scored.jsonl").write_text(SCORED)
+    one_error_line(localnat("rank-teachers", str(tmp_path / "scored.jsonl"), "--by", "rsr", how=how),
+                   "the input was scored without them", "--scores rsr")

@@ -237,7 +237,10 @@ def test_the_ranking_shows_its_table_evidence_and_p_order_plot(scored_files):
     assert _column(table, "accuracy") == [f"{t.accuracy:.4g}" for t in ranking.teachers]
     evidence = page.tables[1]
     assert _column(evidence, "LALP p_top") == [f"{ranking.evidence['lalp'].p_top[t]:.4g}" for t in ranking.order()]
-    assert page.svgs == 1 and page.polylines >= 2  # the p_order(n) plot, inline
+    if ranking.below_floor:  # too few questions for p_order(n) or a projection (SPEC §13, issue 36): no plot
+        assert page.svgs == 0 and all(e.projected_p_order_by_n == {} for e in ranking.evidence.values())
+    else:
+        assert page.svgs == 1 and page.polylines >= 2  # the p_order(n) plot, inline
     assert all(line in "".join(page.text) for line in ranking.verdicts)
     assert "http" not in ranking._repr_html_().replace("https://arxiv", "")  # nothing fetched
     frame = ranking.to_pandas()
@@ -261,3 +264,62 @@ def test_the_selection_and_calibration_show_their_tables(scored_files):
     assert _column(page.tables[0], "score") == ["LALP", "GALP"]
     assert _column(page.tables[0], "Spearman") == [f"{calibration.spearman[s].value:.4g}" for s in ("lalp", "galp")]
     assert calibration.verdict in "".join(page.text)
+
+
+# ------------------------------------------------------------------------------- other libraries' bars (item 7)
+def test_the_commands_show_no_other_librarys_progress_bars(scored_files, tmp_path, sample_rows):
+    import os
+    import subprocess
+    import sys
+
+    raw = save_output(Dataset.from_list(sample_rows), tmp_path / "raw.jsonl")  # loading it makes `datasets` build
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    for args in (["rank-teachers", str(raw)], ["select", scored_files["all"], "-o", str(tmp_path / "o.jsonl")]):
+        done = subprocess.run([sys.executable, "-m", "hf_localnat.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=300)
+        for bar in ("Generating train split", "Creating json from Arrow format", "Map", "Loading weights", "it/s"):
+            assert bar not in done.stderr, done.stderr
+    assert (tmp_path / "o.jsonl").exists()
+
+
+def test_quiet_libraries_restores_every_setting():
+    import datasets
+    import huggingface_hub.utils as hub_utils
+
+    from hf_localnat.jobs.progress import ours_shown, quiet_libraries
+
+    assert datasets.is_progress_bar_enabled() and ours_shown()
+    hub_before = hub_utils.are_progress_bars_disabled()
+    with quiet_libraries():
+        assert not datasets.is_progress_bar_enabled() and hub_utils.are_progress_bars_disabled() and ours_shown()
+    assert datasets.is_progress_bar_enabled() and hub_utils.are_progress_bars_disabled() == hub_before
+    datasets.disable_progress_bars()  # the user turned bars off: ours stay off too
+    try:
+        with quiet_libraries():
+            assert not ours_shown()
+    finally:
+        datasets.enable_progress_bars()
+
+
+def test_counts_of_one_read_in_the_singular():
+    from hf_localnat.champ import format_correct_counts
+    from hf_localnat.selection.rank import LeftOutTeacher
+
+    assert "of 1 row (" in format_correct_counts(["number_match"])
+    assert "(1 row: 1 non-finite" in LeftOutTeacher("t", 1, 1).describe()
+
+
+def test_the_p_order_plot_on_enough_questions(tiny_scored_sample):
+    """Past the floor of 20 questions (SPEC §13) the ranking draws p_order(n) inline: the tiny-model scores of the
+    sample, its 8 questions taken three times under new ids (24 questions)."""
+    from datasets import concatenate_datasets
+
+    copies = [tiny_scored_sample.map(lambda r, k=k: {"question_id": f"{r['question_id']}-{k}",
+                                                     "question": f"{r['question']} ({k})"}) for k in range(3)]
+    ranking = hf_localnat.rank_teachers(concatenate_datasets(copies), resamples=300)
+    assert not ranking.below_floor and ranking.num_questions == 24
+    page = _parse(ranking._repr_html_())
+    assert page.svgs == 1 and page.polylines >= 2
+    curve = ranking.evidence["lalp"].p_order_by_n
+    titles = [f"LALP p_order({n}) = {p:.2f}" for n, p in curve.items()]
+    assert curve and all(title in "".join(page.text) for title in titles)  # each point, with its value on hover

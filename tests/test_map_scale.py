@@ -61,6 +61,7 @@ DEFINITION_CHANGES = {"window": 3, "segmenter": "line", "prompt_format": "plain"
                       "mode": "blockmask", "response_part": "thinking"}
 DEFINITION_CHANGES.update(scores="rsr", drop_tokens=3)
 DEFINITION_CHANGES.update(steps_provenance={"model": "glm-4.5-air", "prompt_sha256": "0" * 64, "chunk_sentences": 80})  # drop_tokens with a drop score only (SPEC §11): see the loop
+DEFINITION_CHANGES.update(max_observation_tokens=16)  # the observation cap, with segmenter="turns" only (SPEC §14)
 COMPUTE_CHANGES = {"batch_tokens": 2048, "reuse_galp": False, "padding_side": "left", "bucket_ratio": 0.0,
                    "prefix_reuse": True, "prefix_reuse_min_tokens": 4, "packing": False, "oom_backoff": False,
                    "prefetch_rows": 3, "prepare_workers": 2}
@@ -85,6 +86,10 @@ def test_fingerprint_changes_with_every_definition_field_and_never_with_a_speed_
             assert Hasher.hash(LocalNaturalnessScorer(path, drop_tokens=value)) == base
             drop = Hasher.hash(LocalNaturalnessScorer(path, scores="galp_drop"))
             assert Hasher.hash(LocalNaturalnessScorer(path, scores="galp_drop", drop_tokens=value)) != drop
+            continue
+        if name == "max_observation_tokens":  # the cap reads observations, which only agent traces have (SPEC §14)
+            turns = Hasher.hash(LocalNaturalnessScorer(path, segmenter="turns"))
+            assert Hasher.hash(LocalNaturalnessScorer(path, segmenter="turns", max_observation_tokens=value)) != turns
             continue
         if name == "steps_provenance":  # how given steps were made (SPEC §12): only with segmenter="given"
             given = Hasher.hash(LocalNaturalnessScorer(path, segmenter="given"))

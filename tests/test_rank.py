@@ -70,11 +70,27 @@ def test_bootstrap_is_seeded_and_matches_a_plain_resampling_loop():
 
 @pytest.mark.parametrize("num_questions", [1, 7, 8, 33])
 def test_chunked_and_plain_bootstrap_agree_exactly(num_questions):
+    from hf_localnat.selection.bootstrap import extend, resample
+    from hf_localnat.selection.evidence import ladder
+
     values = np.random.default_rng(2).normal(size=(num_questions, 6))
     plain = _bootstrap_means(values, 101, np.random.default_rng(5))  # one chunk
+    rng = np.random.default_rng(5)
+    whole = resample(values, 101, rng, prefixes=ladder(num_questions))
+    beyond = extend(values, whole, ladder(100 * num_questions, start=num_questions), rng)
     for per_chunk in (1, 2, 3, 7, 100):
-        chunked = _bootstrap_means(values, 101, np.random.default_rng(5), budget=num_questions * 6 * per_chunk)
+        chunked = _bootstrap_means(values, 101, np.random.default_rng(5), budget=num_questions * per_chunk)
         assert np.array_equal(chunked, plain), per_chunk
+        # the prefixes of p_order(n) and the projection's longer draws: the same bits in any chunking, and for any
+        # subset of the columns (each sum adds the drawn rows in draw order)
+        rng = np.random.default_rng(5)
+        parts = resample(values, 101, rng, prefixes=ladder(num_questions), budget=num_questions * per_chunk)
+        assert np.array_equal(parts.sums, whole.sums) and np.array_equal(parts.prefix_sums, whole.prefix_sums)
+        assert np.array_equal(extend(values, parts, ladder(100 * num_questions, start=num_questions), rng,
+                                     budget=100 * num_questions * per_chunk), beyond)
+        some = resample(values[:, 2:4], 101, np.random.default_rng(5), prefixes=ladder(num_questions))
+        assert np.array_equal(some.sums, whole.sums[:, 2:4]) and np.array_equal(some.prefix_sums,
+                                                                               whole.prefix_sums[:, :, 2:4])
 
 
 def _synthetic(num_questions: int = 30, seed: int = 4) -> tuple[dict, list[str]]:

@@ -197,6 +197,8 @@ PREPARED = {
     "teacher-b.jsonl": "traces.jsonl's rows of teacher-terse",
     "curated.parquet": "`localnat select` of scored.parquet's first 2 questions (2 rows: a cheap SFT run)",
     "localnat-demo/": "the repo folder `localnat publish --dry-run --keep-folder` writes for scored.parquet",
+    "agents.parquet": "the bundled OpenAI agent traces (hf_localnat/data/agent_traces_openai.jsonl) scored turn by "
+                      "turn with the embedded student (--segmenter turns, lalp, galp and rsr)",
 }
 
 
@@ -249,6 +251,10 @@ def prepared(tmp_path_factory, hub_server, embedded_path) -> Path:
     (folder / "scored" / "hf_localnat.json").write_bytes(table.schema.metadata[b"hf_localnat"])
     check(run(["localnat", "publish", "scored.parquet", "--repo-id", "you/demo", "--correct-column", "correct",
                "--dry-run", "--keep-folder", "localnat-demo"], folder), "writing localnat-demo/")
+    check(run(["localnat", "score", str(ROOT / "hf_localnat" / "data" / "agent_traces_openai.jsonl"), "-o",
+               "agents.parquet", "--segmenter", "turns", "--teacher-column", "model", "--question-column",
+               "instance_id", "--scores", "lalp,galp,rsr"], folder, timeout=2 * SNIPPET_TIMEOUT_S),
+          "scoring agents.parquet")  # 56 turns in exact mode: minutes on a busy CPU
     check(run(["localnat", "install-metric"], folder), "localnat install-metric")
     missing = [name for name in PREPARED if not (folder / name).exists()]
     assert not missing, missing

@@ -353,7 +353,7 @@ def test_join_steps_rejects_non_str(steps, fragment):
 
 
 def test_segmenters_constant():
-    assert SEGMENTERS == ("sentence", "line", "paragraph", "given")
+    assert SEGMENTERS == ("sentence", "line", "paragraph", "given", "turns")
 
 
 @pytest.mark.parametrize("bad", ["sentences", "Sentence", "word", ""])

@@ -132,7 +132,7 @@ def test_rows_without_score_or_correctness_get_reasons():
     selection = select_responses(ds, correct_column="ok")
     assert selection.selected["teacher"] == ["x"] and selection.selected["question_id"] == [question_id("a")]
     assert selection.rejected["rejection_reason"] == ["no_score", "incorrect", "unknown_correctness", "incorrect"]
-    assert selection.num_questions_without_selection == 1 and "1 question(s) have no kept response" in selection.summary()
+    assert selection.num_questions_without_selection == 1 and "1 question has no kept response" in selection.summary()
 
 
 def test_mix_report_counts_both_selections(scored_sample):

@@ -90,10 +90,18 @@ def same_command(ctx: click.Context) -> str:
 
 
 class RecordingGroup(click.Group):
-    """A click group that keeps the arguments it was given (`ctx.meta["localnat.argv"]`), for `same_command`."""
+    """A click group that keeps the arguments it was given (`ctx.meta["localnat.argv"]`), for `same_command`, and
+    runs its commands under `progress.quiet_libraries` (no `Generating train split`, `Loading weights`, ... bars)."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         argv = list(args)
         ctx = super().make_context(info_name, args, parent=parent, **extra)
         ctx.meta["localnat.argv"] = argv
         return ctx
+
+    def invoke(self, ctx):
+        """Run the command with other libraries' progress bars hidden: the command line shows its own only."""
+        from ..jobs.progress import quiet_libraries
+
+        with quiet_libraries():
+            return super().invoke(ctx)

@@ -53,9 +53,9 @@ def calibrate_command(proxy: str, student: str, more_a: tuple[str, ...], more_b:
 
     The job is `hf_localnat.calibrate([A, *and_a], [B, *and_b], ...)`, with these options as keyword arguments.
     """
-    from ..jobs.calibrate import calibrate
+    from ..jobs import calibrate as job
 
-    result = calibrate([proxy, *more_a], [student, *more_b], row_id=row_id_column or None,
+    result = job.calibrate([proxy, *more_a], [student, *more_b], row_id=row_id_column or None,
                        correct_column=correct_column, resamples=resamples, confidence=confidence, seed=seed,
                        teacher_column=teacher_column, question_column=question_column,
                        question_id_column=question_id_column, storage_options=storage_options,

@@ -111,11 +111,11 @@ def publish(scored: tuple[str, ...], repo_id: str, public: bool, overwrite: bool
 
     The job is `hf_localnat.publish(...)`, with these options as keyword arguments.
     """
-    from ..jobs.publish import publish as publish_job
+    from ..jobs import publish as job
 
     if overwrite and create_pr:
         raise click.UsageError("Pass either --overwrite or --create-pr, not both.")
-    result = publish_job(scored, repo_id, public=public, overwrite=overwrite, create_pr=create_pr, dry_run=dry_run,
+    result = job.publish(scored, repo_id, public=public, overwrite=overwrite, create_pr=create_pr, dry_run=dry_run,
                          keep_folder=keep_folder, pretty_name=pretty_name, license=license_,
                          commit_message=commit_message, token=token, model=model, model_revision=model_revision,
                          window=window, segmenter=segmenter, prompt_format=prompt_format,

@@ -32,8 +32,8 @@ def pull(source: str, config: str, output: str, revision: str | None, overwrite:
       localnat pull ./localnat-demo --config scored -o scored.parquet
     The same data loads in Python with load_dataset("you/curated-math", "lalp").
     """
-    from ..jobs.pull import pull as pull_dataset
+    from ..jobs import pull as job
 
-    result = pull_dataset(source, output, config=config, revision=revision, token=token, overwrite=overwrite,
+    result = job.pull(source, output, config=config, revision=revision, token=token, overwrite=overwrite,
                           storage_options=storage_options)
     click.echo(str(result))

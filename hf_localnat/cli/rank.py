@@ -82,9 +82,9 @@ def rank_teachers_command(scored: tuple[str, ...], teachers: tuple[str, ...], by
 
     The job is `hf_localnat.rank_teachers(...)`, with these options as keyword arguments.
     """
-    from ..jobs.rank import rank_teachers
+    from ..jobs import rank as job
 
-    result = rank_teachers(scored, teachers=teachers, by=by or ("lalp", "galp"), directions=directions, truth=truth or None,
+    result = job.rank_teachers(scored, teachers=teachers, by=by or ("lalp", "galp"), directions=directions, truth=truth or None,
                            correct_column=correct_column, correct_only=correct_only, resamples=resamples,
                            confidence=confidence, seed=seed, plot=plot_path, teacher_column=teacher_column,
                            question_column=question_column, question_id_column=question_id_column, config=config_name,

@@ -98,11 +98,11 @@ def select_command(scored: tuple[str, ...], output: str, by: str, directions: di
 
     The job is `hf_localnat.select(...)`, with these options as keyword arguments.
     """
-    from ..jobs.select import select
+    from ..jobs import select as job
 
     if threshold is not None and quantile is not None:
         raise click.UsageError("Give either --threshold or --quantile, not both.")
-    result = select(scored, output, by=by, directions=directions, top_k=top_k, correct_column=correct_column, where=where,
+    result = job.select(scored, output, by=by, directions=directions, top_k=top_k, correct_column=correct_column, where=where,
                     threshold=threshold, quantile=quantile, teacher_quota=teacher_quotas or None, slice=slice_name,
                     fraction=fraction, rejected=rejected_path, teacher_column=teacher_column,
                     question_column=question_column, question_id_column=question_id_column, config=config_name,

@@ -109,10 +109,12 @@ def mix_shares(mix) -> dict[str, dict[str, float]]:
     return {by: {t: mix.share(by, t) for t in mix.teachers} for by in mix.scores}
 
 
-def report(curated: Curated) -> str:
-    """The terminal report of a curation: the teacher ranking table, then the mix report."""
+def report(curated: Curated, *, verdicts: bool = True) -> str:
+    """The terminal report of a curation: the teacher ranking table (ending with one verdict per score unless
+    `verdicts` is False), then the mix report."""
     only = " (correct responses only)" if curated.selection_options.get("correct_column") else ""
-    return f"{curated.ranking.format_table()}\n\n{curated.mix.title}{only}\n{curated.mix.format_table()}\n"
+    return (f"{curated.ranking.format_table(verdicts=verdicts)}\n\n{curated.mix.title}{only}\n"
+            f"{curated.mix.format_table()}\n")
 
 
 def card_scoring_facts(provenance: Provenance) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from .card import CONFIG_DESCRIPTIONS, merge_card
 from ..errors import ConfigError, PublishError
+from ..wording import counted
 from .repo_folder import DATA_DIR, IMAGES_DIR, folder_files
 
 T = TypeVar("T")
@@ -84,7 +85,7 @@ class PublishResult:
         """Human-readable lines for a terminal."""
         total = sum(size for _, size in self.files)
         head = "Would push" if self.dry_run else ("Opened a pull request on" if self.pr_url else "Published")
-        lines = [f"{head} {self.repo_id} ({len(self.files)} files, {_size(total)} in one commit"
+        lines = [f"{head} {self.repo_id} ({counted(len(self.files), 'file')}, {_size(total)} in one commit"
                  + (f", deleting {len(self.deleted)} stale file(s)" if self.deleted else "") + "):"]
         lines += [f"  {path:<56}{_size(size):>10}" for path, size in self.files]
         lines += [f"  - {path}" for path in self.deleted]
@@ -281,7 +282,7 @@ def publish_folder(
             raise
         return {"commit_url": info_.commit_url, "pr_url": info_.pr_url}
 
-    echo(f"Uploading {len(result.files)} files to {repo_id} in one commit"
+    echo(f"Uploading {counted(len(result.files), 'file')} to {repo_id} in one commit"
          f"{' as a pull request' if create_pr else ''}...")
     landed = with_retries(commit, f"Committing to {repo_id}", retry, echo,
                           before_retry=lambda: _find_landed(api, repo_id, publish_id, create_pr))

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from ..errors import ColumnError
 from ..records import OUTPUT_COLUMNS
-from ..scores import SCORE_DIRECTIONS
+from ..scores import DEFAULT_SCORES, SCORE_DIRECTIONS, SCORES
 
 
 def require_columns(dataset, columns: Sequence[str], *, what: str) -> None:
@@ -31,6 +31,14 @@ def require_columns(dataset, columns: Sequence[str], *, what: str) -> None:
         return
     found = f"not found in the dataset (columns: {', '.join(dataset.column_names)})"
     unscored = [c for c in missing if c in OUTPUT_COLUMNS or c in SCORE_DIRECTIONS]
+    optional = [c for c in unscored if c in SCORES and c not in DEFAULT_SCORES]
+    if optional and any(c in dataset.column_names for c in DEFAULT_SCORES):  # scored, without these scores
+        names = ",".join(optional)
+        raise ColumnError(
+            f"{what.capitalize()} needs the score column(s) {', '.join(map(repr, optional))}, {found}: the input was "
+            f"scored without them; score it again with `localnat score INPUT -o scored.parquet --scores {names}` (or "
+            "--scores all; every score comes from the same forward passes) and pass its output."
+        )
     if unscored:
         raise ColumnError(
             f"{what.capitalize()} needs the score column(s) {', '.join(map(repr, unscored))}, {found}: the input is "

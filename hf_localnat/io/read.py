@@ -94,12 +94,15 @@ def load_input(source: str, *, config: str | None = None, split: str | None = No
         _check_file(path, source)
         _check_file_split(source, config, split)
         try:
-            loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
+            if path.suffix.lower() == ".json" and _starts_with(path, b"["):
+                loaded = _load_json_array(path)
+            else:
+                loaded = datasets.load_dataset(builder, data_files=str(path), split="train")
         except Exception as e:  # datasets wraps parse errors in several types; say which line instead
             raise InputError(_unreadable(path, source, e)) from e
         if loaded.num_rows == 0:
             raise InputError(f"{source!r} has no rows (only a header, or an empty table); nothing to do.")
-        return loaded
+        return decode_json_columns(loaded) if builder == "csv" else loaded
     if _looks_like_path(source):
         raise FileNotFoundError(f"Input {source!r} does not exist; check the path (or pass a Hub dataset id).")
     if not datasets.config.HF_DATASETS_OFFLINE:
@@ -253,6 +256,62 @@ def _unreadable(path: Path, source: str, error: BaseException) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def decode_json_columns(dataset):
+    """A CSV's text columns that hold JSON arrays or objects in every non-empty cell (as `save_output` writes list
+    and struct columns to CSV), read back as lists and dicts; a column that is not all JSON stays text."""
+    import json
+
+    from datasets import Dataset
+
+    import pyarrow as pa
+
+    table = dataset.with_format("arrow")[:]
+    changed = False
+    for index, name in enumerate(table.column_names):
+        kind = table.schema.field(name).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        cells = table.column(name).to_pylist()
+        present = [c for c in cells if c is not None and c.strip()]
+        if not present or not all(c.lstrip()[:1] in ("[", "{") for c in present):
+            continue
+        try:
+            decoded = [json.loads(c) if c is not None and c.strip() else None for c in cells]
+            column = pa.array(decoded)
+        except (ValueError, pa.ArrowException):
+            continue  # text that only looks like JSON, or values Arrow cannot hold in one column
+        table = table.set_column(index, name, column)
+        changed = True
+    return Dataset(table) if changed else dataset
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    """Whether the file's first non-blank bytes (after a UTF-8 BOM) are `prefix`."""
+    with path.open("rb") as f:
+        head = f.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(prefix)
+
+
+def _load_json_array(path: Path):
+    """A `.json` file holding one array of rows, read with full float precision: `datasets` re-encodes such a file
+    with 10 decimals before parsing it (so -10.800437929670988 would come back as -10.8004379297); here each row is
+    written as a JSON line by Python's `json` (exact) and that is read by the same `json` builder."""
+    import json
+    import tempfile
+
+    import datasets
+
+    rows = json.loads(path.read_bytes())
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return datasets.load_dataset("json", data_files=str(path), split="train")
+    with tempfile.TemporaryDirectory(prefix="localnat-json-") as tmp:
+        lines = Path(tmp) / (path.stem + ".jsonl")
+        with lines.open("w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return datasets.load_dataset("json", data_files=str(lines), split="train", keep_in_memory=True)
 
 
 def _check_file_split(source: str, config: str | None, split: str | None) -> None:

@@ -289,8 +289,8 @@ def save_output(dataset, target: str | os.PathLike, *, overwrite: bool = False, 
     """Write `dataset` to `target`: by suffix (`.jsonl` lines, `.json` one array, `.parquet`, `.csv`) or as a folder.
 
     The output is written beside `target` and renamed into place (`atomic_output`), so `target` may also be the
-    file `dataset` was read from. CSV cannot hold list columns faithfully (`lalp_steps` is written as text); prefer
-    Parquet or JSON Lines.
+    file `dataset` was read from. In CSV, list and struct columns (`lalp_steps`, `messages`) are written as JSON text
+    and read back as lists by `load_input`; Parquet keeps their types without that step.
 
     Args:
         dataset (`datasets.Dataset`): what to write.
@@ -374,14 +374,40 @@ def _write_one(dataset, staged: Path, path: Path, suffix: str, provenance) -> No
         dataset.save_to_disk(str(staged))
         if provenance is not None:
             (staged / _provenance.sidecar_path(path).name).write_text(provenance.to_json(), encoding="utf-8")
-    elif suffix == ".jsonl":
-        dataset.to_json(str(staged), lines=True, force_ascii=False)
+    elif suffix == ".jsonl":  # 15 decimals, pandas' most (its default of 10 would cut the scores)
+        dataset.to_json(str(staged), lines=True, force_ascii=False, double_precision=15)
     elif suffix == ".json":
-        dataset.to_json(str(staged), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False)
+        dataset.to_json(str(staged), lines=False, batch_size=max(1, dataset.num_rows), force_ascii=False,
+                        double_precision=15)
     elif suffix == ".parquet":
         write_parquet(dataset, staged, provenance)
     else:
-        dataset.to_csv(str(staged), index=False)
+        csv_ready(dataset).to_csv(str(staged), index=False)
+
+
+def _nested(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+            or pa.types.is_fixed_size_list(arrow_type) or pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type))
+
+
+def csv_ready(dataset):
+    """`dataset` with every list, struct or map column as JSON text (`[-0.6, -1.93]`, `[{"role": ...}]`), so CSV
+    holds all of it; `io.load_input` reads such columns back as lists and dicts (`read.decode_json_columns`)."""
+    import json
+
+    import pyarrow as pa
+    from datasets import Dataset
+
+    table = dataset.with_format("arrow")[:] if dataset.num_rows else dataset.data.table
+    nested = [name for name, field in zip(table.column_names, table.schema) if _nested(field.type)]
+    if not nested:
+        return dataset
+    for name in nested:
+        values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table.column(name).to_pylist()]
+        table = table.set_column(table.column_names.index(name), name, pa.array(values, pa.string()))
+    return Dataset(table.replace_schema_metadata(None))
 
 
 def _save_remote(dataset, url: str, *, overwrite: bool, provenance, storage_options: dict | None) -> str:

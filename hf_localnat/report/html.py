@@ -10,7 +10,7 @@ and the report says so.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
@@ -18,14 +18,17 @@ import numpy as np
 
 from ..errors import ConfigError, OutputExistsError, SelectionError
 from ..io.columns import require_columns
+from ..io.turns import CONVERSATION_COLUMNS
 from ..wording import counted
 from ..scores import DEFAULT_SCORES, SCORES
 from ..selection.layout import question_ids
 from ..selection.rank import rank_teachers
 from ..selection.select import MixReport, select_responses
-from .steps import RecoveredSteps, recover_steps
+from .steps import RecoveredSteps, RecoveredTrace, TraceBlock, recover_steps, recover_trace
 from .svg import DivergingScale, TeacherPanelRow, score_panel
 
+#: The observation cap of SPEC §14 when a file does not record one.
+DEFAULT_MAX_OBSERVATION_TOKENS = 1024
 #: The largest report `build_report` writes, in bytes (8 MB).
 DEFAULT_MAX_BYTES = 8_000_000
 _MAX_STEP_CHARS = 1500
@@ -47,6 +50,12 @@ overflow-y:auto}
 margin-left:6px;color:#fff}.bl{background:#2166ac}.bg{background:#7b3294}.teacher{margin-top:14px}
 .bar{display:inline-block;height:10px;background:#2166ac;vertical-align:middle}.bar.g{background:#7b3294}
 .step{margin:8px 0 14px 0}svg text{font-family:inherit;font-size:12px}
+.turn{border-left:3px solid #ccc;padding:2px 8px;margin:4px 0;white-space:pre-wrap}
+.turn .role{display:block;font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:11px;color:#555}
+.turn.head{border-left-color:#999;background:#f7f7f7}.turn.obs{color:#8a8a8a;background:#f4f4f4}
+.turn.asst{border-left-color:#2166ac;color:#222}.turn.after{color:#aaa;border-left-style:dashed}
+.capped{display:inline-block;background:#fff3cd;border:1px solid #e0c36a;border-radius:3px;padding:0 4px;color:#6b5300;
+font-size:11px;margin-left:6px}
 """
 
 
@@ -68,8 +77,15 @@ class _Report:
     def __init__(self, dataset, *, segmenter: str, questions: Sequence[str] | None, num_questions: int,
                  least_natural: int, correct_column: str | None, title: str | None, source: str | None,
                  seed: int, num_resamples: int, teacher_column: str, question_column: str,
-                 question_id_column: str, response_column: str, steps_column: str, provenance):
-        text_column = steps_column if segmenter == "given" else response_column
+                 question_id_column: str, response_column: str, steps_column: str, provenance,
+                 conversation_column: str | None = None, max_observation_tokens: int = 1024,
+                 count_tokens: Callable[[str], int] | None = None):
+        if segmenter == "turns":
+            conversation_column = conversation_column or next(
+                (c for c in CONVERSATION_COLUMNS if c in dataset.column_names), CONVERSATION_COLUMNS[0])
+        self.conversation_column, self.cap, self.count_tokens = conversation_column, max_observation_tokens, count_tokens
+        text_column = (conversation_column if segmenter == "turns" else steps_column if segmenter == "given"
+                       else response_column)
         require_columns(dataset, [teacher_column, "lalp", "galp", "lalp_steps", "num_steps", text_column],
                         what="the step report")
         if dataset.num_rows == 0:
@@ -198,6 +214,51 @@ class _Report:
                          f"{escape(text)}</span>")
         return '<div class="resp">' + "".join(parts) + "</div>"
 
+    def _trace(self, index: int) -> RecoveredTrace:
+        return recover_trace(self._row(index), self.conversation_column, cap=self.cap,
+                             count_tokens=self.count_tokens)
+
+    def _capped_badge(self, block: TraceBlock) -> str:
+        if block.kind != "observation" or block.capped is False:
+            return ""
+        first, last = (self.cap + 1) // 2, self.cap // 2
+        if block.capped is None:
+            text = (f"may be capped: over {self.cap} tokens, the student saw only its first {first} and last {last} "
+                    "tokens")
+        else:
+            text = f"capped: {block.tokens} tokens; the student saw its first {first} and last {last}"
+        return f'<span class="capped">{escape(text)}</span>'
+
+    def _turn_html(self, block: TraceBlock, trace: RecoveredTrace, limit: int) -> str:
+        shown = _cap_head(block.text, limit)
+        cut = f" [… {len(block.text) - len(shown)} more characters not shown]" if len(shown) < len(block.text) else ""
+        if block.kind == "assistant":
+            n = len(trace.scores) if trace.matches else "?"
+            label = f"assistant · turn {block.turn + 1}/{n}" + (
+                f" · {block.score:.4f}" if block.score is not None else " · no score" if trace.matches else "")
+            title = f"turn {block.turn + 1}/{n}: " + ("no score" if block.score is None else f"{block.score:.4f}")
+            return (f'<div class="turn asst s" style="background:{self.scale.color(block.score)}" '
+                    f'title="{escape(title)}"><span class="role">{escape(label)}</span>{escape(shown)}{escape(cut)}'
+                    "</div>")
+        kind = {"head": "head", "observation": "obs", "after": "after"}[block.kind]
+        label = block.role + {"head": " · before the first assistant turn", "observation": " · observation",
+                              "after": " · after the last assistant turn, not scored"}[block.kind]
+        return (f'<div class="turn {kind}"><span class="role">{escape(label)}{self._capped_badge(block)}</span>'
+                f"{escape(shown)}{escape(cut)}</div>")
+
+    def _trace_html(self, trace: RecoveredTrace, max_chars: int, blocks: list[TraceBlock] | None = None) -> str:
+        parts, used = [], 0
+        blocks = trace.blocks if blocks is None else blocks
+        for k, block in enumerate(blocks):
+            if used >= max_chars:
+                parts.append(f'<span class="warn">[… {len(blocks) - k} more turns not shown: at most {max_chars} '
+                             "characters of each trace are shown]</span>")
+                break
+            parts.append(self._turn_html(block, trace, max_chars - used))
+            used += len(block.text)
+        note = f'<p class="warn">{escape(trace.note)}</p>' if trace.note else ""
+        return f'{note}<div class="resp trace">{"".join(parts)}</div>'
+
     def _header(self, notes: list[str]) -> str:
         scored = sum(v is not None for v in self.lalp)
         errors: dict[str, int] = {}
@@ -210,6 +271,10 @@ class _Report:
                  ("steps", f"recovered with the {self.segmenter!r} segmenter"
                            + (f" from column {self.steps_column!r}" if self.segmenter == "given" else "")
                            + f"; {self.num_step_scores} scored steps in the file")]
+        if self.segmenter == "turns":
+            cap = f"observations capped at {self.cap} tokens" if self.cap else "observations not capped"
+            facts[-1] = ("steps", f"the assistant turns of column {self.conversation_column!r} (SPEC §14; {cap}); "
+                                  f"{self.num_step_scores} scored turns in the file")
         facts.append(("scored with", self.provenance.describe() if self.provenance is not None else
                       f"not recorded with the file; steps assumed cut by the {self.segmenter!r} segmenter"))
         if self.source:
@@ -290,8 +355,11 @@ class _Report:
                 f"<table><tr><th class=\"l\">teacher</th>{header}</tr>{''.join(rows)}</table>{summaries}")
 
     def _questions(self, max_chars: int) -> str:
+        turns = ("Agent traces turn by turn: each assistant turn shaded by its score (lalp_steps); observations and "
+                 "the task in grey, an observation over the cap marked (the student saw only its start and end). "
+                 if self.segmenter == "turns" else "")
         out = [f"<h2>Questions, every step shaded by its score</h2><p class=\"note\">{escape(self.chosen_how)}. "
-               "Hover a step for its exact score.</p>", self.scale.legend()]
+               f"{turns}Hover a step for its exact score.</p>", self.scale.legend()]
         for qid in self.chosen:
             rows = [i for i, q in enumerate(self.qids) if q == qid]
             out.append(f"<h3>{escape(qid)}</h3>")
@@ -308,19 +376,28 @@ class _Report:
                     correct = f", {self.correct_column} = {self._row(i).get(self.correct_column)}"
                 out.append(f'<div class="teacher"><b>{escape(self.teacher_of[i])}</b> — LALP {_fmt(self.lalp[i])}, '
                            f"GALP {_fmt(self.galp[i])}{escape(correct)}{badges}</div>")
-                out.append(self._shaded(self._recover(i), max_chars))
+                out.append(self._trace_html(self._trace(i), max_chars) if self.segmenter == "turns"
+                           else self._shaded(self._recover(i), max_chars))
         return "".join(out)
 
     def _least_natural(self, count: int) -> str:
         out = [f"<h2>The {count} least natural steps of each teacher</h2>"
-               '<p class="note">Lowest step scores over every row of the teacher; grey text is the two steps before '
-               "and the one after.</p>"]
+               + ('<p class="note">Lowest turn scores over every row of the teacher, each with the observations it '
+                  "answered (grey).</p>" if self.segmenter == "turns" else
+                  '<p class="note">Lowest step scores over every row of the teacher; grey text is the two steps '
+                  "before and the one after.</p>")]
         for teacher in self.teachers:
             out.append(f"<h3>{escape(teacher)}</h3>")
             entries = self.lowest.get(teacher) or []
             if not entries:
                 out.append('<p class="note">No scored step.</p>')
             for score, row, j in entries:
+                if self.segmenter == "turns":
+                    trace = self._trace(row)
+                    where = f"{self.qids[row]}, turn {j + 1}/{len(trace.scores)}, row LALP {_fmt(self.lalp[row])}"
+                    out.append(f'<div class="step"><b>{score:.4f}</b> <span class="note">{escape(where)}</span>'
+                               + self._trace_html(trace, _MAX_STEP_CHARS + _CONTEXT_CHARS, trace.unit(j)) + "</div>")
+                    continue
                 steps = self._recover(row)
                 where = f"{self.qids[row]}, step {j + 1}/{len(steps.scores)}, row LALP {_fmt(self.lalp[row])}"
                 out.append(f'<div class="step"><b>{score:.4f}</b> <span class="note">{escape(where)}</span>')
@@ -375,6 +452,9 @@ def build_report(
     question_id_column: str = "question_id",
     response_column: str = "response",
     steps_column: str = "steps",
+    conversation_column: str | None = None,
+    max_observation_tokens: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> str:
     """The step report of a scored dataset, as one self-contained HTML page (inline CSS and SVG, no script).
 
@@ -394,6 +474,15 @@ def build_report(
         max_points, max_response_chars, max_bytes: the size bounds of the module docstring.
         seed, num_resamples: for the bootstrap and the sampled dots.
         teacher_column, question_column, question_id_column, response_column, steps_column (`str`): column names.
+        conversation_column (`str`, *optional*): with `segmenter="turns"` (agent traces, SPEC §14), the column of
+            the conversation; default: the first of `messages`, `conversations`, `trajectory` the data has. Each
+            trace is shown turn by turn: the task and the observations in grey, an observation over the cap marked,
+            each assistant turn shaded by its score (`lalp_steps[i]`).
+        max_observation_tokens (`int`, *optional*): the cap the traces were scored with; default: the recorded one,
+            else 1024 (SPEC §14).
+        count_tokens (`Callable[[str], int]`, *optional*): the student's token count of a text
+            (`add_special_tokens=False`), to tell exactly which observations were capped; without it, an observation
+            of more than `max_observation_tokens` bytes is marked as possibly capped.
 
     Returns:
         `str`: the HTML page, at most `max_bytes` bytes in UTF-8.
@@ -413,8 +502,11 @@ def build_report(
         provenance.check(segmenter=segmenter)  # a --segmenter that contradicts the record is refused
         segmenter = provenance.segmenter
     segmenter = segmenter or "sentence"
-    if segmenter not in SEGMENTERS:
+    if segmenter not in (*SEGMENTERS, "turns"):
         raise ConfigError(f"Unknown segmenter {segmenter!r}; use one of {', '.join(SEGMENTERS)}.")
+    if max_observation_tokens is None:
+        recorded = getattr(provenance, "turns", None) or {}
+        max_observation_tokens = int(recorded.get("max_observation_tokens", DEFAULT_MAX_OBSERVATION_TOKENS))
     for name, value in (("num_questions", num_questions), ("least_natural", least_natural),
                         ("max_points", max_points), ("max_response_chars", max_response_chars)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -423,7 +515,9 @@ def build_report(
                      least_natural=least_natural, correct_column=correct_column, title=title, source=source,
                      seed=seed, num_resamples=num_resamples, teacher_column=teacher_column,
                      question_column=question_column, question_id_column=question_id_column,
-                     response_column=response_column, steps_column=steps_column, provenance=provenance)
+                     response_column=response_column, steps_column=steps_column, provenance=provenance,
+                     conversation_column=conversation_column, max_observation_tokens=max_observation_tokens,
+                     count_tokens=count_tokens)
     note = None
     for _ in range(12):
         page = report.render(max_points=max_points, max_response_chars=max_response_chars,

@@ -8,14 +8,14 @@ by row, so a draw never depends on how the work is chunked, and a test can redra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
 
-#: Numbers a chunk of resamples may hold at once (8 bytes each).
+#: Drawn question indices a chunk of resamples may hold at once (about 20 bytes each while it is summed).
 BUDGET = 4_000_000
 
 
@@ -75,49 +75,140 @@ def _chunks(num_draws: int, per_chunk: int) -> Iterator[tuple[int, int]]:
         yield start, min(num_draws, start + per_chunk) - start
 
 
+class _Draws:
+    """`draw_indices` into buffers reused from chunk to chunk (the same indices, as int32 for the sparse sums)."""
+
+    def __init__(self, rng: np.random.Generator, num_questions: int, largest: int) -> None:
+        self.rng, self.num_questions = rng, num_questions
+        self.uniform = np.empty(largest)
+        self.indices = np.empty(largest, dtype=np.int32)
+        self.ones = np.ones(largest)
+
+    def draw(self, num_draws: int, size: int) -> np.ndarray:
+        """`(num_draws, size)` indices, as `draw_indices(rng, num_draws, size, Q)` gives them."""
+        uniform = self.uniform[:num_draws * size].reshape(num_draws, size)
+        self.rng.random(out=uniform)
+        np.multiply(uniform, self.num_questions, out=uniform)
+        draws = self.indices[:num_draws * size].reshape(num_draws, size)
+        np.copyto(draws, uniform, casting="unsafe")  # truncation, as astype
+        np.minimum(draws, self.num_questions - 1, out=draws)
+        return draws
+
+    def segment_sums(self, values: np.ndarray, draws: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """For every row of `draws` (`(D, L)` question indices), the sums of `values` (questions x columns) over
+        its segments `[bounds[k], bounds[k + 1])`: shape `(D, segments, columns)`.
+
+        Each segment sum adds the drawn rows one after another in draw order (a sparse product with one entry per
+        drawn index, `scipy.sparse`), so a sum never depends on how the draws are chunked nor on which columns come
+        along; no `D x L x columns` gather is made.
+        """
+        from scipy import sparse
+
+        num_draws, length = draws.shape
+        segments = len(bounds) - 1
+        indptr = np.empty(num_draws * segments + 1, dtype=np.int32 if draws.size < 2**31 else np.int64)
+        indptr[:-1] = (np.arange(num_draws, dtype=np.int64)[:, None] * length + bounds[None, :-1]).ravel()
+        indptr[-1] = num_draws * length
+        picks = sparse.csr_matrix((self.ones[:draws.size], draws.ravel(), indptr),
+                                  shape=(num_draws * segments, len(values)))
+        return (picks @ values).reshape(num_draws, segments, values.shape[1])
+
+
+@dataclass(frozen=True)
+class Resamples:
+    """Paired resamples of the questions (`resample`): per resample, the sums of every column over its `Q` drawn
+    questions and over its first `n` drawn questions for each `n` of `prefixes`.
+
+    Attributes:
+        sums (`np.ndarray`): `(B, columns)`, over each resample's `Q` questions.
+        prefixes (`tuple[int, ...]`): the prefix lengths (ascending, each at most `Q`).
+        prefix_sums (`np.ndarray`): `(len(prefixes), B, columns)`, over each resample's first `n` questions.
+        num_questions (`int`): `Q`.
+    """
+
+    sums: np.ndarray
+    prefixes: tuple[int, ...]
+    prefix_sums: np.ndarray
+    num_questions: int
+
+    @property
+    def means(self) -> np.ndarray:
+        """`(B, columns)`: each resample's means."""
+        return self.sums / self.num_questions
+
+    @property
+    def prefix_means(self) -> np.ndarray:
+        """`(len(prefixes), B, columns)`: the means of each resample's first `n` questions."""
+        return self.prefix_sums / np.asarray(self.prefixes, dtype=float).reshape(-1, 1, 1)
+
+    def columns(self, columns: slice | np.ndarray) -> Resamples:
+        """The same resamples, for some columns only."""
+        return Resamples(self.sums[:, columns], self.prefixes, self.prefix_sums[:, :, columns], self.num_questions)
+
+    def times(self, factors: np.ndarray) -> Resamples:
+        """The same resamples of the columns multiplied by `factors` (one per column; +-1 keeps every sum exact)."""
+        return Resamples(self.sums * factors, self.prefixes, self.prefix_sums * factors, self.num_questions)
+
+
+def resample(values: np.ndarray, num_resamples: int, rng: np.random.Generator, prefixes: Sequence[int] = (),
+             budget: int = BUDGET) -> Resamples:
+    """`num_resamples` resamples of the questions (rows of `values`, questions x columns), each `Q` questions drawn
+    with replacement (`draw_indices`, row after row: the same draws in any chunking), the same draw for every column
+    (paired); with each resample's sums over all its questions and over its first `n` questions for every `n` of
+    `prefixes` (ascending, at most `Q`: a resample's first `n` indices are a uniform draw of `n` questions, and the
+    draws of different `n` are nested).
+
+    The sums add each segment between consecutive prefixes in draw order, then the segments in order
+    (`_Draws.segment_sums`), so they do not depend on the chunking either; chunks keep about `budget` drawn indices.
+    """
+    num_questions, num_columns = values.shape
+    prefixes = tuple(int(n) for n in prefixes)
+    if any(n < 1 or n > num_questions for n in prefixes) or list(prefixes) != sorted(set(prefixes)):
+        raise ValueError(f"prefixes must be ascending and within 1..{num_questions}, got {prefixes}")
+    bounds = np.array([0, *[n for n in prefixes if n < num_questions], num_questions], dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    sums = np.empty((num_resamples, num_columns))
+    prefix_sums = np.empty((len(prefixes), num_resamples, num_columns))
+    per_chunk = max(1, budget // num_questions)
+    draws = _Draws(rng, num_questions, min(per_chunk, num_resamples) * num_questions)
+    for start, size in _chunks(num_resamples, per_chunk):
+        running = np.cumsum(draws.segment_sums(values, draws.draw(size, num_questions), bounds),
+                            axis=1)  # (size, segments, C): sums over the first bounds[k + 1] questions
+        sums[start:start + size] = running[:, -1]
+        prefix_sums[:, start:start + size] = running[:, :len(prefixes)].transpose(1, 0, 2)
+    return Resamples(sums, prefixes, prefix_sums, num_questions)
+
+
+def extend(values: np.ndarray, resamples: Resamples, sizes: Sequence[int], rng: np.random.Generator,
+           budget: int = BUDGET) -> np.ndarray:
+    """Means of draws of `n` questions for every `n` of `sizes` (ascending, each above `Q`): draw `b` is resample `b`
+    of `resamples` (over these `values`' columns) followed by `max(sizes) - Q` more questions drawn with replacement
+    from the `Q` (`draw_indices`, resample after resample, after the resamples' own draws), so each is a uniform
+    draw of `n` questions and the draws are nested.
+
+    Returns:
+        `np.ndarray` of shape `(len(sizes), B, columns)`.
+    """
+    num_questions, num_columns = values.shape
+    num_draws = len(resamples.sums)
+    extra = [int(n) - num_questions for n in sizes]
+    if not extra:
+        return np.empty((0, num_draws, num_columns))
+    if extra[0] < 1 or extra != sorted(set(extra)):
+        raise ValueError(f"sizes must be ascending and above {num_questions}, got {list(sizes)}")
+    bounds = np.array([0, *extra], dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    out = np.empty((len(extra), num_draws, num_columns))
+    per_chunk = max(1, budget // extra[-1])
+    draws = _Draws(rng, num_questions, min(per_chunk, num_draws) * extra[-1])
+    for start, size in _chunks(num_draws, per_chunk):
+        running = np.cumsum(draws.segment_sums(values, draws.draw(size, extra[-1]), bounds), axis=1)
+        out[:, start:start + size] = (resamples.sums[start:start + size, None] + running).transpose(1, 0, 2)
+    return out / np.asarray(sizes, dtype=float).reshape(-1, 1, 1)
+
+
 def bootstrap_means(values: np.ndarray, num_resamples: int, rng: np.random.Generator,
                     budget: int = BUDGET) -> np.ndarray:
-    """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (rows), drawn with
-    replacement (`draw_indices`, `size` = the number of questions); the same draw for every column (paired).
-
-    Resamples go in chunks that keep memory under `budget` numbers, and the result does not depend on the chunking:
-    each resample's means are computed on their own, as (times each question was drawn) . values (a matrix product
-    over a chunk of resamples would round differently for different chunk shapes; a gather of the drawn rows costs
-    B x Q x C).
-
-    Returns:
-        `np.ndarray` of shape `(num_resamples, columns)`.
-    """
-    num_questions, num_columns = values.shape
-    per_chunk = max(1, budget // (num_questions * num_columns))
-    by_column = np.ascontiguousarray(values.T)  # (C, Q)
-    out = np.empty((num_resamples, num_columns))
-    for start, size in _chunks(num_resamples, per_chunk):
-        draws = draw_indices(rng, size, num_questions, num_questions)
-        for b in range(size):  # each resample alone (a fresh count vector), so chunking never changes a rounding
-            counts = np.bincount(draws[b], minlength=num_questions).astype(np.float64)  # times each question drawn
-            out[start + b] = by_column @ counts / num_questions
-    return out
-
-
-def nested_means(values: np.ndarray, sizes: list[int], num_draws: int, rng: np.random.Generator,
-                 budget: int = BUDGET) -> np.ndarray:
-    """Means of `values` (questions x columns) over `num_draws` draws of `n` questions each, for every `n` in
-    `sizes` (ascending; any `n`, also more than the questions), with replacement; the same draws for every column.
-
-    Draw `b` is one row of `draw_indices(rng, num_draws, max(sizes), Q)`; its first `n` indices are its draw of `n`
-    questions (each a uniform draw of `n` questions; the draws for different `n` are nested, not independent).
-
-    Returns:
-        `np.ndarray` of shape `(len(sizes), num_draws, columns)`.
-    """
-    num_questions, num_columns = values.shape
-    largest = sizes[-1]
-    per_chunk = max(1, budget // (largest * num_columns))
-    out = np.empty((len(sizes), num_draws, num_columns))
-    starts = np.array([0, *sizes[:-1]])
-    for start, size in _chunks(num_draws, per_chunk):
-        draws = draw_indices(rng, size, largest, num_questions)
-        segment_sums = np.add.reduceat(values[draws], starts, axis=1)  # (size, len(sizes), C)
-        out[:, start:start + size] = np.cumsum(segment_sums, axis=1).transpose(1, 0, 2)
-    return out / np.asarray(sizes, dtype=float)[:, None, None]
+    """Means of `values` (questions x columns) over `num_resamples` resamples of the questions (`resample`): shape
+    `(num_resamples, columns)`."""
+    return resample(values, num_resamples, rng, budget=budget).means

@@ -27,6 +27,7 @@ from ..errors import ConfigError, SelectionError
 from .bootstrap import Estimate, check_bootstrap, draw_indices, interval
 from .evidence import kendall_tau_b, no_nan, spearman  # noqa: F401 (spearman, kendall_tau_b: this module's API)
 from ..io.columns import require_columns
+from ..wording import counted
 from .layout import question_ids
 from .select import select_responses
 
@@ -93,8 +94,8 @@ class Calibration:
 
     def format_table(self) -> str:
         pct = f"{self.confidence:.0%}"
-        lines = [f"A = {self.name_a} (proxy), B = {self.name_b} (student); {self.num_rows} rows matched by "
-                 f"{' + '.join(self.matched_by)}, {self.num_questions} questions.",
+        lines = [f"A = {self.name_a} (proxy), B = {self.name_b} (student); {counted(self.num_rows, 'row')} matched "
+                 f"by {' + '.join(self.matched_by)}, {counted(self.num_questions, 'question')}.",
                  "",
                  f"{'':<24} {'Spearman':>8} {pct + ' CI':>18}  {'Kendall':>8} {pct + ' CI':>18}  rows"]
         for by in ("lalp", "galp"):

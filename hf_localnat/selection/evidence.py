@@ -1,10 +1,12 @@
 """Evidence for a teacher ranking (SPEC §13): how sure the order is, how many questions it needs, how often each
 teacher writes the best answer, how far teachers spread, and how well each score agrees with a known ranking.
 
-Every figure comes from one set of paired resamples over questions (`bootstrap`), the same for every score, so the
-differences between scores are paired. The functions here take per-question teacher means as a matrix (questions x
-teachers) already multiplied by the score's `sign` (higher = better), and are vectorised over resamples.
-`rank.rank_teachers` computes them; `TeacherRanking.evidence` holds them.
+Every figure comes from one set of paired resamples over questions (`bootstrap.resample`), the same for every score,
+so the differences between scores are paired; the draws of `n` questions of `p_order(n)` are the resamples' first `n`
+questions. Below `QUESTION_FLOOR` questions nothing is projected and the verdict asks for more questions. The
+functions here take per-question teacher means as a matrix (questions x teachers) already multiplied by the score's
+`sign` (higher = better), and are vectorised over resamples. `rank.rank_teachers` computes them;
+`TeacherRanking.evidence` holds them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 from scipy import stats
 
 from ..errors import ConfigError
-from .bootstrap import Estimate, interval, nested_means
+from ..wording import counted
+from .bootstrap import Estimate, Resamples, extend, interval
 
 #: The share of draws in which the order must hold for it to count as stable (SPEC §13).
 STABLE_SHARE = 0.8
-#: Below this many questions (the first size of the ladder) no order is called stable on the questions alone: their
-#: resamples vary too little (one question resamples to itself).
-MIN_QUESTIONS = 10
+#: Below this many scored questions no projection is made and no interval is read as evidence: resampling a handful
+#: of questions cannot see the spread between questions (docs/evidence.md says why 20).
+QUESTION_FLOOR = 20
 #: Projected sizes (draws of more questions than were scored) go up to this many times the questions ...
 PROJECTION_FACTOR = 100
 #: ... and never beyond this many questions.
@@ -112,12 +115,16 @@ def spearman_rows(signed_means: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def kendall_rows(signed_means: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of every row of `signed_means` (`(B, T)`) with `truth` (`scipy.stats.kendalltau`), NaN for a
-    constant row."""
-    if len(signed_means) == 0:
-        return np.empty(0)
-    return np.asarray(stats.kendalltau(signed_means, np.broadcast_to(truth, signed_means.shape), axis=-1).statistic,
-                      dtype=float).reshape(len(signed_means))
+    """Kendall's tau-b of every row of `signed_means` (`(B, T)`) with `truth`, NaN for a constant row: over the
+    teacher pairs, `(concordant - discordant) / sqrt(pairs untied in the row) / sqrt(pairs untied in truth)`, as
+    `scipy.stats.kendalltau` computes it (clipped to [-1, 1]), for all rows at once."""
+    row, want = _pair_signs(signed_means), _pair_signs(np.asarray(truth, dtype=float))
+    untied_rows = np.count_nonzero(row, axis=-1).astype(float)
+    untied_truth = float(np.count_nonzero(want))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = (row @ want) / np.sqrt(untied_rows) / np.sqrt(untied_truth)
+    tau[(untied_rows == 0) | (untied_truth == 0)] = np.nan
+    return np.clip(tau, -1.0, 1.0)
 
 
 def top1(signed_means: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -158,12 +165,17 @@ class ScoreEvidence:
             tie of `j` teachers gives each `1/j`; a teacher's repeated answers are averaged first).
         within_sd (`float`): the standard deviation of the score around each teacher's own mean, pooled (rows).
         between_sd (`float`): the standard deviation of the teacher means.
-        p_order_by_n (`dict[int, float]`): `p_order(n)` for the ladder sizes up to the questions.
+        p_order_by_n (`dict[int, float]`): `p_order(n)` for the ladder sizes up to the questions (the draws of `n`
+            questions are the first `n` questions of the resamples).
         stable_n (`int | None`): the smallest of them with `p_order(n) >= 0.8`, or `None`.
-        projected_p_order_by_n (`dict[int, float]`): `p_order(n)` for ladder sizes above the questions (draws of
-            more questions than were scored, from those scored), computed only when the order is not stable on the
-            questions at hand.
+        projected_p_order_by_n (`dict[int, float]`): `p_order(n)` for ladder sizes above the questions, up to
+            min(100 x questions, 100,000) (each resample continued by further questions drawn from those scored),
+            computed only when the order is not stable on the questions at hand and they are at least
+            `QUESTION_FLOOR`.
         projected_stable_n (`int | None`): the smallest projected size with `p_order(n) >= 0.8`, or `None`.
+
+    `below_floor` says the questions are fewer than `QUESTION_FLOOR`: the verdict then asks for more questions
+    instead of judging the order.
         truth (`TruthAgreement | None`): agreement with a known ranking, when one was given.
     """
 
@@ -183,22 +195,35 @@ class ScoreEvidence:
     truth: TruthAgreement | None = None
 
     @property
+    def below_floor(self) -> bool:
+        """Fewer questions than `QUESTION_FLOOR`: no projection is made, and the resampled figures (intervals,
+        `p_top`, `p_order`, `p_order(n)`) resample too few questions to see the spread between them."""
+        return self.num_questions < QUESTION_FLOOR
+
+    @property
     def verdict(self) -> str:
         """One line: from how many questions the order is stable, against the questions at hand, and what to do."""
         name, have = self.score.upper(), f"you have {self.num_questions}"
         if len(self.order) < 2:
             return f"{name}: one teacher, nothing to order."
+        if self.below_floor:
+            return (f"{name}: {counted(self.num_questions, 'question')} {'is' if self.num_questions == 1 else 'are'} "
+                    f"too few to judge the order (its intervals resample only these): score at least {QUESTION_FLOOR} "
+                    f"questions ({QUESTION_FLOOR - self.num_questions} more) before any projection is made.")
         if self.stable_n is not None:
             return f"{name}: order stable from ~{self.stable_n} questions ({have}): enough to act on this order."
-        if self.p_order >= STABLE_SHARE and self.num_questions >= MIN_QUESTIONS:
+        if self.p_order >= STABLE_SHARE:
             return (f"{name}: order stable on your {self.num_questions} questions (p_order {self.p_order:.2f}): "
                     "enough to act on this order.")
         if self.projected_stable_n is not None:
-            return (f"{name}: order stable from ~{self.projected_stable_n} questions ({have}): score more questions "
-                    "before acting on it.")
-        largest = max(self.projected_p_order_by_n, default=self.num_questions)
-        return (f"{name}: order not stable even at {largest} questions ({have}, p_order {self.p_order:.2f}): these "
-                "teachers are too close on this score to act on their order.")
+            return (f"{name}: projected stable from ~{self.projected_stable_n} questions ({have}; a projection that "
+                    "assumes they are representative): score more questions before acting on it.")
+        if self.projected_p_order_by_n:
+            return (f"{name}: order not stable even at a projected {max(self.projected_p_order_by_n)} questions "
+                    f"({have}, p_order {self.p_order:.2f}): these teachers are too close on this score to act on "
+                    "their order.")
+        return (f"{name}: order not stable on your {self.num_questions} questions (p_order {self.p_order:.2f}): "
+                "these teachers are too close on this score to act on their order.")
 
     def to_dict(self) -> dict:
         """JSON-ready (int keys become strings, NaN becomes None)."""
@@ -206,6 +231,7 @@ class ScoreEvidence:
         for key in ("p_order_by_n", "projected_p_order_by_n"):
             out[key] = {str(n): p for n, p in out[key].items()}
         out["ratio_within_between"] = (self.within_sd / self.between_sd if self.between_sd > 0 else None)
+        out["below_floor"] = self.below_floor
         out["verdict"] = self.verdict
         return no_nan(out)
 
@@ -222,6 +248,11 @@ class TruthLead:
     score: str
     runner_up: str
     lead: Estimate
+
+    @property
+    def separated(self) -> bool:
+        """Whether the lead's interval stays above 0 (an interval that reaches 0 does not separate the two)."""
+        return self.lead.ci[0] > 0
 
 
 def no_nan(value):
@@ -362,33 +393,21 @@ def truth_lead(taus: Mapping[str, float], boot_taus: Mapping[str, np.ndarray], c
                                             interval(boot_taus[best] - boot_taus[runner], confidence)))
 
 
-def stability_curves(signed: Mapping[str, np.ndarray], sizes: list[int], num_draws: int,
-                     rng: np.random.Generator) -> dict[str, dict[int, float]]:
-    """`p_order(n)` of every score for every `n` in `sizes` (ascending): the share of `num_draws` draws of `n`
-    questions (`bootstrap.nested_means`, the same draws for every score) whose order equals the order on all
-    questions. `signed` maps a score to its (questions x teachers) matrix, in its direction."""
-    if not sizes or not signed:
-        return {score: {} for score in signed}
-    names = list(signed)
-    num_teachers = next(iter(signed.values())).shape[1]
-    means = nested_means(np.concatenate([signed[s] for s in names], axis=1), sizes, num_draws, rng)
-    out = {}
-    for k, score in enumerate(names):
-        order = orders(signed[score].mean(axis=0))
-        shares = same_order_share(means[:, :, k * num_teachers:(k + 1) * num_teachers], order)
-        out[score] = {n: float(p) for n, p in zip(sizes, np.atleast_1d(shares), strict=True)}
-    return out
-
-
 def first_stable(curve: Mapping[int, float]) -> int | None:
     """The smallest `n` of `curve` with `p_order(n) >= 0.8`, or `None`."""
     return next((n for n in sorted(curve) if curve[n] >= STABLE_SHARE), None)
 
 
+def _order_shares(means: np.ndarray, blocks: Mapping[str, slice], orders_: Mapping[str, np.ndarray],
+                  ) -> dict[str, np.ndarray]:
+    """Per score, `same_order_share` of its block of `means` (`(..., B, columns)`) with its order."""
+    return {s: np.atleast_1d(same_order_share(means[..., block], orders_[s])) for s, block in blocks.items()}
+
+
 def score_evidence(
     teachers: Sequence[str],
     signed: Mapping[str, np.ndarray],
-    signed_boot: Mapping[str, np.ndarray],
+    resamples: Resamples,
     rows: Mapping[str, tuple[np.ndarray, np.ndarray]],
     directions: Mapping[str, str],
     rng: np.random.Generator,
@@ -402,11 +421,13 @@ def score_evidence(
         teachers (`Sequence[str]`): the ranked teachers, the columns of every matrix.
         signed (`Mapping[str, np.ndarray]`): per score, the (questions x teachers) matrix of per-question teacher
             means, multiplied by the score's sign (higher = better).
-        signed_boot (`Mapping[str, np.ndarray]`): per score, the teacher means of the paired resamples `(B, T)`,
-            signed the same way (`bootstrap.bootstrap_means`).
+        resamples (`Resamples`): the paired resamples (`bootstrap.resample`) over the signed matrices side by side
+            in the order of `signed`, with the prefixes `ladder(Q)`: the draws of `n` questions of `p_order(n)` are
+            the resamples' first `n` questions.
         rows (`Mapping[str, tuple]`): per score, the row values and each row's teacher index, for `within_sd`.
         directions (`Mapping[str, str]`): per score, `"higher"` or `"lower"`.
-        rng (`np.random.Generator`): draws the `p_order(n)` questions (after the resamples were drawn from it).
+        rng (`np.random.Generator`): draws the questions past `Q` of the projection (after the resamples were
+            drawn from it).
         truth (`Mapping[str, float]`, *optional*): a known value per teacher (higher = better), for every teacher.
         confidence (`float`): coverage of the truth intervals.
 
@@ -414,22 +435,34 @@ def score_evidence(
         `(dict[str, ScoreEvidence], TruthLead | None)`.
     """
     names = list(signed)
-    num_questions = next(iter(signed.values())).shape[0]
-    num_draws = next(iter(signed_boot.values())).shape[0]
+    num_teachers = len(teachers)
+    num_questions = resamples.num_questions
+    blocks = {s: slice(k * num_teachers, (k + 1) * num_teachers) for k, s in enumerate(names)}
+    boot = resamples.means
     full = {s: signed[s].mean(axis=0) for s in names}
     order = {s: orders(full[s]) for s in names}
-    p_order = {s: float(same_order_share(signed_boot[s], order[s])) for s in names}
-    curves = stability_curves(signed, ladder(num_questions), num_draws, rng)
+    p_order = {s: float(same_order_share(boot[:, blocks[s]], order[s])) for s in names}
+    sizes = ladder(num_questions)
+    if tuple(sizes) != resamples.prefixes:
+        raise ValueError(f"the resamples' prefixes must be ladder({num_questions}) = {sizes}")
+    shares = _order_shares(resamples.prefix_means, blocks, order) if sizes else {s: [] for s in names}
+    curves = {s: {n: float(p) for n, p in zip(sizes, shares[s], strict=True)} for s in names}
     stable = {s: first_stable(curves[s]) for s in names}
-    unsure = [s for s in names if stable[s] is None and len(teachers) > 1
-              and (p_order[s] < STABLE_SHARE or num_questions < MIN_QUESTIONS)]
-    limit = min(PROJECTION_FACTOR * num_questions, PROJECTION_LIMIT)
-    projected = stability_curves({s: signed[s] for s in unsure}, ladder(limit, start=num_questions), num_draws, rng)
+    unsure = [s for s in names if stable[s] is None and num_teachers > 1 and num_questions >= QUESTION_FLOOR
+              and p_order[s] < STABLE_SHARE]
+    projected: dict[str, dict[int, float]] = {}
+    beyond = ladder(min(PROJECTION_FACTOR * num_questions, PROJECTION_LIMIT), start=num_questions)
+    if unsure and beyond:
+        columns = np.concatenate([np.arange(blocks[s].start, blocks[s].stop) for s in unsure])
+        means = extend(np.concatenate([signed[s] for s in unsure], axis=1), resamples.columns(columns), beyond, rng)
+        shares = _order_shares(means, {s: slice(k * num_teachers, (k + 1) * num_teachers)
+                                       for k, s in enumerate(unsure)}, order)
+        projected = {s: {n: float(p) for n, p in zip(beyond, shares[s], strict=True)} for s in unsure}
     truth_values = None if truth is None else np.array([truth[t] for t in teachers], dtype=float)
     agreements, taus, boot_taus = {}, {}, {}
     if truth_values is not None:
         for s in names:
-            agreements[s], boot_taus[s] = truth_agreement(full[s], signed_boot[s], truth_values, confidence)
+            agreements[s], boot_taus[s] = truth_agreement(full[s], boot[:, blocks[s]], truth_values, confidence)
             taus[s] = agreements[s].kendall_tau_b.value
     out = {}
     for s in names:
@@ -437,7 +470,7 @@ def score_evidence(
         sign = 1.0 if directions[s] == "higher" else -1.0
         out[s] = ScoreEvidence(
             score=s, direction=directions[s], order=[teachers[i] for i in order[s]], num_questions=num_questions,
-            p_top=dict(zip(teachers, best_shares(signed_boot[s]).tolist(), strict=True)),
+            p_top=dict(zip(teachers, best_shares(boot[:, blocks[s]]).tolist(), strict=True)),
             p_order=p_order[s],
             winner_share=dict(zip(teachers, best_shares(signed[s]).tolist(), strict=True)),
             within_sd=within_sd(values, row_teacher, len(teachers)),

@@ -3,10 +3,12 @@
 Each kept row gets `[{"role": "user", "content": question}, {"role": "assistant", "content": response}]`, built with
 Arrow arrays (no Python loop per row: selections hold 10^5+ rows). A row that already has a `messages` value (the
 conversation its response came from, SPEC §9) keeps it as it is. A row that came from a ShareGPT conversation
-(`conversations` of `from`/`value` turns, OpenThoughts / Sky-T1 / AM) gets that conversation in TRL's role/content
-form (`human` -> `user`, `gpt` -> `assistant`; every turn kept, the system turn included), and the ShareGPT column is
-kept as `input_conversations`: TRL would otherwise rename `conversations` to `messages` over ours, keeping the
-`human`/`gpt` roles that chat templates refuse.
+(`conversations` of `from`/`value` turns, OpenThoughts / Sky-T1 / AM, and agent traces) gets that conversation in
+TRL's role/content form (`human` -> `user`, `gpt` -> `assistant`, observations -> `tool`: `CHATML_ROLES`; every turn
+kept, the system turn included), and the ShareGPT column is kept as it was, as `input_conversations`: TRL would
+otherwise rename `conversations` to `messages` over ours, keeping the `human`/`gpt`/`observation` roles that chat
+templates refuse. An agent trace scored turn by turn (SPEC §14, no question or response column) is curated the same
+way; its `tools` column, like every other input column, is kept as it was.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ColumnError
+from ..io.turns import ROLES
 
 MESSAGES_COLUMN = "messages"
 """The column TRL reads a conversation from."""
@@ -63,7 +66,16 @@ def _conversations(questions, responses, rows: np.ndarray) -> pa.ListArray:
 
 SHAREGPT_COLUMN = "conversations"
 """The column TRL renames to `messages` (converting `from`/`value` keys but not the roles)."""
-CHATML_ROLES: dict[str, str] = {"human": "user", "gpt": "assistant"}
+CHATML_ROLES: dict[str, str] = {name: role for name, role in ROLES.items() if name != role}
+"""ShareGPT role names -> the role names chat templates know (SPEC §14: `human` -> `user`, `gpt` and `function_call`
+-> `assistant`, `observation`, `function` and `ipython` -> `tool`)."""
+
+
+def can_add_messages(column_names, *, question_column: str = "question", response_column: str = "response") -> bool:
+    """Whether `add_messages` has something to build from: the question and response columns (SPEC §9), or a
+    ShareGPT conversation (an agent trace scored turn by turn has no response column, SPEC §14)."""
+    names = set(column_names)
+    return {question_column, response_column} <= names or SHAREGPT_COLUMN in names
 
 
 def chatml(turns: pa.Array) -> pa.Array:
@@ -78,8 +90,9 @@ def chatml(turns: pa.Array) -> pa.Array:
     """
     flat = pc.list_flatten(turns)
     roles = pc.cast(pc.struct_field(flat, "from"), pa.string())
+    lowered = pc.utf8_lower(roles)
     for old, new in CHATML_ROLES.items():
-        roles = pc.if_else(pc.equal(pc.utf8_lower(roles), old), new, roles)
+        roles = pc.if_else(pc.equal(lowered, old), new, roles)
     contents = pc.cast(pc.struct_field(flat, "value"), pa.string())
     lengths = np.asarray(pc.fill_null(pc.list_value_length(turns), 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
@@ -115,7 +128,10 @@ def add_messages(dataset, rows: np.ndarray, *, question_column: str = "question"
     from .layout import arrow_column
 
     rows = np.asarray(rows, dtype=bool)
-    built = _conversations(arrow_column(dataset, question_column), arrow_column(dataset, response_column), rows)
+    if {question_column, response_column} <= set(dataset.column_names):
+        built = _conversations(arrow_column(dataset, question_column), arrow_column(dataset, response_column), rows)
+    else:  # a conversation without question and response columns: only its ShareGPT form is converted
+        built = pa.nulls(len(rows), pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])))
     sharegpt = find_conversation_column(pa.schema([f for f in dataset.features.arrow_schema
                                                    if f.name == SHAREGPT_COLUMN]))
     if sharegpt is not None:

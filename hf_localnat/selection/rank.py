@@ -13,8 +13,8 @@ import numpy as np
 
 from ..errors import ConfigError, SelectionError
 from ..scores import score_direction, sign
-from .bootstrap import bootstrap_means, check_bootstrap, interval, percentile_interval
-from .evidence import MIN_QUESTIONS, STABLE_SHARE, ScoreEvidence, TruthLead, no_nan, score_evidence
+from .bootstrap import bootstrap_means, check_bootstrap, interval, percentile_interval, resample
+from .evidence import QUESTION_FLOOR, STABLE_SHARE, ScoreEvidence, TruthLead, ladder, no_nan, score_evidence
 from .layout import (arrow_column, as_labels, check_correctness_column, check_question_ids, factorize, non_finite_mask,
                      question_id_array, score_array)
 from ..io.columns import require_columns
@@ -134,7 +134,7 @@ class LeftOutTeacher:
     def describe(self) -> str:
         """One line: the teacher, why it is left out, and its rows."""
         return (f"Left out: teacher {self.teacher!r} has no finite score on any question "
-                f"({self.num_rows} rows: {self.num_non_finite} non-finite (NaN or inf), "
+                f"({counted(self.num_rows, 'row')}: {self.num_non_finite} non-finite (NaN or inf), "
                 f"{self.num_rows - self.num_non_finite} without a score).")
 
 
@@ -198,6 +198,11 @@ class TeacherRanking:
         return {reason: sum(d.reason == reason for d in self.dropped) for reason in DROP_REASONS}
 
     @property
+    def below_floor(self) -> bool:
+        """Fewer questions than `evidence.QUESTION_FLOOR`: the intervals resample too few questions to be evidence."""
+        return self.num_questions < QUESTION_FLOOR
+
+    @property
     def rankings_agree(self) -> bool:
         """Whether every score orders the teachers identically."""
         return not any(t.ranks_disagree for t in self.teachers)
@@ -216,6 +221,8 @@ class TeacherRanking:
             "orders": {s: self.order(s) for s in self.scores},
             "pairwise": [asdict(p) | {"excludes_zero": p.excludes_zero} for p in self.pairwise],
             "num_questions": self.num_questions,
+            "question_floor": QUESTION_FLOOR,
+            "below_floor": self.below_floor,
             "dropped_counts": self.dropped_counts,
             "dropped": [asdict(d) for d in self.dropped],
             "left_out": [asdict(t) for t in self.left_out],
@@ -225,14 +232,15 @@ class TeacherRanking:
             "evidence": {s: e.to_dict() for s, e in self.evidence.items()},
             "verdicts": self.verdicts,
             "truth": self.truth,
-            "truth_lead": self.truth_lead and asdict(self.truth_lead),
+            "truth_lead": self.truth_lead and asdict(self.truth_lead) | {"separated": self.truth_lead.separated},
             "truth_note": self.truth_note,
         } | ({"correct_column": self.correct_column, "correct_only": self.correct_only}
              if self.correct_column is not None else {}))
 
-    def format_table(self) -> str:
+    def format_table(self, *, verdicts: bool = True) -> str:
         """The ranking as text: per score its rank, mean and interval side by side (a teacher the scores place
-        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score.
+        differently is flagged with `*`), each score's order, the evidence of SPEC §13 and one verdict per score
+        (not with `verdicts=False`, for a report that states them elsewhere).
 
         With more than two scores the teacher table shows each mean with its rank, `-1.2345 (1)`, so that it stays
         readable however many scores and signals are compared (the intervals are in `to_dict()`, the CLI's `--json`),
@@ -258,17 +266,22 @@ class TeacherRanking:
                          else f"* {together} disagree on this teacher's place.")
         lines.append(f"Intervals: paired percentile bootstrap over questions, {self.num_resamples} resamples "
                      f"(seed {self.seed})" + ("; each mean's interval is in --json." if len(self.scores) > 2 else "."))
+        if self.below_floor:
+            lines.append(f"Caveat: only {counted(self.num_questions, 'question')} (fewer than {QUESTION_FLOOR}): every "
+                         "interval, p_top and p_order here resamples only these, so it cannot show how the teachers "
+                         "vary from question to question; none of them is evidence of an order.")
         first = self.scores[0]
         adjacent = [p for p in self.pairwise if p.score == first and _adjacent(self, p)]
         if adjacent:
             lines.append("")
             lines.append(f"{names[first]} differences between neighbours ({pct} CI):")
             for p in adjacent:
-                verdict = "" if p.excludes_zero else "  (not separated)"
+                verdict = ("  (not separated: too few questions)" if self.below_floor
+                           else "" if p.excludes_zero else "  (not separated)")
                 lines.append(f"  {p.teacher_a} - {p.teacher_b}: {p.difference:+.4f} {_ci(p.ci)}{verdict}")
         if self.evidence:
             lines.append("")
-            lines.extend(self._format_evidence(names, width))
+            lines.extend(self._format_evidence(names, width, verdicts=verdicts))
         return "\n".join(lines)
 
     def _means_with_intervals(self, names: dict[str, str], width: int) -> list[str]:
@@ -339,17 +352,20 @@ class TeacherRanking:
         legend = ("best teacher: the best mean, with p_top (its share of resamples as best) and win (its share of "
                   "questions with the best answer); p_order: the share of resamples with the whole order; stable_n: "
                   "the fewest questions whose draws give that order 80% of the time (~N: projected past your "
-                  f"{self.num_questions}; >N: not even at N); SD ratio: within-teacher over between-teacher SD.")
+                  f"{self.num_questions}; >N: not even at N; too few: under {QUESTION_FLOOR} questions, nothing "
+                  "projected); SD ratio: within-teacher over between-teacher SD.")
         if truth:
             legend += (" Against the known ranking: Kendall's tau-b, Spearman's rho, the share of teacher pairs "
                        "ordered as it does, and whether the best teacher is its best (share of resamples).")
         return ["Evidence per score (SPEC §13), one row per score:"] + text + textwrap.wrap(legend, 118)
 
-    def _format_evidence(self, names: dict[str, str], width: int) -> list[str]:
+    def _format_evidence(self, names: dict[str, str], width: int, *, verdicts: bool = True) -> list[str]:
         scores = [s for s in self.scores if s in self.evidence]
         lines = self.score_table() + [""] if len(scores) > 1 else []
         lines += ["How sure is the order (SPEC §13): p_top = share of resamples in which the teacher is best; win = "
-                 "share of questions whose best answer is the teacher's."]
+                  "share of questions whose best answer is the teacher's."
+                  + (f" From {counted(self.num_questions, 'question')} these are not evidence (fewer than "
+                     f"{QUESTION_FLOOR})." if self.below_floor else "")]
         header = f"{'teacher':<{width}}" + "".join(f"  {names[s] + ' p_top':>{len(names[s]) + 6}} {'win':>5}"
                                                    for s in scores)
         lines += [header, "-" * len(header)]
@@ -381,9 +397,11 @@ class TeacherRanking:
             if self.truth_lead is not None:
                 lead = self.truth_lead
                 lines.append(f"  Best agreement: {names[lead.score]} (tau-b lead over {names[lead.runner_up]} "
-                             f"{lead.lead.format()}).")
-        lines.append("")
-        lines.extend(self.verdicts)
+                             f"{lead.lead.format()})" + ("." if lead.separated and not self.below_floor
+                                                         else ": not separated."))
+        if verdicts:
+            lines.append("")
+            lines.extend(self.verdicts)
         return lines
 
 
@@ -393,13 +411,16 @@ def _adjacent(ranking: TeacherRanking, pair: PairwiseDifference) -> bool:
 
 
 def _stable_text(e: ScoreEvidence) -> str:
-    """`stable_n` for the score table: `100`; `<=8` (stable on all 8 questions, below the ladder); `~500`
-    (projected); `>500` (not even at the largest size tried); `-` for one teacher."""
+    """`stable_n` for the score table: `100`; `<=22` (stable on all 22 questions, below the next rung); `~500`
+    (projected); `>500` (not even at the largest size tried); `too few` below `QUESTION_FLOOR` questions; `-` for
+    one teacher."""
     if len(e.order) < 2:
         return "-"
     if e.stable_n is not None:
         return str(e.stable_n)
-    if e.p_order >= STABLE_SHARE and e.num_questions >= MIN_QUESTIONS:
+    if e.below_floor:
+        return "too few"
+    if e.p_order >= STABLE_SHARE:
         return f"<={e.num_questions}"
     if e.projected_stable_n is not None:
         return f"~{e.projected_stable_n}"
@@ -511,8 +532,9 @@ def rank_teachers(
 
     Confidence intervals come from a paired percentile bootstrap over questions: each resample draws the questions
     with replacement and recomputes every teacher's means (and their differences) on the same draw. The evidence of
-    SPEC §13 (`evidence.score_evidence`) comes from the same resamples, then draws the questions of `p_order(n)`
-    from the same generator.
+    SPEC §13 (`evidence.score_evidence`) comes from the same resamples (the draws of `n` questions of `p_order(n)`
+    are their first `n` questions); a projection past the questions draws its further questions from the same
+    generator.
 
     Args:
         dataset (`datasets.Dataset`):
@@ -622,7 +644,7 @@ def rank_teachers(
         dropped.append(DroppedQuestion(qids[q], reason, tuple(teachers[t] for t in np.flatnonzero(mask))))
     if not is_kept.any():
         raise SelectionError(
-            f"No question has a scored response from every teacher ({len(teachers)} teachers, "
+            f"No question has a scored response from every teacher ({counted(len(teachers), 'teacher')}, "
             f"{_dropped_text({r: sum(d.reason == r for d in dropped) for r in DROP_REASONS})}); "
             "score the missing rows or rank fewer teachers (--teacher)."
         )
@@ -641,7 +663,9 @@ def rank_teachers(
         values = np.concatenate([values, share, weight], axis=1)  # (Q, S*T + 2T); the draws do not change
     means = values.mean(axis=0)
     rng = np.random.default_rng(seed)
-    boot = bootstrap_means(values, num_resamples, rng)  # (B, S*T [+ 2T])
+    # One set of resamples for the intervals and the evidence; p_order(n) reads their first n questions.
+    resamples = resample(values, num_resamples, rng, prefixes=ladder(kept))
+    boot = resamples.means  # (B, S*T [+ 2T])
     accuracy = accuracy_ci = None
     if judged is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -685,7 +709,7 @@ def rank_teachers(
         found, lead = score_evidence(
             teachers,
             {s: signs[s] * values[:, block[s]] for s in scores},
-            {s: signs[s] * boot[:, block[s]] for s in scores},
+            resamples.columns(slice(0, width)).times(np.repeat([signs[s] for s in scores], n)),
             {s: (v[kept_rows], row_teacher) for s, (v, _) in zip(scores, arrays, strict=True)},
             direction, rng, truth=truth and {t: float(truth[t]) for t in teachers}, confidence=confidence,
         )

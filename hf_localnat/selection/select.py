@@ -100,7 +100,8 @@ class Selection:
             bound = ">=" if self.direction == "higher" else "<="
             lines.append(f"Threshold: {self.by.upper()} {bound} {self.threshold:.4f}.")
         if self.num_questions_without_selection:
-            lines.append(f"{self.num_questions_without_selection} question(s) have no kept response "
+            n = self.num_questions_without_selection
+            lines.append(f"{counted(n, 'question')} {'has' if n == 1 else 'have'} no kept response "
                          "(see the rejected rows).")
         return "\n".join(lines)
 
@@ -296,8 +297,10 @@ def select_responses(
                                            feature=Value("string"))
     full_dataset = full_dataset.add_column("rejection_reason", pa.array(reasons, pa.string()), feature=Value("string"))
     new_messages = False
-    if with_messages and {question_column, response_column} <= set(full_dataset.column_names):
-        from .messages import MESSAGES_COLUMN, add_messages
+    from .messages import MESSAGES_COLUMN, add_messages, can_add_messages
+
+    if with_messages and can_add_messages(full_dataset.column_names, question_column=question_column,
+                                          response_column=response_column):
 
         full_dataset, new_messages = add_messages(full_dataset, kept_mask, question_column=question_column,
                                                   response_column=response_column)

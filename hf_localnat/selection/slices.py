@@ -25,6 +25,7 @@ from ..errors import ConfigError, SelectionError
 from ..io.columns import require_columns
 from ..scores import score_direction, sign
 from .where import parse_conditions, where_reasons
+from ..wording import counted
 from .layout import arrow_column, as_labels, check_correctness_column, factorize, score_array
 
 #: The slices, in the order they are published.
@@ -103,7 +104,7 @@ class ScoreSlice:
     def summary(self) -> str:
         """One line: the slice, its rows and the rows per teacher."""
         counts = ", ".join(f"{t} {n}" for t, n in self.teacher_counts.items())
-        return f"{self.name}: {self.rows.num_rows} rows ({counts})."
+        return f"{self.name}: {counted(self.rows.num_rows, 'row')} ({counts})."
 
 
 def score_slices(
@@ -180,8 +181,9 @@ def score_slices(
         label[best_first[slice(*bounds[name])]] = name
     in_any = label != None  # noqa: E711 (elementwise on an object array)
     full = dataset
-    if {question_column, response_column} <= set(dataset.column_names):
-        from .messages import add_messages
+    from .messages import add_messages, can_add_messages
+
+    if can_add_messages(dataset.column_names, question_column=question_column, response_column=response_column):
 
         full, _ = add_messages(dataset, in_any, question_column=question_column, response_column=response_column)
     # the columns go on the whole dataset, then each slice is selected: no copy of a slice is flattened
