@@ -102,3 +102,11 @@ def test_mkdocs_strict_build(tmp_path):
     for heading in re.findall(r"^## (\d+\. .+)$", (ROOT / "SPEC.md").read_text(encoding="utf-8"), flags=re.M)[:3]:
         assert heading.split(". ", 1)[1].split(" ")[0] in spec, heading  # SPEC.md's sections are on the page
     assert "--8&lt;--" not in spec and "--8<--" not in spec
+
+
+def test_the_readme_links_to_files_that_exist():
+    """README.md is read on GitHub, outside the docs site: each relative link names a file or folder of the clone."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = {m.split("#")[0] for m in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", m)}
+    assert "docs/python.md" in targets
+    assert sorted(t for t in targets if t and not (ROOT / t).exists()) == []
