@@ -62,15 +62,28 @@ def _scored_file(tmp_path, rows: list[dict], name: str):
     return save_output(load_input(str(source)), tmp_path / f"{name}.parquet")
 
 
+#: A ChatML template that also writes the tools and the tool calls (SmolLM2's writes neither), so that the test sees
+#: what TRL hands the template from the curated row.
+TOOL_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n<tools>{{ tools | tojson }}</tools><|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+    "{% for c in m.get('tool_calls') or [] %}<tool_call>{{ c['function'] | tojson }}</tool_call>{% endfor %}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def _train(tmp_path, curated, tiny_model_path, steps: int = 2):
     """Two optimizer steps of TRL's `SFTTrainer` on the curated file, read the way TRL's docs read a dataset."""
+    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     dataset = load_dataset("parquet", data_files=str(curated), split="train")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path)
+    tokenizer.chat_template = TOOL_TEMPLATE
     args = SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=steps, per_device_train_batch_size=1,
-                     max_length=256, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1,
+                     max_length=1024, report_to="none", save_strategy="no", use_cpu=True, logging_steps=1,
                      dataloader_num_workers=0)
-    trainer = SFTTrainer(model=str(tiny_model_path), args=args, train_dataset=dataset)
+    trainer = SFTTrainer(model=str(tiny_model_path), args=args, train_dataset=dataset, processing_class=tokenizer)
     output = trainer.train()
     assert trainer.state.global_step == steps and math.isfinite(output.training_loss)
     return trainer
@@ -96,6 +109,8 @@ def test_curated_agent_traces_keep_their_columns_and_train_with_trl(tmp_path, ti
     trainer = _train(tmp_path, curated, tiny_model_path)
     text = trainer.processing_class.decode(trainer.train_dataset[0]["input_ids"])
     assert "Edited ops.py." in text and "Fixed: `add` now returns a + b." in text
+    assert '"name": "edit"' in text and '"required": ["path", "old", "new"]' in text  # TRL passed the tools column
+    assert text.count("<tool_call>") == 1 and '"new": "a + b"' in text  # the loop-free trace's call, as it was
 
     # --- ShareGPT with observation turns: `messages` with the roles chat templates know, the conversation kept
     sharegpt = [_sharegpt_trace(task, teacher, steps) for task in range(2)

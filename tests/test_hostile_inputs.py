@@ -421,3 +421,16 @@ def test_a_missing_score_column_names_the_scores_option(tmp_path, how):
     (tmp_path / "scored.jsonl").write_text(SCORED)
     one_error_line(localnat("rank-teachers", str(tmp_path / "scored.jsonl"), "--by", "rsr", how=how),
                    "the input was scored without them", "--scores rsr")
+
+
+def test_a_file_where_the_checkpoint_folder_goes(tmp_path, tiny_model_path):
+    """The checkpoints live under the `datasets` cache (`localnat-score/`): a file in that place is one line naming
+    the folder, and nothing is written."""
+    cache = tmp_path / "datasets-cache"
+    cache.mkdir()
+    (cache / "localnat-score").write_text("not a folder")
+    (tmp_path / "in.jsonl").write_text('{"question": "Q?", "response": "One. Two."}\n')
+    done = localnat("score", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--model",
+                    str(tiny_model_path), env={"HF_DATASETS_CACHE": str(cache)})
+    one_error_line(done, "Cannot write the checkpoint folder", "localnat-score", "ENOTDIR")
+    assert not (tmp_path / "out.jsonl").exists()

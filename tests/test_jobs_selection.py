@@ -323,3 +323,15 @@ def test_the_p_order_plot_on_enough_questions(tiny_scored_sample):
     curve = ranking.evidence["lalp"].p_order_by_n
     titles = [f"LALP p_order({n}) = {p:.2f}" for n, p in curve.items()]
     assert curve and all(title in "".join(page.text) for title in titles)  # each point, with its value on hover
+
+
+def test_the_demo_report_leaves_the_verdicts_to_its_end(tiny_scored_sample):
+    """`localnat demo` printed each verdict twice (issue 34, item 7): its curation report leaves them out, and the
+    demo prints them once, under "How sure is the ranking" (`jobs.demo`; end to end in test_cli_publish)."""
+    from hf_localnat.hub.curate import curate, report
+
+    curated = curate(tiny_scored_sample, correct_column="correct", num_resamples=200)
+    verdicts = curated.ranking.verdicts
+    assert verdicts and all(report(curated).count(line) == 1 for line in verdicts)
+    assert not any(line in report(curated, verdicts=False) for line in verdicts)
+    assert "Mix report" in report(curated, verdicts=False)

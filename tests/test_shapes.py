@@ -173,8 +173,38 @@ def test_map_on_a_conversation_only_dataset_scores_and_keeps_the_column(tiny_mod
 def _table_commands() -> dict[str, str]:
     text = SHAPES_PAGE.read_text(encoding="utf-8")
     section = text.split("## Your dataset → the command", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| ([^|]+?) \| .* \| `(localnat score [^`]+)` \|$", section, flags=re.M)
-    return {name.split(",")[0].strip(): command for name, command in rows}
+    rows = re.findall(r"^\| ([^|]+?) \| .* \| `(localnat score [^`]+)`.* \|$", section, flags=re.M)
+    return {name.split(",")[0].strip(): command for name, command in rows
+            if not name.startswith("agent traces")}  # their rows run in test_the_agent_trace_rows_run
+
+
+def _agent_rows() -> dict[str, str]:
+    text = SHAPES_PAGE.read_text(encoding="utf-8")
+    section = text.split("## Your dataset → the command", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (agent traces[^|]+?) \| .* \| `(localnat score [^`]+)`.* \|$", section, flags=re.M)
+    return {re.search(r"`(agent_traces_\w+\.jsonl)`", name).group(1): command for name, command in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["agent_traces_openai.jsonl", "agent_traces_sharegpt.jsonl"])
+def test_the_agent_trace_rows_run(name, tmp_path, tiny_model_path, monkeypatch):
+    """The agent-trace rows of the table (SPEC §14) run as written on the fixture files the project writes."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from hf_localnat.cli import main
+    from hf_localnat.data.make_agent_traces import write_fixtures
+    from hf_localnat.io import load_input
+
+    write_fixtures(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    command = _agent_rows()[name]
+    args = shlex.split(command)[1:] + ["--model", str(tiny_model_path)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    scored = load_input("scored.parquet")
+    assert scored["score_error"] == [None] * scored.num_rows and "repeat_share" in scored.column_names
 
 
 def _sharegpt(q, a, assistant="gpt"):

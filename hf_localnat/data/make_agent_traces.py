@@ -13,8 +13,9 @@ All text is hand-written and synthetic (no real model output).
 
 Usage::
 
-    python -m hf_localnat.data.make_agent_traces          # rewrite the files next to this module
-    python -m hf_localnat.data.make_agent_traces --check  # verify the files on disk are up to date
+    python -m hf_localnat.data.make_agent_traces            # rewrite the files next to this module
+    python -m hf_localnat.data.make_agent_traces --check    # verify the files on disk are up to date
+    python -m hf_localnat.data.make_agent_traces --out DIR  # write them into DIR (e.g. `.` to try them)
 """
 
 from __future__ import annotations
@@ -174,6 +175,12 @@ def write_fixtures(folder: Path | None = None) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
+    if "--out" in argv:
+        folder = Path(argv[argv.index("--out") + 1])
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in write_fixtures(folder):
+            print(f"wrote {path}")
+        return 0
     if "--check" in argv:
         stale = [p.name for p, text in _texts().items() if not p.exists() or p.read_text() != text]
         print("stale: " + ", ".join(stale) if stale else "up to date")

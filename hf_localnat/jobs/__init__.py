@@ -15,11 +15,12 @@ Names agreed for this layer (one module per command, results in one module):
 - `jobs.estimate.estimate(inputs, ...) -> Estimate` (the one estimate module: counts of SPEC §10 and device rates)
 - `jobs.segment.segment(inputs, ...) -> SegmentResult`
 - `jobs.rank.rank_teachers(scored, ...) -> TeacherRanking` (with its SPEC §13 evidence)
-- `jobs.select.select(scored, ...) -> Selection` (kept and rejected rows, the mix report)
+- `jobs.select.select(scored, ...) -> Selection` (kept and rejected rows, the mix report; `Slice` with `slice=`)
 - `jobs.inspect.inspect(scored, ...) -> Report`
 - `jobs.calibrate.calibrate(proxy, student, ...) -> Calibration`
 - `jobs.publish.publish(scored, repo_id, ...) -> Publication`
-- `jobs.pull.pull(repo_id, ...) -> Dataset`
+- `jobs.pull.pull(repo_id, ...) -> Pulled` (its `.dataset` carries the provenance; the card's summary)
+- `jobs.demo.demo(output, ...) -> Demo` (`localnat demo`: score the sample or CHAMP, curate, report)
 - `jobs.results`: the result classes; each has `__str__` (the CLI's text), `to_dict()` (the CLI's `--json`),
   `to_pandas()` and `_repr_html_()`.
 - `jobs.checkpoints`: checkpoints and resume (`ScoreRun`: how far a run got, for the report of an interruption).

@@ -63,7 +63,10 @@ def provenance_of(scored: ScoredInput, *, storage_options: Mapping[str, Any] | N
     """The provenance `pool(scored)` returns, read without loading a row (to check flags before the work)."""
     from ..io.pool import pool_provenance
 
-    return None if ignore_provenance else pool_provenance(sources_of(scored)[0], storage_options=storage_options)
+    if ignore_provenance:
+        return None
+    sources, _ = sources_of(scored)
+    return pool_provenance(sources, storage_options=storage_options)
 
 
 def pool(scored: ScoredInput, *, config: str | None = None, split: str | None = None,
@@ -78,11 +81,12 @@ def pool(scored: ScoredInput, *, config: str | None = None, split: str | None = 
     from ..io.pool import pool_scored
 
     sources, teachers = sources_of(scored)
+    names = names_of(scored)
     dataset, provenance = pool_scored(sources, config=config, split=split, storage_options=storage_options,
                                       ignore_provenance=ignore_provenance, question_column=question_column,
                                       question_id_column=question_id_column, teachers=teachers,
                                       teacher_column=teacher_column)
-    return Pooled(dataset, provenance, names_of(scored))
+    return Pooled(dataset, provenance, names)
 
 
 def pooled_line(names: Sequence[str], num_rows: int) -> str | None:

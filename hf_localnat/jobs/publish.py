@@ -133,8 +133,8 @@ def publish(
         check_repo_folder(keep_folder)  # before any work: an existing folder is never written into
     say = echo or (lambda line: None)
     # the options are checked before any row is read
-    recorded = provenance_of(scored, storage_options=storage_options, ignore_provenance=ignore_provenance)
     names = ", ".join(names_of(scored))
+    recorded = provenance_of(scored, storage_options=storage_options, ignore_provenance=ignore_provenance)
     provenance = scored_provenance(recorded, names, model=model, revision=model_revision, window=window,
                                    segmenter=segmenter, prompt_format=prompt_format)
     say(f"Scored with: {provenance.describe()}.")
