@@ -45,8 +45,11 @@ def test_quickstart_notebook_runs(tmp_path, embedded_path, hub_server):
     outputs = {i: cell.outputs for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"}
     assert not [o for cells in outputs.values() for o in cells if o.output_type == "error"]
     html = [o["data"]["text/html"] for cells in outputs.values() for o in cells if "text/html" in o.get("data", {})]
-    assert any("<svg" in page for page in html), "the ranking shows its p_order(n) plot inline"
-    assert any("clear" in page and "terse" in page for page in html), "the ranking's table names both teachers"
+    ranking = [page for page in html if "How sure is the order" in page]
+    assert ranking, "the ranking shows its evidence (SPEC §13)"
+    assert "clear" in ranking[0] and "terse" in ranking[0] and "p_top" in ranking[0]
+    assert "too few" in ranking[0]  # 4 questions: below the floor of 20, nothing projected, and it says so
+    assert any("<iframe srcdoc=" in page for page in html), "the step report shows itself"
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                      for cells in outputs.values() for o in cells)
     assert "Dataset(" in text and "messages" in text, "the published folder loads as a dataset"
