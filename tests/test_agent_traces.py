@@ -245,6 +245,18 @@ def test_trace_columns_and_bad_traces(tiny_model_path):
     assert got[3]["lalp_steps"] == [] and got[2]["num_tool_calls"] is None
 
 
+def test_error_share_reads_the_capped_observations(tiny_model_path):
+    """SPEC §14: the cap comes first and every input below it, the trace columns included, sees the capped turns:
+    an error line in the part the cap leaves out is not counted."""
+    middle = "ok " * 60 + "Error: disk full" + " ok" * 60
+    trace = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "run"},
+             {"role": "tool", "content": middle}, {"role": "assistant", "content": "done"}]
+    capped, uncapped = (LocalNaturalnessScorer(str(tiny_model_path), dtype="float32", device="cpu",
+                                               segmenter="turns", max_observation_tokens=cap).score([trace])[0]
+                        for cap in (8, 0))
+    assert capped["error_share"] == 0.0 and uncapped["error_share"] == 1.0
+
+
 def test_a_template_that_does_not_render_incrementally(tiny_model_path, tmp_path):
     folder = tmp_path / "odd"
     shutil.copytree(tiny_model_path, folder)

@@ -86,6 +86,6 @@ def trace_signals(
     return {
         "num_tool_calls": sum(len(t.tool_calls) for t in turns),
         "repeat_share": repeat_share([t for t in after if t.role == "assistant"]),
-        "error_share": error_share([after[i].content for i in observations]),
+        "error_share": error_share([capped[i] for i in observations]),  # "every input below sees the capped turns"
         "observation_share": sum(tokens[i] for i in observations) / total if total else None,
     }
