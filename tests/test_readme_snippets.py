@@ -265,6 +265,7 @@ def run_snippet(snippet: Snippet, prepared: Path, embedded_path: Path, cwd: Path
     """Run `snippet` as written in `cwd` (after copying its `files=` from `prepared`); fail with its output."""
     for name in snippet.files:
         target = cwd / name.rstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)  # a file of the clone may sit in a folder (hf_localnat/data/)
         if name not in PREPARED:  # a file of the clone, as in a checkout
             target.symlink_to(ROOT / name.rstrip("/"))
             continue

@@ -242,6 +242,7 @@ class LocalNaturalness(evaluate.Metric):
             tools = [None] * len(messages) if tools is None else list(tools)
             predictions = [json.dumps({"turns": m, "tools": t}, default=str) for m, t in zip(messages, tools)]
             messages, questions = None, None
+        predictions, questions = _from_messages(messages, predictions, questions)
         if predictions is not None:  # stored here (not by `add_batch`, which would mark the marks again)
             predictions, questions = _storable(predictions, questions, kwargs.get("segmenter"))
             super().add_batch(predictions=predictions, questions=questions)
