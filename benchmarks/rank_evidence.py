@@ -153,13 +153,9 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = RESULTS.read_text(encoding="utf-8")
-        block = f"{START}\n{table}\n{END}"
-        if START in text:
-            text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        RESULTS.write_text(text, encoding="utf-8")
+        from selection_scale import write_block
+
+        write_block(START, END, table)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,20 @@ START, END = "<!-- selection-scale:start (written by benchmarks/selection_scale.
 TARGET = 15.0
 
 
+def write_block(start: str, end: str, table: str) -> None:
+    """Put `table` between the markers `start` and `end` of RESULTS.md (appended when they are missing), written to a
+    temporary file beside it and renamed into place, so a killed run leaves the old file or the new one."""
+    text = RESULTS.read_text(encoding="utf-8")
+    block = f"{start}\n{table}\n{end}"
+    if start in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    partial = RESULTS.with_name(RESULTS.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, RESULTS)
+
+
 def make_scored(path: Path, rows: int, teachers: int = 4, seed: int = 0, other_scores: bool = False) -> None:
     """`rows` scored rows in the long layout (all the scorer's columns): `rows / teachers` questions, 1% unscored,
     a `correct` column with 30% False and 2% unknown, responses of ~100 characters; with `other_scores`, also the
@@ -161,13 +175,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = RESULTS.read_text(encoding="utf-8")
-        block = f"{START}\n{table}\n{END}"
-        if START in text:
-            text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        RESULTS.write_text(text, encoding="utf-8")
+        write_block(START, END, table)
 
 
 if __name__ == "__main__":
